@@ -1,0 +1,9 @@
+.PHONY: test lint bench fuzz run
+test:
+	go test -race ./...
+lint:
+	gofmt -l . && go vet ./... && go tool staticcheck ./...
+bench:
+	go test -run '^$$' -bench . -benchtime 2s ./...
+run:
+	go run ./cmd/freezeledger serve --data-dir ./data

@@ -1,0 +1,113 @@
+package domain
+
+// Commands. Every command carries Meta: who asks, and the request's IDs. The command service
+// (Service) decides each against the current state of its channel and appends the resulting events,
+// or returns an *Error and appends nothing.
+
+// Meta is what every command carries besides its own fields.
+type Meta struct {
+	Actor          Actor
+	RequestID      string
+	IdempotencyKey string // optional; the same key with the same command returns the first result
+	OnBehalfOf     string
+}
+
+// RegisterPartner registers a distributor or solution provider (by the platform) or a reseller (by
+// its distributor, or by the platform naming ParentID).
+type RegisterPartner struct {
+	Meta
+	PartnerID string
+	Name      string
+	Type      PartnerType
+	ParentID  string
+}
+
+// AssociateCustomer associates a new customer with PartnerID; it starts frozen (rule 1).
+type AssociateCustomer struct {
+	Meta
+	CustomerID     string
+	Name           string
+	PartnerID      string
+	Tags           []string
+	AccountManager string
+}
+
+// FreezeCustomer freezes a customer, or upgrades an ACCOUNT freeze (rule 5). FreezeType "" means ACCOUNT.
+type FreezeCustomer struct {
+	Meta
+	CustomerID string
+	Reason     string
+	FreezeType FreezeType
+}
+
+// UnfreezeCustomer unfreezes a customer; UnfreezeType must equal its freeze type (rule 5).
+type UnfreezeCustomer struct {
+	Meta
+	CustomerID   string
+	Reason       string
+	UnfreezeType FreezeType
+}
+
+// FreezeCustomers and UnfreezeCustomers are batches of at most MaxBatch customers (rule 11).
+type FreezeCustomers struct {
+	Meta
+	CustomerIDs []string
+	Reason      string
+	FreezeType  FreezeType
+}
+
+type UnfreezeCustomers struct {
+	Meta
+	CustomerIDs  []string
+	Reason       string
+	UnfreezeType FreezeType
+}
+
+// MaxBatch is the most customers one batch command takes (rule 11).
+const MaxBatch = 10
+
+// FreezePartner and UnfreezePartner freeze or unfreeze a partner (rules 3 and 7).
+type FreezePartner struct {
+	Meta
+	PartnerID string
+	Reason    string
+}
+
+type UnfreezePartner struct {
+	Meta
+	PartnerID string
+	Reason    string
+}
+
+// SetDelegation sets a reseller's delegated permissions to exactly Freeze and Budget (rule 6):
+// PUT /v1/partners/{id}/delegation; DELETE is SetDelegation with both false.
+type SetDelegation struct {
+	Meta
+	ResellerID string
+	Freeze     bool
+	Budget     bool
+}
+
+// Result is what a successful command returns: the position of its last event (the store's opaque
+// position string; for a no-op idempotent retry, that of the first result) and the events it appended.
+type Result struct {
+	Position string
+	Events   []StoredEvent
+	// Replayed is true when the result is the first result of an earlier command with the same
+	// idempotency key, and nothing was appended now.
+	Replayed bool
+}
+
+// ItemResult is one customer's outcome in a batch.
+type ItemResult struct {
+	CustomerID string
+	Err        error // nil on success; an *Error otherwise
+}
+
+// BatchResult is a batch command's outcome: one ItemResult per requested customer, in request order,
+// and the position of the batch's last event ("" if nothing was appended).
+type BatchResult struct {
+	Items    []ItemResult
+	Position string
+	Replayed bool
+}

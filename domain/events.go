@@ -1,0 +1,238 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Event type strings. They are stable: stored logs and exports depend on them. Each event type has a
+// schema version (SchemaVersions) recorded in the event's metadata so that later changes can upcast.
+const (
+	EventPartnerRegistered        = "partner.registered"
+	EventPartnerFrozen            = "partner.frozen"
+	EventPartnerUnfrozen          = "partner.unfrozen"
+	EventPartnerDelegationGranted = "partner.delegation_granted"
+	EventPartnerDelegationRevoked = "partner.delegation_revoked"
+	EventCustomerAssociated       = "customer.associated"
+	EventCustomerFrozen           = "customer.frozen"
+	EventCustomerUnfrozen         = "customer.unfrozen"
+	EventCustomerResourcesRelease = "customer.resources_released"
+	// Reservation events live in the small per-ID reservation streams that make partner and customer
+	// IDs unique across channels (rule 10). They are part of the log and of the audit tree.
+	EventIDReserved            = "id.reserved"
+	EventIDReservationReleased = "id.reservation_released"
+)
+
+// SchemaVersions is the current schema version of every event type.
+var SchemaVersions = map[string]int{
+	EventPartnerRegistered:        1,
+	EventPartnerFrozen:            1,
+	EventPartnerUnfrozen:          1,
+	EventPartnerDelegationGranted: 1,
+	EventPartnerDelegationRevoked: 1,
+	EventCustomerAssociated:       1,
+	EventCustomerFrozen:           1,
+	EventCustomerUnfrozen:         1,
+	EventCustomerResourcesRelease: 1,
+	EventIDReserved:               1,
+	EventIDReservationReleased:    1,
+}
+
+// PartnerType is the kind of partner.
+type PartnerType string
+
+const (
+	PartnerDistributor      PartnerType = "distributor"
+	PartnerReseller         PartnerType = "reseller"
+	PartnerSolutionProvider PartnerType = "solution_provider"
+)
+
+// FreezeType is the severity of a customer freeze.
+type FreezeType string
+
+const (
+	FreezeAccount            FreezeType = "ACCOUNT"
+	FreezeAccountAndResource FreezeType = "ACCOUNT_AND_RESOURCE"
+	StateActive                         = "ACTIVE"
+	StateFrozen                         = "FROZEN"
+)
+
+// Origin says where a freeze came from. "Automatically frozen" means origin != OriginManual.
+type Origin string
+
+const (
+	OriginAssociation Origin = "association"
+	OriginManual      Origin = "manual"
+	OriginBudget      Origin = "budget"  // later phase
+	OriginPartner     Origin = "partner" // derived by the read models (rule 7), never stored on a customer event
+)
+
+// Permission is a delegated permission (rule 6).
+type Permission string
+
+const (
+	PermissionFreeze Permission = "freeze"
+	PermissionBudget Permission = "budget"
+)
+
+// Role of a principal.
+type Role string
+
+const (
+	RolePlatform Role = "platform"
+	RolePartner  Role = "partner"
+	RoleAuditor  Role = "auditor"
+	RoleReader   Role = "reader"
+	RoleSystem   Role = "system" // the service itself (resource release, reservations)
+)
+
+// Actor is who did something: a principal's name, role and partner (empty for platform and system).
+type Actor struct {
+	Name      string `json:"name"`
+	Role      Role   `json:"role"`
+	PartnerID string `json:"partner_id"`
+}
+
+// SystemActor is the operator recorded on events the service appends by itself (rule 8).
+var SystemActor = Actor{Name: "system", Role: RoleSystem}
+
+// IDPattern is the form of partner and customer IDs.
+var IDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// ValidID reports whether s is a valid partner or customer ID.
+func ValidID(s string) bool { return IDPattern.MatchString(s) }
+
+// Metadata is stored as every event's metadata JSON. Field order is the JSON order.
+type Metadata struct {
+	SchemaVersion  int       `json:"schema_version"`
+	Actor          Actor     `json:"actor"`
+	Time           time.Time `json:"time"` // server time from the injected clock, UTC
+	RequestID      string    `json:"request_id,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	OnBehalfOf     string    `json:"on_behalf_of,omitempty"`
+	// CommandHash fingerprints the command that produced the event, so that reusing an idempotency
+	// key for a different command is detected (a conflict), also after a restart.
+	CommandHash string `json:"command_hash,omitempty"`
+}
+
+// Event payloads (the event's data JSON), one type per event type.
+
+// PartnerRegistered: a partner joined. ParentID is the distributor of a reseller, empty otherwise.
+type PartnerRegistered struct {
+	PartnerID string      `json:"partner_id"`
+	Name      string      `json:"name"`
+	Type      PartnerType `json:"type"`
+	ParentID  string      `json:"parent_id,omitempty"`
+}
+
+// PartnerFrozen / PartnerUnfrozen: a partner was frozen or unfrozen (rules 3 and 7).
+type PartnerFrozen struct {
+	PartnerID string `json:"partner_id"`
+	Reason    string `json:"reason"`
+}
+
+type PartnerUnfrozen struct {
+	PartnerID string `json:"partner_id"`
+	Reason    string `json:"reason"`
+}
+
+// PartnerDelegationGranted / Revoked: a distributor changed a reseller's delegated permissions (rule 6).
+// Permissions lists only the permissions that changed.
+type PartnerDelegationGranted struct {
+	PartnerID   string       `json:"partner_id"`
+	Permissions []Permission `json:"permissions"`
+}
+
+type PartnerDelegationRevoked struct {
+	PartnerID   string       `json:"partner_id"`
+	Permissions []Permission `json:"permissions"`
+}
+
+// CustomerAssociated: a customer was associated with a partner in the resale model. It is always
+// followed, in the same append, by CustomerFrozen with origin association (rule 1).
+type CustomerAssociated struct {
+	CustomerID     string   `json:"customer_id"`
+	Name           string   `json:"name"`
+	PartnerID      string   `json:"partner_id"`
+	DistributorID  string   `json:"distributor_id,omitempty"` // set when PartnerID is a reseller
+	Tags           []string `json:"tags,omitempty"`
+	AccountManager string   `json:"account_manager,omitempty"`
+}
+
+// CustomerFrozen: a customer was frozen, or its freeze upgraded from ACCOUNT to ACCOUNT_AND_RESOURCE
+// (rule 5). RetentionDeadline is set for ACCOUNT_AND_RESOURCE freezes (rule 8).
+type CustomerFrozen struct {
+	CustomerID         string     `json:"customer_id"`
+	FreezeType         FreezeType `json:"freeze_type"`
+	PreviousFreezeType FreezeType `json:"previous_freeze_type,omitempty"`
+	Origin             Origin     `json:"origin"`
+	Reason             string     `json:"reason"`
+	RetentionDeadline  *time.Time `json:"retention_deadline,omitempty"`
+}
+
+// CustomerUnfrozen: a customer was unfrozen; UnfreezeType equals the freeze type it had (rule 5).
+type CustomerUnfrozen struct {
+	CustomerID   string     `json:"customer_id"`
+	UnfreezeType FreezeType `json:"unfreeze_type"`
+	Reason       string     `json:"reason"`
+}
+
+// CustomerResourcesReleased: retention ran out (rule 8); appended by the system actor, once.
+type CustomerResourcesReleased struct {
+	CustomerID string    `json:"customer_id"`
+	FrozenAt   time.Time `json:"frozen_at"` // when the ACCOUNT_AND_RESOURCE freeze that expired began
+	Reason     string    `json:"reason"`
+}
+
+// IDReserved: an ID (kind "partner" or "customer") was claimed for a channel stream.
+type IDReserved struct {
+	Kind    string `json:"kind"`
+	ID      string `json:"id"`
+	Channel string `json:"channel"`
+}
+
+// IDReservationReleased: a claim was given up (the association it was made for was refused).
+type IDReservationReleased struct {
+	Kind    string `json:"kind"`
+	ID      string `json:"id"`
+	Channel string `json:"channel"`
+	Reason  string `json:"reason"`
+}
+
+// DecodeData decodes an event's data JSON into its payload type (a pointer to one of the types
+// above). Unknown types and malformed data are errors, never panics.
+func DecodeData(eventType string, data []byte) (any, error) {
+	var v any
+	switch eventType {
+	case EventPartnerRegistered:
+		v = &PartnerRegistered{}
+	case EventPartnerFrozen:
+		v = &PartnerFrozen{}
+	case EventPartnerUnfrozen:
+		v = &PartnerUnfrozen{}
+	case EventPartnerDelegationGranted:
+		v = &PartnerDelegationGranted{}
+	case EventPartnerDelegationRevoked:
+		v = &PartnerDelegationRevoked{}
+	case EventCustomerAssociated:
+		v = &CustomerAssociated{}
+	case EventCustomerFrozen:
+		v = &CustomerFrozen{}
+	case EventCustomerUnfrozen:
+		v = &CustomerUnfrozen{}
+	case EventCustomerResourcesRelease:
+		v = &CustomerResourcesReleased{}
+	case EventIDReserved:
+		v = &IDReserved{}
+	case EventIDReservationReleased:
+		v = &IDReservationReleased{}
+	default:
+		return nil, fmt.Errorf("unknown event type %q", eventType)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, fmt.Errorf("event type %q: malformed data: %w", eventType, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,78 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Stream names. Each distributor or solution provider owns one channel stream holding its own
+// events, its resellers', their delegations and all their customers' events: the consistency
+// boundary of rules 2, 3 and 6. Reservation streams make IDs unique across channels (rule 10).
+const (
+	ChannelStreamPrefix             = "channel-"
+	PartnerReservationStreamPrefix  = "reservation-partner-"
+	CustomerReservationStreamPrefix = "reservation-customer-"
+)
+
+// ChannelStream is the stream of the channel whose root partner (distributor or solution provider) is rootID.
+func ChannelStream(rootID string) string { return ChannelStreamPrefix + rootID }
+
+// ExpectNoStream and ExpectAny are the non-exact expectations EventLog.Append understands; any value
+// >= 0 is an exact revision.
+const (
+	ExpectNoStream int64 = -1
+	ExpectAny      int64 = -2
+)
+
+// ErrWrongRevision is what EventLog.Append returns (wrapped) when the expectation fails.
+var ErrWrongRevision = errors.New("wrong expected revision")
+
+// ErrStoreUnavailable is what EventLog.Append returns (wrapped) when the store cannot take writes.
+var ErrStoreUnavailable = errors.New("event store unavailable")
+
+// NewEvent is an event the domain asks the log to append.
+type NewEvent struct {
+	ID       uuid.UUID
+	Type     string
+	Data     []byte
+	Metadata []byte
+}
+
+// StoredEvent is an event read back from the log.
+type StoredEvent struct {
+	ID       uuid.UUID
+	Type     string
+	Stream   string
+	Revision uint64
+	Position string // the store's opaque position string (eventstore.Position.String)
+	Data     []byte
+	Metadata []byte
+}
+
+// Appended is the result of an append: the stream's new revision and the position of its last event.
+type Appended struct {
+	Revision uint64
+	Position string
+}
+
+// EventLog is the port the command service needs from an event store. eventstore.DomainLog adapts
+// any eventstore.Store to it.
+type EventLog interface {
+	// Append writes events atomically to stream if expected holds (ExpectNoStream, ExpectAny or an
+	// exact revision); it returns ErrWrongRevision (wrapped) if not.
+	Append(ctx context.Context, stream string, expected int64, events []NewEvent) (Appended, error)
+	// Read returns the events of stream from revision from (inclusive) on, in order; an empty slice
+	// for a stream that does not exist.
+	Read(ctx context.Context, stream string, from uint64) ([]StoredEvent, error)
+}
+
+// Clock is the source of time.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the wall clock, in UTC.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now().UTC() }
