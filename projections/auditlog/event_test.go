@@ -1,0 +1,79 @@
+package auditlog
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+)
+
+func TestCanonicalBytesRecomputableFromExportLine(t *testing.T) {
+	meta, _ := json.Marshal(domain.Metadata{SchemaVersion: 1, Actor: domain.Actor{Name: "ops-dist-1", Role: domain.RolePartner, PartnerID: "dist-1"},
+		Time: time.Date(2026, 11, 26, 10, 0, 0, 123456789, time.UTC), RequestID: "r-1"})
+	data, _ := json.Marshal(domain.CustomerFrozen{CustomerID: "c-1", FreezeType: domain.FreezeAccount, Origin: domain.OriginManual, Reason: "overdue <invoice> & \u2028 é"})
+	rec := eventstore.RecordedEvent{ID: uuid.MustParse("0b7e4a52-55d4-4bd3-9a4b-5b0a3b0e0f01"), Type: domain.EventCustomerFrozen,
+		Stream: "channel-dist-1", Revision: 17, Position: eventstore.Position{Commit: 1042, Prepare: 1042}, Data: data, Metadata: meta}
+	ev, err := FromRecorded(rec, 1041)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Time != "2026-11-26T10:00:00.123Z" || ev.Actor.Name != "ops-dist-1" || ev.Position != "1042" {
+		t.Fatalf("unexpected view: %+v", ev)
+	}
+	if strings.Contains(string(ev.Metadata), "actor") || strings.Contains(string(ev.Metadata), `"time"`) {
+		t.Fatalf("metadata keeps actor/time: %s", ev.Metadata)
+	}
+	line, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An outside verifier: parse the line, drop index/position/leaf_hash, canonicalize, hash.
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(line, &obj); err != nil {
+		t.Fatal(err)
+	}
+	delete(obj, "index")
+	delete(obj, "position")
+	delete(obj, "leaf_hash")
+	stripped, _ := json.Marshal(obj)
+	canon, err := Canonicalize(stripped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ev.CanonicalBytes()
+	if string(canon) != string(want) {
+		t.Fatalf("canonical bytes differ:\n%s\n%s", canon, want)
+	}
+	if !strings.HasPrefix(string(canon), `{"actor":{"name":"ops-dist-1","partner_id":"dist-1","role":"partner"},"data":{"customer_id":"c-1"`) {
+		t.Fatalf("keys not sorted: %s", canon)
+	}
+	if !strings.Contains(string(canon), `<invoice> &`) {
+		t.Fatalf("HTML characters escaped: %s", canon)
+	}
+	h := HashLeaf(canon)
+	if base64.StdEncoding.EncodeToString(h[:]) != ev.LeafHash {
+		t.Fatal("leaf hash does not match the recomputed one")
+	}
+	// A flipped byte in the data changes the leaf.
+	ev2 := ev
+	ev2.Data = json.RawMessage(strings.Replace(string(ev.Data), "c-1", "c-2", 1))
+	h2, _ := ev2.ComputeLeafHash()
+	if h2 == h {
+		t.Fatal("changed data kept the leaf hash")
+	}
+}
+
+func TestFromRecordedRejectsBadMetadata(t *testing.T) {
+	for _, md := range []string{``, `[]`, `{"actor":5}`, `{"time":"yesterday"}`} {
+		rec := eventstore.RecordedEvent{ID: uuid.New(), Type: "x", Stream: "s", Data: []byte(`{}`), Metadata: []byte(md)}
+		if _, err := FromRecorded(rec, 0); err == nil {
+			t.Errorf("metadata %q accepted", md)
+		}
+	}
+}
