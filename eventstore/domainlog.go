@@ -1,0 +1,68 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/freezeledger/freezeledger/domain"
+)
+
+// DomainLog adapts s to the domain's EventLog port:
+//
+//   - expected revision -1 (domain.ExpectNoStream) is NoStream, -2 (domain.ExpectAny) is Any, any value
+//     >= 0 is Exact; other negative values are rejected with ErrInvalidEvent before s is called;
+//   - ErrWrongExpectedRevision comes back wrapping domain.ErrWrongRevision (and still wrapping the
+//     store's *WrongExpectedRevisionError), ErrUnavailable wrapping domain.ErrStoreUnavailable;
+//     other errors are returned as they are;
+//   - Read of a stream that does not exist returns an empty slice and no error;
+//   - positions are Position.String().
+func DomainLog(s Store) domain.EventLog { return domainLog{s: s} }
+
+type domainLog struct{ s Store }
+
+func (l domainLog) Append(ctx context.Context, stream string, expected int64, events []domain.NewEvent) (domain.Appended, error) {
+	var exp ExpectedRevision
+	switch {
+	case expected == domain.ExpectNoStream:
+		exp = NoStream
+	case expected == domain.ExpectAny:
+		exp = Any
+	case expected >= 0:
+		exp = Exact(uint64(expected))
+	default:
+		return domain.Appended{}, fmt.Errorf("%w: expected revision %d on stream %q is neither -1 (no stream), -2 (any) nor >= 0", ErrInvalidEvent, expected, stream)
+	}
+	data := make([]EventData, len(events))
+	for i, e := range events {
+		data[i] = EventData{ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+	}
+	res, err := l.s.Append(ctx, stream, exp, data...)
+	switch {
+	case err == nil:
+		return domain.Appended{Revision: res.NextRevision, Position: res.Position.String()}, nil
+	case errors.Is(err, ErrWrongExpectedRevision):
+		return domain.Appended{}, fmt.Errorf("%w: %w", domain.ErrWrongRevision, err)
+	case errors.Is(err, ErrUnavailable):
+		return domain.Appended{}, fmt.Errorf("%w: %w", domain.ErrStoreUnavailable, err)
+	}
+	return domain.Appended{}, err
+}
+
+func (l domainLog) Read(ctx context.Context, stream string, from uint64) ([]domain.StoredEvent, error) {
+	recs, err := l.s.ReadStream(ctx, stream, Forwards, from, 0)
+	if errors.Is(err, ErrStreamNotFound) {
+		return []domain.StoredEvent{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domain.StoredEvent, len(recs))
+	for i, r := range recs {
+		out[i] = domain.StoredEvent{
+			ID: r.ID, Type: r.Type, Stream: r.Stream, Revision: r.Revision,
+			Position: r.Position.String(), Data: r.Data, Metadata: r.Metadata,
+		}
+	}
+	return out, nil
+}

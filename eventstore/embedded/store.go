@@ -1,0 +1,332 @@
+// Package embedded is freezeledger's default event store: a single bbolt file in a data directory,
+// implementing eventstore.Store.
+//
+// Durability: an append is acknowledged only after its bbolt transaction is committed and synced to
+// disk. Concurrent appends are group-committed: one committer goroutine takes every append waiting
+// and writes them in one transaction with one sync, so throughput grows with the number of writers.
+// Each append in a batch is checked on its own (a wrong expectation fails only that append).
+//
+// Tamper evidence: every record carries a SHA-256 chain value (see encodeRecord's format comment in
+// record.go); Verify walks the whole chain, Open checks the tail. Nothing is ever repaired silently.
+//
+// Layout (bbolt buckets):
+//
+//	events   position (8 bytes BE)                  -> canonical record bytes || chain value
+//	streams  stream name                            -> last revision (8 bytes BE)
+//	revs     stream name || 0x00 || revision (8 BE) -> position (8 bytes BE)
+//	ids      event ID (16 bytes) || stream name     -> revision (8 BE) || position (8 BE)
+//	meta     "format" -> "1"; "head" -> last position (8 BE); "chain" -> chain value of the last record
+//
+// Positions are dense 1-based sequence numbers with Commit == Prepare, and ReadAll is a sequential
+// cursor walk over the events bucket (filled to 100%, as its keys only grow).
+package embedded
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/freezeledger/freezeledger/eventstore"
+)
+
+// FileName is the name of the bbolt file inside the data directory.
+const FileName = "events.db"
+
+// FaultInjector makes commits fail as a failing disk would, for reliability tests. BeforeCommit is
+// called once per group commit, inside the write transaction, after the batch's records are staged
+// and before anything is written or synced; events is the number of events in the batch. A non-nil
+// error aborts the batch: every append in it fails with an error wrapping eventstore.ErrUnavailable
+// and nothing of it is written. The store stays usable (the fault is treated as transient). Real
+// write or sync errors from bbolt, in contrast, make the store refuse all further appends with
+// ErrUnavailable until it is reopened, because after a failed fsync the file's state is unknown.
+type FaultInjector interface {
+	BeforeCommit(events int) error
+}
+
+// Options configure Open. The zero value is a durable store with defaults.
+type Options struct {
+	// Logger receives warnings (slow syncs, failures). Nil discards them.
+	Logger hclog.Logger
+	// UnsafeNoSync skips fsync: appends are NOT durable. For tests only.
+	UnsafeNoSync bool
+	// LockTimeout is how long Open waits for the data directory's lock (default 100 ms) before failing
+	// because another process holds it.
+	LockTimeout time.Duration
+	// SlowSync is the commit duration above which a warning is logged (default 100 ms).
+	SlowSync time.Duration
+	// Faults, if set, is consulted before each group commit (tests only).
+	Faults FaultInjector
+}
+
+// Group commit bounds: one batch takes at most this many appends or bytes of events.
+const (
+	maxBatchAppends = 4096
+	maxBatchBytes   = 8 << 20
+)
+
+var (
+	bucketEvents  = []byte("events")
+	bucketStreams = []byte("streams")
+	bucketRevs    = []byte("revs")
+	bucketIDs     = []byte("ids")
+	bucketMeta    = []byte("meta")
+	keyFormat     = []byte("format")
+	keyHead       = []byte("head")
+	keyChain      = []byte("chain")
+	formatVersion = []byte("1")
+)
+
+// Store is the embedded event store. It implements eventstore.Store; all methods are safe for
+// concurrent use.
+type Store struct {
+	db     *bolt.DB
+	path   string
+	log    hclog.Logger
+	opts   Options
+	reqs   chan *appendReq
+	done   chan struct{} // closed when the committer has exited
+	closed chan struct{} // closed by Close
+
+	mu       sync.RWMutex // guards isClosed against sends on reqs
+	isClosed bool
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// committer state, touched only by the committer goroutine (and Open before it starts)
+	head   uint64
+	chain  [ChainSize]byte
+	failed error
+
+	// published state: what subscribers and Head see
+	pubHead atomic.Uint64
+	recent  recentEvents
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in directory dir. It fails fast if another process (or
+// another Store in this process) holds the directory, and refuses, with an error wrapping
+// eventstore.ErrCorrupt that names what is wrong, a store whose meta data and chain tail disagree.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 100 * time.Millisecond
+	}
+	if opts.SlowSync <= 0 {
+		opts.SlowSync = 100 * time.Millisecond
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded store: create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         opts.LockTimeout,
+		NoSync:          opts.UnsafeNoSync,
+		NoGrowSync:      opts.UnsafeNoSync,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("embedded store: %s is locked by another process or store (is another freezeledger using data directory %s?)", path, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
+	}
+	s := &Store{
+		db:     db,
+		path:   path,
+		log:    opts.Logger.Named("eventstore"),
+		opts:   opts,
+		reqs:   make(chan *appendReq, maxBatchAppends),
+		done:   make(chan struct{}),
+		closed: make(chan struct{}),
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.pubHead.Store(s.head)
+	s.recent.init(s.head)
+	go s.committer()
+	return s, nil
+}
+
+// init creates the buckets of a new store, or runs the cheap checks on an existing one and loads
+// its head and chain tail.
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			if tx.Bucket(bucketEvents) != nil {
+				return s.corrupt("bucket meta is missing but bucket events exists")
+			}
+			for _, name := range [][]byte{bucketEvents, bucketStreams, bucketRevs, bucketIDs, bucketMeta} {
+				if _, err := tx.CreateBucket(name); err != nil {
+					return fmt.Errorf("embedded store: create bucket %s in %s: %w", name, s.path, err)
+				}
+			}
+			meta = tx.Bucket(bucketMeta)
+			var zero [ChainSize]byte
+			if err := meta.Put(keyFormat, formatVersion); err != nil {
+				return err
+			}
+			if err := meta.Put(keyHead, be64(0)); err != nil {
+				return err
+			}
+			return meta.Put(keyChain, zero[:])
+		}
+		head, chain, err := checkTail(tx)
+		if err != nil {
+			return s.corrupt("%s", err)
+		}
+		s.head, s.chain = head, chain
+		return nil
+	})
+}
+
+func (s *Store) corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s (refusing to open; nothing was changed)", eventstore.ErrCorrupt, s.path, fmt.Sprintf(format, args...))
+}
+
+// checkTail runs Open's cheap checks: every bucket is there, the format is known, the meta head is
+// the last record's position, the last record's chain link holds, and the meta chain value is the
+// last record's.
+func checkTail(tx *bolt.Tx) (uint64, [ChainSize]byte, error) {
+	var chain [ChainSize]byte
+	for _, name := range [][]byte{bucketEvents, bucketStreams, bucketRevs, bucketIDs, bucketMeta} {
+		if tx.Bucket(name) == nil {
+			return 0, chain, fmt.Errorf("bucket %s is missing", name)
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if f := meta.Get(keyFormat); string(f) != string(formatVersion) {
+		return 0, chain, fmt.Errorf("meta format is %q, this build reads %q", f, formatVersion)
+	}
+	hv, cv := meta.Get(keyHead), meta.Get(keyChain)
+	if len(hv) != 8 || len(cv) != ChainSize {
+		return 0, chain, fmt.Errorf("meta head (%d bytes) or chain (%d bytes) has the wrong size", len(hv), len(cv))
+	}
+	head := binary.BigEndian.Uint64(hv)
+	copy(chain[:], cv)
+	c := tx.Bucket(bucketEvents).Cursor()
+	k, v := c.Last()
+	if k == nil {
+		if head != 0 {
+			return 0, chain, fmt.Errorf("meta head is position %d but there are no records", head)
+		}
+		if chain != ([ChainSize]byte{}) {
+			return 0, chain, fmt.Errorf("meta chain value is not zero but there are no records")
+		}
+		return 0, chain, nil
+	}
+	last := binary.BigEndian.Uint64(k)
+	if last != head {
+		return 0, chain, fmt.Errorf("meta head is position %d but the last record is at position %d", head, last)
+	}
+	r, err := parseRecord(v)
+	if err != nil {
+		return 0, chain, fmt.Errorf("record at position %d: %s", last, err)
+	}
+	if r.pos != last {
+		return 0, chain, fmt.Errorf("record stored at position %d says position %d", last, r.pos)
+	}
+	var prev [ChainSize]byte
+	if pk, pv := c.Prev(); pk != nil {
+		pr, err := parseRecord(pv)
+		if err != nil {
+			return 0, chain, fmt.Errorf("record at position %d: %s", binary.BigEndian.Uint64(pk), err)
+		}
+		copy(prev[:], pr.chain)
+	} else if last != 1 {
+		return 0, chain, fmt.Errorf("the only record is at position %d, not 1", last)
+	}
+	if want := chainNext(&prev, r.canonical); string(want[:]) != string(r.chain) {
+		return 0, chain, fmt.Errorf("chain breaks at position %d: stored chain value %x, computed %x", last, r.chain, want)
+	}
+	if string(r.chain) != string(chain[:]) {
+		return 0, chain, fmt.Errorf("meta chain value %x differs from the last record's (position %d) %x", chain, last, r.chain)
+	}
+	return head, chain, nil
+}
+
+func be64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func revKey(stream string, rev uint64) []byte {
+	k := make([]byte, len(stream)+9)
+	copy(k, stream)
+	binary.BigEndian.PutUint64(k[len(stream)+1:], rev)
+	return k
+}
+
+func idKey(id uuid.UUID, stream string) []byte {
+	k := make([]byte, 16+len(stream))
+	copy(k, id[:])
+	copy(k[16:], stream)
+	return k
+}
+
+// Head returns the position of the last committed event (eventstore.Start if the store is empty).
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	if err := s.usable(ctx); err != nil {
+		return eventstore.Position{}, err
+	}
+	h := s.pubHead.Load()
+	return eventstore.Position{Commit: h, Prepare: h}, nil
+}
+
+func (s *Store) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-s.closed:
+		return eventstore.ErrClosed
+	default:
+		return nil
+	}
+}
+
+// Close stops accepting appends, waits for the appends already accepted to finish, ends the
+// subscriptions (their Next returns ErrClosed) and closes the file, releasing the directory's lock.
+// Further calls return ErrClosed; Close itself is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.isClosed = true
+		close(s.closed)
+		s.mu.Unlock()
+		close(s.reqs)
+		<-s.done
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("embedded store: close %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// readErr maps bbolt's errors after Close to ErrClosed.
+func readErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return eventstore.ErrClosed
+	}
+	return err
+}
