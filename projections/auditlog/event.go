@@ -4,11 +4,11 @@
 package auditlog
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/freezeledger/freezeledger/domain"
@@ -39,30 +39,54 @@ type Event struct {
 }
 
 // FromRecorded builds the public Event of a stored event at leaf index index, with its leaf hash.
+// Metadata holds the stored metadata's members other than actor and time, in canonical form.
 func FromRecorded(rec eventstore.RecordedEvent, index uint64) (Event, error) {
-	var meta map[string]json.RawMessage
-	if err := json.Unmarshal(rec.Metadata, &meta); err != nil {
+	ev, err := fromRecorded(rec, index)
+	if err != nil {
+		return Event{}, err
+	}
+	leaf, err := ev.ComputeLeafHash()
+	if err != nil {
+		return Event{}, fmt.Errorf("event %s at position %s: %w", rec.ID, rec.Position, err)
+	}
+	ev.LeafHash = base64.StdEncoding.EncodeToString(leaf[:])
+	return ev, nil
+}
+
+// fromRecorded is FromRecorded without the leaf hash.
+func fromRecorded(rec eventstore.RecordedEvent, index uint64) (Event, error) {
+	var actorRaw, timeRaw []byte
+	err := forEachMember(rec.Metadata, func(key, value []byte) error {
+		switch string(key) {
+		case "actor":
+			actorRaw = value
+		case "time":
+			timeRaw = value
+		}
+		return nil
+	})
+	if err != nil {
 		return Event{}, fmt.Errorf("event %s at position %s: metadata is not a JSON object: %w", rec.ID, rec.Position, err)
 	}
 	var actor domain.Actor
-	if raw, ok := meta["actor"]; ok {
-		if err := json.Unmarshal(raw, &actor); err != nil {
+	if actorRaw != nil {
+		if err := json.Unmarshal(actorRaw, &actor); err != nil {
 			return Event{}, fmt.Errorf("event %s at position %s: metadata actor: %w", rec.ID, rec.Position, err)
 		}
 	}
 	var t time.Time
-	if raw, ok := meta["time"]; ok {
-		if err := json.Unmarshal(raw, &t); err != nil {
+	if timeRaw != nil {
+		if err := json.Unmarshal(timeRaw, &t); err != nil {
 			return Event{}, fmt.Errorf("event %s at position %s: metadata time: %w", rec.ID, rec.Position, err)
 		}
 	}
-	delete(meta, "actor")
-	delete(meta, "time")
-	rest, err := json.Marshal(meta)
+	rest, err := canonicalObjectExcept(nil, rec.Metadata, func(key []byte) bool {
+		return string(key) == "actor" || string(key) == "time"
+	})
 	if err != nil {
-		return Event{}, err
+		return Event{}, fmt.Errorf("event %s at position %s: metadata: %w", rec.ID, rec.Position, err)
 	}
-	ev := Event{
+	return Event{
 		Index:    index,
 		Position: rec.Position.String(),
 		EventID:  rec.ID.String(),
@@ -73,13 +97,7 @@ func FromRecorded(rec eventstore.RecordedEvent, index uint64) (Event, error) {
 		Actor:    actor,
 		Data:     json.RawMessage(rec.Data),
 		Metadata: json.RawMessage(rest),
-	}
-	leaf, err := ev.ComputeLeafHash()
-	if err != nil {
-		return Event{}, fmt.Errorf("event %s at position %s: %w", rec.ID, rec.Position, err)
-	}
-	ev.LeafHash = base64.StdEncoding.EncodeToString(leaf[:])
-	return ev, nil
+	}, nil
 }
 
 // CanonicalBytes are the bytes of the event's Merkle leaf. They are defined so that anyone can
@@ -94,21 +112,46 @@ func FromRecorded(rec eventstore.RecordedEvent, index uint64) (Event, error) {
 // That is: {"actor":{...},"data":{...},"event_id":...,"metadata":{...},"revision":N,"stream":...,"time":...,"type":...}.
 // The leaf hash is SHA-256(0x00 || CanonicalBytes), as RFC 6962 hashes leaves.
 func (e Event) CanonicalBytes() ([]byte, error) {
-	obj := map[string]any{
-		"event_id": e.EventID,
-		"type":     e.Type,
-		"stream":   e.Stream,
-		"revision": e.Revision,
-		"time":     e.Time,
-		"actor":    e.Actor,
-		"data":     e.Data,
-		"metadata": e.Metadata,
+	return e.appendCanonical(nil)
+}
+
+// appendCanonical appends CanonicalBytes to dst. It writes the members in their sorted order
+// directly rather than building and re-parsing a JSON object; the tests check it against that.
+func (e Event) appendCanonical(dst []byte) ([]byte, error) {
+	var err error
+	dst = append(dst, `{"actor":{"name":`...)
+	dst = appendString(dst, []byte(e.Actor.Name))
+	dst = append(dst, `,"partner_id":`...)
+	dst = appendString(dst, []byte(e.Actor.PartnerID))
+	dst = append(dst, `,"role":`...)
+	dst = appendString(dst, []byte(e.Actor.Role))
+	dst = append(dst, `},"data":`...)
+	if dst, err = appendRawCanonical(dst, e.Data); err != nil {
+		return nil, fmt.Errorf("canonical bytes: data: %w", err)
 	}
-	raw, err := json.Marshal(obj)
-	if err != nil {
-		return nil, fmt.Errorf("canonical bytes: %w", err)
+	dst = append(dst, `,"event_id":`...)
+	dst = appendString(dst, []byte(e.EventID))
+	dst = append(dst, `,"metadata":`...)
+	if dst, err = appendRawCanonical(dst, e.Metadata); err != nil {
+		return nil, fmt.Errorf("canonical bytes: metadata: %w", err)
 	}
-	return Canonicalize(raw)
+	dst = append(dst, `,"revision":`...)
+	dst = strconv.AppendUint(dst, e.Revision, 10)
+	dst = append(dst, `,"stream":`...)
+	dst = appendString(dst, []byte(e.Stream))
+	dst = append(dst, `,"time":`...)
+	dst = appendString(dst, []byte(e.Time))
+	dst = append(dst, `,"type":`...)
+	dst = appendString(dst, []byte(e.Type))
+	return append(dst, '}'), nil
+}
+
+// appendRawCanonical canonicalises a raw member value; a missing one is null, as json.Marshal has it.
+func appendRawCanonical(dst []byte, raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 {
+		return append(dst, "null"...), nil
+	}
+	return appendCanonical(dst, raw)
 }
 
 // ComputeLeafHash is SHA-256(0x00 || CanonicalBytes()).
@@ -128,24 +171,4 @@ func HashLeaf(leaf []byte) [32]byte {
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
-}
-
-// Canonicalize re-serialises a JSON value in the canonical form described at CanonicalBytes.
-func Canonicalize(raw []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("canonicalize: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("canonicalize: trailing data after the JSON value")
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("canonicalize: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
