@@ -1,0 +1,329 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog"
+)
+
+type eventsResponse struct {
+	Events    []auditlog.Event `json:"events"`
+	NextAfter *string          `json:"next_after"` // the position to pass as after for the next page; null at the end
+}
+
+type proofResponse struct {
+	Index    *uint64  `json:"index,omitempty"`
+	TreeSize *uint64  `json:"tree_size,omitempty"`
+	First    *uint64  `json:"first,omitempty"`
+	Second   *uint64  `json:"second,omitempty"`
+	Hashes   []string `json:"hashes"`
+}
+
+func (s *Server) needAudit() error {
+	if s.audit == nil {
+		return errorf(domain.CodeUnavailable, "the audit log is not available on this server")
+	}
+	return nil
+}
+
+// subtreeFilter returns a filter keeping the events about p's subtree, or nil when p sees everything.
+// An event is about the customer or partner its data names (customer_id, partner_id, or the ID of a
+// reservation); the owner is looked up in the current read models, with a cache per request.
+func (s *Server) subtreeFilter(ctx context.Context, p Principal) func(auditlog.Event) bool {
+	if p.scope() == "" {
+		return nil
+	}
+	seen := map[string]bool{}
+	return func(ev auditlog.Event) bool {
+		var d struct {
+			CustomerID string `json:"customer_id"`
+			PartnerID  string `json:"partner_id"`
+			Kind       string `json:"kind"`
+			ID         string `json:"id"`
+		}
+		if json.Unmarshal(ev.Data, &d) != nil {
+			return false
+		}
+		kind, id := "", ""
+		switch {
+		case d.CustomerID != "":
+			kind, id = "customer", d.CustomerID
+		case d.Kind == "customer" || d.Kind == "partner":
+			kind, id = d.Kind, d.ID
+		case d.PartnerID != "":
+			kind, id = "partner", d.PartnerID
+		default:
+			return false
+		}
+		key := kind + "/" + id
+		if v, ok := seen[key]; ok {
+			return v
+		}
+		var ok bool
+		if kind == "customer" {
+			_, err := s.visibleCustomer(ctx, p, id, AsOf{})
+			ok = err == nil
+		} else {
+			_, err := s.visiblePartner(ctx, p, id)
+			ok = err == nil
+		}
+		if len(seen) < 100000 {
+			seen[key] = ok
+		}
+		return ok
+	}
+}
+
+// GET /v1/audit/events
+func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, p Principal) error {
+	q, err := parseQuery(r, "after", "limit", "min_position")
+	if err != nil {
+		return err
+	}
+	after := eventstore.Start
+	if v := q["after"]; v != "" {
+		if after, err = parsePosition("after", v); err != nil {
+			return err
+		}
+	}
+	ndjson := strings.Contains(r.Header.Get("Accept"), "application/x-ndjson")
+	limit := 0
+	if _, given := q["limit"]; given || !ndjson {
+		if limit, err = parseLimit(q["limit"]); err != nil {
+			return err
+		}
+	}
+	if err := s.needAudit(); err != nil {
+		return err
+	}
+	if err := s.waitMin(r.Context(), q); err != nil {
+		return err
+	}
+	keep := s.subtreeFilter(r.Context(), p)
+	if ndjson {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Cache-Control", "no-store")
+		bw := bufio.NewWriterSize(w, 32<<10)
+		enc := json.NewEncoder(bw)
+		err := s.audit.Events(r.Context(), after, limit, func(ev auditlog.Event) error {
+			if keep != nil && !keep(ev) {
+				return nil
+			}
+			return enc.Encode(ev)
+		})
+		if err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
+	out := eventsResponse{Events: []auditlog.Event{}}
+	var last string
+	n := 0
+	err = s.audit.Events(r.Context(), after, limit, func(ev auditlog.Event) error {
+		n++
+		last = ev.Position
+		if keep == nil || keep(ev) {
+			out.Events = append(out.Events, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n == limit && last != "" {
+		out.NextAfter = &last
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// GET /v1/audit/export
+func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, p Principal) error {
+	q, err := parseQuery(r, "format", "from", "to", "min_position")
+	if err != nil {
+		return err
+	}
+	format := q["format"]
+	if format == "" {
+		format = "jsonl"
+	}
+	ctype := map[string]string{"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}[format]
+	if ctype == "" {
+		return errorf(domain.CodeInvalid, "format must be jsonl or csv")
+	}
+	for _, k := range []string{"from", "to"} {
+		if v := q[k]; v != "" {
+			if _, perr := eventstore.ParsePosition(v); perr != nil {
+				if _, terr := parseTime(k, v); terr != nil {
+					return errorf(domain.CodeInvalid, "%s must be an RFC 3339 time or a log position", k)
+				}
+			}
+		}
+	}
+	if err := s.needAudit(); err != nil {
+		return err
+	}
+	if err := s.waitMin(r.Context(), q); err != nil {
+		return err
+	}
+	lw := &lazyHeaderWriter{w: w, header: func() {
+		h := w.Header()
+		h.Set("Content-Type", ctype)
+		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Disposition", `attachment; filename="freezeledger-export.`+format+`"`)
+	}}
+	bw := bufio.NewWriterSize(lw, 64<<10)
+	if err := s.audit.Export(r.Context(), bw, format, q["from"], q["to"], s.subtreeFilter(r.Context(), p)); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if !lw.started {
+		lw.header()
+		w.WriteHeader(http.StatusOK)
+	}
+	return nil
+}
+
+// lazyHeaderWriter sets the success headers just before the first byte, so an error found before any
+// output can still be a problem response.
+type lazyHeaderWriter struct {
+	w       http.ResponseWriter
+	header  func()
+	started bool
+}
+
+func (l *lazyHeaderWriter) Write(b []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.header()
+	}
+	return l.w.Write(b)
+}
+
+// GET /v1/audit/checkpoint
+func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if _, err := parseQuery(r); err != nil {
+		return err
+	}
+	if err := s.needAudit(); err != nil {
+		return err
+	}
+	cp, err := s.audit.Checkpoint(r.Context())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(cp)
+	return nil
+}
+
+// GET /v1/audit/proof/inclusion
+func (s *Server) auditInclusion(w http.ResponseWriter, r *http.Request, p Principal) error {
+	q, err := parseQuery(r, "index", "tree_size")
+	if err != nil {
+		return err
+	}
+	index, _, err := parseUint("index", q["index"], true)
+	if err != nil {
+		return err
+	}
+	size, _, err := parseUint("tree_size", q["tree_size"], true)
+	if err != nil {
+		return err
+	}
+	if index >= size {
+		return errorf(domain.CodeInvalid, "index %d must be less than tree_size %d", index, size)
+	}
+	if err := s.needAudit(); err != nil {
+		return err
+	}
+	hs, err := s.audit.InclusionProof(r.Context(), index, size)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, proofResponse{Index: &index, TreeSize: &size, Hashes: b64(hs)})
+	return nil
+}
+
+// GET /v1/audit/proof/consistency
+func (s *Server) auditConsistency(w http.ResponseWriter, r *http.Request, p Principal) error {
+	q, err := parseQuery(r, "first", "second")
+	if err != nil {
+		return err
+	}
+	first, _, err := parseUint("first", q["first"], true)
+	if err != nil {
+		return err
+	}
+	second, _, err := parseUint("second", q["second"], true)
+	if err != nil {
+		return err
+	}
+	if first > second {
+		return errorf(domain.CodeInvalid, "first %d must not be greater than second %d", first, second)
+	}
+	if err := s.needAudit(); err != nil {
+		return err
+	}
+	hs, err := s.audit.ConsistencyProof(r.Context(), first, second)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, proofResponse{First: &first, Second: &second, Hashes: b64(hs)})
+	return nil
+}
+
+func b64(hs [][]byte) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = base64.StdEncoding.EncodeToString(h)
+	}
+	return out
+}
+
+// GET /v1/audit/public-key
+func (s *Server) auditPublicKey(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	if err := s.needAudit(); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte(s.audit.PublicKey() + "\n"))
+	return nil
+}
+
+// GET /healthz: the process is alive.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// GET /readyz: the store is open and the read models have caught up with it.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	if s.storeReady != nil {
+		if err := s.storeReady(r.Context()); err != nil {
+			return errorf(domain.CodeUnavailable, "store not ready: %v", err)
+		}
+	}
+	if err := s.reads.Ready(r.Context()); err != nil {
+		return errorf(domain.CodeUnavailable, "read models not ready: %v", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+// GET /openapi.json
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(OpenAPIDocument)
+	return nil
+}

@@ -1,0 +1,442 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/projections/auditlog"
+)
+
+type customerResponse struct {
+	Customer CustomerStatus `json:"customer"`
+	Position string         `json:"position"`
+}
+
+type batchItem struct {
+	CustomerID string          `json:"customer_id"`
+	OK         bool            `json:"ok"`
+	Customer   *CustomerStatus `json:"customer,omitempty"`
+	Error      *Problem        `json:"error,omitempty"`
+}
+
+type batchResponse struct {
+	Results  []batchItem `json:"results"`
+	Position *string     `json:"position"` // null when the batch appended nothing
+}
+
+type searchResponse struct {
+	Customers  []CustomerStatus `json:"customers"`
+	NextCursor *string          `json:"next_cursor"`
+}
+
+type historyResponse struct {
+	Events     []auditlog.Event `json:"events"`
+	NextCursor *string          `json:"next_cursor"`
+}
+
+type operationResponse struct {
+	CustomerID  string  `json:"customer_id"`
+	Operation   string  `json:"operation"`
+	BillingMode string  `json:"billing_mode"`
+	Allowed     bool    `json:"allowed"`
+	Reason      string  `json:"reason,omitempty"`
+	Freeze      *Freeze `json:"freeze,omitempty"`
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// POST /v1/customers
+func (s *Server) associateCustomer(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if _, err := parseQuery(r); err != nil {
+		return err
+	}
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := decodeRequest[associateCustomerRequest](b)
+	if err != nil {
+		return err
+	}
+	m, err := meta(r, p)
+	if err != nil {
+		return err
+	}
+	res, err := s.ledger.AssociateCustomer(r.Context(), domain.AssociateCustomer{
+		Meta: m, CustomerID: req.CustomerID, Name: req.Name, PartnerID: req.PartnerID,
+		Tags: req.Tags, AccountManager: req.AccountManager,
+	})
+	if err != nil {
+		return err
+	}
+	return s.respondCustomer(w, r, req.CustomerID, res.Position, http.StatusCreated)
+}
+
+func (s *Server) respondCustomer(w http.ResponseWriter, r *http.Request, id, pos string, status int) error {
+	setPosition(w, pos)
+	if err := s.waitFor(r.Context(), pos); err != nil {
+		return err
+	}
+	c, err := s.reads.Customer(r.Context(), id, AsOf{})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, customerResponse{Customer: c, Position: pos})
+	return nil
+}
+
+// customerWrite runs the common steps of a write on /v1/customers/{id}.
+func customerWrite[T checker](s *Server, w http.ResponseWriter, r *http.Request, p Principal) (string, T, domain.Meta, error) {
+	var req T
+	var m domain.Meta
+	id, err := pathID(r, "customer")
+	if err != nil {
+		return "", req, m, err
+	}
+	if _, err := parseQuery(r); err != nil {
+		return "", req, m, err
+	}
+	b, err := readBody(w, r)
+	if err != nil {
+		return "", req, m, err
+	}
+	if req, err = decodeRequest[T](b); err != nil {
+		return "", req, m, err
+	}
+	if !writers.allows(p.Role) {
+		return "", req, m, readOnlyRefusal(r, p, func() error {
+			_, err := s.visibleCustomer(r.Context(), p, id, AsOf{})
+			return err
+		})
+	}
+	m, err = meta(r, p)
+	return id, req, m, err
+}
+
+// POST /v1/customers/{id}/freeze
+func (s *Server) freezeCustomer(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, req, m, err := customerWrite[freezeRequest](s, w, r, p)
+	if err != nil {
+		return err
+	}
+	ft := domain.FreezeType(req.FreezeType)
+	if ft == "" {
+		ft = domain.FreezeAccount
+	}
+	res, err := s.ledger.FreezeCustomer(r.Context(), domain.FreezeCustomer{Meta: m, CustomerID: id, Reason: req.Reason, FreezeType: ft})
+	if err != nil {
+		return s.hideCustomer(r.Context(), p, id, err)
+	}
+	return s.respondCustomer(w, r, id, res.Position, http.StatusOK)
+}
+
+// POST /v1/customers/{id}/unfreeze
+func (s *Server) unfreezeCustomer(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, req, m, err := customerWrite[unfreezeRequest](s, w, r, p)
+	if err != nil {
+		return err
+	}
+	res, err := s.ledger.UnfreezeCustomer(r.Context(), domain.UnfreezeCustomer{Meta: m, CustomerID: id, Reason: req.Reason, UnfreezeType: domain.FreezeType(req.UnfreezeType)})
+	if err != nil {
+		return s.hideCustomer(r.Context(), p, id, err)
+	}
+	return s.respondCustomer(w, r, id, res.Position, http.StatusOK)
+}
+
+// POST /v1/customers/freeze
+func (s *Server) batchFreeze(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if _, err := parseQuery(r); err != nil {
+		return err
+	}
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := decodeRequest[batchFreezeRequest](b)
+	if err != nil {
+		return err
+	}
+	m, err := meta(r, p)
+	if err != nil {
+		return err
+	}
+	ft := domain.FreezeType(req.FreezeType)
+	if ft == "" {
+		ft = domain.FreezeAccount
+	}
+	res, err := s.ledger.FreezeCustomers(r.Context(), domain.FreezeCustomers{Meta: m, CustomerIDs: req.CustomerIDs, Reason: req.Reason, FreezeType: ft})
+	if err != nil {
+		return err
+	}
+	return s.respondBatch(w, r, p, res)
+}
+
+// POST /v1/customers/unfreeze
+func (s *Server) batchUnfreeze(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if _, err := parseQuery(r); err != nil {
+		return err
+	}
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := decodeRequest[batchUnfreezeRequest](b)
+	if err != nil {
+		return err
+	}
+	m, err := meta(r, p)
+	if err != nil {
+		return err
+	}
+	res, err := s.ledger.UnfreezeCustomers(r.Context(), domain.UnfreezeCustomers{Meta: m, CustomerIDs: req.CustomerIDs, Reason: req.Reason, UnfreezeType: domain.FreezeType(req.UnfreezeType)})
+	if err != nil {
+		return err
+	}
+	return s.respondBatch(w, r, p, res)
+}
+
+func (s *Server) respondBatch(w http.ResponseWriter, r *http.Request, p Principal, res domain.BatchResult) error {
+	setPosition(w, res.Position)
+	if err := s.waitFor(r.Context(), res.Position); err != nil {
+		return err
+	}
+	out := batchResponse{Results: make([]batchItem, len(res.Items)), Position: optString(res.Position)}
+	for i, it := range res.Items {
+		item := batchItem{CustomerID: it.CustomerID}
+		if it.Err == nil {
+			c, err := s.reads.Customer(r.Context(), it.CustomerID, AsOf{})
+			if err != nil {
+				return err
+			}
+			item.OK, item.Customer = true, &c
+		} else {
+			err := s.hideCustomer(r.Context(), p, it.CustomerID, it.Err)
+			if domain.ErrorCode(err) == "" {
+				return err
+			}
+			pr := problemOf(err)
+			item.Error = &pr
+		}
+		out.Results[i] = item
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// GET /v1/customers
+func (s *Server) searchCustomers(w http.ResponseWriter, r *http.Request, p Principal) error {
+	q, err := parseQuery(r, "frozen", "freeze_type", "origin", "auto_frozen", "partner_id", "tag", "name",
+		"account_manager", "associated_after", "associated_before", "limit", "cursor", "min_position")
+	if err != nil {
+		return err
+	}
+	cq := CustomerQuery{Scope: p.scope(), FreezeType: q["freeze_type"], Origin: q["origin"], PartnerID: q["partner_id"],
+		Tag: q["tag"], Name: q["name"], AccountManager: q["account_manager"], Cursor: q["cursor"]}
+	if cq.Frozen, err = parseBool("frozen", q["frozen"]); err != nil {
+		return err
+	}
+	if cq.AutoFrozen, err = parseBool("auto_frozen", q["auto_frozen"]); err != nil {
+		return err
+	}
+	if cq.FreezeType != "" {
+		if err := checkFreezeType("freeze_type", cq.FreezeType, false); err != nil {
+			return err
+		}
+	}
+	switch domain.Origin(cq.Origin) {
+	case "", domain.OriginAssociation, domain.OriginManual, domain.OriginBudget, domain.OriginPartner:
+	default:
+		return errorf(domain.CodeInvalid, "origin must be association, manual, budget or partner")
+	}
+	if cq.PartnerID != "" && !domain.ValidID(cq.PartnerID) {
+		return errorf(domain.CodeInvalid, "partner_id is not a valid ID")
+	}
+	for _, k := range []string{"associated_after", "associated_before"} {
+		if v := q[k]; v != "" {
+			t, err := parseTime(k, v)
+			if err != nil {
+				return err
+			}
+			if k == "associated_after" {
+				cq.AssociatedAfter = t.Format(time.RFC3339Nano)
+			} else {
+				cq.AssociatedBefore = t.Format(time.RFC3339Nano)
+			}
+		}
+	}
+	if cq.Limit, err = parseLimit(q["limit"]); err != nil {
+		return err
+	}
+	if len(cq.Cursor) > 1024 {
+		return errorf(domain.CodeInvalid, "cursor is not one this server issued")
+	}
+	if err := s.waitMin(r.Context(), q); err != nil {
+		return err
+	}
+	list, next, err := s.reads.SearchCustomers(r.Context(), cq)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []CustomerStatus{}
+	}
+	writeJSON(w, http.StatusOK, searchResponse{Customers: list, NextCursor: optString(next)})
+	return nil
+}
+
+// customerRead runs the common steps of a read of /v1/customers/{id}: path ID, query (with
+// min_position and the extra parameters allowed), visibility, role.
+func (s *Server) customerRead(r *http.Request, p Principal, allowed ...string) (string, map[string]string, error) {
+	id, err := pathID(r, "customer")
+	if err != nil {
+		return "", nil, err
+	}
+	q, err := parseQuery(r, append(allowed, "min_position")...)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := s.waitMin(r.Context(), q); err != nil {
+		return "", nil, err
+	}
+	return id, q, nil
+}
+
+func (s *Server) statusRead(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, q, err := s.customerRead(r, p, "as_of")
+	if err != nil {
+		return err
+	}
+	at, err := parseAsOf(q["as_of"])
+	if err != nil {
+		return err
+	}
+	c, err := s.visibleCustomer(r.Context(), p, id, at)
+	if err != nil {
+		return err
+	}
+	if err := checkAccess(r, p); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// GET /v1/customers/{id}
+func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, p Principal) error {
+	return s.statusRead(w, r, p)
+}
+
+// GET /v1/customers/{id}/status
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, p Principal) error {
+	return s.statusRead(w, r, p)
+}
+
+func billingMode(s string) (string, error) {
+	if s == "" {
+		return BillingModes[0], nil
+	}
+	for _, m := range BillingModes {
+		if m == s {
+			return s, nil
+		}
+	}
+	return "", errorf(domain.CodeInvalid, "billing_mode must be yearly_monthly or pay_per_use")
+}
+
+func (s *Server) operations(ctx context.Context, r *http.Request, p Principal) (Operations, error) {
+	id, q, err := s.customerRead(r, p, "billing_mode", "as_of")
+	if err != nil {
+		return Operations{}, err
+	}
+	mode, err := billingMode(q["billing_mode"])
+	if err != nil {
+		return Operations{}, err
+	}
+	at, err := parseAsOf(q["as_of"])
+	if err != nil {
+		return Operations{}, err
+	}
+	if _, err := s.visibleCustomer(ctx, p, id, at); err != nil {
+		return Operations{}, err
+	}
+	if err := checkAccess(r, p); err != nil {
+		return Operations{}, err
+	}
+	return s.reads.Operations(ctx, id, mode, at)
+}
+
+// GET /v1/customers/{id}/operations
+func (s *Server) getOperations(w http.ResponseWriter, r *http.Request, p Principal) error {
+	ops, err := s.operations(r.Context(), r, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ops)
+	return nil
+}
+
+// GET /v1/customers/{id}/operations/{operation}
+func (s *Server) getOperation(w http.ResponseWriter, r *http.Request, p Principal) error {
+	name := mux.Vars(r)["operation"]
+	known := false
+	for _, n := range OperationNames {
+		known = known || n == name
+	}
+	if !known {
+		return errorf(domain.CodeNotFound, "no operation %q; the operations are view, rename, unsubscribe, purchase, modify_spec, renew, change_billing_mode, operate, delete", clip(name))
+	}
+	ops, err := s.operations(r.Context(), r, p)
+	if err != nil {
+		return err
+	}
+	out := operationResponse{CustomerID: ops.CustomerID, Operation: name, BillingMode: ops.BillingMode}
+	found := false
+	for _, op := range ops.Operations {
+		if op.Operation == name {
+			out.Allowed, out.Reason, out.Freeze = op.Allowed, op.Reason, op.Freeze
+			found = true
+		}
+	}
+	if !found {
+		// An operation that does not apply to the billing mode (renew, unsubscribe for pay-per-use).
+		out.Reason = "operation " + name + " does not apply to billing mode " + ops.BillingMode
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// GET /v1/customers/{id}/history
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, q, err := s.customerRead(r, p, "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	limit, err := parseLimit(q["limit"])
+	if err != nil {
+		return err
+	}
+	if _, err := s.visibleCustomer(r.Context(), p, id, AsOf{}); err != nil {
+		return err
+	}
+	if err := checkAccess(r, p); err != nil {
+		return err
+	}
+	evs, next, err := s.reads.CustomerHistory(r.Context(), id, q["cursor"], limit)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []auditlog.Event{}
+	}
+	writeJSON(w, http.StatusOK, historyResponse{Events: evs, NextCursor: optString(next)})
+	return nil
+}

@@ -1,0 +1,208 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/freezeledger/freezeledger/domain"
+)
+
+// scope is the partner whose subtree p sees, or "" for everything.
+func (p Principal) scope() string {
+	if p.Role == domain.RolePlatform {
+		return ""
+	}
+	return p.PartnerID
+}
+
+// SeesCustomer reports whether the customer is in p's subtree.
+func (p Principal) SeesCustomer(c CustomerStatus) bool {
+	s := p.scope()
+	return s == "" || c.PartnerID == s || c.DistributorID == s
+}
+
+// SeesPartner reports whether the partner is in p's subtree (itself or one of its resellers).
+func (p Principal) SeesPartner(pt Partner) bool {
+	s := p.scope()
+	return s == "" || pt.PartnerID == s || pt.ParentID == s
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeProblem(w, problemOf(err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	b = append(b, '\n')
+	_, _ = w.Write(b)
+}
+
+func pathID(r *http.Request, what string) (string, error) {
+	id := mux.Vars(r)["id"]
+	if !domain.ValidID(id) {
+		return "", errorf(domain.CodeInvalid, "%s ID %q is not a valid ID (1 to 64 of A-Z a-z 0-9 _ . -, starting with a letter or digit)", what, clip(id))
+	}
+	return id, nil
+}
+
+// meta builds a command's Meta: the actor, the request ID and the Idempotency-Key.
+func meta(r *http.Request, p Principal) (domain.Meta, error) {
+	m := domain.Meta{Actor: p.Actor(), RequestID: info(r).id}
+	if vs, ok := r.Header["Idempotency-Key"]; ok {
+		if len(vs) != 1 {
+			return m, errorf(domain.CodeInvalid, "Idempotency-Key is given %d times", len(vs))
+		}
+		if err := checkIdempotencyKey(vs[0]); err != nil {
+			return m, err
+		}
+		m.IdempotencyKey = vs[0]
+	}
+	return m, nil
+}
+
+// waitFor waits until the read models have applied the position pos (a position string), for at
+// most the server's wait timeout; past it, unavailable.
+func (s *Server) waitFor(ctx context.Context, pos string) error {
+	if pos == "" {
+		return nil
+	}
+	p, err := parsePosition("position", pos)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.wait)
+	defer cancel()
+	if err := s.reads.WaitFor(wctx, p); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if domain.ErrorCode(err) != "" {
+			return err
+		}
+		return errorf(domain.CodeUnavailable, "the read models have not applied position %s within %s; retry later", pos, s.wait)
+	}
+	return nil
+}
+
+// waitMin applies a read's min_position.
+func (s *Server) waitMin(ctx context.Context, q map[string]string) error {
+	mp, ok := q["min_position"]
+	if !ok {
+		return nil
+	}
+	if _, err := parsePosition("min_position", mp); err != nil {
+		return err
+	}
+	return s.waitFor(ctx, mp)
+}
+
+func notFound(what, id string) error {
+	return errorf(domain.CodeNotFound, "%s %q not found", what, id)
+}
+
+// visibleCustomer reads a customer the caller may see; one it may not see is not_found.
+func (s *Server) visibleCustomer(ctx context.Context, p Principal, id string, at AsOf) (CustomerStatus, error) {
+	c, err := s.reads.Customer(ctx, id, at)
+	if err != nil {
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			return c, notFound("customer", id)
+		}
+		return c, err
+	}
+	if !p.SeesCustomer(c) {
+		return CustomerStatus{}, notFound("customer", id)
+	}
+	return c, nil
+}
+
+func (s *Server) visiblePartner(ctx context.Context, p Principal, id string) (Partner, error) {
+	pt, err := s.reads.Partner(ctx, id)
+	if err != nil {
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			return pt, notFound("partner", id)
+		}
+		return pt, err
+	}
+	if !p.SeesPartner(pt) {
+		return Partner{}, notFound("partner", id)
+	}
+	return pt, nil
+}
+
+// hideCustomer turns a refusal about a customer outside the caller's subtree into not_found, so that
+// a refusal never tells an outsider that the customer exists. The read models are first brought up to
+// the store's head, so a customer associated a moment ago is seen.
+func (s *Server) hideCustomer(ctx context.Context, p Principal, id string, err error) error {
+	if p.scope() == "" || !refusal(err) {
+		return err
+	}
+	if _, verr := s.visibleAfterSync(ctx, func(ctx context.Context) error {
+		_, e := s.visibleCustomer(ctx, p, id, AsOf{})
+		return e
+	}); verr != nil {
+		return verr
+	}
+	return err
+}
+
+func (s *Server) hidePartner(ctx context.Context, p Principal, id string, err error) error {
+	if p.scope() == "" || !refusal(err) {
+		return err
+	}
+	if _, verr := s.visibleAfterSync(ctx, func(ctx context.Context) error {
+		_, e := s.visiblePartner(ctx, p, id)
+		return e
+	}); verr != nil {
+		return verr
+	}
+	return err
+}
+
+func (s *Server) visibleAfterSync(ctx context.Context, check func(context.Context) error) (bool, error) {
+	if err := check(ctx); err == nil {
+		return true, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.wait)
+	defer cancel()
+	if err := s.reads.Sync(wctx); err != nil {
+		return false, errorf(domain.CodeUnavailable, "the read models are behind the store; retry later")
+	}
+	if err := check(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func refusal(err error) bool {
+	switch domain.ErrorCode(err) {
+	case domain.CodeForbidden, domain.CodeActorFrozen, domain.CodeNotFound, domain.CodeConflict, domain.CodeTypeMismatch, domain.CodeInvalid:
+		return true
+	}
+	return false
+}
+
+// setPosition sets X-Ledger-Position.
+func setPosition(w http.ResponseWriter, pos string) {
+	if pos != "" {
+		w.Header().Set("X-Ledger-Position", pos)
+	}
+}
+
+// readOnlyRefusal answers a write by a principal that may not write: not_found when it cannot see
+// the target (check returns the visibility error), forbidden otherwise.
+func readOnlyRefusal(r *http.Request, p Principal, check func() error) error {
+	if err := check(); err != nil {
+		return err
+	}
+	return checkAccess(r, p)
+}
+
+var errNoAudit = errors.New("audit log not configured")

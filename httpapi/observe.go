@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type ctxKey struct{}
+
+// requestInfo is what the observing middleware learns about a request while it is handled.
+type requestInfo struct {
+	id        string
+	route     string
+	principal string
+	access    access
+	wrote     bool
+}
+
+func info(r *http.Request) *requestInfo {
+	if ri, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+// RequestID returns the request ID of a request handled by the Server ("" outside it).
+func RequestID(ctx context.Context) string {
+	if ri, ok := ctx.Value(ctxKey{}).(*requestInfo); ok {
+		return ri.id
+	}
+	return ""
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	inflight prometheus.Gauge
+}
+
+func newHTTPMetrics(reg *prometheus.Registry) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "freezeledger_http_requests_total",
+			Help: "HTTP requests by method, route template and status code.",
+		}, []string{"method", "route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "freezeledger_http_request_duration_seconds",
+			Help:    "HTTP request latency by method, route template and status code.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route", "code"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "freezeledger_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.inflight} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// statusWriter records the status and whether the body has started.
+type statusWriter struct {
+	http.ResponseWriter
+	ri     *requestInfo
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.ri.wrote = true
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush lets streamed responses (exports, NDJSON) reach the client as they are written.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe gives every request an ID (X-Request-Id in and out), recovers panics as 500 problems,
+// counts and times it by route template, and logs one line: never the token, the query or the body.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &requestInfo{id: requestIDFrom(r.Header.Get("X-Request-Id"))}
+		w.Header().Set("X-Request-Id", ri.id)
+		sw := &statusWriter{ResponseWriter: w, ri: ri}
+		s.metrics.inflight.Inc()
+		defer func() {
+			s.metrics.inflight.Dec()
+			rec := recover()
+			if rec != nil && rec != http.ErrAbortHandler {
+				s.log.Error("panic serving request", "request_id", ri.id, "route", ri.route, "panic", rec)
+				if !ri.wrote {
+					writeProblem(sw, problemOf(errorf(CodeInternal, "internal error")))
+				}
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			if rec == http.ErrAbortHandler {
+				status = 499 // the response was aborted mid-body
+			}
+			d := time.Since(start)
+			code := strconv.Itoa(status)
+			route := ri.route
+			if route == "" {
+				route = "unmatched"
+			}
+			s.metrics.requests.WithLabelValues(r.Method, route, code).Inc()
+			s.metrics.latency.WithLabelValues(r.Method, route, code).Observe(d.Seconds())
+			if s.log.IsInfo() {
+				s.log.Info("request", "request_id", ri.id, "principal", ri.principal, "method", r.Method,
+					"route", route, "status", status, "duration", d.Round(time.Microsecond), "bytes", sw.bytes)
+			}
+			if rec == http.ErrAbortHandler {
+				panic(rec)
+			}
+		}()
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
+	})
+}
+
+// requestIDFrom keeps a client's X-Request-Id when it is 1 to 128 printable ASCII characters without
+// spaces, and makes a new one otherwise.
+func requestIDFrom(h string) string {
+	if n := len(h); n > 0 && n <= 128 {
+		ok := true
+		for i := 0; i < n; i++ {
+			if h[i] <= ' ' || h[i] > '~' {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return h
+		}
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/freezeledger/freezeledger/domain"
+)
+
+type partnerResponse struct {
+	Partner  Partner `json:"partner"`
+	Position string  `json:"position"`
+}
+
+type delegationResponse struct {
+	Delegation Delegation `json:"delegation"`
+	Position   string     `json:"position"`
+}
+
+// POST /v1/partners
+func (s *Server) registerPartner(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if _, err := parseQuery(r); err != nil {
+		return err
+	}
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := decodeRequest[registerPartnerRequest](b)
+	if err != nil {
+		return err
+	}
+	m, err := meta(r, p)
+	if err != nil {
+		return err
+	}
+	res, err := s.ledger.RegisterPartner(r.Context(), domain.RegisterPartner{
+		Meta: m, PartnerID: req.PartnerID, Name: req.Name, Type: domain.PartnerType(req.Type), ParentID: req.ParentID,
+	})
+	if err != nil {
+		return err
+	}
+	return s.respondPartner(w, r, p, req.PartnerID, res.Position, http.StatusCreated)
+}
+
+func (s *Server) respondPartner(w http.ResponseWriter, r *http.Request, p Principal, id, pos string, status int) error {
+	setPosition(w, pos)
+	if err := s.waitFor(r.Context(), pos); err != nil {
+		return err
+	}
+	pt, err := s.reads.Partner(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, partnerResponse{Partner: pt, Position: pos})
+	return nil
+}
+
+// GET /v1/partners/{id}
+func (s *Server) getPartner(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, err := pathID(r, "partner")
+	if err != nil {
+		return err
+	}
+	q, err := parseQuery(r, "min_position")
+	if err != nil {
+		return err
+	}
+	if err := s.waitMin(r.Context(), q); err != nil {
+		return err
+	}
+	pt, err := s.visiblePartner(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	if err := checkAccess(r, p); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pt)
+	return nil
+}
+
+// partnerWrite runs the common steps of a write on /v1/partners/{id}: path ID, query, body, the
+// refusal of read-only roles (404 outside their subtree, 403 inside) and Meta.
+func partnerWrite[T checker](s *Server, w http.ResponseWriter, r *http.Request, p Principal, body bool) (string, T, domain.Meta, error) {
+	var req T
+	var m domain.Meta
+	id, err := pathID(r, "partner")
+	if err != nil {
+		return "", req, m, err
+	}
+	if _, err := parseQuery(r); err != nil {
+		return "", req, m, err
+	}
+	if body {
+		b, err := readBody(w, r)
+		if err != nil {
+			return "", req, m, err
+		}
+		if req, err = decodeRequest[T](b); err != nil {
+			return "", req, m, err
+		}
+	}
+	if !writers.allows(p.Role) {
+		return "", req, m, readOnlyRefusal(r, p, func() error {
+			_, err := s.visiblePartner(r.Context(), p, id)
+			return err
+		})
+	}
+	m, err = meta(r, p)
+	return id, req, m, err
+}
+
+// POST /v1/partners/{id}/freeze
+func (s *Server) freezePartner(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, req, m, err := partnerWrite[partnerFreezeRequest](s, w, r, p, true)
+	if err != nil {
+		return err
+	}
+	res, err := s.ledger.FreezePartner(r.Context(), domain.FreezePartner{Meta: m, PartnerID: id, Reason: req.Reason})
+	if err != nil {
+		return s.hidePartner(r.Context(), p, id, err)
+	}
+	return s.respondPartner(w, r, p, id, res.Position, http.StatusOK)
+}
+
+// POST /v1/partners/{id}/unfreeze
+func (s *Server) unfreezePartner(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, req, m, err := partnerWrite[partnerFreezeRequest](s, w, r, p, true)
+	if err != nil {
+		return err
+	}
+	res, err := s.ledger.UnfreezePartner(r.Context(), domain.UnfreezePartner{Meta: m, PartnerID: id, Reason: req.Reason})
+	if err != nil {
+		return s.hidePartner(r.Context(), p, id, err)
+	}
+	return s.respondPartner(w, r, p, id, res.Position, http.StatusOK)
+}
+
+// PUT /v1/partners/{id}/delegation
+func (s *Server) putDelegation(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, req, m, err := partnerWrite[delegationRequest](s, w, r, p, true)
+	if err != nil {
+		return err
+	}
+	return s.setDelegation(w, r, p, domain.SetDelegation{Meta: m, ResellerID: id, Freeze: *req.Freeze, Budget: *req.Budget})
+}
+
+// DELETE /v1/partners/{id}/delegation
+func (s *Server) deleteDelegation(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if r.ContentLength > 0 {
+		return errorf(domain.CodeInvalid, "DELETE takes no body")
+	}
+	id, _, m, err := partnerWrite[partnerFreezeRequest](s, w, r, p, false)
+	if err != nil {
+		return err
+	}
+	return s.setDelegation(w, r, p, domain.SetDelegation{Meta: m, ResellerID: id})
+}
+
+func (s *Server) setDelegation(w http.ResponseWriter, r *http.Request, p Principal, cmd domain.SetDelegation) error {
+	res, err := s.ledger.SetDelegation(r.Context(), cmd)
+	if err != nil {
+		return s.hidePartner(r.Context(), p, cmd.ResellerID, err)
+	}
+	setPosition(w, res.Position)
+	if err := s.waitFor(r.Context(), res.Position); err != nil {
+		return err
+	}
+	pt, err := s.reads.Partner(r.Context(), cmd.ResellerID)
+	if err != nil {
+		return err
+	}
+	d := Delegation{Freeze: cmd.Freeze, Budget: cmd.Budget}
+	if pt.Delegation != nil {
+		d = *pt.Delegation
+	}
+	writeJSON(w, http.StatusOK, delegationResponse{Delegation: d, Position: res.Position})
+	return nil
+}

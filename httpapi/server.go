@@ -1,0 +1,260 @@
+// Package httpapi is freezeledger's HTTP API (shared/API.md) on gorilla/mux: authentication with
+// bearer tokens, tenancy, problem+json errors, idempotency keys, read-your-writes, the OpenAPI
+// document, metrics and one log line per request. It speaks the domain's language: writes become
+// domain commands (Ledger), reads come from the read models (ReadModels) and the audit log (Audit).
+//
+// Decisions beyond shared/API.md are written in docs/API-NOTES.md.
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/freezeledger/freezeledger/domain"
+)
+
+// DefaultWaitTimeout is how long a read with min_position, or a write's read-back, waits for the
+// read models before answering 503 unavailable.
+const DefaultWaitTimeout = 5 * time.Second
+
+// Options configure a Server. Ledger, Reads and Principals are required.
+type Options struct {
+	Ledger     Ledger
+	Reads      ReadModels
+	Audit      Audit // nil: the audit routes answer 503 unavailable
+	Principals *Principals
+	Logger     hclog.Logger // nil: no logging
+	// Registry is where the API's metrics are registered and what /metrics serves; nil makes a new one.
+	Registry *prometheus.Registry
+	// WaitTimeout bounds min_position waits and write read-backs; 0 means DefaultWaitTimeout.
+	WaitTimeout time.Duration
+	// StoreReady reports whether the store is open and usable (for /readyz); nil means always.
+	StoreReady func(ctx context.Context) error
+}
+
+// Server is the HTTP API. It is safe for concurrent use.
+type Server struct {
+	ledger     Ledger
+	reads      ReadModels
+	audit      Audit
+	principals atomic.Pointer[Principals]
+	log        hclog.Logger
+	registry   *prometheus.Registry
+	wait       time.Duration
+	storeReady func(ctx context.Context) error
+	metrics    *httpMetrics
+	handler    http.Handler
+}
+
+// New builds a Server.
+func New(o Options) (*Server, error) {
+	if o.Ledger == nil || o.Reads == nil || o.Principals == nil {
+		return nil, errorf(domain.CodeInvalid, "httpapi.New: Ledger, Reads and Principals are required")
+	}
+	s := &Server{
+		ledger: o.Ledger, reads: o.Reads, audit: o.Audit, log: o.Logger, registry: o.Registry,
+		wait: o.WaitTimeout, storeReady: o.StoreReady,
+	}
+	if s.log == nil {
+		s.log = hclog.NewNullLogger()
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	if s.wait <= 0 {
+		s.wait = DefaultWaitTimeout
+	}
+	s.principals.Store(o.Principals)
+	m, err := newHTTPMetrics(s.registry)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler is the server's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// SetPrincipals replaces the principals (for example after the file changed); requests in flight keep
+// the set they started with.
+func (s *Server) SetPrincipals(ps *Principals) { s.principals.Store(ps) }
+
+// Registry is the Prometheus registry /metrics serves.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// access says who may call a route.
+type access int
+
+const (
+	public        access = iota // no authentication
+	authenticated               // any principal
+	writers                     // platform and partner principals
+	auditors                    // platform and auditors
+	notReader                   // platform, partner, auditor
+)
+
+func (a access) allows(role domain.Role) bool {
+	switch a {
+	case public, authenticated:
+		return true
+	case writers:
+		return role == domain.RolePlatform || role == domain.RolePartner
+	case auditors:
+		return role == domain.RolePlatform || role == domain.RoleAuditor
+	case notReader:
+		return role != domain.RoleReader
+	}
+	return false
+}
+
+type route struct {
+	method, path string
+	access       access
+	handle       func(w http.ResponseWriter, r *http.Request, p Principal) error
+}
+
+func (s *Server) routeTable() []route {
+	return []route{
+		{"POST", "/v1/partners", writers, s.registerPartner},
+		{"GET", "/v1/partners/{id}", authenticated, s.getPartner},
+		{"POST", "/v1/partners/{id}/freeze", writers, s.freezePartner},
+		{"POST", "/v1/partners/{id}/unfreeze", writers, s.unfreezePartner},
+		{"PUT", "/v1/partners/{id}/delegation", writers, s.putDelegation},
+		{"DELETE", "/v1/partners/{id}/delegation", writers, s.deleteDelegation},
+		{"POST", "/v1/customers", writers, s.associateCustomer},
+		{"GET", "/v1/customers", notReader, s.searchCustomers},
+		{"POST", "/v1/customers/freeze", writers, s.batchFreeze},
+		{"POST", "/v1/customers/unfreeze", writers, s.batchUnfreeze},
+		{"GET", "/v1/customers/{id}", authenticated, s.getCustomer},
+		{"POST", "/v1/customers/{id}/freeze", writers, s.freezeCustomer},
+		{"POST", "/v1/customers/{id}/unfreeze", writers, s.unfreezeCustomer},
+		{"GET", "/v1/customers/{id}/status", authenticated, s.getStatus},
+		{"GET", "/v1/customers/{id}/operations", authenticated, s.getOperations},
+		{"GET", "/v1/customers/{id}/operations/{operation}", authenticated, s.getOperation},
+		{"GET", "/v1/customers/{id}/history", notReader, s.getHistory},
+		{"GET", "/v1/audit/events", auditors, s.auditEvents},
+		{"GET", "/v1/audit/export", auditors, s.auditExport},
+		{"GET", "/v1/audit/checkpoint", authenticated, s.auditCheckpoint},
+		{"GET", "/v1/audit/proof/inclusion", auditors, s.auditInclusion},
+		{"GET", "/v1/audit/proof/consistency", auditors, s.auditConsistency},
+		{"GET", "/v1/audit/public-key", public, s.auditPublicKey},
+		{"GET", "/healthz", public, s.healthz},
+		{"GET", "/readyz", public, s.readyz},
+		{"GET", "/openapi.json", public, s.openAPI},
+	}
+}
+
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter()
+	for _, rt := range s.routeTable() {
+		r.Handle(rt.path, s.endpoint(rt)).Methods(rt.method).Name(rt.method + " " + rt.path)
+	}
+	metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+	r.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		info(req).route = "/metrics"
+		metrics.ServeHTTP(w, req)
+	})).Methods("GET")
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		info(req).route = "unmatched"
+		writeProblem(w, problemOf(errorf(domain.CodeNotFound, "no route %s %s", req.Method, clip(req.URL.Path))))
+	})
+	// An unknown method on a known path is also not_found: the API's error codes have no 405.
+	r.NotFoundHandler = notFound
+	r.MethodNotAllowedHandler = notFound
+	return s.observe(r)
+}
+
+// endpoint wraps a route's handler with authentication, access control and error rendering.
+func (s *Server) endpoint(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := info(r)
+		ri.route = rt.path
+		var p Principal
+		if rt.access != public {
+			var ok bool
+			p, ok = s.authenticate(r)
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="freezeledger"`)
+				writeProblem(w, problemOf(errorf(CodeUnauthenticated, "a valid bearer token is required (Authorization: Bearer <token>)")))
+				return
+			}
+			ri.principal = p.Name
+		}
+		ri.access = rt.access
+		// Routes on one resource check access after visibility (a resource the caller may not see is
+		// a 404, not a 403); the others check it here.
+		if !strings.Contains(rt.path, "{id}") {
+			if err := checkAccess(r, p); err != nil {
+				writeProblem(w, problemOf(err))
+				return
+			}
+		}
+		if err := rt.handle(w, r, p); err != nil {
+			pr := problemOf(err)
+			if pr.Code == CodeInternal {
+				s.log.Error("request failed", "request_id", ri.id, "route", rt.path, "error", err)
+			}
+			if ri.wrote {
+				// The body has started (a streamed export): the only honest signal left is to abort.
+				panic(http.ErrAbortHandler)
+			}
+			writeProblem(w, pr)
+		}
+	})
+}
+
+// checkAccess refuses a principal whose role may not call the request's route (403 forbidden).
+func checkAccess(r *http.Request, p Principal) error {
+	a := info(r).access
+	if a.allows(p.Role) {
+		return nil
+	}
+	switch a {
+	case writers:
+		return errorf(domain.CodeForbidden, "role %s may not write; only platform and partner principals may", p.Role)
+	case auditors:
+		return errorf(domain.CodeForbidden, "role %s may not read the audit log; only platform and auditor principals may", p.Role)
+	}
+	return errorf(domain.CodeForbidden, "role %s may not call this route; a reader may read status and operations only", p.Role)
+}
+
+func (s *Server) authenticate(r *http.Request) (Principal, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !equalFoldASCII(h[:len(prefix)], prefix) {
+		return Principal{}, false
+	}
+	return s.principals.Load().Authenticate(h[len(prefix):])
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
