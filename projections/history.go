@@ -1,0 +1,189 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog"
+)
+
+// VisibleTo reports whether customer customerID exists and lies in the subtree of viewer: its own
+// partner is viewer, or its partner is a reseller of viewer. viewer "" (the platform, or an auditor
+// or reader without a partner) sees every customer.
+func (m *ReadModels) VisibleTo(viewer, customerID string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ci, ok := m.st.customerIdx[customerID]
+	if !ok {
+		return false
+	}
+	return m.st.partnerInScope(m.st.customers[ci].partner, viewer)
+}
+
+// PartnerVisibleTo reports whether partner partnerID exists and lies in the subtree of viewer: it is
+// viewer, or a reseller of viewer. viewer "" sees every partner. (A distributor sees itself and its
+// resellers; a reseller and a solution provider see themselves.)
+func (m *ReadModels) PartnerVisibleTo(viewer, partnerID string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	pi, ok := m.st.partnerIdx[partnerID]
+	if !ok || m.st.partners[pi].typ == ptypeUnknown {
+		return false
+	}
+	return m.st.partnerInScope(pi, viewer)
+}
+
+func (s *state) partnerInScope(pi uint32, viewer string) bool {
+	if viewer == "" {
+		return true
+	}
+	p := &s.partners[pi]
+	return p.id == viewer || (p.parent != noPartner && s.partners[p.parent].id == viewer)
+}
+
+// History kinds.
+const (
+	HistoryCustomer = "customer" // the customer's own events
+	HistoryPartner  = "partner"  // events about the partner, its resellers and all their customers
+	HistoryActor    = "actor"    // every event an actor (principal name) appended, reservations included
+)
+
+// HistoryQuery selects a history. Viewer, when not empty, keeps only events about customers and
+// partners visible to it (VisibleTo), which matters for actor histories (a platform operator acts
+// across channels); reservation events are kept only for viewer "". The caller checks that the
+// customer or partner itself is visible.
+type HistoryQuery struct {
+	Kind   string
+	ID     string
+	Viewer string
+	Limit  int    // default DefaultLimit, at most MaxLimit
+	Cursor string // NextCursor of the previous page
+}
+
+// HistoryPage is one page of a history, oldest first. NextCursor is "" at the end. With a Viewer, a
+// page may hold fewer than Limit events and still have a NextCursor (at most 10×Limit events are
+// examined per page).
+type HistoryPage struct {
+	Events     []auditlog.Event
+	NextCursor string
+}
+
+// History pages a history, oldest first, as auditlog.Event values (leaf index, position, leaf hash),
+// reading each event's body from the store. Errors: not_found (unknown customer, partner or actor:
+// an actor is known once it has appended an event), invalid (bad kind or cursor), or the store's.
+func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, error) {
+	after := uint64(0)
+	if q.Cursor != "" {
+		n, ok := decodeCursor('h', q.Cursor)
+		if !ok {
+			return HistoryPage{}, domain.Errorf(domain.CodeInvalid, "cursor %q is not a cursor of this list", q.Cursor)
+		}
+		after = n
+	}
+	limit := pageLimit(q.Limit)
+	scan := limit
+	if q.Viewer != "" {
+		scan = 10 * limit
+	}
+	type loc struct {
+		leaf   uint32
+		stream string
+		rev    uint64
+		pos    eventstore.Position
+	}
+	var locs []loc
+	more := false
+
+	m.mu.RLock()
+	s := m.st
+	var leaves []uint32
+	switch q.Kind {
+	case HistoryCustomer:
+		ci, ok := s.customerIdx[q.ID]
+		if !ok {
+			m.mu.RUnlock()
+			return HistoryPage{}, domain.Errorf(domain.CodeNotFound, "customer %q not found", q.ID)
+		}
+		tr := s.customers[ci].trans
+		k := sort.Search(len(tr), func(i int) bool { return uint64(tr[i].leaf) >= after })
+		for ; k < len(tr) && len(leaves) <= scan; k++ {
+			leaves = append(leaves, tr[k].leaf)
+		}
+	case HistoryPartner, HistoryActor:
+		var list []uint32
+		if q.Kind == HistoryPartner {
+			pi, ok := s.partnerIdx[q.ID]
+			if !ok || s.partners[pi].typ == ptypeUnknown {
+				m.mu.RUnlock()
+				return HistoryPage{}, domain.Errorf(domain.CodeNotFound, "partner %q not found", q.ID)
+			}
+			list = s.partners[pi].hist
+		} else {
+			ai, ok := s.actorIdx[s.strIdx[q.ID]]
+			if q.ID == "" || !ok {
+				m.mu.RUnlock()
+				return HistoryPage{}, domain.Errorf(domain.CodeNotFound, "actor %q not found", q.ID)
+			}
+			list = s.actors[ai].leaves
+		}
+		k := sort.Search(len(list), func(i int) bool { return uint64(list[i]) >= after })
+		end := min(len(list), k+scan+1)
+		leaves = list[k:end]
+	default:
+		m.mu.RUnlock()
+		return HistoryPage{}, domain.Errorf(domain.CodeInvalid, "history kind %q is not customer, partner or actor", q.Kind)
+	}
+	if len(leaves) > scan {
+		leaves, more = leaves[:scan], true
+	}
+	locs = make([]loc, len(leaves))
+	for i, l := range leaves {
+		locs[i] = loc{leaf: l, stream: s.str(s.stream[l]), rev: s.rev[l], pos: s.pos[l]}
+	}
+	m.mu.RUnlock()
+
+	page := HistoryPage{Events: []auditlog.Event{}}
+	for _, l := range locs {
+		if len(page.Events) == limit {
+			page.NextCursor = encodeCursor('h', uint64(l.leaf))
+			return page, nil
+		}
+		recs, err := m.store.ReadStream(ctx, l.stream, eventstore.Forwards, l.rev, 1)
+		if err != nil {
+			return HistoryPage{}, fmt.Errorf("projections: history: read %s@%d: %w", l.stream, l.rev, err)
+		}
+		if len(recs) != 1 || recs[0].Position != l.pos {
+			return HistoryPage{}, fmt.Errorf("projections: history: %s@%d is not the event at position %s the read models applied: the store differs from the read models (rebuild them)", l.stream, l.rev, l.pos)
+		}
+		if q.Viewer != "" && !m.eventVisible(&recs[0], q.Viewer) {
+			continue
+		}
+		ev, err := auditlog.FromRecorded(recs[0], uint64(l.leaf))
+		if err != nil {
+			return HistoryPage{}, fmt.Errorf("projections: history: %w", err)
+		}
+		page.Events = append(page.Events, ev)
+	}
+	if more {
+		page.NextCursor = encodeCursor('h', uint64(locs[len(locs)-1].leaf)+1)
+	}
+	return page, nil
+}
+
+// eventVisible reports whether the event's subject (customer or partner) is visible to viewer.
+func (m *ReadModels) eventVisible(rec *eventstore.RecordedEvent, viewer string) bool {
+	var d decoded
+	if decodeEvent(&d, rec.Data, nil) != nil {
+		return false
+	}
+	switch {
+	case len(d.customerID) > 0 && rec.Type != domain.EventIDReserved && rec.Type != domain.EventIDReservationReleased:
+		return m.VisibleTo(viewer, string(d.customerID))
+	case len(d.partnerID) > 0:
+		return m.PartnerVisibleTo(viewer, string(d.partnerID))
+	}
+	return false
+}

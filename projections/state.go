@@ -1,0 +1,561 @@
+package projections
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+)
+
+// state is the whole in-memory read model. It is built only by apply, in log order, and is
+// therefore a pure function of the log prefix it has seen; checkpoints serialise it exactly.
+//
+// Layout, chosen for size at a million customers (see docs/BENCHMARKS.md):
+//   - every string that repeats (reasons, actor names, stream names, tags, account managers, origins)
+//     is interned once in strs and referred to by a uint32;
+//   - each customer is one small struct plus its transitions: one 32-byte record per event about it,
+//     which is at once its time-travel history and its history index (the leaf of each event);
+//   - per event (leaf) the log keeps its position, the running maximum of event times (for as-of-time
+//     lookups by binary search), and its stream and revision, so history pages are read back from the
+//     store on demand: event bodies never live in the heap.
+type state struct {
+	strs   []string
+	strIdx map[string]uint32
+
+	// Per leaf (0-based index in global log order).
+	pos     []eventstore.Position
+	maxTime []int64 // running maximum of event times (Unix ns) up to and including this leaf
+	stream  []uint32
+	rev     []uint64
+
+	partners    []partner
+	partnerIdx  map[string]uint32
+	customers   []customer
+	customerIdx map[string]uint32
+	tagSets     [][]uint32 // interned sets of tags; set 0 is empty
+	tagSetIdx   map[string]uint32
+	actors      []actorHist
+	actorIdx    map[uint32]uint32 // actor name (interned) -> index in actors
+
+	decodeErrors uint64 // events that could not be decoded or referred to unknown subjects
+}
+
+const noPartner = math.MaxUint32
+
+// Transition kinds.
+const (
+	kindAssociated uint8 = iota + 1
+	kindFrozen
+	kindUnfrozen
+	kindReleased
+	kindDelegation
+)
+
+// Freeze severities (freeze types), ordered.
+const (
+	sevNone    uint8 = 0
+	sevAccount uint8 = 1
+	sevAll     uint8 = 2 // ACCOUNT_AND_RESOURCE
+)
+
+// Partner types.
+const (
+	ptypeUnknown uint8 = iota
+	ptypeDistributor
+	ptypeReseller
+	ptypeSolutionProvider
+)
+
+// Delegation bits.
+const (
+	delegFreeze uint8 = 1 << iota
+	delegBudget
+)
+
+type customer struct {
+	id, name       string
+	partner        uint32
+	tags           uint32 // index into tagSets
+	accountManager uint32 // interned
+	trans          []ctrans
+}
+
+// ctrans is one event about a customer, in log order.
+type ctrans struct {
+	time     int64 // event time, Unix ns
+	deadline int64 // retention deadline of an ACCOUNT_AND_RESOURCE freeze, Unix ns; 0 if none
+	leaf     uint32
+	reason   uint32
+	actor    uint32
+	origin   uint32
+	kind     uint8
+	sev      uint8
+}
+
+type partner struct {
+	id, name  string
+	typ       uint8
+	parent    uint32 // index of the distributor of a reseller, noPartner otherwise
+	regLeaf   uint32
+	regTime   int64
+	trans     []ptrans
+	customers []uint32 // customer indices, ascending
+	hist      []uint32 // leaves of events about this partner, its resellers and all their customers
+}
+
+// ptrans is a freeze, unfreeze or delegation change of a partner, in log order.
+type ptrans struct {
+	time   int64
+	leaf   uint32
+	reason uint32
+	actor  uint32
+	kind   uint8
+	deleg  uint8 // delegation after a kindDelegation transition
+}
+
+type actorHist struct {
+	name   uint32
+	leaves []uint32
+}
+
+func newState() *state {
+	s := &state{
+		strIdx:      map[string]uint32{"": 0},
+		strs:        []string{""},
+		partnerIdx:  map[string]uint32{},
+		customerIdx: map[string]uint32{},
+		tagSets:     [][]uint32{nil},
+		tagSetIdx:   map[string]uint32{"": 0},
+		actorIdx:    map[uint32]uint32{},
+	}
+	return s
+}
+
+func (s *state) intern(b []byte) uint32 {
+	if i, ok := s.strIdx[string(b)]; ok {
+		return i
+	}
+	str := string(b)
+	i := uint32(len(s.strs))
+	s.strs = append(s.strs, str)
+	s.strIdx[str] = i
+	return i
+}
+
+func (s *state) str(i uint32) string { return s.strs[i] }
+
+// applied is the position of the last applied event (Start when none).
+func (s *state) applied() eventstore.Position {
+	if len(s.pos) == 0 {
+		return eventstore.Start
+	}
+	return s.pos[len(s.pos)-1]
+}
+
+func (s *state) leaves() uint32 { return uint32(len(s.pos)) }
+
+var errTooManyEvents = errors.New("projections: more than 2^32-1 events; the read models index leaves with 32 bits")
+
+// apply adds one event at the next leaf. Every event is counted (it gets a leaf), also one that
+// cannot be decoded; such an event changes nothing else, and apply returns an error describing it
+// for the log. apply never fails half-way: the per-leaf arrays always grow by one.
+func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
+	if len(s.pos) >= math.MaxUint32 {
+		return errTooManyEvents
+	}
+	leaf := uint32(len(s.pos))
+	derr := decodeEvent(d, rec.Data, rec.Metadata)
+	t := d.time
+	if t == 0 {
+		t = rec.Created.UnixNano()
+	}
+	mt := t
+	if leaf > 0 && s.maxTime[leaf-1] > mt {
+		mt = s.maxTime[leaf-1]
+	}
+	s.pos = append(s.pos, rec.Position)
+	s.maxTime = append(s.maxTime, mt)
+	s.stream = append(s.stream, s.intern([]byte(rec.Stream)))
+	s.rev = append(s.rev, rec.Revision)
+	if derr != nil {
+		s.decodeErrors++
+		return fmt.Errorf("event %s (%s) at position %s: %w", rec.ID, rec.Type, rec.Position, derr)
+	}
+	actor := s.intern(d.actorName)
+	if actor != 0 {
+		ai, ok := s.actorIdx[actor]
+		if !ok {
+			ai = uint32(len(s.actors))
+			s.actors = append(s.actors, actorHist{name: actor})
+			s.actorIdx[actor] = ai
+		}
+		s.actors[ai].leaves = append(s.actors[ai].leaves, leaf)
+	}
+	var err error
+	switch rec.Type {
+	case domain.EventPartnerRegistered:
+		err = s.partnerRegistered(leaf, t, d)
+	case domain.EventPartnerFrozen, domain.EventPartnerUnfrozen, domain.EventPartnerDelegationGranted, domain.EventPartnerDelegationRevoked:
+		err = s.partnerChanged(rec.Type, leaf, t, actor, d)
+	case domain.EventCustomerAssociated:
+		err = s.customerAssociated(leaf, t, actor, d)
+	case domain.EventCustomerFrozen, domain.EventCustomerUnfrozen, domain.EventCustomerResourcesRelease:
+		err = s.customerChanged(rec.Type, leaf, t, actor, d)
+	default:
+		// Reservation events (and types this version does not know) only take their leaf.
+	}
+	if err != nil {
+		s.decodeErrors++
+		return fmt.Errorf("event %s (%s) at position %s: %w", rec.ID, rec.Type, rec.Position, err)
+	}
+	return nil
+}
+
+func partnerType(b []byte) uint8 {
+	switch string(b) {
+	case string(domain.PartnerDistributor):
+		return ptypeDistributor
+	case string(domain.PartnerReseller):
+		return ptypeReseller
+	case string(domain.PartnerSolutionProvider):
+		return ptypeSolutionProvider
+	}
+	return ptypeUnknown
+}
+
+var partnerTypeNames = [...]string{"", string(domain.PartnerDistributor), string(domain.PartnerReseller), string(domain.PartnerSolutionProvider)}
+
+// partnerRef finds a partner, creating a placeholder (type unknown) for an ID never registered, so
+// that events about it are still indexed. A later registration fills the placeholder in.
+func (s *state) partnerRef(id []byte, leaf uint32, t int64) uint32 {
+	if i, ok := s.partnerIdx[string(id)]; ok {
+		return i
+	}
+	i := uint32(len(s.partners))
+	s.partners = append(s.partners, partner{id: string(id), parent: noPartner, regLeaf: leaf, regTime: t})
+	s.partnerIdx[s.partners[i].id] = i
+	return i
+}
+
+func (s *state) addPartnerHist(pi, leaf uint32) {
+	p := &s.partners[pi]
+	p.hist = append(p.hist, leaf)
+	if p.parent != noPartner {
+		q := &s.partners[p.parent]
+		q.hist = append(q.hist, leaf)
+	}
+}
+
+func (s *state) partnerRegistered(leaf uint32, t int64, d *decoded) error {
+	if len(d.partnerID) == 0 {
+		return errors.New("partner.registered without partner_id")
+	}
+	_, existed := s.partnerIdx[string(d.partnerID)]
+	pi := s.partnerRef(d.partnerID, leaf, t)
+	p := &s.partners[pi]
+	if existed && p.typ != ptypeUnknown {
+		return fmt.Errorf("partner %q registered twice", p.id)
+	}
+	p.name = string(d.name)
+	p.typ = partnerType(d.ptype)
+	p.regLeaf, p.regTime = leaf, t
+	if len(d.parentID) > 0 {
+		parent := s.partnerRef(d.parentID, leaf, t) // may grow s.partners: p is stale after it
+		s.partners[pi].parent = parent
+	}
+	s.addPartnerHist(pi, leaf)
+	return nil
+}
+
+func (s *state) partnerChanged(typ string, leaf uint32, t int64, actor uint32, d *decoded) error {
+	if len(d.partnerID) == 0 {
+		return errors.New("partner event without partner_id")
+	}
+	pi := s.partnerRef(d.partnerID, leaf, t)
+	p := &s.partners[pi]
+	tr := ptrans{time: t, leaf: leaf, actor: actor, reason: s.intern(d.reason)}
+	switch typ {
+	case domain.EventPartnerFrozen:
+		tr.kind = kindFrozen
+	case domain.EventPartnerUnfrozen:
+		tr.kind = kindUnfrozen
+	default:
+		var bits uint8
+		for _, perm := range d.perms {
+			switch string(perm) {
+			case string(domain.PermissionFreeze):
+				bits |= delegFreeze
+			case string(domain.PermissionBudget):
+				bits |= delegBudget
+			}
+		}
+		cur := p.at(^uint32(0)).deleg
+		if typ == domain.EventPartnerDelegationGranted {
+			cur |= bits
+		} else {
+			cur &^= bits
+		}
+		tr.kind, tr.deleg = kindDelegation, cur
+	}
+	p.trans = append(p.trans, tr)
+	s.addPartnerHist(pi, leaf)
+	return nil
+}
+
+func severity(b []byte) uint8 {
+	switch string(b) {
+	case string(domain.FreezeAccount), "":
+		return sevAccount
+	}
+	// ACCOUNT_AND_RESOURCE, or a type this version does not know: the stricter reading.
+	return sevAll
+}
+
+var severityNames = [...]string{"", string(domain.FreezeAccount), string(domain.FreezeAccountAndResource)}
+
+func (s *state) tagSet(tags [][]byte) uint32 {
+	if len(tags) == 0 {
+		return 0
+	}
+	ids := make([]uint32, len(tags))
+	var key strings.Builder
+	for i, t := range tags {
+		ids[i] = s.intern(t)
+		key.Write(t)
+		key.WriteByte(0)
+	}
+	if i, ok := s.tagSetIdx[key.String()]; ok {
+		return i
+	}
+	i := uint32(len(s.tagSets))
+	s.tagSets = append(s.tagSets, ids)
+	s.tagSetIdx[key.String()] = i
+	return i
+}
+
+func (s *state) customerAssociated(leaf uint32, t int64, actor uint32, d *decoded) error {
+	if len(d.customerID) == 0 || len(d.partnerID) == 0 {
+		return errors.New("customer.associated without customer_id or partner_id")
+	}
+	pi := s.partnerRef(d.partnerID, leaf, t)
+	ci, ok := s.customerIdx[string(d.customerID)]
+	if !ok {
+		ci = uint32(len(s.customers))
+		s.customers = append(s.customers, customer{id: string(d.customerID), partner: noPartner})
+		s.customerIdx[s.customers[ci].id] = ci
+	}
+	c := &s.customers[ci]
+	if c.partner != pi {
+		if c.partner != noPartner {
+			// A re-association (rule 10 allows one partner at a time; disassociation is a later
+			// phase): the customer moves. Time travel shows it under its current partner.
+			old := &s.partners[c.partner]
+			if k := sort.Search(len(old.customers), func(i int) bool { return old.customers[i] >= ci }); k < len(old.customers) && old.customers[k] == ci {
+				old.customers = append(old.customers[:k], old.customers[k+1:]...)
+			}
+		}
+		p := &s.partners[pi]
+		k := sort.Search(len(p.customers), func(i int) bool { return p.customers[i] >= ci })
+		p.customers = append(p.customers, 0)
+		copy(p.customers[k+1:], p.customers[k:])
+		p.customers[k] = ci
+		c.partner = pi
+	}
+	c.name = string(d.name)
+	c.tags = s.tagSet(d.tags)
+	c.accountManager = s.intern(d.accountManager)
+	c.trans = append(c.trans, ctrans{time: t, leaf: leaf, actor: actor, kind: kindAssociated})
+	s.addPartnerHist(pi, leaf)
+	return nil
+}
+
+func (s *state) customerChanged(typ string, leaf uint32, t int64, actor uint32, d *decoded) error {
+	ci, ok := s.customerIdx[string(d.customerID)]
+	if !ok {
+		return fmt.Errorf("unknown customer %q", d.customerID)
+	}
+	c := &s.customers[ci]
+	tr := ctrans{time: t, leaf: leaf, actor: actor, reason: s.intern(d.reason)}
+	switch typ {
+	case domain.EventCustomerFrozen:
+		tr.kind = kindFrozen
+		tr.sev = severity(d.freezeType)
+		tr.origin = s.intern(d.origin)
+		tr.deadline = d.deadline
+	case domain.EventCustomerUnfrozen:
+		tr.kind = kindUnfrozen
+	default:
+		tr.kind = kindReleased
+	}
+	c.trans = append(c.trans, tr)
+	s.addPartnerHist(c.partner, leaf)
+	return nil
+}
+
+// ownState is a customer's own state as of a cut (the first cut leaves of the log).
+type ownState struct {
+	exists       bool
+	sev          uint8 // sevNone: ACTIVE
+	freeze       *ctrans
+	released     bool
+	associatedAt int64
+	lastLeaf     uint32
+}
+
+func (c *customer) at(cut uint32) ownState {
+	k := len(c.trans)
+	for k > 0 && c.trans[k-1].leaf >= cut {
+		k--
+	}
+	var o ownState
+	if k == 0 {
+		return o
+	}
+	o.exists = true
+	o.lastLeaf = c.trans[k-1].leaf
+	decided := false
+	for i := k - 1; i >= 0; i-- {
+		t := &c.trans[i]
+		switch t.kind {
+		case kindReleased:
+			o.released = true
+		case kindFrozen:
+			if !decided {
+				decided = true
+				o.sev, o.freeze = t.sev, t
+			}
+		case kindUnfrozen:
+			decided = true
+		case kindAssociated:
+			o.associatedAt = t.time
+			return o
+		}
+	}
+	return o
+}
+
+// partnerState is a partner's state as of a cut.
+type partnerState struct {
+	exists   bool
+	freeze   *ptrans // the freeze in force, nil if not frozen
+	deleg    uint8
+	lastLeaf uint32 // last transition (freeze, unfreeze, delegation) or the registration
+}
+
+func (p *partner) at(cut uint32) partnerState {
+	var ps partnerState
+	if p.regLeaf >= cut {
+		return ps
+	}
+	ps.exists = true
+	ps.lastLeaf = p.regLeaf
+	k := len(p.trans)
+	for k > 0 && p.trans[k-1].leaf >= cut {
+		k--
+	}
+	if k > 0 {
+		ps.lastLeaf = p.trans[k-1].leaf
+	}
+	freezeDone, delegDone := false, false
+	for i := k - 1; i >= 0 && !(freezeDone && delegDone); i-- {
+		t := &p.trans[i]
+		switch t.kind {
+		case kindFrozen:
+			if !freezeDone {
+				freezeDone, ps.freeze = true, t
+			}
+		case kindUnfrozen:
+			freezeDone = true
+		case kindDelegation:
+			if !delegDone {
+				delegDone, ps.deleg = true, t.deleg
+			}
+		}
+	}
+	return ps
+}
+
+// freezeLeaf is the last freeze or unfreeze of p before cut, or regLeaf.
+func (p *partner) freezeLeaf(cut uint32) uint32 {
+	for k := len(p.trans) - 1; k >= 0; k-- {
+		t := &p.trans[k]
+		if t.leaf < cut && t.kind != kindDelegation {
+			return t.leaf
+		}
+	}
+	return p.regLeaf
+}
+
+// view is a customer's full state as of a cut: its own state and the partner cascade (rule 7).
+type view struct {
+	c        *customer
+	own      ownState
+	p        *partner
+	ps       partnerState
+	parent   *partner // distributor of a reseller
+	pars     partnerState
+	inherit  *partner // the frozen partner whose freeze is in effect, nil if none
+	inheritF *ptrans
+	effSev   uint8
+	lastLeaf uint32
+}
+
+func (s *state) view(ci uint32, cut uint32) (view, bool) {
+	c := &s.customers[ci]
+	v := view{c: c, own: c.at(cut)}
+	if !v.own.exists {
+		return v, false
+	}
+	v.p = &s.partners[c.partner]
+	v.ps = v.p.at(cut)
+	v.lastLeaf = v.own.lastLeaf
+	if v.ps.exists && v.ps.lastLeaf > v.lastLeaf {
+		v.lastLeaf = v.ps.lastLeaf
+	}
+	if v.p.parent != noPartner {
+		v.parent = &s.partners[v.p.parent]
+		v.pars = v.parent.at(cut)
+		if v.pars.exists {
+			if l := v.parent.freezeLeaf(cut); l > v.lastLeaf {
+				v.lastLeaf = l
+			}
+		}
+	}
+	v.effSev = v.own.sev
+	// The nearest frozen partner is named: the customer's own partner, else its distributor.
+	switch {
+	case v.ps.freeze != nil:
+		v.inherit, v.inheritF = v.p, v.ps.freeze
+	case v.parent != nil && v.pars.freeze != nil:
+		v.inherit, v.inheritF = v.parent, v.pars.freeze
+	}
+	if v.inherit != nil {
+		v.effSev = sevAll
+	}
+	return v, true
+}
+
+// managedBy is the partner that may freeze and unfreeze the customer (rule 2).
+func (v *view) managedBy() *partner {
+	if v.p.typ == ptypeReseller && v.parent != nil && v.ps.deleg&delegFreeze == 0 {
+		return v.parent
+	}
+	return v.p
+}
+
+// cutAtPosition is the number of leaves at or before pos.
+func (s *state) cutAtPosition(pos eventstore.Position) uint32 {
+	return uint32(sort.Search(len(s.pos), func(i int) bool { return pos.Less(s.pos[i]) }))
+}
+
+// cutAtTime is the length of the longest log prefix whose events all have times at or before t.
+// With event times that grow along the log (the usual case) it is simply "the events up to t".
+func (s *state) cutAtTime(t time.Time) uint32 {
+	ns := t.UnixNano()
+	return uint32(sort.Search(len(s.maxTime), func(i int) bool { return s.maxTime[i] > ns }))
+}

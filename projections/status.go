@@ -1,0 +1,231 @@
+package projections
+
+import (
+	"strings"
+	"time"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog"
+)
+
+// CustomerStatus is a customer's status, exactly the "Status shape" of shared/API.md. Nullable
+// fields are pointers (JSON null): the freeze fields when the customer is ACTIVE, the retention
+// deadline unless the customer's own freeze is ACCOUNT_AND_RESOURCE with resources not yet released.
+//
+//   - DistributorID is the reseller's distributor for a reseller's customer, the partner itself for a
+//     distributor's direct customer, and "" for a solution provider's customer.
+//   - ManagedBy is the partner that may freeze and unfreeze it (rule 2): the distributor of a
+//     reseller's customer unless the reseller holds the freeze delegation, otherwise the partner.
+//   - State, FreezeType, Origin, Reason, FrozenBy, FrozenAt are the customer's own state; FrozenAt is
+//     the time of the freeze in force (of the upgrade, for an ACCOUNT freeze upgraded to
+//     ACCOUNT_AND_RESOURCE).
+//   - Effective* apply the partner cascade (rule 7): under a frozen partner (its own partner, or the
+//     distributor of its reseller) it is FROZEN, ACCOUNT_AND_RESOURCE, origin "partner"; otherwise the
+//     effective state is the own state.
+//   - ResourcesReleased stays true once resources were released (rule 8), also after an unfreeze.
+//   - Position is that of the last event that changed this status: the customer's own events, its
+//     partner's freezes, unfreezes and delegation changes, and its distributor's freezes and unfreezes.
+//
+// Tags is shared with the read model: callers must not modify it.
+type CustomerStatus struct {
+	CustomerID          string   `json:"customer_id"`
+	Name                string   `json:"name"`
+	PartnerID           string   `json:"partner_id"`
+	DistributorID       string   `json:"distributor_id"`
+	ManagedBy           string   `json:"managed_by"`
+	State               string   `json:"state"`
+	FreezeType          *string  `json:"freeze_type"`
+	Origin              *string  `json:"origin"`
+	Reason              *string  `json:"reason"`
+	FrozenBy            *string  `json:"frozen_by"`
+	FrozenAt            *string  `json:"frozen_at"`
+	EffectiveState      string   `json:"effective_state"`
+	EffectiveFreezeType *string  `json:"effective_freeze_type"`
+	EffectiveOrigin     *string  `json:"effective_origin"`
+	ResourcesReleased   bool     `json:"resources_released"`
+	RetentionDeadline   *string  `json:"retention_deadline"`
+	Tags                []string `json:"tags"`
+	AccountManager      string   `json:"account_manager"`
+	AssociatedAt        string   `json:"associated_at"`
+	Position            string   `json:"position"`
+}
+
+// Delegation is a reseller's delegated permissions (rule 6).
+type Delegation struct {
+	Freeze bool `json:"freeze"`
+	Budget bool `json:"budget"`
+}
+
+// PartnerStatus is a partner as GET /v1/partners/{id} shows it. Frozen is the partner's own freeze;
+// EffectiveFrozen is also true for a reseller under a frozen distributor (rule 7). The Frozen*
+// fields describe the partner's own freeze (null when not frozen). Delegation is set for resellers
+// only. Position is that of the last event that changed the partner (registration, freeze, unfreeze,
+// delegation) or, for a reseller, its distributor's freeze state.
+type PartnerStatus struct {
+	PartnerID       string      `json:"partner_id"`
+	Name            string      `json:"name"`
+	Type            string      `json:"type"`
+	ParentID        string      `json:"parent_id"`
+	Frozen          bool        `json:"frozen"`
+	FrozenReason    *string     `json:"frozen_reason"`
+	FrozenBy        *string     `json:"frozen_by"`
+	FrozenAt        *string     `json:"frozen_at"`
+	EffectiveFrozen bool        `json:"effective_frozen"`
+	Delegation      *Delegation `json:"delegation"`
+	RegisteredAt    string      `json:"registered_at"`
+	Position        string      `json:"position"`
+}
+
+// AsOf selects the moment a read answers for. The zero value is "now" (everything applied).
+// Position: the state just after the event at that position (inclusive). Time: the state after
+// the longest log prefix whose events all happened at or before Time (with event times that grow
+// along the log, simply every event up to Time). Set at most one.
+type AsOf struct {
+	Time     *time.Time
+	Position *eventstore.Position
+}
+
+// IsNow reports whether a is the present.
+func (a AsOf) IsNow() bool { return a.Time == nil && a.Position == nil }
+
+// ParseAsOf parses the API's as_of parameter: "" (now), an RFC 3339 time, or "position:N" with N a
+// position as Position.String writes it. A malformed value is a *domain.Error with code invalid.
+func ParseAsOf(s string) (AsOf, error) {
+	if s == "" {
+		return AsOf{}, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "position:"); ok {
+		p, err := eventstore.ParsePosition(rest)
+		if err != nil {
+			return AsOf{}, domain.Errorf(domain.CodeInvalid, "as_of %q: %v", s, err)
+		}
+		return AsOf{Position: &p}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return AsOf{}, domain.Errorf(domain.CodeInvalid, "as_of %q is neither an RFC 3339 time nor position:N", s)
+	}
+	t = t.UTC()
+	return AsOf{Time: &t}, nil
+}
+
+var (
+	stateActive = domain.StateActive
+	stateFrozen = domain.StateFrozen
+	sevStr      = [...]*string{nil, ptr(string(domain.FreezeAccount)), ptr(string(domain.FreezeAccountAndResource))}
+	originPart  = ptr(string(domain.OriginPartner))
+)
+
+func ptr(s string) *string { return &s }
+
+func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(auditlog.TimeFormat) }
+
+func fmtTimePtr(ns int64) *string {
+	if ns == 0 {
+		return nil
+	}
+	s := fmtTime(ns)
+	return &s
+}
+
+// cut resolves a to a number of leaves. A position after the applied one is an error (not yet
+// applied: wait first); a time in the future is "now".
+func (s *state) cut(a AsOf) (uint32, error) {
+	switch {
+	case a.Position != nil:
+		if s.applied().Less(*a.Position) {
+			return 0, domain.Errorf(domain.CodeUnavailable, "position %s is not applied yet (applied: %s)", a.Position, s.applied())
+		}
+		return s.cutAtPosition(*a.Position), nil
+	case a.Time != nil:
+		return s.cutAtTime(*a.Time), nil
+	}
+	return s.leaves(), nil
+}
+
+func (s *state) status(v *view, retention time.Duration) CustomerStatus {
+	c := v.c
+	st := CustomerStatus{
+		CustomerID:     c.id,
+		Name:           c.name,
+		PartnerID:      v.p.id,
+		ManagedBy:      v.managedBy().id,
+		State:          stateActive,
+		EffectiveState: stateActive,
+		AccountManager: s.str(c.accountManager),
+		AssociatedAt:   fmtTime(v.own.associatedAt),
+		Position:       s.pos[v.lastLeaf].String(),
+	}
+	switch {
+	case v.parent != nil:
+		st.DistributorID = v.parent.id
+	case v.p.typ == ptypeDistributor:
+		st.DistributorID = v.p.id
+	}
+	if ts := s.tagSets[c.tags]; len(ts) > 0 {
+		st.Tags = make([]string, len(ts))
+		for i, t := range ts {
+			st.Tags[i] = s.str(t)
+		}
+	} else {
+		st.Tags = []string{}
+	}
+	st.ResourcesReleased = v.own.released
+	if f := v.own.freeze; f != nil {
+		st.State = stateFrozen
+		st.FreezeType = sevStr[f.sev]
+		o, r, by := s.str(f.origin), s.str(f.reason), s.str(f.actor)
+		st.Origin, st.Reason, st.FrozenBy = &o, &r, &by
+		st.FrozenAt = fmtTimePtr(f.time)
+		if f.sev == sevAll && !v.own.released {
+			d := f.deadline
+			if d == 0 {
+				d = f.time + int64(retention)
+			}
+			st.RetentionDeadline = fmtTimePtr(d)
+		}
+		st.EffectiveState, st.EffectiveFreezeType, st.EffectiveOrigin = stateFrozen, st.FreezeType, st.Origin
+	}
+	if v.inherit != nil {
+		st.EffectiveState, st.EffectiveFreezeType, st.EffectiveOrigin = stateFrozen, sevStr[sevAll], originPart
+	}
+	return st
+}
+
+func (s *state) partnerStatus(pi uint32, cut uint32) (PartnerStatus, bool) {
+	p := &s.partners[pi]
+	ps := p.at(cut)
+	if !ps.exists || p.typ == ptypeUnknown {
+		return PartnerStatus{}, false
+	}
+	out := PartnerStatus{
+		PartnerID:    p.id,
+		Name:         p.name,
+		Type:         partnerTypeNames[p.typ],
+		RegisteredAt: fmtTime(p.regTime),
+	}
+	last := ps.lastLeaf
+	if f := ps.freeze; f != nil {
+		out.Frozen, out.EffectiveFrozen = true, true
+		r, by := s.str(f.reason), s.str(f.actor)
+		out.FrozenReason, out.FrozenBy, out.FrozenAt = &r, &by, fmtTimePtr(f.time)
+	}
+	if p.parent != noPartner {
+		q := &s.partners[p.parent]
+		out.ParentID = q.id
+		if qs := q.at(cut); qs.exists {
+			if qs.freeze != nil {
+				out.EffectiveFrozen = true
+			}
+			if l := q.freezeLeaf(cut); l > last {
+				last = l
+			}
+		}
+	}
+	if p.typ == ptypeReseller {
+		out.Delegation = &Delegation{Freeze: ps.deleg&delegFreeze != 0, Budget: ps.deleg&delegBudget != 0}
+	}
+	out.Position = s.pos[last].String()
+	return out, true
+}
