@@ -1,0 +1,338 @@
+package embedded_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/eventstore/embedded"
+)
+
+func open(t *testing.T, dir string, opts embedded.Options) *embedded.Store {
+	t.Helper()
+	s, err := embedded.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func event(i int) eventstore.EventData {
+	return eventstore.EventData{ID: uuid.New(), Type: "test.event", Data: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+}
+
+// fill appends n events over a few streams, one or two per append.
+func fill(t *testing.T, s *embedded.Store, n int) {
+	t.Helper()
+	for i := 0; i < n; {
+		k := min(1+i%2, n-i)
+		evs := make([]eventstore.EventData, k)
+		for j := range evs {
+			evs[j] = event(i + j)
+		}
+		if _, err := s.Append(context.Background(), fmt.Sprintf("stream-%d", i%3), eventstore.Any, evs...); err != nil {
+			t.Fatal(err)
+		}
+		i += k
+	}
+}
+
+func TestSecondOpenFailsFast(t *testing.T) {
+	dir := t.TempDir()
+	open(t, dir, embedded.Options{UnsafeNoSync: true})
+	_, err := embedded.Open(dir, embedded.Options{UnsafeNoSync: true})
+	if err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("second Open of the same directory: %v, want a lock error", err)
+	}
+}
+
+const lockChildEnv = "FREEZELEDGER_TEST_LOCK_DIR"
+
+// TestLockChild is the child of TestSecondProcessIsLockedOut: it tries to open the directory.
+func TestLockChild(t *testing.T) {
+	dir := os.Getenv(lockChildEnv)
+	if dir == "" {
+		t.Skip("child process of TestSecondProcessIsLockedOut")
+	}
+	s, err := embedded.Open(dir, embedded.Options{})
+	if err != nil {
+		fmt.Println("OPEN FAILED:", err)
+		return
+	}
+	s.Close()
+	fmt.Println("OPENED")
+}
+
+func TestSecondProcessIsLockedOut(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, embedded.Options{})
+	fill(t, s, 3)
+	child := func() string {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLockChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), lockChildEnv+"="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := child(); !strings.Contains(out, "OPEN FAILED") || !strings.Contains(out, "locked by another process") {
+		t.Fatalf("a second process opened a locked store:\n%s", out)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out := child(); !strings.Contains(out, "OPENED") {
+		t.Fatalf("a second process could not open the store after Close:\n%s", out)
+	}
+}
+
+// tamper closes nothing: it opens the bbolt file of a closed store directly and runs fn.
+func tamper(t *testing.T, dir string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, embedded.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func key(pos uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, pos)
+	return k
+}
+
+// alterData flips a byte of the data of the record at pos (leaving its chain value).
+func alterData(pos uint64) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("events"))
+		v := append([]byte(nil), b.Get(key(pos))...)
+		i := bytes.Index(v, []byte(`{"i":`))
+		v[i+5] ^= 1
+		return b.Put(key(pos), v)
+	}
+}
+
+func TestVerifyAndOpenDetectTampering(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name       string
+		change     func(tx *bolt.Tx) error
+		openErr    string // refused by Open's cheap checks, naming this
+		verifyErr  string // else found by Verify, naming this
+		atPosition string
+	}{
+		{name: "DataAltered", change: alterData(5), verifyErr: "chain breaks", atPosition: "position 5:"},
+		{name: "RecordRemoved", change: func(tx *bolt.Tx) error { return tx.Bucket([]byte("events")).Delete(key(7)) }, verifyErr: "record missing", atPosition: "position 7:"},
+		{name: "IndexAltered", change: func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("streams")).Put([]byte("stream-1"), key(0))
+		}, verifyErr: "streams bucket says stream \"stream-1\""},
+		{name: "LastRecordAltered", change: alterData(10), openErr: "chain breaks at position 10"},
+		{name: "LastRecordRemoved", change: func(tx *bolt.Tx) error { return tx.Bucket([]byte("events")).Delete(key(10)) }, openErr: "meta head is position 10 but the last record is at position 9"},
+		{name: "MetaChainAltered", change: func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("meta")).Put([]byte("chain"), bytes.Repeat([]byte{7}, 32))
+		}, openErr: "meta chain value"},
+		{name: "BucketDropped", change: func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("ids")) }, openErr: "bucket ids is missing"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := embedded.Open(dir, embedded.Options{UnsafeNoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fill(t, s, 10)
+			if err := s.Verify(ctx); err != nil {
+				t.Fatalf("Verify of an intact store: %v", err)
+			}
+			s.Close()
+			tamper(t, dir, c.change)
+			s, err = embedded.Open(dir, embedded.Options{UnsafeNoSync: true})
+			if c.openErr != "" {
+				if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), c.openErr) || !strings.Contains(err.Error(), embedded.FileName) {
+					t.Fatalf("Open of a tampered store: %v; want ErrCorrupt naming the file and %q", err, c.openErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v (the cheap checks should not see this change)", err)
+			}
+			defer s.Close()
+			err = s.Verify(ctx)
+			if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), c.verifyErr) || !strings.Contains(err.Error(), c.atPosition) {
+				t.Fatalf("Verify: %v; want ErrCorrupt naming %q %q", err, c.atPosition, c.verifyErr)
+			}
+		})
+	}
+}
+
+type faultAfter struct {
+	mu    sync.Mutex
+	fail  bool
+	calls int
+}
+
+func (f *faultAfter) BeforeCommit(int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.fail {
+		return errors.New("injected: no space left on device")
+	}
+	return nil
+}
+
+func TestInjectedCommitFault(t *testing.T) {
+	ctx := context.Background()
+	faults := &faultAfter{}
+	s := open(t, t.TempDir(), embedded.Options{UnsafeNoSync: true, Faults: faults})
+	if _, err := s.Append(ctx, "s", eventstore.NoStream, event(0)); err != nil {
+		t.Fatal(err)
+	}
+	faults.mu.Lock()
+	faults.fail = true
+	faults.mu.Unlock()
+	_, err := s.Append(ctx, "s", eventstore.Exact(0), event(1))
+	if !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Fatalf("append during a fault: %v, want ErrUnavailable", err)
+	}
+	if h, _ := s.Head(ctx); h.Commit != 1 {
+		t.Fatalf("head after a failed commit = %s, want 1", h)
+	}
+	faults.mu.Lock()
+	faults.fail = false
+	faults.mu.Unlock()
+	res, err := s.Append(ctx, "s", eventstore.Exact(0), event(2))
+	if err != nil || res.NextRevision != 1 || res.Position.Commit != 2 {
+		t.Fatalf("append after the fault cleared = %+v, %v; want revision 1 at 2", res, err)
+	}
+	if err := s.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSlowCommitIsLogged(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := hclog.New(&hclog.LoggerOptions{Output: &lockedWriter{w: &buf, mu: &mu}})
+	s := open(t, t.TempDir(), embedded.Options{Logger: logger, SlowSync: 1}) // every commit is "slow"
+	fill(t, s, 1)
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(buf.String(), "slow commit") {
+		t.Fatalf("log %q has no slow commit warning", buf.String())
+	}
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestCloseWaitsForAppends: appends racing with Close either succeed, and are then on disk, or
+// fail with ErrClosed.
+func TestCloseWaitsForAppends(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := embedded.Open(dir, embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 20
+	var wg sync.WaitGroup
+	acked := make(chan uuid.UUID, writers*10)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				ev := event(i)
+				_, err := s.Append(ctx, fmt.Sprintf("w-%d", w), eventstore.Any, ev)
+				if errors.Is(err, eventstore.ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				acked <- ev.ID
+			}
+		}()
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(acked)
+	s = open(t, dir, embedded.Options{})
+	all, err := s.ReadAll(ctx, eventstore.Start, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[uuid.UUID]bool{}
+	for _, e := range all {
+		have[e.ID] = true
+	}
+	n := 0
+	for id := range acked {
+		n++
+		if !have[id] {
+			t.Fatalf("acknowledged event %s is missing after Close and reopen", id)
+		}
+	}
+	if n != len(all) {
+		t.Fatalf("%d events acknowledged, %d stored", n, len(all))
+	}
+	if err := s.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifyAfterConcurrentAppends(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), embedded.Options{UnsafeNoSync: true})
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				if _, err := s.Append(ctx, fmt.Sprintf("v-%d", w%5), eventstore.Any, event(i), event(i+1)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := s.Head(ctx); h.Commit != 16*50*2 {
+		t.Fatalf("head = %s, want %d", h, 16*50*2)
+	}
+}
