@@ -2,14 +2,19 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
 )
 
@@ -68,7 +73,7 @@ func (s *Server) subtreeFilter(ctx context.Context, p Principal) func(auditlog.E
 		}
 		var ok bool
 		if kind == "customer" {
-			_, err := s.visibleCustomer(ctx, p, id, AsOf{})
+			_, err := s.visibleCustomer(ctx, p, id, projections.AsOf{})
 			ok = err == nil
 		} else {
 			_, err := s.visiblePartner(ctx, p, id)
@@ -180,8 +185,19 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, p Principal
 		h.Set("Content-Disposition", `attachment; filename="freezeledger-export.`+format+`"`)
 	}}
 	bw := bufio.NewWriterSize(lw, 64<<10)
-	if err := s.audit.Export(r.Context(), bw, format, q["from"], q["to"], s.subtreeFilter(r.Context(), p)); err != nil {
+	var out io.Writer = bw
+	var lf *lineFilter
+	if keep := s.subtreeFilter(r.Context(), p); keep != nil {
+		lf = &lineFilter{next: bw, csv: format == "csv", keep: keep}
+		out = lf
+	}
+	if err := s.audit.Export(r.Context(), out, format, q["from"], q["to"]); err != nil {
 		return err
+	}
+	if lf != nil {
+		if err := lf.Close(); err != nil {
+			return err
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -191,6 +207,65 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, p Principal
 		w.WriteHeader(http.StatusOK)
 	}
 	return nil
+}
+
+// lineFilter keeps the lines of an export whose event keep accepts: the export of an auditor scoped
+// to a partner. Both formats have one event per line (JSON and CSV cells hold no raw newline: data
+// and metadata are compact JSON); a CSV export's header line is kept.
+type lineFilter struct {
+	next   io.Writer
+	csv    bool
+	keep   func(auditlog.Event) bool
+	buf    []byte
+	header bool
+}
+
+func (f *lineFilter) Write(b []byte) (int, error) {
+	f.buf = append(f.buf, b...)
+	for {
+		i := bytes.IndexByte(f.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if err := f.line(f.buf[:i+1]); err != nil {
+			return 0, err
+		}
+		f.buf = f.buf[i+1:]
+	}
+	return len(b), nil
+}
+
+func (f *lineFilter) line(l []byte) error {
+	var ev auditlog.Event
+	if f.csv {
+		if !f.header {
+			f.header = true
+			_, err := f.next.Write(l)
+			return err
+		}
+		rec, err := csv.NewReader(bytes.NewReader(l)).Read()
+		if err != nil || len(rec) < 11 {
+			return fmt.Errorf("export filter: unreadable CSV line: %v", err)
+		}
+		ev.Data = json.RawMessage(rec[10])
+	} else if err := json.Unmarshal(l, &ev); err != nil {
+		return fmt.Errorf("export filter: unreadable JSON line: %w", err)
+	}
+	if !f.keep(ev) {
+		return nil
+	}
+	_, err := f.next.Write(l)
+	return err
+}
+
+// Close passes on a last line without a newline.
+func (f *lineFilter) Close() error {
+	if len(f.buf) == 0 {
+		return nil
+	}
+	err := f.line(f.buf)
+	f.buf = nil
+	return err
 }
 
 // lazyHeaderWriter sets the success headers just before the first byte, so an error found before any
@@ -247,7 +322,7 @@ func (s *Server) auditInclusion(w http.ResponseWriter, r *http.Request, p Princi
 	if err := s.needAudit(); err != nil {
 		return err
 	}
-	hs, err := s.audit.InclusionProof(r.Context(), index, size)
+	hs, err := s.audit.InclusionProof(index, size)
 	if err != nil {
 		return err
 	}
@@ -275,7 +350,7 @@ func (s *Server) auditConsistency(w http.ResponseWriter, r *http.Request, p Prin
 	if err := s.needAudit(); err != nil {
 		return err
 	}
-	hs, err := s.audit.ConsistencyProof(r.Context(), first, second)
+	hs, err := s.audit.ConsistencyProof(first, second)
 	if err != nil {
 		return err
 	}

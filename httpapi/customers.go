@@ -1,26 +1,27 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/projections"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
 )
 
 type customerResponse struct {
-	Customer CustomerStatus `json:"customer"`
-	Position string         `json:"position"`
+	Customer projections.CustomerStatus `json:"customer"`
+	Position string                     `json:"position"`
 }
 
 type batchItem struct {
-	CustomerID string          `json:"customer_id"`
-	OK         bool            `json:"ok"`
-	Customer   *CustomerStatus `json:"customer,omitempty"`
-	Error      *Problem        `json:"error,omitempty"`
+	CustomerID string                      `json:"customer_id"`
+	OK         bool                        `json:"ok"`
+	Customer   *projections.CustomerStatus `json:"customer,omitempty"`
+	Error      *Problem                    `json:"error,omitempty"`
 }
 
 type batchResponse struct {
@@ -29,8 +30,8 @@ type batchResponse struct {
 }
 
 type searchResponse struct {
-	Customers  []CustomerStatus `json:"customers"`
-	NextCursor *string          `json:"next_cursor"`
+	Customers  []projections.CustomerStatus `json:"customers"`
+	NextCursor *string                      `json:"next_cursor"`
 }
 
 type historyResponse struct {
@@ -39,12 +40,13 @@ type historyResponse struct {
 }
 
 type operationResponse struct {
-	CustomerID  string  `json:"customer_id"`
-	Operation   string  `json:"operation"`
-	BillingMode string  `json:"billing_mode"`
-	Allowed     bool    `json:"allowed"`
-	Reason      string  `json:"reason,omitempty"`
-	Freeze      *Freeze `json:"freeze,omitempty"`
+	CustomerID  string                  `json:"customer_id"`
+	Operation   string                  `json:"operation"`
+	BillingMode string                  `json:"billing_mode"`
+	Product     string                  `json:"product,omitempty"`
+	Allowed     bool                    `json:"allowed"`
+	Reason      string                  `json:"reason,omitempty"`
+	Freeze      *projections.FreezeInfo `json:"freeze,omitempty"`
 }
 
 func optString(s string) *string {
@@ -86,7 +88,7 @@ func (s *Server) respondCustomer(w http.ResponseWriter, r *http.Request, id, pos
 	if err := s.waitFor(r.Context(), pos); err != nil {
 		return err
 	}
-	c, err := s.reads.Customer(r.Context(), id, AsOf{})
+	c, err := s.reads.Status(id, projections.AsOf{})
 	if err != nil {
 		return err
 	}
@@ -114,7 +116,7 @@ func customerWrite[T checker](s *Server, w http.ResponseWriter, r *http.Request,
 	}
 	if !writers.allows(p.Role) {
 		return "", req, m, readOnlyRefusal(r, p, func() error {
-			_, err := s.visibleCustomer(r.Context(), p, id, AsOf{})
+			_, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{})
 			return err
 		})
 	}
@@ -213,7 +215,7 @@ func (s *Server) respondBatch(w http.ResponseWriter, r *http.Request, p Principa
 	for i, it := range res.Items {
 		item := batchItem{CustomerID: it.CustomerID}
 		if it.Err == nil {
-			c, err := s.reads.Customer(r.Context(), it.CustomerID, AsOf{})
+			c, err := s.reads.Status(it.CustomerID, projections.AsOf{})
 			if err != nil {
 				return err
 			}
@@ -239,7 +241,7 @@ func (s *Server) searchCustomers(w http.ResponseWriter, r *http.Request, p Princ
 	if err != nil {
 		return err
 	}
-	cq := CustomerQuery{Scope: p.scope(), FreezeType: q["freeze_type"], Origin: q["origin"], PartnerID: q["partner_id"],
+	cq := projections.SearchFilter{Scope: p.scope(), FreezeType: q["freeze_type"], Origin: q["origin"], PartnerID: q["partner_id"],
 		Tag: q["tag"], Name: q["name"], AccountManager: q["account_manager"], Cursor: q["cursor"]}
 	if cq.Frozen, err = parseBool("frozen", q["frozen"]); err != nil {
 		return err
@@ -282,12 +284,12 @@ func (s *Server) searchCustomers(w http.ResponseWriter, r *http.Request, p Princ
 	if err := s.waitMin(r.Context(), q); err != nil {
 		return err
 	}
-	list, next, err := s.reads.SearchCustomers(r.Context(), cq)
+	list, next, err := s.reads.SearchCustomers(cq)
 	if err != nil {
 		return err
 	}
 	if list == nil {
-		list = []CustomerStatus{}
+		list = []projections.CustomerStatus{}
 	}
 	writeJSON(w, http.StatusOK, searchResponse{Customers: list, NextCursor: optString(next)})
 	return nil
@@ -315,7 +317,7 @@ func (s *Server) statusRead(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	at, err := parseAsOf(q["as_of"])
+	at, err := projections.ParseAsOf(q["as_of"])
 	if err != nil {
 		return err
 	}
@@ -340,43 +342,33 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, p Principal) 
 	return s.statusRead(w, r, p)
 }
 
-func billingMode(s string) (string, error) {
-	if s == "" {
-		return BillingModes[0], nil
-	}
-	for _, m := range BillingModes {
-		if m == s {
-			return s, nil
-		}
-	}
-	return "", errorf(domain.CodeInvalid, "billing_mode must be yearly_monthly or pay_per_use")
-}
-
-func (s *Server) operations(ctx context.Context, r *http.Request, p Principal) (Operations, error) {
-	id, q, err := s.customerRead(r, p, "billing_mode", "as_of")
+// operationsQuery reads the operations routes' query: billing_mode, product, as_of (the read
+// models validate the values), after the customer was found visible and the role allowed.
+func (s *Server) operationsQuery(r *http.Request, p Principal) (string, projections.OperationsQuery, error) {
+	id, q, err := s.customerRead(r, p, "billing_mode", "product", "as_of")
 	if err != nil {
-		return Operations{}, err
+		return "", projections.OperationsQuery{}, err
 	}
-	mode, err := billingMode(q["billing_mode"])
+	at, err := projections.ParseAsOf(q["as_of"])
 	if err != nil {
-		return Operations{}, err
+		return "", projections.OperationsQuery{}, err
 	}
-	at, err := parseAsOf(q["as_of"])
-	if err != nil {
-		return Operations{}, err
-	}
-	if _, err := s.visibleCustomer(ctx, p, id, at); err != nil {
-		return Operations{}, err
+	if _, err := s.visibleCustomer(r.Context(), p, id, at); err != nil {
+		return "", projections.OperationsQuery{}, err
 	}
 	if err := checkAccess(r, p); err != nil {
-		return Operations{}, err
+		return "", projections.OperationsQuery{}, err
 	}
-	return s.reads.Operations(ctx, id, mode, at)
+	return id, projections.OperationsQuery{BillingMode: q["billing_mode"], Product: q["product"], AsOf: at}, nil
 }
 
 // GET /v1/customers/{id}/operations
 func (s *Server) getOperations(w http.ResponseWriter, r *http.Request, p Principal) error {
-	ops, err := s.operations(r.Context(), r, p)
+	id, oq, err := s.operationsQuery(r, p)
+	if err != nil {
+		return err
+	}
+	ops, err := s.reads.Operations(id, oq)
 	if err != nil {
 		return err
 	}
@@ -388,29 +380,26 @@ func (s *Server) getOperations(w http.ResponseWriter, r *http.Request, p Princip
 func (s *Server) getOperation(w http.ResponseWriter, r *http.Request, p Principal) error {
 	name := mux.Vars(r)["operation"]
 	known := false
-	for _, n := range OperationNames {
+	for _, n := range projections.OperationNames {
 		known = known || n == name
 	}
 	if !known {
-		return errorf(domain.CodeNotFound, "no operation %q; the operations are view, rename, unsubscribe, purchase, modify_spec, renew, change_billing_mode, operate, delete", clip(name))
+		return errorf(domain.CodeNotFound, "no operation %q; the operations are %s", clip(name), strings.Join(projections.OperationNames, ", "))
 	}
-	ops, err := s.operations(r.Context(), r, p)
+	id, oq, err := s.operationsQuery(r, p)
 	if err != nil {
 		return err
 	}
-	out := operationResponse{CustomerID: ops.CustomerID, Operation: name, BillingMode: ops.BillingMode}
-	found := false
-	for _, op := range ops.Operations {
-		if op.Operation == name {
-			out.Allowed, out.Reason, out.Freeze = op.Allowed, op.Reason, op.Freeze
-			found = true
-		}
+	c, err := s.reads.CheckOperation(id, name, oq)
+	if err != nil {
+		return err
 	}
-	if !found {
-		// An operation that does not apply to the billing mode (renew, unsubscribe for pay-per-use).
-		out.Reason = "operation " + name + " does not apply to billing mode " + ops.BillingMode
+	mode := oq.BillingMode
+	if mode == "" {
+		mode = projections.BillingYearlyMonthly
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, operationResponse{CustomerID: id, Operation: name, BillingMode: mode, Product: oq.Product,
+		Allowed: c.Allowed, Reason: c.Reason, Freeze: c.Freeze})
 	return nil
 }
 
@@ -424,19 +413,20 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, AsOf{}); err != nil {
+	if _, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{}); err != nil {
 		return err
 	}
 	if err := checkAccess(r, p); err != nil {
 		return err
 	}
-	evs, next, err := s.reads.CustomerHistory(r.Context(), id, q["cursor"], limit)
+	page, err := s.reads.History(r.Context(), projections.HistoryQuery{Kind: projections.HistoryCustomer, ID: id,
+		Viewer: p.scope(), Limit: limit, Cursor: q["cursor"]})
 	if err != nil {
 		return err
 	}
-	if evs == nil {
-		evs = []auditlog.Event{}
+	if page.Events == nil {
+		page.Events = []auditlog.Event{}
 	}
-	writeJSON(w, http.StatusOK, historyResponse{Events: evs, NextCursor: optString(next)})
+	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
 	return nil
 }

@@ -374,25 +374,6 @@ func parsePosition(name, s string) (eventstore.Position, error) {
 	return p, nil
 }
 
-// parseAsOf parses as_of: an RFC 3339 time, or position:N.
-func parseAsOf(s string) (AsOf, error) {
-	if s == "" {
-		return AsOf{}, nil
-	}
-	if rest, ok := strings.CutPrefix(s, "position:"); ok {
-		p, err := parsePosition("as_of", rest)
-		if err != nil {
-			return AsOf{}, err
-		}
-		return AsOf{Position: &p}, nil
-	}
-	t, err := parseTime("as_of", s)
-	if err != nil {
-		return AsOf{}, errorf(domain.CodeInvalid, "as_of must be an RFC 3339 time or position:N")
-	}
-	return AsOf{Time: &t}, nil
-}
-
 func parseUint(name, s string, required bool) (uint64, bool, error) {
 	if s == "" {
 		if required {

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/projections"
 )
 
 // scope is the partner whose subtree p sees, or "" for everything.
@@ -20,13 +21,13 @@ func (p Principal) scope() string {
 }
 
 // SeesCustomer reports whether the customer is in p's subtree.
-func (p Principal) SeesCustomer(c CustomerStatus) bool {
+func (p Principal) SeesCustomer(c projections.CustomerStatus) bool {
 	s := p.scope()
 	return s == "" || c.PartnerID == s || c.DistributorID == s
 }
 
 // SeesPartner reports whether the partner is in p's subtree (itself or one of its resellers).
-func (p Principal) SeesPartner(pt Partner) bool {
+func (p Principal) SeesPartner(pt projections.PartnerStatus) bool {
 	s := p.scope()
 	return s == "" || pt.PartnerID == s || pt.ParentID == s
 }
@@ -109,8 +110,8 @@ func notFound(what, id string) error {
 }
 
 // visibleCustomer reads a customer the caller may see; one it may not see is not_found.
-func (s *Server) visibleCustomer(ctx context.Context, p Principal, id string, at AsOf) (CustomerStatus, error) {
-	c, err := s.reads.Customer(ctx, id, at)
+func (s *Server) visibleCustomer(ctx context.Context, p Principal, id string, at projections.AsOf) (projections.CustomerStatus, error) {
+	c, err := s.reads.Status(id, at)
 	if err != nil {
 		if domain.ErrorCode(err) == domain.CodeNotFound {
 			return c, notFound("customer", id)
@@ -118,13 +119,13 @@ func (s *Server) visibleCustomer(ctx context.Context, p Principal, id string, at
 		return c, err
 	}
 	if !p.SeesCustomer(c) {
-		return CustomerStatus{}, notFound("customer", id)
+		return projections.CustomerStatus{}, notFound("customer", id)
 	}
 	return c, nil
 }
 
-func (s *Server) visiblePartner(ctx context.Context, p Principal, id string) (Partner, error) {
-	pt, err := s.reads.Partner(ctx, id)
+func (s *Server) visiblePartner(ctx context.Context, p Principal, id string) (projections.PartnerStatus, error) {
+	pt, err := s.reads.Partner(id, projections.AsOf{})
 	if err != nil {
 		if domain.ErrorCode(err) == domain.CodeNotFound {
 			return pt, notFound("partner", id)
@@ -132,7 +133,7 @@ func (s *Server) visiblePartner(ctx context.Context, p Principal, id string) (Pa
 		return pt, err
 	}
 	if !p.SeesPartner(pt) {
-		return Partner{}, notFound("partner", id)
+		return projections.PartnerStatus{}, notFound("partner", id)
 	}
 	return pt, nil
 }
@@ -145,7 +146,7 @@ func (s *Server) hideCustomer(ctx context.Context, p Principal, id string, err e
 		return err
 	}
 	if _, verr := s.visibleAfterSync(ctx, func(ctx context.Context) error {
-		_, e := s.visibleCustomer(ctx, p, id, AsOf{})
+		_, e := s.visibleCustomer(ctx, p, id, projections.AsOf{})
 		return e
 	}); verr != nil {
 		return verr
@@ -172,7 +173,11 @@ func (s *Server) visibleAfterSync(ctx context.Context, check func(context.Contex
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
-	if err := s.reads.Sync(wctx); err != nil {
+	head, err := s.reads.Head(wctx)
+	if err == nil {
+		err = s.reads.WaitFor(wctx, head)
+	}
+	if err != nil {
 		return false, errorf(domain.CodeUnavailable, "the read models are behind the store; retry later")
 	}
 	if err := check(ctx); err != nil {

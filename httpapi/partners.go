@@ -4,16 +4,17 @@ import (
 	"net/http"
 
 	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/projections"
 )
 
 type partnerResponse struct {
-	Partner  Partner `json:"partner"`
-	Position string  `json:"position"`
+	Partner  projections.PartnerStatus `json:"partner"`
+	Position string                    `json:"position"`
 }
 
 type delegationResponse struct {
-	Delegation Delegation `json:"delegation"`
-	Position   string     `json:"position"`
+	Delegation projections.Delegation `json:"delegation"`
+	Position   string                 `json:"position"`
 }
 
 // POST /v1/partners
@@ -47,7 +48,7 @@ func (s *Server) respondPartner(w http.ResponseWriter, r *http.Request, p Princi
 	if err := s.waitFor(r.Context(), pos); err != nil {
 		return err
 	}
-	pt, err := s.reads.Partner(r.Context(), id)
+	pt, err := s.reads.Partner(id, projections.AsOf{})
 	if err != nil {
 		return err
 	}
@@ -166,11 +167,11 @@ func (s *Server) setDelegation(w http.ResponseWriter, r *http.Request, p Princip
 	if err := s.waitFor(r.Context(), res.Position); err != nil {
 		return err
 	}
-	pt, err := s.reads.Partner(r.Context(), cmd.ResellerID)
+	pt, err := s.reads.Partner(cmd.ResellerID, projections.AsOf{})
 	if err != nil {
 		return err
 	}
-	d := Delegation{Freeze: cmd.Freeze, Budget: cmd.Budget}
+	d := projections.Delegation{Freeze: cmd.Freeze, Budget: cmd.Budget}
 	if pt.Delegation != nil {
 		d = *pt.Delegation
 	}
