@@ -193,12 +193,17 @@ type IDReserved struct {
 	Channel string `json:"channel"`
 }
 
-// IDReservationReleased: a claim was given up (the association it was made for was refused).
+// IDReservationReleased: a claim was given up (the association it was made for was refused, or it was
+// abandoned and another channel took the ID over).
 type IDReservationReleased struct {
 	Kind    string `json:"kind"`
 	ID      string `json:"id"`
 	Channel string `json:"channel"`
 	Reason  string `json:"reason"`
+	// ReservationRevision is the revision, in the reservation stream, of the id.reserved event given
+	// up. The release is appended to the holding channel's stream (Channel), which fences any
+	// association still in flight there.
+	ReservationRevision uint64 `json:"reservation_revision"`
 }
 
 // DecodeData decodes an event's data JSON into its payload type (a pointer to one of the types

@@ -76,3 +76,20 @@ type Clock interface{ Now() time.Time }
 type SystemClock struct{}
 
 func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// GlobalReader is optionally implemented by an EventLog that can read the whole log in global order
+// (all streams interleaved). The Service uses it to find channel streams it has not loaded yet (after
+// a restart, or written by another instance) when releasing expired resources (rule 8).
+type GlobalReader interface {
+	// ReadAll returns up to count events (count <= 0: no limit) strictly after position after
+	// ("" is the start of the log), in global order.
+	ReadAll(ctx context.Context, after string, count int) ([]StoredEvent, error)
+}
+
+// ReservationStream is the reservation stream of a partner or customer ID (kind "partner" or "customer").
+func ReservationStream(kind, id string) string {
+	if kind == "partner" {
+		return PartnerReservationStreamPrefix + id
+	}
+	return CustomerReservationStreamPrefix + id
+}

@@ -1,0 +1,985 @@
+package domain
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Options configure a Service. Zero values take the defaults.
+type Options struct {
+	Clock     Clock            // default SystemClock
+	Retention time.Duration    // resource retention after an ACCOUNT_AND_RESOURCE freeze (rule 8); default DefaultRetention
+	NewID     func() uuid.UUID // event IDs; default uuid.New
+	// MaxGroup is the most commands decided together and written in one append (default 256).
+	MaxGroup int
+	// ReservationGrace is how old another channel's unconsummated ID reservation must be before an
+	// association takes it over (rule 10); younger ones are a conflict. Default 30 s. It only
+	// decides liveness: the takeover is fenced through the holder's channel stream, so it is safe at
+	// any value.
+	ReservationGrace time.Duration
+	// MaxRetries bounds the reload-and-redecide rounds after a wrong expected revision (default 32).
+	MaxRetries int
+}
+
+// DefaultRetention is the default resource retention period (rule 8).
+const DefaultRetention = 15 * 24 * time.Hour
+
+// Service is the command service: it decides each command against the in-memory state of its
+// channel and appends the resulting events. It is safe for concurrent use.
+//
+// Concurrency: each channel has one worker at a time. Commands for a channel queue up; the worker
+// takes everything queued (up to Options.MaxGroup), decides the commands in order against the state,
+// each seeing the effects of those before it, and writes all their events in one append whose expected
+// revision is the revision the decisions saw. If another writer got there first (wrong expected
+// revision), the worker rolls the tentative state back, reads the new events, and decides the whole
+// group again. A refusal decided against a state that might be stale is re-checked after reading the
+// stream's tail. Replies are sent only once the group's append is durable, so a command's result never
+// depends on an event that was not written.
+type Service struct {
+	log  EventLog
+	opts Options
+
+	mu        sync.Mutex
+	workers   map[string]*worker
+	partners  map[string]string // partner ID -> channel stream (confirmed)
+	customers map[string]string // customer ID -> channel stream (confirmed)
+	keys      map[string]string // scoped idempotency key -> command hash, for keys used across channels
+	scanned   string            // GlobalReader position already scanned for channel streams
+}
+
+// NewService returns a Service writing to log.
+func NewService(log EventLog, opts Options) *Service {
+	if opts.Clock == nil {
+		opts.Clock = SystemClock{}
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.NewID == nil {
+		opts.NewID = uuid.New
+	}
+	if opts.MaxGroup <= 0 {
+		opts.MaxGroup = 256
+	}
+	if opts.ReservationGrace <= 0 {
+		opts.ReservationGrace = 30 * time.Second
+	}
+	if opts.MaxRetries <= 0 {
+		opts.MaxRetries = 32
+	}
+	return &Service{
+		log: log, opts: opts,
+		workers:   map[string]*worker{},
+		partners:  map[string]string{},
+		customers: map[string]string{},
+		keys:      map[string]string{},
+	}
+}
+
+// errReservationLost: the channel's reservation of an ID was taken over; claim it again.
+var errReservationLost = errors.New("id reservation lost")
+
+// ---- requests and workers ----
+
+// emitter collects the events a request decides, applying each to the channel state at once.
+type emitter struct {
+	c      *Channel
+	now    time.Time
+	newID  func() uuid.UUID
+	events []NewEvent
+	owners []*request
+	req    *request
+	err    error // an encoding failure (internal)
+}
+
+func (e *emitter) emit(pend ...pendingEvent) {
+	for _, p := range pend {
+		meta := e.req.meta
+		meta.Time = e.now
+		meta.SchemaVersion = SchemaVersions[p.Type]
+		data, err := json.Marshal(p.Data)
+		if err != nil {
+			e.err = err
+			return
+		}
+		mb, err := json.Marshal(meta)
+		if err != nil {
+			e.err = err
+			return
+		}
+		e.c.apply(p.Type, p.Data, eventCtx{meta: &meta})
+		e.events = append(e.events, NewEvent{ID: e.newID(), Type: p.Type, Data: data, Metadata: mb})
+		e.owners = append(e.owners, e.req)
+	}
+}
+
+type request struct {
+	meta Metadata // actor, request ID, idempotency key and command hash; Time is set per round
+	key  string   // scoped idempotency key, "" if none
+	run  func(c *Channel, e *emitter) error
+
+	// outcome
+	events   []StoredEvent
+	replay   *idemEntry
+	position string // the channel's position after the round
+	err      error
+	done     chan struct{}
+}
+
+type worker struct {
+	s      *Service
+	stream string
+
+	mu      sync.Mutex
+	queue   []*request
+	running bool
+
+	state *Channel // owned by the running loop
+}
+
+func (s *Service) worker(stream string) *worker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.workers[stream]
+	if w == nil {
+		w = &worker{s: s, stream: stream}
+		s.workers[stream] = w
+	}
+	return w
+}
+
+// exec runs r in stream's worker and waits for its outcome.
+func (s *Service) exec(stream string, r *request) error {
+	r.done = make(chan struct{})
+	w := s.worker(stream)
+	w.mu.Lock()
+	w.queue = append(w.queue, r)
+	start := !w.running
+	w.running = true
+	w.mu.Unlock()
+	if start {
+		go w.loop()
+	}
+	<-r.done
+	return r.err
+}
+
+// query runs f against stream's committed state, in order with the channel's commands.
+func (s *Service) query(stream string, f func(c *Channel)) error {
+	return s.exec(stream, &request{run: func(c *Channel, _ *emitter) error { f(c); return nil }})
+}
+
+func (w *worker) loop() {
+	for {
+		w.mu.Lock()
+		if len(w.queue) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		n := min(len(w.queue), w.s.opts.MaxGroup)
+		reqs := slices.Clone(w.queue[:n])
+		w.queue = slices.Delete(w.queue, 0, n)
+		if len(w.queue) == 0 {
+			w.queue = nil
+		}
+		w.mu.Unlock()
+		w.round(reqs)
+		for _, r := range reqs {
+			close(r.done)
+		}
+	}
+}
+
+func failAll(reqs []*request, err error) {
+	for _, r := range reqs {
+		r.err = err
+	}
+}
+
+// round decides reqs together and appends their events in one append.
+func (w *worker) round(reqs []*request) {
+	s := w.s
+	ctx := context.Background()
+	if w.state == nil {
+		c, err := s.load(ctx, w.stream)
+		if err != nil {
+			failAll(reqs, err)
+			return
+		}
+		w.state = c
+	}
+	caughtUp := false
+	for attempt := 0; ; attempt++ {
+		c := w.state
+		base := c.revision
+		c.begin()
+		em := &emitter{c: c, now: s.opts.Clock.Now().UTC(), newID: s.opts.NewID}
+		refused := false
+		for _, r := range reqs {
+			r.err, r.replay, r.events = nil, nil, nil
+			if r.key != "" {
+				if e := c.idem[r.key]; e != nil {
+					if e.hash == r.meta.CommandHash {
+						r.replay = e
+					} else {
+						r.err = Errorf(CodeConflict, "idempotency key %q was already used by %q for a different command", r.meta.IdempotencyKey, r.meta.Actor.Name)
+						refused = true
+					}
+					continue
+				}
+			}
+			em.req = r
+			start := len(em.events)
+			if err := r.run(c, em); err != nil {
+				r.err = err
+				refused = true
+				if len(em.events) > start { // a run that fails must not leave events behind
+					panic("domain: a refused command emitted events")
+				}
+			}
+			if em.err != nil {
+				c.rollback()
+				failAll(reqs, fmt.Errorf("encoding events for %s: %w", w.stream, em.err))
+				return
+			}
+		}
+		if refused && !caughtUp && (attempt == 0) {
+			// A refusal may come from a stale state (another instance wrote): read the tail first.
+			caughtUp = true
+			tail, err := s.log.Read(ctx, w.stream, uint64(base+1))
+			if err != nil {
+				c.rollback()
+				failAll(reqs, fmt.Errorf("reading %s from revision %d: %w", w.stream, base+1, err))
+				return
+			}
+			if len(tail) > 0 {
+				c.rollback()
+				if err := w.applyTail(tail); err != nil {
+					failAll(reqs, err)
+					return
+				}
+				continue
+			}
+		}
+		if len(em.events) == 0 {
+			c.commit()
+			finish(c, reqs)
+			return
+		}
+		expected := base
+		if base < 0 {
+			expected = ExpectNoStream
+		}
+		app, err := s.log.Append(ctx, w.stream, expected, em.events)
+		if err == nil {
+			w.committed(ctx, c, em, app)
+			finish(c, reqs)
+			return
+		}
+		c.rollback()
+		if errors.Is(err, ErrWrongRevision) && attempt < s.opts.MaxRetries {
+			tail, rerr := s.log.Read(ctx, w.stream, uint64(base+1))
+			if rerr == nil {
+				rerr = w.applyTail(tail)
+			}
+			if rerr != nil {
+				failAll(reqs, fmt.Errorf("reloading %s after a concurrent write: %w", w.stream, rerr))
+				return
+			}
+			continue
+		}
+		if errors.Is(err, ErrStoreUnavailable) || errors.Is(err, ErrWrongRevision) {
+			failAll(reqs, &Error{Code: CodeUnavailable, Message: fmt.Sprintf("appending to %s at revision %d: %v", w.stream, base, err)})
+			return
+		}
+		failAll(reqs, fmt.Errorf("appending to %s at revision %d: %w", w.stream, base, err))
+		return
+	}
+}
+
+// finish gives every request of a successful round the channel's position, and replays their
+// idempotency entries as committed.
+func finish(c *Channel, reqs []*request) {
+	for _, r := range reqs {
+		r.position = c.position
+		if r.replay != nil {
+			r.replay = c.idem[r.key]
+		}
+	}
+}
+
+// committed records a successful append: stored events for the requests and their idempotency keys.
+func (w *worker) committed(ctx context.Context, c *Channel, em *emitter, app Appended) {
+	n := len(em.events)
+	stored := make([]StoredEvent, n)
+	first := app.Revision + 1 - uint64(n)
+	for i, ne := range em.events {
+		stored[i] = StoredEvent{ID: ne.ID, Type: ne.Type, Stream: w.stream, Revision: first + uint64(i), Position: app.Position, Data: ne.Data, Metadata: ne.Metadata}
+	}
+	if n > 1 {
+		// Only the last event's position comes back from an append; read the others.
+		if back, err := w.s.log.Read(ctx, w.stream, first); err == nil && len(back) >= n {
+			for i := range stored {
+				if back[i].ID == stored[i].ID {
+					stored[i].Position = back[i].Position
+				}
+			}
+		}
+	}
+	c.commit()
+	c.revision = int64(app.Revision)
+	c.position = app.Position
+	for i, r := range em.owners {
+		r.events = append(r.events, stored[i])
+		if r.key != "" {
+			if e := c.idem[r.key]; e != nil {
+				e.events = append(e.events, stored[i])
+			}
+		}
+	}
+}
+
+func (w *worker) applyTail(tail []StoredEvent) error {
+	for i := range tail {
+		if int64(tail[i].Revision) != w.state.revision+1 {
+			return fmt.Errorf("stream %s: revision %d follows %d", w.stream, tail[i].Revision, w.state.revision)
+		}
+		if err := w.state.applyStored(&tail[i]); err != nil {
+			return fmt.Errorf("stream %s revision %d (position %s): %w", w.stream, tail[i].Revision, tail[i].Position, err)
+		}
+	}
+	return nil
+}
+
+// load reads a channel stream from the start.
+func (s *Service) load(ctx context.Context, stream string) (*Channel, error) {
+	evs, err := s.log.Read(ctx, stream, 0)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", stream, err)
+	}
+	return replayChannel(stream, evs)
+}
+
+// ---- command plumbing ----
+
+func scopedKey(m Meta) string {
+	if m.IdempotencyKey == "" {
+		return ""
+	}
+	return idemKey(m.Actor.Name, m.IdempotencyKey)
+}
+
+// commandHash fingerprints a command without its Meta.
+func commandHash(kind string, cmd any) string {
+	h := sha256.New()
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	_ = json.NewEncoder(h).Encode(cmd)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func newRequest(m Meta, hash string, run func(c *Channel, e *emitter) error) *request {
+	return &request{
+		meta: Metadata{Actor: m.Actor, RequestID: m.RequestID, IdempotencyKey: m.IdempotencyKey, OnBehalfOf: m.OnBehalfOf, CommandHash: hash},
+		key:  scopedKey(m),
+		run:  run,
+	}
+}
+
+// checkKey refuses an idempotency key this process saw with another command (keys can span channels
+// for the platform); the channel's own index is authoritative for keys recorded in its stream.
+func (s *Service) checkKey(m Meta, hash string) error {
+	if m.IdempotencyKey == "" {
+		return nil
+	}
+	if n := len(m.IdempotencyKey); n > 128 {
+		return Errorf(CodeInvalid, "an idempotency key is 1 to 128 characters")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, ok := s.keys[scopedKey(m)]; ok && h != hash {
+		return Errorf(CodeConflict, "idempotency key %q was already used by %q for a different command", m.IdempotencyKey, m.Actor.Name)
+	}
+	return nil
+}
+
+func (s *Service) rememberKey(m Meta, hash string) {
+	if m.IdempotencyKey == "" {
+		return
+	}
+	s.mu.Lock()
+	s.keys[scopedKey(m)] = hash
+	s.mu.Unlock()
+}
+
+func resultOf(r *request) Result {
+	if r.replay != nil {
+		evs := slices.Clone(r.replay.events)
+		pos := r.position
+		if len(evs) > 0 {
+			pos = evs[len(evs)-1].Position
+		}
+		return Result{Position: pos, Events: evs, Replayed: true}
+	}
+	pos := r.position
+	if len(r.events) > 0 {
+		pos = r.events[len(r.events)-1].Position
+	}
+	return Result{Position: pos, Events: r.events}
+}
+
+// run executes a one-channel command: routes it, runs it, and returns its Result.
+func (s *Service) run(stream string, m Meta, hash string, decide func(c *Channel, now time.Time) ([]pendingEvent, error)) (Result, error) {
+	if err := s.checkKey(m, hash); err != nil {
+		return Result{}, err
+	}
+	r := newRequest(m, hash, func(c *Channel, e *emitter) error {
+		pend, err := decide(c, e.now)
+		if err != nil {
+			return err
+		}
+		e.emit(pend...)
+		return nil
+	})
+	if stream == "" {
+		// No channel can hold this actor's command: decide against an empty state for the refusal.
+		_, err := decide(NewChannel(""), s.opts.Clock.Now().UTC())
+		if err == nil {
+			err = Errorf(CodeForbidden, "actor %q has no channel to act in", m.Actor.Name)
+		}
+		return Result{}, err
+	}
+	if err := s.exec(stream, r); err != nil {
+		return Result{}, err
+	}
+	s.rememberKey(m, hash)
+	return resultOf(r), nil
+}
+
+// actorChannel is the channel a partner actor acts in ("" for other roles).
+func (s *Service) actorChannel(ctx context.Context, a Actor) (string, error) {
+	if a.Role != RolePartner {
+		return "", nil
+	}
+	if !ValidID(a.PartnerID) {
+		return "", Errorf(CodeForbidden, "actor %q acts for no valid partner", a.Name)
+	}
+	ch, err := s.PartnerChannel(ctx, a.PartnerID)
+	if ErrorCode(err) == CodeNotFound {
+		return "", Errorf(CodeForbidden, "actor %q acts for partner %q, which is not registered", a.Name, a.PartnerID)
+	}
+	return ch, err
+}
+
+// PartnerChannel returns the channel stream holding partner id, or a not_found *Error.
+func (s *Service) PartnerChannel(ctx context.Context, id string) (string, error) {
+	return s.directory(ctx, "partner", id)
+}
+
+// CustomerChannel returns the channel stream holding customer id, or a not_found *Error.
+func (s *Service) CustomerChannel(ctx context.Context, id string) (string, error) {
+	return s.directory(ctx, "customer", id)
+}
+
+func (s *Service) directory(ctx context.Context, kind, id string) (string, error) {
+	if !ValidID(id) {
+		return "", Errorf(CodeNotFound, "%s %q not found", kind, truncateString(id, 80))
+	}
+	dir := s.partners
+	if kind == "customer" {
+		dir = s.customers
+	}
+	s.mu.Lock()
+	ch, ok := dir[id]
+	s.mu.Unlock()
+	if ok {
+		return ch, nil
+	}
+	res, err := s.log.Read(ctx, ReservationStream(kind, id), 0)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", ReservationStream(kind, id), err)
+	}
+	holder := ""
+	for i := range res {
+		if res[i].Type == EventIDReserved {
+			var d IDReserved
+			if json.Unmarshal(res[i].Data, &d) == nil {
+				holder = d.Channel
+			}
+		}
+	}
+	if !strings.HasPrefix(holder, ChannelStreamPrefix) {
+		return "", Errorf(CodeNotFound, "%s %q not found", kind, id)
+	}
+	var found bool
+	if err := s.query(holder, func(c *Channel) { found = c.holds(kind, id) }); err != nil {
+		return "", err
+	}
+	if !found {
+		return "", Errorf(CodeNotFound, "%s %q not found", kind, id)
+	}
+	s.mu.Lock()
+	dir[id] = holder
+	s.mu.Unlock()
+	return holder, nil
+}
+
+func (c *Channel) holds(kind, id string) bool {
+	if kind == "partner" {
+		_, ok := c.partners[id]
+		return ok
+	}
+	_, ok := c.customers[id]
+	return ok
+}
+
+// Partner returns partner id's state and its channel stream.
+func (s *Service) Partner(ctx context.Context, id string) (Partner, string, error) {
+	ch, err := s.PartnerChannel(ctx, id)
+	if err != nil {
+		return Partner{}, "", err
+	}
+	var p Partner
+	err = s.query(ch, func(c *Channel) { p, _ = c.Partner(id) })
+	return p, ch, err
+}
+
+// Customer returns customer id's own state (no cascade), its manager (rule 2) and its channel stream.
+func (s *Service) Customer(ctx context.Context, id string) (cu Customer, manager, channel string, err error) {
+	channel, err = s.CustomerChannel(ctx, id)
+	if err != nil {
+		return Customer{}, "", "", err
+	}
+	err = s.query(channel, func(c *Channel) {
+		cu, _ = c.Customer(id)
+		manager = c.Manager(cu)
+	})
+	return cu, manager, channel, err
+}
+
+// ---- commands ----
+
+// RegisterPartner registers a distributor or solution provider (platform) or a reseller (its
+// distributor, or the platform naming ParentID). The partner ID is claimed in its reservation stream
+// first (unique across channels).
+func (s *Service) RegisterPartner(ctx context.Context, cmd RegisterPartner) (Result, error) {
+	plain := cmd
+	plain.Meta = Meta{}
+	hash := commandHash("RegisterPartner", plain)
+	var stream string
+	switch {
+	case cmd.Type != PartnerReseller:
+		if cmd.Actor.Role == RolePlatform && ValidID(cmd.PartnerID) {
+			stream = ChannelStream(cmd.PartnerID)
+		}
+	case cmd.Actor.Role == RolePlatform:
+		if ValidID(cmd.ParentID) {
+			ch, err := s.PartnerChannel(ctx, cmd.ParentID)
+			if err != nil {
+				return Result{}, err
+			}
+			stream = ch
+		}
+	default:
+		ch, err := s.actorChannel(ctx, cmd.Actor)
+		if err != nil {
+			return Result{}, err
+		}
+		stream = ch
+	}
+	return s.claimAndRun(ctx, "partner", cmd.PartnerID, stream, cmd.Meta, hash, func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error) {
+		pend, err := c.decideRegisterPartner(cmd)
+		if err == nil && reserved {
+			if _, lost := c.released[reservationKey{"partner", cmd.PartnerID, rev}]; lost {
+				return nil, errReservationLost
+			}
+		}
+		return pend, err
+	})
+}
+
+// AssociateCustomer associates a new customer with a partner (by the partner itself or the
+// distributor of the reseller named): customer.associated and customer.frozen (rule 1), after
+// claiming the customer ID (rule 10).
+func (s *Service) AssociateCustomer(ctx context.Context, cmd AssociateCustomer) (Result, error) {
+	plain := cmd
+	plain.Meta = Meta{}
+	hash := commandHash("AssociateCustomer", plain)
+	stream, err := s.actorChannel(ctx, cmd.Actor)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.claimAndRun(ctx, "customer", cmd.CustomerID, stream, cmd.Meta, hash, func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error) {
+		if !reserved {
+			return nil, c.checkAssociate(cmd)
+		}
+		return c.decideAssociate(cmd, rev)
+	})
+}
+
+// claimAndRun runs a command that creates an ID (kind) in stream: a precheck (idempotent replay or
+// refusal without touching the reservation stream), the claim, then the decision, which must find the
+// reservation still held; a refusal after the claim gives the reservation back.
+func (s *Service) claimAndRun(ctx context.Context, kind, id, stream string, m Meta, hash string, decide func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error)) (Result, error) {
+	pre, err := s.run(stream, m, hash, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+		pend, err := decide(c, 0, false)
+		if err != nil {
+			return nil, err
+		}
+		_ = pend
+		return nil, nil
+	})
+	if err != nil || pre.Replayed {
+		return pre, err
+	}
+	for attempt := 0; attempt < 8; attempt++ {
+		rev, err := s.claim(ctx, kind, id, stream, m.RequestID)
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := s.run(stream, m, hash, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+			return decide(c, rev, true)
+		})
+		if errors.Is(err, errReservationLost) {
+			continue
+		}
+		if err != nil && ErrorCode(err) != "" && ErrorCode(err) != CodeUnavailable {
+			// Refused after the claim (the state changed meanwhile): give the reservation back.
+			_ = s.releaseReservation(stream, kind, id, rev, m.RequestID, "the "+kind+" command it was made for was refused")
+		}
+		if err == nil {
+			s.mu.Lock()
+			if kind == "partner" {
+				s.partners[id] = stream
+			} else {
+				s.customers[id] = stream
+			}
+			s.mu.Unlock()
+		}
+		return res, err
+	}
+	return Result{}, Errorf(CodeConflict, "rule 10: %s %q is contended by several partners; try again", kind, id)
+}
+
+func (s *Service) releaseReservation(stream, kind, id string, rev uint64, requestID, reason string) error {
+	r := newRequest(Meta{Actor: SystemActor, RequestID: requestID}, "", func(c *Channel, e *emitter) error {
+		pend, err := c.decideReleaseReservation(kind, id, rev, reason)
+		if err != nil {
+			return err
+		}
+		e.emit(pend...)
+		return nil
+	})
+	return s.exec(stream, r)
+}
+
+// claim makes stream the holder of the live reservation of ID id and returns that reservation's
+// revision in the reservation stream (rule 10). An earlier reservation by the same channel is reused;
+// another channel's is a conflict if the ID is taken there or the reservation is younger than
+// ReservationGrace, and is otherwise taken over after releasing it in the holder's stream (which
+// fences an association still in flight there).
+func (s *Service) claim(ctx context.Context, kind, id, stream, requestID string) (uint64, error) {
+	rs := ReservationStream(kind, id)
+	for attempt := 0; attempt < 8; attempt++ {
+		evs, err := s.log.Read(ctx, rs, 0)
+		if err != nil {
+			return 0, fmt.Errorf("reading %s: %w", rs, err)
+		}
+		expected := ExpectNoStream
+		if len(evs) > 0 {
+			last := evs[len(evs)-1]
+			expected = int64(last.Revision)
+			var d IDReserved
+			if last.Type != EventIDReserved || json.Unmarshal(last.Data, &d) != nil {
+				return 0, fmt.Errorf("%s revision %d: unexpected %s event", rs, last.Revision, last.Type)
+			}
+			if d.Channel == stream {
+				return last.Revision, nil
+			}
+			if !strings.HasPrefix(d.Channel, ChannelStreamPrefix) {
+				return 0, fmt.Errorf("%s revision %d: reservation names %q, not a channel stream", rs, last.Revision, d.Channel)
+			}
+			var taken, released bool
+			if err := s.query(d.Channel, func(c *Channel) {
+				taken = c.holds(kind, id)
+				_, released = c.released[reservationKey{kind, id, last.Revision}]
+			}); err != nil {
+				return 0, err
+			}
+			if taken {
+				return 0, Errorf(CodeConflict, "rule 10: %s %q is already associated with another partner", kind, id)
+			}
+			if !released {
+				var m Metadata
+				_ = json.Unmarshal(last.Metadata, &m)
+				if s.opts.Clock.Now().Sub(m.Time) < s.opts.ReservationGrace {
+					return 0, Errorf(CodeConflict, "rule 10: %s %q is being associated with another partner right now", kind, id)
+				}
+				if err := s.releaseReservation(d.Channel, kind, id, last.Revision, requestID, "abandoned reservation taken over by "+stream); err != nil {
+					if ErrorCode(err) == CodeConflict {
+						return 0, Errorf(CodeConflict, "rule 10: %s %q is already associated with another partner", kind, id)
+					}
+					return 0, err
+				}
+			}
+		}
+		meta := Metadata{SchemaVersion: SchemaVersions[EventIDReserved], Actor: SystemActor, Time: s.opts.Clock.Now().UTC(), RequestID: requestID}
+		mb, _ := json.Marshal(meta)
+		data, _ := json.Marshal(IDReserved{Kind: kind, ID: id, Channel: stream})
+		app, err := s.log.Append(ctx, rs, expected, []NewEvent{{ID: s.opts.NewID(), Type: EventIDReserved, Data: data, Metadata: mb}})
+		if errors.Is(err, ErrWrongRevision) {
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, ErrStoreUnavailable) {
+				return 0, &Error{Code: CodeUnavailable, Message: fmt.Sprintf("appending to %s: %v", rs, err)}
+			}
+			return 0, fmt.Errorf("appending to %s: %w", rs, err)
+		}
+		return app.Revision, nil
+	}
+	return 0, Errorf(CodeConflict, "rule 10: %s %q is contended; try again", kind, id)
+}
+
+// FreezeCustomer freezes a customer or upgrades its freeze (rules 2 to 5).
+func (s *Service) FreezeCustomer(ctx context.Context, cmd FreezeCustomer) (Result, error) {
+	plain := cmd
+	plain.Meta = Meta{}
+	stream, err := s.actorChannel(ctx, cmd.Actor)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.run(stream, cmd.Meta, commandHash("FreezeCustomer", plain), func(c *Channel, now time.Time) ([]pendingEvent, error) {
+		return c.decideFreezeCustomer(cmd.Actor, cmd.CustomerID, cmd.Reason, cmd.FreezeType, now, s.opts.Retention)
+	})
+}
+
+// UnfreezeCustomer unfreezes a customer (rules 2 to 5).
+func (s *Service) UnfreezeCustomer(ctx context.Context, cmd UnfreezeCustomer) (Result, error) {
+	plain := cmd
+	plain.Meta = Meta{}
+	stream, err := s.actorChannel(ctx, cmd.Actor)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.run(stream, cmd.Meta, commandHash("UnfreezeCustomer", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+		return c.decideUnfreezeCustomer(cmd.Actor, cmd.CustomerID, cmd.Reason, cmd.UnfreezeType)
+	})
+}
+
+// FreezeCustomers freezes up to MaxBatch customers, one result each (rule 11).
+func (s *Service) FreezeCustomers(ctx context.Context, cmd FreezeCustomers) (BatchResult, error) {
+	plain := cmd
+	plain.Meta = Meta{}
+	return s.batch(ctx, cmd.Meta, commandHash("FreezeCustomers", plain), cmd.CustomerIDs, func(c *Channel, id string, now time.Time) ([]pendingEvent, error) {
+		return c.decideFreezeCustomer(cmd.Actor, id, cmd.Reason, cmd.FreezeType, now, s.opts.Retention)
+	})
+}
+
+// UnfreezeCustomers unfreezes up to MaxBatch customers, one result each (rule 11).
+func (s *Service) UnfreezeCustomers(ctx context.Context, cmd UnfreezeCustomers) (BatchResult, error) {
+	plain := cmd
+	plain.Meta = Meta{}
+	return s.batch(ctx, cmd.Meta, commandHash("UnfreezeCustomers", plain), cmd.CustomerIDs, func(c *Channel, id string, _ time.Time) ([]pendingEvent, error) {
+		return c.decideUnfreezeCustomer(cmd.Actor, id, cmd.Reason, cmd.UnfreezeType)
+	})
+}
+
+func (s *Service) batch(ctx context.Context, m Meta, hash string, ids []string, decide func(c *Channel, id string, now time.Time) ([]pendingEvent, error)) (BatchResult, error) {
+	if len(ids) == 0 || len(ids) > MaxBatch {
+		return BatchResult{}, Errorf(CodeInvalid, "rule 11: a batch takes 1 to %d customers, not %d", MaxBatch, len(ids))
+	}
+	if err := checkWriter(m.Actor); err != nil {
+		return BatchResult{}, err
+	}
+	if err := s.checkKey(m, hash); err != nil {
+		return BatchResult{}, err
+	}
+	stream, err := s.actorChannel(ctx, m.Actor)
+	if err != nil {
+		return BatchResult{}, err
+	}
+	items := make([]ItemResult, len(ids))
+	if stream == "" {
+		empty := NewChannel("")
+		for i, id := range ids {
+			_, err := decide(empty, id, s.opts.Clock.Now())
+			items[i] = ItemResult{CustomerID: id, Err: err}
+		}
+		return BatchResult{Items: items}, nil
+	}
+	r := newRequest(m, hash, func(c *Channel, e *emitter) error {
+		for i, id := range ids {
+			pend, err := decide(c, id, e.now)
+			items[i] = ItemResult{CustomerID: id, Err: err}
+			if err == nil {
+				e.emit(pend...)
+			}
+		}
+		return nil
+	})
+	if err := s.exec(stream, r); err != nil {
+		return BatchResult{}, err
+	}
+	res := resultOf(r)
+	if r.replay != nil {
+		done := map[string]bool{}
+		for _, ev := range r.replay.events {
+			done[customerOf(ev)] = true
+		}
+		for i, id := range ids {
+			items[i] = ItemResult{CustomerID: id}
+			if !done[id] {
+				items[i].Err = Errorf(CodeConflict, "rule 11: customer %q was refused in the first request with this idempotency key, which appended nothing for it", id)
+			}
+		}
+	}
+	if len(r.events) > 0 || r.replay != nil {
+		s.rememberKey(m, hash)
+	}
+	out := BatchResult{Items: items, Replayed: res.Replayed}
+	if len(res.Events) > 0 {
+		out.Position = res.Position
+	}
+	return out, nil
+}
+
+func customerOf(ev StoredEvent) string {
+	var d struct {
+		CustomerID string `json:"customer_id"`
+	}
+	_ = json.Unmarshal(ev.Data, &d)
+	return d.CustomerID
+}
+
+// FreezePartner freezes a partner (platform: any; a distributor: its resellers); rule 3 then stops it
+// acting, rule 7 cascades in the read models.
+func (s *Service) FreezePartner(ctx context.Context, cmd FreezePartner) (Result, error) {
+	plain := cmd
+	plain.Meta = Meta{}
+	stream, err := s.partnerCommandChannel(ctx, cmd.Actor, cmd.PartnerID)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.run(stream, cmd.Meta, commandHash("FreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+		return c.decideFreezePartner(cmd)
+	})
+}
+
+// UnfreezePartner unfreezes a partner (platform: any; a distributor: its resellers).
+func (s *Service) UnfreezePartner(ctx context.Context, cmd UnfreezePartner) (Result, error) {
+	plain := cmd
+	plain.Meta = Meta{}
+	stream, err := s.partnerCommandChannel(ctx, cmd.Actor, cmd.PartnerID)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.run(stream, cmd.Meta, commandHash("UnfreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+		return c.decideUnfreezePartner(cmd)
+	})
+}
+
+func (s *Service) partnerCommandChannel(ctx context.Context, a Actor, target string) (string, error) {
+	if a.Role == RolePlatform && strings.TrimSpace(a.Name) != "" && ValidID(target) {
+		return s.PartnerChannel(ctx, target)
+	}
+	return s.actorChannel(ctx, a)
+}
+
+// SetDelegation sets a reseller's delegated permissions (rule 6). Setting what it already has appends
+// nothing and returns the channel's current position.
+func (s *Service) SetDelegation(ctx context.Context, cmd SetDelegation) (Result, error) {
+	plain := cmd
+	plain.Meta = Meta{}
+	stream, err := s.actorChannel(ctx, cmd.Actor)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.run(stream, cmd.Meta, commandHash("SetDelegation", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+		return c.decideSetDelegation(cmd)
+	})
+}
+
+// ReleaseExpiredResources appends customer.resources_released (system actor) for every customer whose
+// ACCOUNT_AND_RESOURCE retention ran out by the clock's now (rule 8), and returns how many. Each
+// release is decided in its channel like any command, so it happens exactly once, also across
+// restarts and instances. Channels are those this Service has loaded plus, when the log is a
+// GlobalReader, every channel stream in the log (scanned incrementally).
+func (s *Service) ReleaseExpiredResources(ctx context.Context) (int, error) {
+	if gr, ok := s.log.(GlobalReader); ok {
+		if err := s.scanChannels(ctx, gr); err != nil {
+			return 0, err
+		}
+	}
+	s.mu.Lock()
+	streams := make([]string, 0, len(s.workers))
+	for st := range s.workers {
+		if strings.HasPrefix(st, ChannelStreamPrefix) {
+			streams = append(streams, st)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(streams)
+	total := 0
+	for _, st := range streams {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		r := newRequest(Meta{Actor: SystemActor, RequestID: "retention-" + st}, "", func(c *Channel, e *emitter) error {
+			ids := make([]string, 0, len(c.due))
+			for id, d := range c.due {
+				if !e.now.Before(d) {
+					ids = append(ids, id)
+				}
+			}
+			slices.Sort(ids)
+			for _, id := range ids {
+				if pend, err := c.decideReleaseResources(id, e.now); err == nil {
+					e.emit(pend...)
+				}
+			}
+			return nil
+		})
+		if err := s.exec(st, r); err != nil {
+			return total, err
+		}
+		total += len(r.events)
+	}
+	return total, nil
+}
+
+func (s *Service) scanChannels(ctx context.Context, gr GlobalReader) error {
+	s.mu.Lock()
+	after := s.scanned
+	s.mu.Unlock()
+	for {
+		evs, err := gr.ReadAll(ctx, after, 4096)
+		if err != nil {
+			return fmt.Errorf("scanning the log after %q: %w", after, err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for _, ev := range evs {
+			if strings.HasPrefix(ev.Stream, ChannelStreamPrefix) {
+				s.worker(ev.Stream)
+			}
+		}
+		after = evs[len(evs)-1].Position
+	}
+	s.mu.Lock()
+	s.scanned = after
+	s.mu.Unlock()
+	return nil
+}
