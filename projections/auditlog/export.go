@@ -1,0 +1,431 @@
+package auditlog
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/freezeledger/freezeledger/eventstore"
+)
+
+// Format is an export's file format.
+type Format string
+
+const (
+	FormatJSONL Format = "jsonl" // JSON Lines: one Event per line (application/x-ndjson)
+	FormatCSV   Format = "csv"   // CSV with the columns CSVHeader (text/csv)
+)
+
+// CSVHeader are the CSV export's columns, in order. data and metadata are JSON; a cell starting
+// with '=', '+', '-', '@', tab or carriage return is prefixed with a single quote (') so that a
+// spreadsheet shows it as text instead of running it as a formula.
+var CSVHeader = []string{"index", "position", "event_id", "time", "type", "stream", "revision",
+	"actor_name", "actor_role", "actor_partner_id", "data", "metadata", "leaf_hash"}
+
+// Bound is one end of an export range: a store position, a time, or nothing (open).
+// Ranges are half-open: From is inclusive, To exclusive.
+type Bound struct {
+	Position *eventstore.Position
+	Time     *time.Time
+}
+
+// ParseBound parses the from/to query value: "" is open, an RFC 3339 time is a time, anything else
+// must be a position (eventstore.ParsePosition).
+func ParseBound(s string) (Bound, error) {
+	if s == "" {
+		return Bound{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		t = t.UTC()
+		return Bound{Time: &t}, nil
+	}
+	p, err := eventstore.ParsePosition(s)
+	if err != nil {
+		return Bound{}, fmt.Errorf("range bound %q is neither an RFC 3339 time nor a position", s)
+	}
+	return Bound{Position: &p}, nil
+}
+
+// ExportRequest says what to export.
+//
+// The range selects a contiguous run of leaves: from the first event at or after From (its position,
+// or its time field) to the last event before To. Times are compared at the millisecond resolution
+// of the time field; since a server's clock moves forward, the events of a time range are exactly
+// those whose time is in it. Only indexed events (those below the tree's size when the export
+// starts) are exported.
+type ExportRequest struct {
+	Format   Format
+	From, To Bound
+	// Limit, if non-zero, caps the export at leaves below it (a bundle uses its checkpoint's size).
+	Limit uint64
+}
+
+// ExportResult describes what was exported: leaves [First, End).
+type ExportResult struct {
+	First, End uint64
+	TreeSize   uint64 // the tree's size when the export started
+}
+
+// Events is the number of events exported.
+func (r ExportResult) Events() uint64 { return r.End - r.First }
+
+// exportPage is how many events an export reads from the store at a time: memory stays flat.
+const exportPage = 1024
+
+// Export streams the events of req's range to w in req's format, each with its leaf index and leaf
+// hash. Each event's leaf hash is recomputed and compared with the tree's: a difference (the store
+// changed under the tree) stops the export with an error wrapping eventstore.ErrCorrupt.
+func (t *Tree) Export(ctx context.Context, w io.Writer, req ExportRequest) (ExportResult, error) {
+	res := ExportResult{TreeSize: t.Size()}
+	end := res.TreeSize
+	if req.Limit != 0 && req.Limit < end {
+		end = req.Limit
+	}
+	var first uint64
+	var err error
+	if req.From.Position != nil {
+		if first, err = t.IndexOf(*req.From.Position); err != nil {
+			return res, err
+		}
+	}
+	if req.To.Position != nil {
+		to, err := t.IndexOf(*req.To.Position)
+		if err != nil {
+			return res, err
+		}
+		end = min(end, to)
+	}
+	var fromTime, toTime string
+	if req.From.Time != nil {
+		fromTime = req.From.Time.Format(TimeFormat)
+	}
+	if req.To.Time != nil {
+		toTime = req.To.Time.Format(TimeFormat)
+	}
+	var enc lineEncoder
+	switch req.Format {
+	case FormatJSONL, "":
+		enc = &jsonlEncoder{}
+	case FormatCSV:
+		enc = newCSVEncoder()
+	default:
+		return res, fmt.Errorf("export format %q: want jsonl or csv", req.Format)
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	if err := enc.header(bw); err != nil {
+		return res, err
+	}
+
+	res.First, res.End = first, first
+	started := fromTime == ""
+	after := eventstore.Start
+	if first > 0 {
+		if after, err = t.Position(first - 1); err != nil {
+			return res, err
+		}
+	}
+	var (
+		canon  []byte
+		stored []byte
+		posb   []byte
+		index  = first
+	)
+scan:
+	for index < end {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		n := min(uint64(exportPage), end-index)
+		recs, err := t.store.ReadAll(ctx, after, int(n))
+		if err != nil {
+			return res, fmt.Errorf("export: read after %s: %w", after, err)
+		}
+		if len(recs) == 0 {
+			return res, fmt.Errorf("%w: export: the store ends after %s but the audit tree has %d leaves", eventstore.ErrCorrupt, after, end)
+		}
+		recs = recs[:min(uint64(len(recs)), n)]
+		if stored, posb, err = t.readLeaves(index, uint64(len(recs)), stored, posb); err != nil {
+			return res, err
+		}
+		for k, rec := range recs {
+			pos := eventstore.Position{Commit: binary.BigEndian.Uint64(posb[k*posSize:]), Prepare: binary.BigEndian.Uint64(posb[k*posSize+8:])}
+			if pos != rec.Position {
+				return res, fmt.Errorf("%w: export: leaf %d is at position %s in the audit tree but the store's event is at %s", eventstore.ErrCorrupt, index, pos, rec.Position)
+			}
+			ev, err := fromRecorded(rec, index)
+			if err != nil {
+				return res, fmt.Errorf("export: leaf %d: %w", index, err)
+			}
+			if toTime != "" && ev.Time >= toTime {
+				break scan
+			}
+			if !started && ev.Time >= fromTime {
+				started = true
+				res.First = index
+			}
+			if started {
+				if canon, err = ev.appendCanonical(canon[:0]); err != nil {
+					return res, fmt.Errorf("export: leaf %d: %w", index, err)
+				}
+				leaf := HashLeaf(canon)
+				if !bytes.Equal(leaf[:], stored[k*hashSize:(k+1)*hashSize]) {
+					return res, fmt.Errorf("%w: export: event %s at position %s hashes differently from leaf %d of the audit tree: the stored event changed after it was indexed",
+						eventstore.ErrCorrupt, rec.ID, rec.Position, index)
+				}
+				ev.LeafHash = base64.StdEncoding.EncodeToString(leaf[:])
+				if err := enc.write(bw, &ev); err != nil {
+					return res, err
+				}
+				res.End = index + 1
+			}
+			index++
+			after = rec.Position
+		}
+	}
+	if !started {
+		res.First, res.End = index, index
+	}
+	return res, bw.Flush()
+}
+
+// readLeaves reads n stored leaf hashes and positions from leaf index on, reusing the buffers.
+func (t *Tree) readLeaves(index, n uint64, hashes, positions []byte) ([]byte, []byte, error) {
+	t.mu.RLock()
+	level0, posf := t.levels[0], t.positions
+	t.mu.RUnlock()
+	hashes = append(hashes[:0], make([]byte, n*hashSize)...)
+	positions = append(positions[:0], make([]byte, n*posSize)...)
+	if _, err := level0.ReadAt(hashes, int64(index*hashSize)); err != nil {
+		return nil, nil, fmt.Errorf("%w: audit tree %s: leaves %d..%d: %v", eventstore.ErrCorrupt, t.dir, index, index+n-1, err)
+	}
+	if _, err := posf.ReadAt(positions, int64(index*posSize)); err != nil {
+		return nil, nil, fmt.Errorf("%w: audit tree %s: positions %d..%d: %v", eventstore.ErrCorrupt, t.dir, index, index+n-1, err)
+	}
+	return hashes, positions, nil
+}
+
+type lineEncoder interface {
+	header(w *bufio.Writer) error
+	write(w *bufio.Writer, ev *Event) error
+}
+
+type jsonlEncoder struct{ buf []byte }
+
+func (*jsonlEncoder) header(*bufio.Writer) error { return nil }
+
+func (e *jsonlEncoder) write(w *bufio.Writer, ev *Event) error {
+	b, err := ev.AppendJSON(e.buf[:0])
+	if err != nil {
+		return err
+	}
+	e.buf = append(b, '\n')
+	_, err = w.Write(e.buf)
+	return err
+}
+
+// AppendJSON appends the event's JSON object (the API shape, on one line) to dst. Data and Metadata
+// are written compact; they must be valid JSON.
+func (e *Event) AppendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, `{"index":`...)
+	dst = strconv.AppendUint(dst, e.Index, 10)
+	dst = append(dst, `,"position":`...)
+	dst = appendString(dst, []byte(e.Position))
+	dst = append(dst, `,"event_id":`...)
+	dst = appendString(dst, []byte(e.EventID))
+	dst = append(dst, `,"type":`...)
+	dst = appendString(dst, []byte(e.Type))
+	dst = append(dst, `,"stream":`...)
+	dst = appendString(dst, []byte(e.Stream))
+	dst = append(dst, `,"revision":`...)
+	dst = strconv.AppendUint(dst, e.Revision, 10)
+	dst = append(dst, `,"time":`...)
+	dst = appendString(dst, []byte(e.Time))
+	dst = append(dst, `,"actor":{"name":`...)
+	dst = appendString(dst, []byte(e.Actor.Name))
+	dst = append(dst, `,"role":`...)
+	dst = appendString(dst, []byte(e.Actor.Role))
+	dst = append(dst, `,"partner_id":`...)
+	dst = appendString(dst, []byte(e.Actor.PartnerID))
+	dst = append(dst, `},"data":`...)
+	var err error
+	if dst, err = appendCompact(dst, e.Data); err != nil {
+		return nil, fmt.Errorf("event %s: data: %w", e.EventID, err)
+	}
+	dst = append(dst, `,"metadata":`...)
+	if dst, err = appendCompact(dst, e.Metadata); err != nil {
+		return nil, fmt.Errorf("event %s: metadata: %w", e.EventID, err)
+	}
+	dst = append(dst, `,"leaf_hash":`...)
+	dst = appendString(dst, []byte(e.LeafHash))
+	return append(dst, '}'), nil
+}
+
+// appendCompact appends raw JSON, compacting it only if it spans lines.
+func appendCompact(dst []byte, raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 {
+		return append(dst, "null"...), nil
+	}
+	if bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\r') < 0 {
+		return append(dst, raw...), nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, err
+	}
+	return append(dst, b.Bytes()...), nil
+}
+
+type csvEncoder struct {
+	row []string
+	buf []byte
+}
+
+func newCSVEncoder() *csvEncoder { return &csvEncoder{row: make([]string, len(CSVHeader))} }
+
+func (e *csvEncoder) header(w *bufio.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CSVHeader); err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func (e *csvEncoder) write(w *bufio.Writer, ev *Event) error {
+	data, err := appendCompact(e.buf[:0], ev.Data)
+	if err != nil {
+		return fmt.Errorf("event %s: data: %w", ev.EventID, err)
+	}
+	e.buf = data
+	e.row[0] = strconv.FormatUint(ev.Index, 10)
+	e.row[1] = ev.Position
+	e.row[2] = ev.EventID
+	e.row[3] = ev.Time
+	e.row[4] = ev.Type
+	e.row[5] = ev.Stream
+	e.row[6] = strconv.FormatUint(ev.Revision, 10)
+	e.row[7] = ev.Actor.Name
+	e.row[8] = string(ev.Actor.Role)
+	e.row[9] = ev.Actor.PartnerID
+	e.row[10] = string(data)
+	e.row[11] = string(ev.Metadata)
+	e.row[12] = ev.LeafHash
+	for i, c := range e.row {
+		e.row[i] = NeutraliseCell(c)
+	}
+	cw := csv.NewWriter(w)
+	if err := cw.Write(e.row); err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// NeutraliseCell prefixes a CSV cell that a spreadsheet would run as a formula (one starting with
+// '=', '+', '-', '@', tab or carriage return) with a single quote.
+func NeutraliseCell(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}
+
+// Bundle files.
+const (
+	BundleEvents     = "events.jsonl" // the export (JSON Lines)
+	BundleCheckpoint = "checkpoint"   // a signed checkpoint covering it
+	BundleProof      = "proof.json"   // RangeProof tying the export to the checkpoint's root
+	BundlePublicKey  = "public-key"   // the log's verifier key, for reference only: get it independently
+)
+
+// RangeProof ties the leaves [First, End) of an export to a checkpoint of size TreeSize: Left are the
+// hashes of the perfect subtrees covering [0, First) and Right those covering [End, TreeSize), left to
+// right, as compact ranges (github.com/transparency-dev/merkle/compact) define them. Merging Left,
+// the export's leaf hashes and Right gives the root of the tree of size TreeSize.
+type RangeProof struct {
+	TreeSize uint64   `json:"tree_size"`
+	First    uint64   `json:"first"`
+	End      uint64   `json:"end"`
+	Left     [][]byte `json:"left"`
+	Right    [][]byte `json:"right"`
+}
+
+// RangeProof returns the proof for leaves [first, end) in the tree of size treeSize.
+func (t *Tree) RangeProof(first, end, treeSize uint64) (RangeProof, error) {
+	if first > end || end > treeSize || treeSize > t.Size() {
+		return RangeProof{}, fmt.Errorf("%w: range [%d, %d) of tree size %d (current size %d)", ErrSize, first, end, treeSize, t.Size())
+	}
+	left, err := t.readNodes(compact.RangeNodes(0, first, nil))
+	if err != nil {
+		return RangeProof{}, err
+	}
+	right, err := t.readNodes(compact.RangeNodes(end, treeSize, nil))
+	if err != nil {
+		return RangeProof{}, err
+	}
+	return RangeProof{TreeSize: treeSize, First: first, End: end, Left: left, Right: right}, nil
+}
+
+// BundleResult describes a written bundle.
+type BundleResult struct {
+	ExportResult
+	Checkpoint Checkpoint
+}
+
+// WriteBundle writes an export bundle into dir (created if needed; existing bundle files are
+// replaced): events.jsonl (req's range, up to the latest checkpoint's size), checkpoint (that signed
+// checkpoint), proof.json (the RangeProof of the exported leaves) and public-key. req.Format is
+// ignored: a bundle's export is JSON Lines.
+func (t *Tree) WriteBundle(ctx context.Context, dir string, req ExportRequest) (BundleResult, error) {
+	cp, signed := t.Checkpoint()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return BundleResult{}, err
+	}
+	f, err := os.Create(filepath.Join(dir, BundleEvents))
+	if err != nil {
+		return BundleResult{}, err
+	}
+	defer f.Close()
+	req.Format = FormatJSONL
+	req.Limit = cp.Size
+	if cp.Size == 0 {
+		req.To = Bound{Position: &eventstore.Start} // nothing is certified yet: an empty export
+	}
+	res, err := t.Export(ctx, f, req)
+	if err != nil {
+		return BundleResult{}, err
+	}
+	if err := f.Close(); err != nil {
+		return BundleResult{}, err
+	}
+	rp, err := t.RangeProof(res.First, res.End, cp.Size)
+	if err != nil {
+		return BundleResult{}, err
+	}
+	pj, err := json.MarshalIndent(rp, "", "  ")
+	if err != nil {
+		return BundleResult{}, err
+	}
+	for name, data := range map[string][]byte{BundleCheckpoint: signed, BundleProof: append(pj, '\n'), BundlePublicKey: []byte(t.vkey + "\n")} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return BundleResult{}, err
+		}
+	}
+	return BundleResult{ExportResult: res, Checkpoint: cp}, nil
+}

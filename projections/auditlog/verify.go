@@ -1,0 +1,472 @@
+package auditlog
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+)
+
+// HistoryValidator replays the domain's rules over a log in global order; *domain.HistoryValidator
+// (domain.NewHistoryValidator) is one.
+type HistoryValidator interface {
+	// Check checks the next event; an error says why it was not permitted at its position.
+	Check(domain.StoredEvent) error
+	// Finish reports what can only be judged at the end of the log.
+	Finish() error
+}
+
+// VerifyInput is what the offline verifier checks: no server and no data directory are needed.
+type VerifyInput struct {
+	Export     io.Reader // the export, JSON Lines
+	Checkpoint []byte    // a signed checkpoint
+	PublicKey  string    // the log's verifier key, obtained independently of the export
+	// Range ties the export to the checkpoint when it is not the whole tree of the checkpoint's size
+	// (a bundle's proof.json). Without it the export must hold leaves 0 to the checkpoint's size.
+	Range *RangeProof
+	// Previous is an earlier signed checkpoint the auditor holds (optional). The log must have only
+	// grown since: checked from the export's own leaves when they cover it from leaf 0, otherwise
+	// with Consistency, the proof from GET /v1/audit/proof/consistency?first=<its size>&second=<the
+	// checkpoint's size>.
+	Previous    []byte
+	Consistency [][]byte
+	// Validator, if set, replays the domain rules; it needs the history from leaf 0.
+	Validator HistoryValidator
+	// MaxProblems stops after this many problems (default 50).
+	MaxProblems int
+}
+
+// Problem is one thing wrong with an export. Line is 1-based (0: not about one line).
+type Problem struct {
+	Line    int
+	Index   uint64
+	EventID string
+	What    string
+}
+
+func (p Problem) String() string {
+	if p.Line == 0 {
+		return p.What
+	}
+	id := p.EventID
+	if id == "" {
+		id = "?"
+	}
+	return fmt.Sprintf("line %d (event %s, index %d): %s", p.Line, id, p.Index, p.What)
+}
+
+// VerifyReport is the verifier's result.
+type VerifyReport struct {
+	Checkpoint   Checkpoint
+	Previous     *Checkpoint
+	Lines        int
+	First, End   uint64 // the leaves the export holds, by the first line's index and the line count
+	RulesChecked bool   // the domain rules were replayed (a validator was given and the export starts at leaf 0)
+	Problems     []Problem
+}
+
+// ErrVerification: the export, checkpoint or proofs did not verify; the report lists why.
+var ErrVerification = errors.New("verification failed")
+
+// Verify checks an export against a signed checkpoint: the signature (and origin) with the public
+// key; each line's leaf hash, recomputed from the line per the canonical form; the order of the
+// lines (consecutive indices, increasing positions); the root of the recomputed tree against the
+// checkpoint; an earlier checkpoint's consistency with it; and, with a validator, the domain rules.
+// Memory stays flat in the export's size. It returns ErrVerification (wrapped, with the problems'
+// count) when anything is wrong, and another error when an input cannot be read at all.
+func Verify(ctx context.Context, in VerifyInput) (VerifyReport, error) {
+	var rep VerifyReport
+	if in.MaxProblems <= 0 {
+		in.MaxProblems = 50
+	}
+	cp, err := OpenCheckpoint(in.Checkpoint, in.PublicKey)
+	if err != nil {
+		rep.Problems = append(rep.Problems, Problem{What: "checkpoint: " + err.Error()})
+		return rep, fmt.Errorf("%w: %s", ErrVerification, rep.Problems[0])
+	}
+	rep.Checkpoint = cp
+	v := verifier{in: in, rep: &rep, cp: cp}
+	if err := v.previous(); err != nil {
+		return rep, err
+	}
+	if err := v.lines(ctx); err != nil {
+		return rep, err
+	}
+	v.finish()
+	if len(rep.Problems) > 0 {
+		return rep, fmt.Errorf("%w: %d problem(s), the first: %s", ErrVerification, len(rep.Problems), rep.Problems[0])
+	}
+	return rep, nil
+}
+
+type verifier struct {
+	in       VerifyInput
+	rep      *VerifyReport
+	cp       Checkpoint
+	prev     *Checkpoint
+	prevRoot []byte // the root of the export's leaves at the previous checkpoint's size, if reached
+	rng      *compact.Range
+	full     bool // too many problems
+}
+
+func (v *verifier) problem(p Problem) {
+	if len(v.rep.Problems) < v.in.MaxProblems {
+		v.rep.Problems = append(v.rep.Problems, p)
+	} else {
+		v.full = true
+	}
+}
+
+// previous opens the earlier checkpoint and checks what does not need the leaves.
+func (v *verifier) previous() error {
+	if v.in.Previous == nil {
+		return nil
+	}
+	prev, err := OpenCheckpoint(v.in.Previous, v.in.PublicKey)
+	if err != nil {
+		v.problem(Problem{What: "earlier checkpoint: " + err.Error()})
+		return nil
+	}
+	if prev.Origin != v.cp.Origin {
+		v.problem(Problem{What: fmt.Sprintf("earlier checkpoint is of log %q, not %q", prev.Origin, v.cp.Origin)})
+		return nil
+	}
+	v.prev = &prev
+	v.rep.Previous = &prev
+	switch {
+	case prev.Size > v.cp.Size:
+		v.problem(Problem{What: fmt.Sprintf("checkpoint rolled back: it covers %d events but an earlier checkpoint covered %d", v.cp.Size, prev.Size)})
+		v.prev = nil
+	case prev.Size == v.cp.Size && !equalHash(prev.Hash, v.cp.Hash):
+		v.problem(Problem{What: fmt.Sprintf("checkpoint forked: an earlier checkpoint of the same size %d has a different root", prev.Size)})
+		v.prev = nil
+	case prev.Size == v.cp.Size || prev.Size == 0:
+		v.prev = nil // nothing more to check
+	}
+	return nil
+}
+
+func (v *verifier) lines(ctx context.Context) error {
+	first := uint64(0)
+	if v.in.Range != nil {
+		first = v.in.Range.First
+	}
+	v.rep.First = first
+	v.rng = rangeFactory.NewEmptyRange(first)
+	rules := v.in.Validator != nil && first == 0
+	v.rep.RulesChecked = rules
+	if v.prev != nil && first == 0 && v.prev.Size == 0 {
+		v.prevRoot = hasher.EmptyRoot()
+	}
+
+	sc := bufio.NewScanner(v.in.Export)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	var (
+		line     int
+		expect   = first
+		lastPos  eventstore.Position
+		havePos  bool
+		canon    []byte
+		beyond   bool
+		metaBuf  []byte
+		skipKeys = func(k []byte) bool {
+			return string(k) == "index" || string(k) == "position" || string(k) == "leaf_hash"
+		}
+	)
+	for sc.Scan() && !v.full {
+		line++
+		if line%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		raw := sc.Bytes()
+		if len(bytes.TrimSpace(raw)) == 0 {
+			v.problem(Problem{Line: line, What: "empty line"})
+			continue
+		}
+		f, err := parseLine(raw)
+		if err != nil {
+			v.problem(Problem{Line: line, Index: expect, What: "not an event: " + err.Error()})
+			expect++
+			continue
+		}
+		p := Problem{Line: line, Index: f.index, EventID: f.eventID}
+		if f.index != expect {
+			what := fmt.Sprintf("index %d where %d was expected: ", f.index, expect)
+			switch {
+			case f.index > expect:
+				what += fmt.Sprintf("%d line(s) are missing before this one, or lines were reordered", f.index-expect)
+			default:
+				what += "the line is out of order or repeated"
+			}
+			v.problem(Problem{Line: line, Index: f.index, EventID: f.eventID, What: what})
+			expect = f.index
+		}
+		expect++
+		if f.position != "" {
+			pos, err := eventstore.ParsePosition(f.position)
+			switch {
+			case err != nil:
+				v.problem(withWhat(p, "position: "+err.Error()))
+			case havePos && !lastPos.Less(pos):
+				v.problem(withWhat(p, fmt.Sprintf("position %s does not follow the previous line's %s", pos, lastPos)))
+			}
+			lastPos, havePos = pos, err == nil
+		} else {
+			v.problem(withWhat(p, "no position"))
+		}
+		canon, err = canonicalObjectExcept(canon[:0], raw, skipKeys)
+		if err != nil {
+			v.problem(withWhat(p, "canonical bytes: "+err.Error()))
+			continue
+		}
+		leaf := HashLeaf(canon)
+		if got := base64.StdEncoding.EncodeToString(leaf[:]); got != f.leafHash {
+			v.problem(withWhat(p, fmt.Sprintf("the event's content hashes to leaf %s but the line says %s: the line was altered", got, f.leafHash)))
+		}
+		if v.rng.End() >= v.cp.Size {
+			if !beyond {
+				v.problem(withWhat(p, fmt.Sprintf("the line is beyond the checkpoint, which covers %d events: it is not covered by the signed log (an appended event?)", v.cp.Size)))
+				beyond = true
+			}
+		} else {
+			if err := v.rng.Append(leaf[:], nil); err != nil {
+				return err
+			}
+			if v.prev != nil && first == 0 && v.rng.End() == v.prev.Size {
+				v.prevRoot, _ = v.rng.GetRootHash(nil)
+			}
+		}
+		if rules {
+			metaBuf, err = rebuildMetadata(metaBuf[:0], f)
+			if err != nil {
+				v.problem(withWhat(p, "metadata: "+err.Error()))
+				continue
+			}
+			id, _ := uuid.Parse(f.eventID)
+			err := v.in.Validator.Check(domain.StoredEvent{ID: id, Type: f.typ, Stream: f.stream, Revision: f.revision,
+				Position: f.position, Data: f.data, Metadata: metaBuf})
+			if err != nil {
+				v.problem(withWhat(p, "not permitted at its position: "+err.Error()))
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			v.problem(Problem{Line: line + 1, What: "line longer than 4 MiB"})
+		} else {
+			return fmt.Errorf("read export: %w", err)
+		}
+	}
+	v.rep.Lines = line
+	v.rep.End = first + uint64(line)
+	if rules && !v.full {
+		if err := v.in.Validator.Finish(); err != nil {
+			v.problem(Problem{What: "end of the export: " + err.Error()})
+		}
+	}
+	return nil
+}
+
+func withWhat(p Problem, what string) Problem { p.What = what; return p }
+
+// finish checks the root and the earlier checkpoint.
+func (v *verifier) finish() {
+	if v.full {
+		return
+	}
+	root, ok := v.root()
+	if ok && !equalHash(root, v.cp.Hash) {
+		v.problem(Problem{What: fmt.Sprintf("the export's leaves do not hash to the checkpoint's root (tree size %d): an event was altered, removed, reordered or inserted", v.cp.Size)})
+	}
+	if v.prev == nil {
+		return
+	}
+	if v.prevRoot != nil {
+		if !equalHash(v.prevRoot, v.prev.Hash) {
+			v.problem(Problem{What: fmt.Sprintf("the earlier checkpoint (tree size %d) does not match the export's first %d events: the log was rewritten since", v.prev.Size, v.prev.Size)})
+		}
+		return
+	}
+	if v.in.Consistency == nil {
+		v.problem(Problem{What: fmt.Sprintf("cannot check the earlier checkpoint (tree size %d): the export does not hold its leaves from 0; give the consistency proof", v.prev.Size)})
+		return
+	}
+	if err := proof.VerifyConsistency(hasher, v.prev.Size, v.cp.Size, v.in.Consistency, v.prev.Hash, v.cp.Hash); err != nil {
+		v.problem(Problem{What: fmt.Sprintf("the checkpoint is not consistent with the earlier one (tree sizes %d and %d): %v", v.prev.Size, v.cp.Size, err)})
+	}
+}
+
+// root merges the range proof's left and right parts with the export's leaves.
+func (v *verifier) root() ([]byte, bool) {
+	got := v.rng.End()
+	if v.in.Range == nil {
+		if got < v.cp.Size {
+			v.problem(Problem{What: fmt.Sprintf("the export ends at index %d but the checkpoint covers %d events: %d event(s) are missing at the end (give the bundle's proof for a partial export)",
+				int64(got)-1, v.cp.Size, v.cp.Size-got)})
+			return nil, false
+		}
+		if got == 0 {
+			return hasher.EmptyRoot(), true
+		}
+		r, err := v.rng.GetRootHash(nil)
+		return r, err == nil
+	}
+	rp := v.in.Range
+	if rp.TreeSize != v.cp.Size {
+		v.problem(Problem{What: fmt.Sprintf("the range proof is for tree size %d, the checkpoint's is %d", rp.TreeSize, v.cp.Size)})
+		return nil, false
+	}
+	if got != rp.End {
+		v.problem(Problem{What: fmt.Sprintf("the export holds leaves %d to %d but the range proof covers %d to %d: %s", rp.First, int64(got)-1, rp.First, int64(rp.End)-1, missingOrExtra(got, rp.End))})
+		return nil, false
+	}
+	left, err := rangeFactory.NewRange(0, rp.First, rp.Left)
+	if err != nil {
+		v.problem(Problem{What: "range proof, left part: " + err.Error()})
+		return nil, false
+	}
+	right, err := rangeFactory.NewRange(rp.End, rp.TreeSize, rp.Right)
+	if err != nil {
+		v.problem(Problem{What: "range proof, right part: " + err.Error()})
+		return nil, false
+	}
+	if err := left.AppendRange(v.rng, nil); err != nil {
+		v.problem(Problem{What: "range proof: " + err.Error()})
+		return nil, false
+	}
+	if err := left.AppendRange(right, nil); err != nil {
+		v.problem(Problem{What: "range proof: " + err.Error()})
+		return nil, false
+	}
+	if left.End() == 0 {
+		return hasher.EmptyRoot(), true
+	}
+	r, err := left.GetRootHash(nil)
+	return r, err == nil
+}
+
+func missingOrExtra(got, want uint64) string {
+	if got < want {
+		return fmt.Sprintf("%d line(s) are missing", want-got)
+	}
+	return fmt.Sprintf("%d line(s) were added", got-want)
+}
+
+// lineFields are the members of an export line the verifier needs.
+type lineFields struct {
+	index                              uint64
+	position, eventID, typ, stream     string
+	time                               string
+	revision                           uint64
+	actor, data, metadata, rawTime     []byte
+	leafHash                           string
+	hasIndex, hasRevision, hasMetadata bool
+}
+
+// parseLine extracts the members of an export line.
+func parseLine(raw []byte) (lineFields, error) {
+	var f lineFields
+	str := func(v []byte, name string) (string, error) {
+		if len(v) == 0 || v[0] != '"' {
+			return "", fmt.Errorf("%s is not a string", name)
+		}
+		s, _, err := scanString(v, 0)
+		return string(s), err
+	}
+	num := func(v []byte, name string) (uint64, error) {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s is not a non-negative integer", name)
+		}
+		return n, nil
+	}
+	err := forEachMember(raw, func(key, value []byte) error {
+		var err error
+		switch string(key) {
+		case "index":
+			f.index, err = num(value, "index")
+			f.hasIndex = true
+		case "revision":
+			f.revision, err = num(value, "revision")
+			f.hasRevision = true
+		case "position":
+			f.position, err = str(value, "position")
+		case "event_id":
+			f.eventID, err = str(value, "event_id")
+		case "type":
+			f.typ, err = str(value, "type")
+		case "stream":
+			f.stream, err = str(value, "stream")
+		case "time":
+			f.time, err = str(value, "time")
+			f.rawTime = value
+		case "leaf_hash":
+			f.leafHash, err = str(value, "leaf_hash")
+		case "actor":
+			f.actor = value
+		case "data":
+			f.data = value
+		case "metadata":
+			f.metadata = value
+			f.hasMetadata = true
+		}
+		return err
+	})
+	if err != nil {
+		return f, err
+	}
+	var missing []string
+	for name, ok := range map[string]bool{"index": f.hasIndex, "event_id": f.eventID != "", "leaf_hash": f.leafHash != ""} {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return f, fmt.Errorf("missing %s", strings.Join(missing, ", "))
+	}
+	return f, nil
+}
+
+// rebuildMetadata rebuilds the stored metadata of an export line: its metadata object with actor and
+// time added back.
+func rebuildMetadata(dst []byte, f lineFields) ([]byte, error) {
+	meta := bytes.TrimSpace(f.metadata)
+	if !f.hasMetadata || len(meta) < 2 || meta[0] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	dst = append(dst, '{')
+	if f.actor != nil {
+		dst = append(dst, `"actor":`...)
+		dst = append(dst, f.actor...)
+		dst = append(dst, ',')
+	}
+	if f.rawTime != nil {
+		dst = append(dst, `"time":`...)
+		dst = append(dst, f.rawTime...)
+		dst = append(dst, ',')
+	}
+	inner := bytes.TrimSpace(meta[1 : len(meta)-1])
+	if len(inner) == 0 {
+		dst = dst[:len(dst)-1]
+		if len(dst) == 0 {
+			dst = append(dst, '{')
+		}
+		return append(dst, '}'), nil
+	}
+	dst = append(dst, inner...)
+	return append(dst, '}'), nil
+}
