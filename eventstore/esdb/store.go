@@ -114,19 +114,14 @@ var _ eventstore.Store = (*Store)(nil)
 // unreachable server fails within opts.ConnectTimeout (5 s by default) with an error that names the
 // address and wraps eventstore.ErrUnavailable.
 func Open(ctx context.Context, connectionString string, opts Options) (*Store, error) {
-	opts = opts.withDefaults()
-	cfg, err := parseConnectionString(connectionString)
+	s, err := newStore(connectionString, opts)
 	if err != nil {
-		return nil, fmt.Errorf("esdb: connection string %q: %w", redact(connectionString), err)
+		return nil, err
 	}
-	log := opts.Logger.Named("esdb")
-	cfg.Logger = clientLogger(log.Named("client"))
-	life, stop := context.WithCancel(context.Background())
-	s := &Store{cfg: cfg, target: target(cfg), opts: opts, log: log, life: life, stop: stop}
-
-	cctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
+	cctx, cancel := context.WithTimeout(ctx, s.opts.ConnectTimeout)
 	defer cancel()
 	start := time.Now()
+	// The client connects lazily: a read of $all's last event connects and checks the permission.
 	if _, err := s.readAllPage(cctx, esdb.Backwards, esdb.End{}, 1); err != nil {
 		_ = s.Close()
 		if ctx.Err() != nil {
@@ -135,11 +130,27 @@ func Open(ctx context.Context, connectionString string, opts Options) (*Store, e
 		if k := classify(err); k == kindDenied {
 			return nil, fmt.Errorf("esdb: EventStoreDB at %s refused to let us read $all (use an admin's credentials in the connection string): %w", s.target, err)
 		}
-		return nil, fmt.Errorf("esdb: cannot reach EventStoreDB at %s (%s) within %s: %w: %w",
-			s.target, redact(connectionString), time.Since(start).Round(time.Millisecond), eventstore.ErrUnavailable, err)
+		if !errors.Is(err, eventstore.ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+		}
+		return nil, fmt.Errorf("esdb: cannot reach EventStoreDB at %s (%s) within %s: %w",
+			s.target, redact(connectionString), time.Since(start).Round(time.Millisecond), err)
 	}
-	log.Info("connected to EventStoreDB", "target", s.target)
+	s.log.Info("connected to EventStoreDB", "target", s.target)
 	return s, nil
+}
+
+// newStore parses the connection string and makes a store that has not connected yet.
+func newStore(connectionString string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	cfg, err := parseConnectionString(connectionString)
+	if err != nil {
+		return nil, fmt.Errorf("esdb: connection string %q: %w", redact(connectionString), err)
+	}
+	log := opts.Logger.Named("esdb")
+	cfg.Logger = clientLogger(log.Named("client"))
+	life, stop := context.WithCancel(context.Background())
+	return &Store{cfg: cfg, target: target(cfg), opts: opts, log: log, life: life, stop: stop}, nil
 }
 
 func (s *Store) isClosed() bool {
