@@ -131,8 +131,8 @@ func (m *ReadModels) matchesStore(st *state) error {
 	if err != nil {
 		return fmt.Errorf("last applied event %s@%d: %w", st.str(st.stream[l]), st.rev[l], err)
 	}
-	if len(recs) != 1 || recs[0].Position != st.pos[l] {
-		return fmt.Errorf("last applied event %s@%d is not at position %s in the store", st.str(st.stream[l]), st.rev[l], st.pos[l])
+	if len(recs) != 1 || recs[0].Position != st.pos[l] || recs[0].ID != st.lastID {
+		return fmt.Errorf("last applied event %s@%d is not event %s at position %s in the store", st.str(st.stream[l]), st.rev[l], st.lastID, st.pos[l])
 	}
 	return nil
 }
@@ -185,6 +185,7 @@ func writeState(w io.Writer, s *state) error {
 func encodeState(e *encoder, s *state) {
 	e.u(ProjectionVersion)
 	e.u(s.decodeErrors)
+	e.w.Write(s.lastID[:])
 	e.u(uint64(len(s.strs)))
 	for _, x := range s.strs[1:] {
 		e.s(x)
@@ -343,6 +344,10 @@ func readState(b []byte) (*state, error) {
 	}
 	s := newState()
 	s.decodeErrors = d.u()
+	if d.err == nil && len(d.b) >= len(s.lastID) {
+		copy(s.lastID[:], d.b)
+		d.b = d.b[len(s.lastID):]
+	}
 	ns := d.count()
 	s.strs = make([]string, 1, ns)
 	s.strIdx = make(map[string]uint32, ns)

@@ -168,7 +168,7 @@ func randomLog(l *ledger, seed uint64, steps int) (customers, partners []string)
 	r := rand.New(rand.NewPCG(seed, 1))
 	type cst struct {
 		partner, dist string
-		sev       domain.FreezeType // "" active
+		sev           domain.FreezeType // "" active
 	}
 	cs := map[string]*cst{}
 	frozenP := map[string]bool{}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
 )
@@ -41,6 +43,8 @@ type state struct {
 	tagSetIdx   map[string]uint32
 	actors      []actorHist
 	actorIdx    map[uint32]uint32 // actor name (interned) -> index in actors
+
+	lastID uuid.UUID // ID of the last applied event, to check a checkpoint against the store
 
 	decodeErrors uint64 // events that could not be decoded or referred to unknown subjects
 }
@@ -182,6 +186,7 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 	s.maxTime = append(s.maxTime, mt)
 	s.stream = append(s.stream, s.intern([]byte(rec.Stream)))
 	s.rev = append(s.rev, rec.Revision)
+	s.lastID = rec.ID
 	if derr != nil {
 		s.decodeErrors++
 		return fmt.Errorf("event %s (%s) at position %s: %w", rec.ID, rec.Type, rec.Position, derr)
