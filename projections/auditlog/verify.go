@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -469,4 +472,29 @@ func rebuildMetadata(dst []byte, f lineFields) ([]byte, error) {
 	}
 	dst = append(dst, inner...)
 	return append(dst, '}'), nil
+}
+
+// ReadBundle loads a bundle directory written by WriteBundle into a VerifyInput: the export (an
+// open file: close it with the returned Closer), the checkpoint and the range proof. The public key
+// is not taken from the bundle: set PublicKey from a source the auditor trusts.
+func ReadBundle(dir string) (VerifyInput, io.Closer, error) {
+	var in VerifyInput
+	signed, err := os.ReadFile(filepath.Join(dir, BundleCheckpoint))
+	if err != nil {
+		return in, nil, fmt.Errorf("bundle: %w", err)
+	}
+	pj, err := os.ReadFile(filepath.Join(dir, BundleProof))
+	if err != nil {
+		return in, nil, fmt.Errorf("bundle: %w", err)
+	}
+	var rp RangeProof
+	if err := json.Unmarshal(pj, &rp); err != nil {
+		return in, nil, fmt.Errorf("bundle: %s: %w", BundleProof, err)
+	}
+	f, err := os.Open(filepath.Join(dir, BundleEvents))
+	if err != nil {
+		return in, nil, fmt.Errorf("bundle: %w", err)
+	}
+	in.Export, in.Checkpoint, in.Range = f, signed, &rp
+	return in, f, nil
 }

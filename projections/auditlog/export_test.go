@@ -1,0 +1,156 @@
+package auditlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+)
+
+func mustBound(t *testing.T, s string) Bound {
+	t.Helper()
+	b, err := ParseBound(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestExportJSONLinesIsTheAPIShape(t *testing.T) {
+	s := newMemStore()
+	appendEvents(t, s, 25)
+	tr := runTree(t, t.TempDir(), s, Options{})
+	waitSize(t, tr, 25)
+	var buf bytes.Buffer
+	res, err := tr.Export(context.Background(), &buf, ExportRequest{Format: FormatJSONL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.First != 0 || res.End != 25 || res.Events() != 25 {
+		t.Fatalf("result %+v", res)
+	}
+	recs, _ := s.ReadAll(context.Background(), eventstore.Start, 0)
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 25 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for i, line := range lines {
+		var got Event
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		want, err := FromRecorded(recs[i], uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if !bytes.Equal(g, w) {
+			t.Fatalf("line %d:\n%s\nwant\n%s", i+1, g, w)
+		}
+	}
+}
+
+func TestExportRanges(t *testing.T) {
+	s := newMemStore()
+	appendEvents(t, s, 30)
+	tr := runTree(t, t.TempDir(), s, Options{})
+	waitSize(t, tr, 30)
+	cases := []struct {
+		name, from, to string
+		first, end     uint64
+	}{
+		{"all", "", "", 0, 30},
+		{"positions", "6", "11", 5, 10},
+		{"from position", "29", "", 28, 30},
+		{"past the end", "31", "", 30, 30},
+		{"times", baseTime.Add(5 * time.Second).Format(time.RFC3339), baseTime.Add(10 * time.Second).Format(time.RFC3339), 5, 10},
+		{"time to", "", baseTime.Add(3 * time.Second).Format(time.RFC3339Nano), 0, 3},
+		{"time before all", "2000-01-01T00:00:00Z", "", 0, 30},
+		{"time after all", "2100-01-01T00:00:00Z", "", 30, 30},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			res, err := tr.Export(context.Background(), &buf, ExportRequest{From: mustBound(t, c.from), To: mustBound(t, c.to)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.First != c.first || res.End != c.end {
+				t.Fatalf("exported [%d, %d), want [%d, %d)", res.First, res.End, c.first, c.end)
+			}
+			if n := uint64(strings.Count(buf.String(), "\n")); n != c.end-c.first {
+				t.Fatalf("%d lines, want %d", n, c.end-c.first)
+			}
+			if c.end > c.first {
+				var ev Event
+				json.Unmarshal([]byte(buf.String()[:strings.IndexByte(buf.String(), '\n')]), &ev)
+				if ev.Index != c.first {
+					t.Fatalf("first line has index %d", ev.Index)
+				}
+			}
+		})
+	}
+	if _, err := ParseBound("yesterday"); err == nil {
+		t.Fatal("bad bound accepted")
+	}
+	if _, err := tr.Export(context.Background(), &bytes.Buffer{}, ExportRequest{Format: "xml"}); err == nil {
+		t.Fatal("unknown format accepted")
+	}
+}
+
+func TestExportCSVNeutralisesFormulas(t *testing.T) {
+	s := newMemStore()
+	for i, name := range []string{"=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx", "plain"} {
+		meta, _ := json.Marshal(domain.Metadata{SchemaVersion: 1, Actor: domain.Actor{Name: name, Role: domain.RolePartner, PartnerID: "=p"}, Time: baseTime})
+		s.Append(context.Background(), "channel-x", eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: domain.EventPartnerFrozen,
+			Data: []byte(`{"partner_id":"p","reason":"=HYPERLINK(\"http://x\")"}`), Metadata: meta})
+		_ = i
+	}
+	tr := runTree(t, t.TempDir(), s, Options{})
+	waitSize(t, tr, 7)
+	var buf bytes.Buffer
+	if _, err := tr.Export(context.Background(), &buf, ExportRequest{Format: FormatCSV}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 8 || strings.Join(rows[0], ",") != strings.Join(CSVHeader, ",") {
+		t.Fatalf("rows %d, header %v", len(rows), rows[0])
+	}
+	for _, row := range rows[1:] {
+		for j, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Fatalf("column %s: cell %q would run as a formula", CSVHeader[j], cell)
+			}
+		}
+	}
+	if rows[1][7] != "'=1+1" || rows[7][7] != "plain" || rows[1][9] != "'=p" {
+		t.Fatalf("actor cells %q %q %q", rows[1][7], rows[7][7], rows[1][9])
+	}
+}
+
+func TestExportDetectsStoreChangedUnderTheTree(t *testing.T) {
+	s := newMemStore()
+	appendEvents(t, s, 10)
+	tr := runTree(t, t.TempDir(), s, Options{})
+	waitSize(t, tr, 10)
+	rec := s.events[4]
+	rec.Data = []byte(`{"customer_id":"forged"}`)
+	s.set(4, rec)
+	_, err := tr.Export(context.Background(), &bytes.Buffer{}, ExportRequest{})
+	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "leaf 4") {
+		t.Fatalf("export over a changed store: %v", err)
+	}
+}
