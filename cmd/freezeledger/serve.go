@@ -1,0 +1,415 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/eventstore/embedded"
+	"github.com/freezeledger/freezeledger/httpapi"
+	"github.com/freezeledger/freezeledger/projections"
+	"github.com/freezeledger/freezeledger/projections/auditlog"
+)
+
+// ledger is everything serve, demo and rebuild wire together over one store.
+type ledger struct {
+	store eventstore.Store
+	svc   *domain.Service
+	reads *projections.ReadModels
+	tree  *auditlog.Tree
+	reg   *prometheus.Registry
+}
+
+// openStore opens the event store named by --store.
+func (m *Main) openStore(ctx context.Context, log hclog.Logger) (eventstore.Store, error) {
+	switch {
+	case m.cfg.store == "" || m.cfg.store == "embedded":
+		dir := StoreDir(m.cfg.dataDir)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		s, err := embedded.Open(dir, embedded.Options{Logger: log.Named("store"), UnsafeNoSync: m.UnsafeNoSync})
+		if err != nil {
+			return nil, fmt.Errorf("open the embedded store in %s: %w", dir, err)
+		}
+		return s, nil
+	case isESDB(m.cfg.store):
+		return openESDB(ctx, m.cfg.store, log.Named("esdb"))
+	}
+	return nil, fmt.Errorf("--store %q is neither embedded nor an EventStoreDB connection string (esdb://...)", m.cfg.store)
+}
+
+// openLedger opens the store, the command service, the read models and the audit tree (all closed by
+// m.Close in reverse order). Nothing runs yet.
+func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error) {
+	l := &ledger{reg: prometheus.NewRegistry()}
+	var err error
+	if l.store, err = m.openStore(ctx, log); err != nil {
+		return nil, err
+	}
+	m.onClose(l.store.Close)
+	elog := newTimedLog(eventstore.DomainLog(l.store), l.reg)
+	l.svc = domain.NewService(elog, domain.Options{Clock: m.clock(), Retention: m.cfg.retention})
+	if l.reads, err = projections.Open(l.store, ProjectionsDir(m.cfg.dataDir), projections.Options{
+		Logger: log.Named("projections"), Clock: m.clock(), Retention: m.cfg.retention,
+	}); err != nil {
+		return nil, fmt.Errorf("open the read models: %w", err)
+	}
+	m.onClose(l.reads.Close)
+	if l.tree, err = auditlog.OpenTree(AuditDir(m.cfg.dataDir), l.store, auditlog.Options{}); err != nil {
+		return nil, fmt.Errorf("open the audit tree: %w", err)
+	}
+	m.onClose(l.tree.Close)
+	return l, nil
+}
+
+// background runs the read models, the audit tree and the resource release loop until ctx is done;
+// wait returns when all have stopped.
+func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wait func()) {
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				log.Error(name+" stopped", "error", err)
+			}
+		}()
+	}
+	run("read models", l.reads.Run)
+	run("audit tree", l.tree.Run)
+	run("resource release", func(ctx context.Context) error { return m.releaseLoop(ctx, l.svc, log) })
+	return wg.Wait
+}
+
+// releaseLoop appends customer.resources_released for every retention that ran out (rule 8), at
+// start and then every ReleaseInterval.
+func (m *Main) releaseLoop(ctx context.Context, svc *domain.Service, log hclog.Logger) error {
+	every := m.ReleaseInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := svc.ReleaseExpiredResources(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("releasing expired resources", "error", err)
+		case n > 0:
+			log.Info("released resources after retention", "customers", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// serve runs the HTTP service until ctx is done, then shuts down gracefully.
+func (m *Main) serve(ctx context.Context) error {
+	log := m.logger()
+	l, err := m.openLedger(ctx, log)
+	if err != nil {
+		return err
+	}
+	ps, err := m.loadOrInitPrincipals(m.cfg.principals, log)
+	if err != nil {
+		return err
+	}
+	registerLedgerMetrics(l, m.cfg.dataDir)
+
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	waitBG := m.background(bg, l, log)
+
+	srv, err := httpapi.New(httpapi.Options{
+		Ledger: l.svc, Reads: l.reads, Audit: &auditAdapter{tree: l.tree, store: l.store},
+		Principals: ps, Logger: log.Named("http"), Registry: l.reg,
+		StoreReady: func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
+	})
+	if err != nil {
+		stopBG()
+		waitBG()
+		return err
+	}
+	go watchPrincipals(bg, m.cfg.principals, srv, log)
+
+	ln, err := listen(m.cfg.listen)
+	if err != nil {
+		stopBG()
+		waitBG()
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+	}
+	m.mu.Lock()
+	m.addr = ln.Addr().String()
+	m.server = srv
+	m.mu.Unlock()
+	log.Info("serving", "addr", m.addr, "data_dir", m.cfg.dataDir, "store", m.cfg.store, "principals", m.cfg.principals)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	m.markReady(nil)
+
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+	}
+	log.Info("shutting down: no new connections, finishing requests in flight")
+	timeout := m.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if serr := hs.Shutdown(sctx); serr != nil {
+		log.Warn("shutdown: requests still in flight were cut", "error", serr)
+		_ = hs.Close()
+	}
+	stopBG()
+	waitBG()
+	if cerr := m.Close(); cerr != nil {
+		log.Error("closing", "error", cerr)
+		if err == nil || errors.Is(err, http.ErrServerClosed) {
+			err = cerr
+		}
+	}
+	log.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// rebuild rebuilds the read models from the first event of the store.
+func (m *Main) rebuild(ctx context.Context) error {
+	log := m.logger()
+	if m.cfg.retention <= 0 {
+		m.cfg.retention = domain.DefaultRetention
+	}
+	l, err := m.openLedger(ctx, log)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := l.reads.Rebuild(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "rebuilt the read models: %d events in %s (applied up to position %s)\n",
+		l.reads.Events(), time.Since(start).Round(time.Millisecond), l.reads.Applied())
+	return m.Close()
+}
+
+// registerLedgerMetrics registers the process, store and read-model metrics.
+func registerLedgerMetrics(l *ledger, dataDir string) {
+	l.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "freezeledger_projection_applied_events",
+			Help: "Events applied by the read models.",
+		}, func() float64 { return float64(l.reads.Events()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "freezeledger_projection_lag_events",
+			Help: "Store head commit position minus the read models' applied commit position (embedded store: events not yet applied).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			head, err := l.store.Head(ctx)
+			if err != nil {
+				return -1
+			}
+			applied := l.reads.Applied()
+			if applied.Commit >= head.Commit {
+				return 0
+			}
+			return float64(head.Commit - applied.Commit)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "freezeledger_audit_tree_size",
+			Help: "Leaves (events) in the audit Merkle tree.",
+		}, func() float64 { return float64(l.tree.Size()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "freezeledger_store_size_bytes",
+			Help: "Bytes of the embedded store's files (0 for a remote store).",
+		}, func() float64 { return float64(dirSize(StoreDir(dataDir))) }),
+	)
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// timedLog is the domain's EventLog with append latency and append batch size metrics. It keeps
+// domain.GlobalReader when the log has it (ReleaseExpiredResources uses it to find channels).
+type timedLog struct {
+	domain.EventLog
+	latency prometheus.Histogram
+	size    prometheus.Histogram
+}
+
+func newTimedLog(l domain.EventLog, reg *prometheus.Registry) domain.EventLog {
+	t := &timedLog{
+		EventLog: l,
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "freezeledger_append_duration_seconds",
+			Help:    "Durable append latency as the command service sees it (one append per group of commands).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		size: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "freezeledger_append_events",
+			Help:    "Events per append (the command service groups the commands of a channel into one append).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
+		}),
+	}
+	reg.MustRegister(t.latency, t.size)
+	if gr, ok := l.(domain.GlobalReader); ok {
+		return timedGlobalLog{t, gr}
+	}
+	return t
+}
+
+func (t *timedLog) Append(ctx context.Context, stream string, expected int64, events []domain.NewEvent) (domain.Appended, error) {
+	start := time.Now()
+	a, err := t.EventLog.Append(ctx, stream, expected, events)
+	if err == nil {
+		t.latency.Observe(time.Since(start).Seconds())
+		t.size.Observe(float64(len(events)))
+	}
+	return a, err
+}
+
+type timedGlobalLog struct {
+	*timedLog
+	gr domain.GlobalReader
+}
+
+func (t timedGlobalLog) ReadAll(ctx context.Context, after string, count int) ([]domain.StoredEvent, error) {
+	return t.gr.ReadAll(ctx, after, count)
+}
+
+// auditAdapter serves the audit routes from the audit tree and the store.
+type auditAdapter struct {
+	tree  *auditlog.Tree
+	store eventstore.Store
+}
+
+func sizeErr(err error) error {
+	if errors.Is(err, auditlog.ErrSize) {
+		return domain.Errorf(domain.CodeInvalid, "%v", err)
+	}
+	return err
+}
+
+// Events reads events after position after from the store and numbers them by the tree: only
+// events the tree has indexed are returned (the tree follows the store within milliseconds).
+func (a *auditAdapter) Events(ctx context.Context, after eventstore.Position, limit int, fn func(auditlog.Event) error) error {
+	size := a.tree.Size()
+	next := uint64(0)
+	if after != eventstore.Start {
+		i, err := a.tree.IndexOf(after)
+		if err != nil {
+			return err
+		}
+		if i < size {
+			p, err := a.tree.Position(i)
+			if err != nil {
+				return err
+			}
+			if p == after {
+				i++
+			}
+		}
+		next = i
+	}
+	sent := 0
+	for next < size && (limit <= 0 || sent < limit) {
+		page := 1024
+		if limit > 0 {
+			page = min(page, limit-sent)
+		}
+		page = int(min(uint64(page), size-next))
+		recs, err := a.store.ReadAll(ctx, after, page)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		for _, rec := range recs {
+			ev, err := auditlog.FromRecorded(rec, next)
+			if err != nil {
+				return err
+			}
+			if err := fn(ev); err != nil {
+				return err
+			}
+			next++
+			sent++
+			after = rec.Position
+		}
+	}
+	return nil
+}
+
+func (a *auditAdapter) Export(ctx context.Context, w io.Writer, format, from, to string) error {
+	f, err := auditlog.ParseBound(from)
+	if err != nil {
+		return domain.Errorf(domain.CodeInvalid, "from: %v", err)
+	}
+	t, err := auditlog.ParseBound(to)
+	if err != nil {
+		return domain.Errorf(domain.CodeInvalid, "to: %v", err)
+	}
+	_, err = a.tree.Export(ctx, w, auditlog.ExportRequest{Format: auditlog.Format(format), From: f, To: t})
+	return sizeErr(err)
+}
+
+func (a *auditAdapter) Checkpoint(ctx context.Context) ([]byte, error) {
+	_, signed := a.tree.Checkpoint()
+	if len(signed) == 0 {
+		return nil, domain.Errorf(domain.CodeUnavailable, "no signed checkpoint yet")
+	}
+	return signed, nil
+}
+
+func (a *auditAdapter) InclusionProof(index, treeSize uint64) ([][]byte, error) {
+	h, err := a.tree.InclusionProof(index, treeSize)
+	return h, sizeErr(err)
+}
+
+func (a *auditAdapter) ConsistencyProof(first, second uint64) ([][]byte, error) {
+	h, err := a.tree.ConsistencyProof(first, second)
+	return h, sizeErr(err)
+}
+
+func (a *auditAdapter) PublicKey() string { return a.tree.PublicKey() }
