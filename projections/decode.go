@@ -111,6 +111,9 @@ func skipValue(b []byte, i int) int {
 	for j < len(b) {
 		switch b[j] {
 		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			if j == i {
+				return -1
+			}
 			return j
 		}
 		j++
