@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -90,6 +91,7 @@ type Tree struct {
 	lastPos   eventstore.Position
 	levels    []*os.File
 	positions *os.File
+	lock      *os.File // holds an exclusive flock on the directory's lock file
 	closed    bool
 
 	// Owned by the Run goroutine.
@@ -119,7 +121,11 @@ func OpenTree(dir string, store eventstore.Store, opts Options) (*Tree, error) {
 	t := &Tree{dir: dir, store: store, opts: opts, origin: OriginPrefix + opts.Name,
 		cpChanged: make(chan struct{}), grown: make(chan struct{}, 1)}
 	var err error
+	if t.lock, err = lockDir(dir); err != nil {
+		return nil, err
+	}
 	if t.signer, t.vkey, err = loadOrCreateKey(opts.KeyFile, t.origin); err != nil {
+		t.closeFiles()
 		return nil, fmt.Errorf("audit tree: %w", err)
 	}
 	if err := t.recover(); err != nil {
@@ -627,7 +633,7 @@ func (t *Tree) closeFiles() {
 
 func (t *Tree) closeFilesLocked() error {
 	var first error
-	for _, f := range append([]*os.File{t.positions}, t.levels...) {
+	for _, f := range append([]*os.File{t.positions, t.lock}, t.levels...) {
 		if f == nil {
 			continue
 		}
@@ -636,4 +642,17 @@ func (t *Tree) closeFilesLocked() error {
 		}
 	}
 	return first
+}
+
+// lockDir takes an exclusive lock on dir's lock file, so that two processes never write one tree.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit tree: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit tree %s is in use by another process: %w", dir, err)
+	}
+	return f, nil
 }

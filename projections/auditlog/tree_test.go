@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -324,3 +325,62 @@ func TestNodesArePersistedPerLevel(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func TestCheckAgainstStore(t *testing.T) {
+	s := newMemStore()
+	appendEvents(t, s, 33)
+	dir := t.TempDir()
+	tr, err := OpenTree(dir, s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if cp, _ := tr.Checkpoint(); cp.Size != 33 {
+		t.Fatalf("CatchUp signed size %d", cp.Size)
+	}
+	appendEvents(t, s, 2) // the tree lags: not a problem
+	res, err := tr.CheckAgainstStore(context.Background())
+	if err != nil || res.TreeSize != 33 || res.StoreEvents != 35 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	// A node deep inside the tree (not on the root's path) is corrupted.
+	f, _ := os.OpenFile(filepath.Join(dir, fmt.Sprintf(levelFileFmt, 1)), os.O_RDWR, 0)
+	f.WriteAt([]byte{0xff}, hashSize*3+5)
+	f.Close()
+	_, err = tr.CheckAgainstStore(context.Background())
+	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "node 3 of level 1 (leaves 6 to 7)") {
+		t.Fatalf("corrupted node: %v", err)
+	}
+	// A stored event changed after it was indexed.
+	tr2dir := t.TempDir()
+	tr2, _ := OpenTree(tr2dir, s, Options{})
+	defer tr2.Close()
+	tr2.CatchUp(context.Background())
+	rec := s.events[20]
+	rec.Metadata = []byte(`{"actor":{"name":"mallory"},"time":"2026-11-26T10:00:00Z"}`)
+	s.set(20, rec)
+	_, err = tr2.CheckAgainstStore(context.Background())
+	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "leaf 20 (event "+rec.ID.String()) {
+		t.Fatalf("changed event: %v", err)
+	}
+}
+
+func TestOpenTwiceIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	tr, err := OpenTree(dir, newMemStore(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenTree(dir, newMemStore(), Options{}); err == nil {
+		t.Fatal("a second open of the same tree succeeded")
+	}
+	tr.Close()
+	tr2, err := OpenTree(dir, newMemStore(), Options{})
+	if err != nil {
+		t.Fatalf("reopen after Close: %v", err)
+	}
+	tr2.Close()
+}
