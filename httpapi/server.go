@@ -205,7 +205,15 @@ func (s *Server) endpoint(rt route) http.Handler {
 		if err := rt.handle(w, r, p); err != nil {
 			pr := problemOf(err)
 			if pr.Code == CodeInternal {
-				s.log.Error("request failed", "request_id", ri.id, "route", rt.path, "error", err)
+				switch {
+				case r.Context().Err() != nil:
+					// The client went away (a cancelled export, a closed connection): not a server fault.
+					s.log.Debug("request abandoned by the client", "request_id", ri.id, "route", rt.path, "error", err)
+				case ri.wrote:
+					s.log.Warn("streamed response aborted", "request_id", ri.id, "route", rt.path, "error", err)
+				default:
+					s.log.Error("request failed", "request_id", ri.id, "route", rt.path, "error", err)
+				}
 			}
 			if ri.wrote {
 				// The body has started (a streamed export): the only honest signal left is to abort.

@@ -53,6 +53,7 @@ type Main struct {
 	runErr    error
 	closers   []func() error // run in reverse order by Close
 	server    *httpapi.Server
+	led       *ledger
 }
 
 type config struct {

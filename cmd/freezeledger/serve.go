@@ -85,6 +85,7 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 			defer wg.Done()
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				log.Error(name+" stopped", "error", err)
+			return
 			}
 		}()
 	}
@@ -165,6 +166,7 @@ func (m *Main) serve(ctx context.Context) error {
 	m.mu.Lock()
 	m.addr = ln.Addr().String()
 	m.server = srv
+	m.led = l
 	m.mu.Unlock()
 	log.Info("serving", "addr", m.addr, "data_dir", m.cfg.dataDir, "store", m.cfg.store, "principals", m.cfg.principals)
 	served := make(chan error, 1)
