@@ -85,7 +85,7 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 			defer wg.Done()
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				log.Error(name+" stopped", "error", err)
-			return
+				return
 			}
 		}()
 	}
