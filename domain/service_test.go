@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,9 +126,13 @@ func TestGroupCommit(t *testing.T) {
 		ids[i] = fmt.Sprintf("c-g%02d", i)
 		f.must(assoc(op("dist-1"), ids[i], "dist-1"))
 	}
-	f.log.BeforeAppend = func(stream string, _ []domain.NewEvent) error {
+	var held atomic.Int64
+	f.log.BeforeAppend = func(stream string, evs []domain.NewEvent) error {
 		if stream == domain.ChannelStream("dist-1") {
-			once.Do(func() { <-gate }) // hold the first append so that the others queue up
+			once.Do(func() { // hold the first append so that the others queue up
+				held.Store(int64(len(evs)))
+				<-gate
+			})
 		}
 		return nil
 	}
@@ -142,11 +147,11 @@ func TestGroupCommit(t *testing.T) {
 			results[i], errs[i] = freeze(op("dist-1"), ids[i], anr)(f.ctx, f.svc)
 		}()
 	}
-	// Wait until all but the held command are queued behind the held append.
+	// Wait until every command is either in the held append or queued behind it.
 	deadline := time.Now().Add(10 * time.Second)
-	for domain.QueuedForTest(f.svc, domain.ChannelStream("dist-1")) < n-1 {
+	for int(held.Load())+domain.QueuedForTest(f.svc, domain.ChannelStream("dist-1")) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d commands queued", domain.QueuedForTest(f.svc, domain.ChannelStream("dist-1")))
+			t.Fatalf("%d commands held, %d queued", held.Load(), domain.QueuedForTest(f.svc, domain.ChannelStream("dist-1")))
 		}
 		runtime.Gosched()
 	}
