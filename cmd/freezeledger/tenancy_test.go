@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// scopes of the matrix's principals: the partners whose subtree each sees ("" = everything).
+var matrixPrincipals = map[string]struct{ role, scope string }{
+	"plat":      {"platform", ""},
+	"op-dist-a": {"partner", "dist-a"},
+	"op-res-a1": {"partner", "res-a1"},
+	"op-dist-b": {"partner", "dist-b"},
+	"aud":       {"auditor", ""},
+	"aud-a":     {"auditor", "dist-a"},
+	"rd":        {"reader", ""},
+	"rd-a":      {"reader", "dist-a"},
+	"rd-res-a1": {"reader", "res-a1"},
+}
+
+// subtree lists what each scope sees, from the test hierarchy.
+var subtree = map[string][]string{
+	"dist-a": {"dist-a", "res-a1", "res-a2", "c-a", "c-a1", "c-a2"},
+	"res-a1": {"res-a1", "c-a1"},
+	"dist-b": {"dist-b", "res-b1", "c-b", "c-b1"},
+}
+
+func sees(who, target string) bool {
+	s := matrixPrincipals[who].scope
+	if s == "" {
+		return true
+	}
+	for _, x := range subtree[s] {
+		if x == target {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTenancyMatrix calls every route on resources inside and outside each principal's subtree:
+// outside is 404 (no existence leak), inside but not allowed is 403, allowed is 2xx (or the domain's
+// 409 for a request that would change nothing). Refusals append nothing.
+func TestTenancyMatrix(t *testing.T) {
+	ts := startServer(t)
+	ts.setupHierarchy()
+
+	whos := make([]string, 0, len(matrixPrincipals))
+	for w := range matrixPrincipals {
+		whos = append(whos, w)
+	}
+	sort.Strings(whos)
+
+	type tcase struct {
+		method, path string
+		body         any
+		want         func(who string) int
+	}
+	customerRead := func(c, suffix string, readerOK bool) tcase {
+		return tcase{"GET", "/v1/customers/" + c + suffix, nil, func(who string) int {
+			switch {
+			case !sees(who, c):
+				return 404
+			case !readerOK && matrixPrincipals[who].role == "reader":
+				return 403
+			}
+			return 200
+		}}
+	}
+	// Freezing a customer with the type it already has (ACCOUNT, from its association) is a conflict
+	// for its manager and changes nothing, so the matrix never changes state.
+	managers := map[string]string{"c-a": "op-dist-a", "c-a1": "op-res-a1", "c-b": "op-dist-b"}
+	customerWrite := func(c string) tcase {
+		return tcase{"POST", "/v1/customers/" + c + "/freeze", map[string]any{"reason": "matrix", "freeze_type": "ACCOUNT"}, func(who string) int {
+			switch {
+			case !sees(who, c):
+				return 404
+			case managers[c] == who:
+				return 409
+			}
+			return 403
+		}}
+	}
+	// Unfreezing a partner that is not frozen: a conflict for whoever may do it (the platform; a
+	// distributor for its resellers).
+	partnerWrite := func(p string) tcase {
+		return tcase{"POST", "/v1/partners/" + p + "/unfreeze", map[string]any{"reason": "matrix"}, func(who string) int {
+			switch {
+			case !sees(who, p):
+				return 404
+			case who == "plat", who == "op-dist-a" && strings.HasPrefix(p, "res-a"):
+				return 409
+			}
+			return 403
+		}}
+	}
+	cases := []tcase{}
+	for _, c := range []string{"c-a", "c-a1", "c-b"} {
+		cases = append(cases,
+			customerRead(c, "", true),
+			customerRead(c, "/status", true),
+			customerRead(c, "/operations", true),
+			customerRead(c, "/operations/purchase", true),
+			customerRead(c, "/history", false),
+			customerWrite(c),
+			tcase{"POST", "/v1/customers/" + c + "/unfreeze", map[string]any{"reason": "matrix", "unfreeze_type": "ACCOUNT_AND_RESOURCE"}, func(who string) int {
+				switch {
+				case !sees(who, c):
+					return 404
+				case managers[c] == who:
+					return 409 // type_mismatch: it is frozen ACCOUNT
+				}
+				return 403
+			}},
+		)
+	}
+	for _, p := range []string{"dist-a", "res-a1", "dist-b"} {
+		cases = append(cases,
+			tcase{"GET", "/v1/partners/" + p, nil, func(who string) int {
+				if !sees(who, p) {
+					return 404
+				}
+				return 200
+			}},
+			partnerWrite(p),
+		)
+	}
+	cases = append(cases,
+		tcase{"PUT", "/v1/partners/res-b1/delegation", map[string]any{"freeze": false, "budget": false}, func(who string) int {
+			switch {
+			case !sees(who, "res-b1"):
+				return 404
+			case who == "op-dist-b":
+				return -1 // allowed: 200 (or a no-op); not checked for appends
+			}
+			return 403
+		}},
+		tcase{"GET", "/v1/customers", nil, func(who string) int {
+			if matrixPrincipals[who].role == "reader" {
+				return 403
+			}
+			return 200
+		}},
+		tcase{"POST", "/v1/partners", map[string]any{"partner_id": "dist-a", "name": "again", "type": "distributor"}, func(who string) int {
+			switch matrixPrincipals[who].role {
+			case "auditor", "reader":
+				return 403
+			case "platform":
+				return 409 // the ID is taken
+			}
+			return 403 // a partner may not register a distributor
+		}},
+		tcase{"POST", "/v1/customers/freeze", map[string]any{"customer_ids": []string{"c-a"}, "reason": "matrix"}, func(who string) int {
+			switch matrixPrincipals[who].role {
+			case "auditor", "reader":
+				return 403
+			}
+			return 200 // per-item results
+		}},
+	)
+	for _, path := range []string{"/v1/audit/events", "/v1/audit/export", "/v1/audit/proof/inclusion?index=0&tree_size=1", "/v1/audit/proof/consistency?first=1&second=1"} {
+		cases = append(cases, tcase{"GET", path, nil, func(who string) int {
+			switch matrixPrincipals[who].role {
+			case "platform", "auditor":
+				return 200
+			}
+			return 403
+		}})
+	}
+	cases = append(cases, tcase{"GET", "/v1/audit/checkpoint", nil, func(string) int { return 200 }})
+
+	for _, c := range cases {
+		for _, who := range whos {
+			want := c.want(who)
+			before := ts.head()
+			r := ts.call(c.method, c.path, who, c.body)
+			if want == -1 {
+				if r.status != 200 {
+					t.Errorf("%s %s as %s: %d, want 200: %s", c.method, c.path, who, r.status, r.body)
+				}
+				continue
+			}
+			if r.status != want {
+				t.Errorf("%s %s as %s: %d, want %d: %s", c.method, c.path, who, r.status, want, r.body)
+			}
+			if r.status >= 400 || c.method == "GET" {
+				if after := ts.head(); after != before {
+					t.Errorf("%s %s as %s (status %d) appended: head %s -> %s", c.method, c.path, who, r.status, before, after)
+				}
+			}
+			if r.status == 404 && bytes.Contains(r.body, []byte("forbidden")) {
+				t.Errorf("%s %s as %s: a 404 that mentions a permission: %s", c.method, c.path, who, r.body)
+			}
+		}
+	}
+
+	// Lists and exports show only the caller's subtree.
+	for _, who := range []string{"plat", "op-dist-a", "op-res-a1", "aud-a", "op-dist-b"} {
+		r := ts.must(200, "GET", "/v1/customers", who, nil).json(t)
+		var got []string
+		for _, c := range r["customers"].([]any) {
+			got = append(got, c.(map[string]any)["customer_id"].(string))
+		}
+		sort.Strings(got)
+		var want []string
+		for _, c := range []string{"c-a", "c-a1", "c-a2", "c-b", "c-b1", "c-c"} {
+			if sees(who, c) || (who == "op-dist-b" && (c == "c-b" || c == "c-b1")) {
+				want = append(want, c)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("GET /v1/customers as %s = %v, want %v", who, got, want)
+		}
+	}
+	for _, path := range []string{"/v1/audit/export", "/v1/audit/export?format=csv", "/v1/audit/events?limit=1000"} {
+		exp := ts.must(200, "GET", path, "aud-a", nil)
+		for _, foreign := range []string{`c-b`, `dist-b`, `res-b1`, `sp-c`, `c-c`} {
+			if bytes.Contains(exp.body, []byte(`"`+foreign+`"`)) || bytes.Contains(exp.body, []byte(`""`+foreign+`""`)) {
+				t.Errorf("%s as aud-a (scoped to dist-a) contains %s", path, foreign)
+			}
+		}
+		if !bytes.Contains(exp.body, []byte("c-a1")) {
+			t.Errorf("%s as aud-a lacks its own subtree's customer c-a1", path)
+		}
+	}
+}
