@@ -105,6 +105,9 @@ const (
 	verifierKeyFile = "verifier.key" // note verifier key (public)
 )
 
+// VerifierKeyFile is the file of a tree's directory holding its public verifier key.
+const VerifierKeyFile = verifierKeyFile
+
 // loadOrCreateKey returns the signer in keyFile, creating an Ed25519 key named origin there (mode
 // 0600) if the file does not exist, and the verifier key text.
 func loadOrCreateKey(keyFile, origin string) (note.Signer, string, error) {

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,9 @@ const (
 var CSVHeader = []string{"index", "position", "event_id", "time", "type", "stream", "revision",
 	"actor_name", "actor_role", "actor_partner_id", "data", "metadata", "leaf_hash"}
 
+// ErrInvalid: an export request that cannot be served (unknown format, malformed bound).
+var ErrInvalid = errors.New("invalid export request")
+
 // Bound is one end of an export range: a store position, a time, or nothing (open).
 // Ranges are half-open: From is inclusive, To exclusive.
 type Bound struct {
@@ -53,7 +57,7 @@ func ParseBound(s string) (Bound, error) {
 	}
 	p, err := eventstore.ParsePosition(s)
 	if err != nil {
-		return Bound{}, fmt.Errorf("range bound %q is neither an RFC 3339 time nor a position", s)
+		return Bound{}, fmt.Errorf("%w: range bound %q is neither an RFC 3339 time nor a position", ErrInvalid, s)
 	}
 	return Bound{Position: &p}, nil
 }
@@ -121,7 +125,7 @@ func (t *Tree) Export(ctx context.Context, w io.Writer, req ExportRequest) (Expo
 	case FormatCSV:
 		enc = newCSVEncoder()
 	default:
-		return res, fmt.Errorf("export format %q: want jsonl or csv", req.Format)
+		return res, fmt.Errorf("%w: export format %q: want jsonl or csv", ErrInvalid, req.Format)
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	if err := enc.header(bw); err != nil {

@@ -109,7 +109,8 @@ type Tree struct {
 	running atomic.Bool
 }
 
-// OpenTree opens (creating it if needed) the audit tree in dir, fed from store. It recovers the
+// OpenTree opens (creating it if needed) the audit tree in dir, fed from store. It writes the
+// verifier key to <dir>/verifier.key (VerifierKeyFile) for operators to hand to auditors. It recovers the
 // tree up to its latest signed checkpoint, refusing to start (an error wrapping
 // eventstore.ErrCorrupt) if the stored nodes do not hash to that checkpoint's root. Call Run to
 // index events and sign checkpoints, and Close when Run has returned.
@@ -125,6 +126,10 @@ func OpenTree(dir string, store eventstore.Store, opts Options) (*Tree, error) {
 		return nil, err
 	}
 	if t.signer, t.vkey, err = loadOrCreateKey(opts.KeyFile, t.origin); err != nil {
+		t.closeFiles()
+		return nil, fmt.Errorf("audit tree: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, verifierKeyFile), []byte(t.vkey+"\n"), 0o644); err != nil {
 		t.closeFiles()
 		return nil, fmt.Errorf("audit tree: %w", err)
 	}

@@ -47,7 +47,8 @@ type VerifyInput struct {
 	Consistency [][]byte
 	// Validator, if set, replays the domain rules; it needs the history from leaf 0.
 	Validator HistoryValidator
-	// MaxProblems stops after this many problems (default 50).
+	// MaxProblems stops after this many problems (default 20); the root and checkpoint checks are
+	// reported in any case.
 	MaxProblems int
 }
 
@@ -77,7 +78,11 @@ type VerifyReport struct {
 	Lines        int
 	First, End   uint64 // the leaves the export holds, by the first line's index and the line count
 	RulesChecked bool   // the domain rules were replayed (a validator was given and the export starts at leaf 0)
-	Problems     []Problem
+	// RulesStoppedAt is the line at which the rule replay stopped because the export was found not
+	// intact there (a replay past a missing or altered event only reports consequences); 0 if it
+	// did not stop.
+	RulesStoppedAt int
+	Problems       []Problem
 }
 
 // ErrVerification: the export, checkpoint or proofs did not verify; the report lists why.
@@ -92,7 +97,7 @@ var ErrVerification = errors.New("verification failed")
 func Verify(ctx context.Context, in VerifyInput) (VerifyReport, error) {
 	var rep VerifyReport
 	if in.MaxProblems <= 0 {
-		in.MaxProblems = 50
+		in.MaxProblems = 20
 	}
 	cp, err := OpenCheckpoint(in.Checkpoint, in.PublicKey)
 	if err != nil {
@@ -109,7 +114,11 @@ func Verify(ctx context.Context, in VerifyInput) (VerifyReport, error) {
 	}
 	v.finish()
 	if len(rep.Problems) > 0 {
-		return rep, fmt.Errorf("%w: %d problem(s), the first: %s", ErrVerification, len(rep.Problems), rep.Problems[0])
+		more := ""
+		if v.full {
+			more = " (more were not listed)"
+		}
+		return rep, fmt.Errorf("%w: %d problem(s)%s, the first: %s", ErrVerification, len(rep.Problems), more, rep.Problems[0])
 	}
 	return rep, nil
 }
@@ -122,9 +131,13 @@ type verifier struct {
 	prevRoot []byte // the root of the export's leaves at the previous checkpoint's size, if reached
 	rng      *compact.Range
 	full     bool // too many problems
+	broken   bool // a line was found not intact
 }
 
 func (v *verifier) problem(p Problem) {
+	if p.Line > 0 {
+		v.broken = true
+	}
 	if len(v.rep.Problems) < v.in.MaxProblems {
 		v.rep.Problems = append(v.rep.Problems, p)
 	} else {
@@ -188,7 +201,7 @@ func (v *verifier) lines(ctx context.Context) error {
 			return string(k) == "index" || string(k) == "position" || string(k) == "leaf_hash"
 		}
 	)
-	for sc.Scan() && !v.full {
+	for sc.Scan() {
 		line++
 		if line%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -253,17 +266,21 @@ func (v *verifier) lines(ctx context.Context) error {
 				v.prevRoot, _ = v.rng.GetRootHash(nil)
 			}
 		}
+		if rules && v.broken {
+			rules = false
+			v.rep.RulesStoppedAt = line
+		}
 		if rules {
 			metaBuf, err = rebuildMetadata(metaBuf[:0], f)
 			if err != nil {
-				v.problem(withWhat(p, "metadata: "+err.Error()))
+				v.ruleProblem(withWhat(p, "metadata: "+err.Error()))
 				continue
 			}
 			id, _ := uuid.Parse(f.eventID)
 			err := v.in.Validator.Check(domain.StoredEvent{ID: id, Type: f.typ, Stream: f.stream, Revision: f.revision,
 				Position: f.position, Data: f.data, Metadata: metaBuf})
 			if err != nil {
-				v.problem(withWhat(p, "not permitted at its position: "+err.Error()))
+				v.ruleProblem(withWhat(p, "not permitted at its position: "+err.Error()))
 			}
 		}
 	}
@@ -276,7 +293,7 @@ func (v *verifier) lines(ctx context.Context) error {
 	}
 	v.rep.Lines = line
 	v.rep.End = first + uint64(line)
-	if rules && !v.full {
+	if rules {
 		if err := v.in.Validator.Finish(); err != nil {
 			v.problem(Problem{What: "end of the export: " + err.Error()})
 		}
@@ -284,13 +301,18 @@ func (v *verifier) lines(ctx context.Context) error {
 	return nil
 }
 
+// ruleProblem records a domain rule violation: the line is intact, the event was not permitted.
+func (v *verifier) ruleProblem(p Problem) {
+	broken := v.broken
+	v.problem(p)
+	v.broken = broken
+}
+
 func withWhat(p Problem, what string) Problem { p.What = what; return p }
 
 // finish checks the root and the earlier checkpoint.
 func (v *verifier) finish() {
-	if v.full {
-		return
-	}
+	v.in.MaxProblems = len(v.rep.Problems) + 3 // the whole-export checks are always reported
 	root, ok := v.root()
 	if ok && !equalHash(root, v.cp.Hash) {
 		v.problem(Problem{What: fmt.Sprintf("the export's leaves do not hash to the checkpoint's root (tree size %d): an event was altered, removed, reordered or inserted", v.cp.Size)})

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/eventstore/embedded"
+	"github.com/freezeledger/freezeledger/projections/auditlog"
+)
+
+// CheckReadModels, if set by the wiring, checks the read models of dataDir against a rebuild from
+// store for `freezeledger verify --data-dir`; it writes what it checked to out and returns an error
+// describing any difference. Nil skips the check (verify says so).
+var CheckReadModels func(ctx context.Context, dataDir string, store eventstore.Store, out io.Writer) error
+
+const exportUsage = `freezeledger export: export the audit log (offline: the server must not be running on DIR;
+while it runs use GET /v1/audit/export)
+
+Usage:
+  freezeledger export --data-dir DIR [--format jsonl|csv] [--from X] [--to Y] [--out FILE]
+  freezeledger export --data-dir DIR --bundle OUTDIR [--from X] [--to Y]
+
+X and Y are store positions (e.g. 1042) or RFC 3339 times; from is inclusive, to exclusive.
+A bundle is a directory with events.jsonl, checkpoint, proof.json and public-key (docs/AUDIT.md).
+
+Flags:
+`
+
+// runExport implements `freezeledger export`.
+func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("export", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, exportUsage); fs.PrintDefaults() }
+	dataDir := fs.String("data-dir", "./data", "data directory")
+	format := fs.String("format", "jsonl", "jsonl or csv")
+	from := fs.String("from", "", "first position or time (inclusive)")
+	to := fs.String("to", "", "end position or time (exclusive)")
+	out := fs.String("out", "-", "output file (- is standard output)")
+	bundle := fs.String("bundle", "", "write a verifiable bundle into this directory instead")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	fail := func(err error) int { fmt.Fprintln(stderr, "freezeledger export:", err); return 1 }
+	var req auditlog.ExportRequest
+	var err error
+	if req.From, err = auditlog.ParseBound(*from); err != nil {
+		fmt.Fprintln(stderr, "freezeledger export: --from:", err)
+		return 2
+	}
+	if req.To, err = auditlog.ParseBound(*to); err != nil {
+		fmt.Fprintln(stderr, "freezeledger export: --to:", err)
+		return 2
+	}
+	req.Format = auditlog.Format(*format)
+	if req.Format != auditlog.FormatJSONL && req.Format != auditlog.FormatCSV {
+		fmt.Fprintf(stderr, "freezeledger export: --format %q: want jsonl or csv\n", *format)
+		return 2
+	}
+	store, tree, err := openAudit(*dataDir)
+	if err != nil {
+		return fail(err)
+	}
+	defer store.Close()
+	defer tree.Close()
+	if err := tree.CatchUp(ctx); err != nil {
+		return fail(err)
+	}
+	start := time.Now()
+	if *bundle != "" {
+		res, err := tree.WriteBundle(ctx, *bundle, req)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stderr, "bundle %s: %d events (leaves %d to %d) under a checkpoint of size %d, in %s\n",
+			*bundle, res.Events(), res.First, int64(res.End)-1, res.Checkpoint.Size, time.Since(start).Round(time.Millisecond))
+		return 0
+	}
+	w := stdout
+	var f *os.File
+	if *out != "-" {
+		if f, err = os.Create(*out); err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		w = f
+	}
+	res, err := tree.Export(ctx, w, req)
+	if err != nil {
+		return fail(err)
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return fail(err)
+		}
+	}
+	fmt.Fprintf(stderr, "exported %d events (leaves %d to %d) in %s\n", res.Events(), res.First, int64(res.End)-1, time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
+// openAudit opens the embedded store and the audit tree of dataDir.
+func openAudit(dataDir string) (*embedded.Store, *auditlog.Tree, error) {
+	if _, err := os.Stat(StoreDir(dataDir)); err != nil {
+		return nil, nil, fmt.Errorf("no event store in %s: %w", dataDir, err)
+	}
+	store, err := embedded.Open(StoreDir(dataDir), embedded.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the store (is the server running on this data directory?): %w", err)
+	}
+	tree, err := auditlog.OpenTree(AuditDir(dataDir), store, auditlog.Options{})
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("open the audit tree: %w", err)
+	}
+	return store, tree, nil
+}
+
+const verifyUsage = `freezeledger verify: verify an audit export offline, or a data directory
+
+Usage:
+  freezeledger verify --bundle DIR --public-key KEY [--previous-checkpoint FILE [--consistency-proof FILE]]
+  freezeledger verify --export FILE --checkpoint FILE --public-key KEY [--range-proof FILE] [...]
+  freezeledger verify --data-dir DIR
+
+KEY is the log's verifier key (GET /v1/audit/public-key) or a file holding it; take it from a source
+you trust, not from the bundle. The domain rules are replayed when the export starts at the first
+event. Exit status: 0 verified, 1 verification failed (each problem is printed), 2 usage error.
+
+Flags:
+`
+
+// runVerify implements `freezeledger verify`.
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, verifyUsage); fs.PrintDefaults() }
+	bundle := fs.String("bundle", "", "bundle directory (from freezeledger export --bundle)")
+	export := fs.String("export", "", "export file (JSON Lines)")
+	checkpoint := fs.String("checkpoint", "", "signed checkpoint file")
+	rangeProof := fs.String("range-proof", "", "range proof file (a bundle's proof.json), for an export that is not the whole tree")
+	publicKey := fs.String("public-key", "", "verifier key, or a file holding it")
+	previous := fs.String("previous-checkpoint", "", "an earlier signed checkpoint: the log must only have grown since")
+	consistency := fs.String("consistency-proof", "", "consistency proof from the earlier checkpoint (GET /v1/audit/proof/consistency JSON)")
+	retention := fs.Duration("retention", 0, "the server's --retention, for rule 8 (0 accepts any deadline after the freeze)")
+	noRules := fs.Bool("no-rules", false, "do not replay the domain rules")
+	dataDir := fs.String("data-dir", "", "verify a data directory (store chain, audit tree, history, read models)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usageErr := func(msg string) int { fmt.Fprintln(stderr, "freezeledger verify:", msg); return 2 }
+	if *dataDir != "" {
+		if *bundle != "" || *export != "" {
+			return usageErr("--data-dir excludes --bundle and --export")
+		}
+		return verifyDataDir(ctx, *dataDir, *retention, stdout, stderr)
+	}
+	if *publicKey == "" {
+		return usageErr("--public-key is required (the log's verifier key, from a source you trust)")
+	}
+	key, err := readKey(*publicKey)
+	if err != nil {
+		return usageErr(err.Error())
+	}
+	var in auditlog.VerifyInput
+	switch {
+	case *bundle != "" && *export == "":
+		var closer io.Closer
+		if in, closer, err = auditlog.ReadBundle(*bundle); err != nil {
+			return usageErr(err.Error())
+		}
+		defer closer.Close()
+	case *export != "" && *checkpoint != "" && *bundle == "":
+		f, err := os.Open(*export)
+		if err != nil {
+			return usageErr(err.Error())
+		}
+		defer f.Close()
+		in.Export = f
+		if in.Checkpoint, err = os.ReadFile(*checkpoint); err != nil {
+			return usageErr(err.Error())
+		}
+		if *rangeProof != "" {
+			var rp auditlog.RangeProof
+			if err := readJSON(*rangeProof, &rp); err != nil {
+				return usageErr(err.Error())
+			}
+			in.Range = &rp
+		}
+	default:
+		return usageErr("give --bundle DIR, or --export FILE with --checkpoint FILE, or --data-dir DIR")
+	}
+	in.PublicKey = key
+	if *previous != "" {
+		if in.Previous, err = os.ReadFile(*previous); err != nil {
+			return usageErr(err.Error())
+		}
+	}
+	if *consistency != "" {
+		var cp struct {
+			Hashes [][]byte `json:"hashes"`
+		}
+		if err := readJSON(*consistency, &cp); err != nil {
+			return usageErr(err.Error())
+		}
+		in.Consistency = cp.Hashes
+		if in.Consistency == nil {
+			in.Consistency = [][]byte{}
+		}
+	}
+	if !*noRules {
+		in.Validator = domain.NewHistoryValidator(domain.HistoryOptions{Retention: *retention})
+	}
+	start := time.Now()
+	rep, err := auditlog.Verify(ctx, in)
+	for _, p := range rep.Problems {
+		fmt.Fprintln(stderr, "FAIL:", p)
+	}
+	if rep.RulesStoppedAt > 0 {
+		fmt.Fprintf(stderr, "note: the domain rules were replayed up to line %d only: the export is not intact from there\n", rep.RulesStoppedAt)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "freezeledger verify:", err)
+		return 1
+	}
+	rules := "domain rules replayed"
+	switch {
+	case *noRules:
+		rules = "domain rules not replayed (--no-rules)"
+	case !rep.RulesChecked:
+		rules = "domain rules not replayed (the export does not start at the first event)"
+	}
+	fmt.Fprintf(stdout, "verified: %d events (leaves %d to %d) under the checkpoint of %s, tree size %d, signed by %s; %s",
+		rep.Lines, rep.First, int64(rep.End)-1, rep.Checkpoint.Origin, rep.Checkpoint.Size, strings.SplitN(key, "+", 2)[0], rules)
+	if rep.Previous != nil {
+		fmt.Fprintf(stdout, "; consistent with the earlier checkpoint of size %d", rep.Previous.Size)
+	}
+	fmt.Fprintf(stdout, " (%s)\n", time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
+// verifyDataDir checks a data directory offline: the store's own integrity check (its hash chain),
+// the audit tree against a recomputation from the store, the history against the domain rules, and
+// the read models against a rebuild (CheckReadModels).
+func verifyDataDir(ctx context.Context, dataDir string, retention time.Duration, stdout, stderr io.Writer) int {
+	failed := false
+	fail := func(what string, err error) { fmt.Fprintf(stderr, "FAIL: %s: %v\n", what, err); failed = true }
+	if _, err := os.Stat(AuditDir(dataDir)); err != nil {
+		fmt.Fprintln(stderr, "freezeledger verify: no audit tree:", err)
+		return 1
+	}
+	store, tree, err := openAudit(dataDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "freezeledger verify:", err)
+		return 1
+	}
+	defer store.Close()
+	defer tree.Close()
+
+	if err := store.Verify(ctx); err != nil {
+		fail("event store", err)
+	} else {
+		fmt.Fprintln(stdout, "ok: event store (records and hash chain)")
+	}
+
+	res, err := tree.CheckAgainstStore(ctx)
+	for _, p := range res.Problems {
+		fmt.Fprintln(stderr, "FAIL: audit tree:", p)
+	}
+	if err != nil {
+		fail("audit tree", err)
+	} else {
+		fmt.Fprintf(stdout, "ok: audit tree (%d leaves, every node recomputed from the store's %d events; checkpoint of size %d signed and matching)\n",
+			res.TreeSize, res.StoreEvents, res.Checkpoint.Size)
+	}
+
+	n, err := checkHistory(ctx, store, retention)
+	if err != nil {
+		fail("history", err)
+	} else {
+		fmt.Fprintf(stdout, "ok: history (%d events, each permitted by the domain rules at its position)\n", n)
+	}
+
+	if CheckReadModels == nil {
+		fmt.Fprintln(stdout, "skipped: read models (no check wired)")
+	} else if err := CheckReadModels(ctx, dataDir, store, stdout); err != nil {
+		fail("read models", err)
+	} else {
+		fmt.Fprintln(stdout, "ok: read models (equal to a rebuild)")
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// checkHistory replays the store's whole log through the domain's history validator.
+func checkHistory(ctx context.Context, store eventstore.Store, retention time.Duration) (int, error) {
+	v := domain.NewHistoryValidator(domain.HistoryOptions{Retention: retention})
+	after := eventstore.Start
+	n := 0
+	for {
+		recs, err := store.ReadAll(ctx, after, 1024)
+		if err != nil {
+			return n, err
+		}
+		if len(recs) == 0 {
+			return n, v.Finish()
+		}
+		for _, rec := range recs {
+			err := v.Check(domain.StoredEvent{ID: rec.ID, Type: rec.Type, Stream: rec.Stream, Revision: rec.Revision,
+				Position: rec.Position.String(), Data: rec.Data, Metadata: rec.Metadata})
+			if err != nil {
+				return n, fmt.Errorf("leaf %d: %w", n, err)
+			}
+			n++
+			after = rec.Position
+		}
+	}
+}
+
+// readKey reads a verifier key given as a file or inline.
+func readKey(s string) (string, error) {
+	if b, err := os.ReadFile(s); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if _, err := note.NewVerifier(s); err == nil {
+		return s, nil
+	}
+	return "", fmt.Errorf("--public-key %q is neither a readable file nor a verifier key", s)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
