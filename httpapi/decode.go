@@ -185,6 +185,9 @@ func (q batchFreezeRequest) check() error {
 	if err := checkBatch(q.CustomerIDs); err != nil {
 		return err
 	}
+	if err := checkReason(q.Reason); err != nil {
+		return err
+	}
 	return checkFreezeType("freeze_type", q.FreezeType, true)
 }
 
@@ -196,6 +199,9 @@ type batchUnfreezeRequest struct {
 
 func (q batchUnfreezeRequest) check() error {
 	if err := checkBatch(q.CustomerIDs); err != nil {
+		return err
+	}
+	if err := checkReason(q.Reason); err != nil {
 		return err
 	}
 	return checkFreezeType("unfreeze_type", q.UnfreezeType, false)
@@ -250,6 +256,15 @@ func checkText(field, s string, max int) error {
 	}
 	if !printable(s) {
 		return errorf(domain.CodeInvalid, "%s contains control characters", field)
+	}
+	return nil
+}
+
+// checkReason applies rule 4 to a batch's reason, which is common to all its customers: one refusal
+// for the request instead of the same refusal for every customer.
+func checkReason(r string) error {
+	if n := utf8.RuneCountInString(strings.TrimSpace(r)); n < 1 || n > 256 {
+		return errorf(domain.CodeInvalid, "rule 4: a reason of 1 to 256 characters after trimming is required (got %d)", n)
 	}
 	return nil
 }
