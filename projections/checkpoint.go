@@ -232,8 +232,8 @@ func encodeState(e *encoder, s *state) {
 	e.u(uint64(len(s.customers)))
 	for i := range s.customers {
 		c := &s.customers[i]
-		e.s(c.id)
-		e.s(c.name)
+		e.s(c.id())
+		e.s(c.name())
 		e.u(uint64(c.partner))
 		e.u(uint64(c.tags))
 		e.u(uint64(c.accountManager))
@@ -425,7 +425,8 @@ func readState(b []byte) (*state, error) {
 	}
 	for i := 0; i < nc && d.err == nil; i++ {
 		c := &s.customers[i]
-		c.id, c.name = d.s(), d.s()
+		id, name := d.s(), d.s()
+		c.key, c.idLen = id+name, uint32(len(id))
 		c.partner, c.tags, c.accountManager = d.u32(), d.u32(), d.u32()
 		k := d.count()
 		if d.err != nil {
@@ -442,7 +443,7 @@ func readState(b []byte) (*state, error) {
 			ks := d.u()
 			t.kind, t.sev = uint8(ks>>2), uint8(ks&3)
 		}
-		s.customerIdx[c.id] = uint32(i)
+		s.customerIdx[c.id()] = uint32(i)
 	}
 	na := d.count()
 	for i := 0; i < na && d.err == nil; i++ {

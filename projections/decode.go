@@ -16,7 +16,9 @@ var errMalformed = errors.New("malformed JSON object")
 
 // eachMember calls fn with the raw key (without quotes) and the raw value of each member of the JSON
 // object b, in order. It checks structure only as far as it needs to find the members.
-func eachMember(b []byte, fn func(key, val []byte)) error {
+//
+// fn returns false to stop early (the rest of b is then not checked).
+func eachMember(b []byte, fn func(key, val []byte) bool) error {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errMalformed
@@ -43,7 +45,9 @@ func eachMember(b []byte, fn func(key, val []byte)) error {
 		if vend < 0 {
 			return errMalformed
 		}
-		fn(key, b[i:vend])
+		if !fn(key, b[i:vend]) {
+			return nil
+		}
 		i = skipWS(b, vend)
 		if i >= len(b) {
 			return errMalformed
@@ -271,7 +275,7 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 		}
 		*dst, err = strBytes(v)
 	}
-	perr := eachMember(data, func(k, v []byte) {
+	perr := eachMember(data, func(k, v []byte) bool {
 		switch string(k) {
 		case "partner_id":
 			set(&d.partnerID, v)
@@ -312,6 +316,7 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 				d.deadline, err = parseTime(v)
 			}
 		}
+		return true
 	})
 	if perr != nil {
 		return perr
@@ -322,21 +327,27 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 	if len(meta) == 0 {
 		return nil
 	}
-	perr = eachMember(meta, func(k, v []byte) {
+	seen := 0
+	perr = eachMember(meta, func(k, v []byte) bool {
 		switch string(k) {
 		case "actor":
+			seen++
 			if err == nil {
-				err = eachMember(v, func(k, v []byte) {
+				err = eachMember(v, func(k, v []byte) bool {
 					if string(k) == "name" {
 						set(&d.actorName, v)
+						return false
 					}
+					return true
 				})
 			}
 		case "time":
+			seen++
 			if err == nil {
 				d.time, err = parseTime(v)
 			}
 		}
+		return seen < 2 && err == nil
 	})
 	if perr != nil {
 		return perr

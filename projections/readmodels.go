@@ -136,7 +136,14 @@ func (m *ReadModels) Run(ctx context.Context) error {
 		if closed || ctx.Err() != nil {
 			return nil
 		}
-		sub, err := m.store.SubscribeAll(ctx, after)
+		err := m.catchUp(ctx)
+		var sub eventstore.Subscription
+		if err == nil {
+			m.mu.RLock()
+			gen, after = m.gen, m.st.applied()
+			m.mu.RUnlock()
+			sub, err = m.store.SubscribeAll(ctx, after)
+		}
 		if err == nil {
 			err = m.consume(ctx, sub, gen)
 			sub.Close()
@@ -287,31 +294,80 @@ func (m *ReadModels) WaitFor(ctx context.Context, pos eventstore.Position) error
 	}
 }
 
+// readPages calls fn with successive pages of the store's events after after, until the head at
+// the time of the last read, or fn returns false. A goroutine reads the next page while fn applies
+// the current one, so a catch-up uses both the store's and the read models' share of the CPU.
+func (m *ReadModels) readPages(ctx context.Context, after eventstore.Position, fn func([]eventstore.RecordedEvent) bool) error {
+	const page = 4096
+	type result struct {
+		evs []eventstore.RecordedEvent
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan result, 2)
+	go func() {
+		defer close(pages)
+		for {
+			evs, err := m.store.ReadAll(ctx, after, page)
+			select {
+			case pages <- result{evs, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(evs) == 0 {
+				return
+			}
+			after = evs[len(evs)-1].Position
+		}
+	}()
+	for r := range pages {
+		if r.err != nil {
+			return r.err
+		}
+		if len(r.evs) == 0 || !fn(r.evs) {
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+// catchUp applies the events already in the store by reading pages (faster than a subscription's
+// catch-up, as reading and applying overlap). It stops early if Rebuild replaces the state.
+func (m *ReadModels) catchUp(ctx context.Context) error {
+	m.mu.RLock()
+	gen, after := m.gen, m.st.applied()
+	m.mu.RUnlock()
+	return m.readPages(ctx, after, func(evs []eventstore.RecordedEvent) bool {
+		ok := m.applyBatch(gen, evs)
+		if ok {
+			m.maybeCheckpoint()
+		}
+		return ok
+	})
+}
+
 // Rebuild rebuilds the read models from the first event of the store. The current models keep
 // serving until the new ones have caught up with the store; then they are swapped in at once, Run
 // resubscribes from the new position, and a checkpoint is written.
 func (m *ReadModels) Rebuild(ctx context.Context) error {
 	fresh := newState()
 	var dec decoded
-	const page = 4096
-	for {
-		evs, err := m.store.ReadAll(ctx, fresh.applied(), page)
-		if err != nil {
-			return fmt.Errorf("projections: rebuild: read after %s: %w", fresh.applied(), err)
-		}
-		if len(evs) == 0 {
-			break
-		}
+	apply := func(evs []eventstore.RecordedEvent) bool {
 		for i := range evs {
 			if err := fresh.apply(&evs[i], &dec); err != nil {
 				m.log.Error("projections: event not applied (it keeps its leaf index)", "error", err)
 			}
 		}
+		return true
+	}
+	if err := m.readPages(ctx, eventstore.Start, apply); err != nil {
+		return fmt.Errorf("projections: rebuild: read after %s: %w", fresh.applied(), err)
 	}
 	m.mu.Lock()
 	// Catch up with what Run applied meanwhile, under the lock so nothing is missed at the swap.
 	for fresh.applied().Less(m.st.applied()) {
-		evs, err := m.store.ReadAll(ctx, fresh.applied(), page)
+		evs, err := m.store.ReadAll(ctx, fresh.applied(), 4096)
 		if err != nil || len(evs) == 0 {
 			m.mu.Unlock()
 			return fmt.Errorf("projections: rebuild: catching up after %s: %v", fresh.applied(), err)

@@ -157,7 +157,7 @@ func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, 
 		if tag != 0 && !containsTag(s.tagSets[c.tags], tag) {
 			continue
 		}
-		if name != "" && !containsFold(c.name, name) {
+		if name != "" && !containsFold(c.name(), name) {
 			continue
 		}
 		v, ok := s.view(ci, cut)

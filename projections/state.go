@@ -82,7 +82,8 @@ const (
 )
 
 type customer struct {
-	id, name       string
+	key            string // the ID followed by the name: one allocation for both
+	idLen          uint32
 	partner        uint32
 	tags           uint32 // index into tagSets
 	accountManager uint32 // interned
@@ -90,6 +91,9 @@ type customer struct {
 }
 
 // ctrans is one event about a customer, in log order.
+func (c *customer) id() string   { return c.key[:c.idLen] }
+func (c *customer) name() string { return c.key[c.idLen:] }
+
 type ctrans struct {
 	time     int64 // event time, Unix ns
 	deadline int64 // retention deadline of an ACCOUNT_AND_RESOURCE freeze, Unix ns; 0 if none
@@ -351,8 +355,9 @@ func (s *state) customerAssociated(leaf uint32, t int64, actor uint32, d *decode
 	ci, ok := s.customerIdx[string(d.customerID)]
 	if !ok {
 		ci = uint32(len(s.customers))
-		s.customers = append(s.customers, customer{id: string(d.customerID), partner: noPartner})
-		s.customerIdx[s.customers[ci].id] = ci
+		key := string(d.customerID) + string(d.name)
+		s.customers = append(s.customers, customer{key: key, idLen: uint32(len(d.customerID)), partner: noPartner, trans: make([]ctrans, 0, 2)})
+		s.customerIdx[key[:len(d.customerID)]] = ci
 	}
 	c := &s.customers[ci]
 	if c.partner != pi {
@@ -371,7 +376,9 @@ func (s *state) customerAssociated(leaf uint32, t int64, actor uint32, d *decode
 		p.customers[k] = ci
 		c.partner = pi
 	}
-	c.name = string(d.name)
+	if c.name() != string(d.name) {
+		c.key = c.id() + string(d.name)
+	}
 	c.tags = s.tagSet(d.tags)
 	c.accountManager = s.intern(d.accountManager)
 	c.trans = append(c.trans, ctrans{time: t, leaf: leaf, actor: actor, kind: kindAssociated})
