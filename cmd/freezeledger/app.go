@@ -40,6 +40,8 @@ type Main struct {
 	ReleaseInterval time.Duration
 	// UnsafeNoSync makes the embedded store skip fsync: NOT durable, for tests only.
 	UnsafeNoSync bool
+	// WaitTimeout bounds min_position waits and write read-backs (default httpapi.DefaultWaitTimeout, 5 s).
+	WaitTimeout time.Duration
 	// ShutdownTimeout bounds how long serve waits for in-flight requests on shutdown (default 30 s).
 	ShutdownTimeout time.Duration
 
