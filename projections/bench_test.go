@@ -336,3 +336,19 @@ func BenchmarkStatusAsOfTime(b *testing.B) {
 		return err
 	})
 }
+
+// BenchmarkMapLookupBaseline is a bare map[string]uint32 lookup of the same customer IDs in the
+// same harness: the floor that Status and CheckOperation are compared with.
+func BenchmarkMapLookupBaseline(b *testing.B) {
+	_, ids := modelsForLookups(b)
+	idx := make(map[string]uint32, len(ids))
+	for i, id := range ids {
+		idx[id] = uint32(i)
+	}
+	var sink uint32
+	lookupBench(b, func(id string) error {
+		sink += idx[id]
+		return nil
+	})
+	_ = sink
+}

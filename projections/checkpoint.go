@@ -387,6 +387,9 @@ func readState(b []byte) (*state, error) {
 			key = append(append(key, s.strs[ts[j]]...), 0)
 		}
 		s.tagSets = append(s.tagSets, ts)
+		if d.err == nil {
+			s.tagStrs = append(s.tagStrs, s.strsOf(ts))
+		}
 		s.tagSetIdx[string(key)] = uint32(i)
 	}
 	np := d.count()
@@ -442,6 +445,7 @@ func readState(b []byte) (*state, error) {
 			t.reason, t.actor, t.origin = d.u32(), d.u32(), d.u32()
 			ks := d.u()
 			t.kind, t.sev = uint8(ks>>2), uint8(ks&3)
+			c.note(*t)
 		}
 		s.customerIdx[c.id()] = uint32(i)
 	}

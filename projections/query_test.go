@@ -333,3 +333,11 @@ func FuzzDecodeEvent(f *testing.F) {
 		_ = fmt.Sprint(s.decodeErrors)
 	})
 }
+
+func TestFmtTimeMatchesFormat(t *testing.T) {
+	for _, tm := range []time.Time{t0, time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(1, 1, 1, 0, 0, 0, 1e6, time.UTC), time.Date(2024, 2, 29, 12, 0, 0, 5e8, time.FixedZone("x", -7200))} {
+		if got, want := fmtTime(tm.UnixNano()), tm.UTC().Format(auditlog.TimeFormat); got != want && tm.Year() > 1677 {
+			t.Errorf("fmtTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}

@@ -40,6 +40,7 @@ type state struct {
 	customers   []customer
 	customerIdx map[string]uint32
 	tagSets     [][]uint32 // interned sets of tags; set 0 is empty
+	tagStrs     [][]string // the same sets as strings, shared by every status that shows them
 	tagSetIdx   map[string]uint32
 	actors      []actorHist
 	actorIdx    map[uint32]uint32 // actor name (interned) -> index in actors
@@ -88,6 +89,28 @@ type customer struct {
 	tags           uint32 // index into tagSets
 	accountManager uint32 // interned
 	trans          []ctrans
+
+	// The present, cached so that a live lookup reads this struct only (at folds trans for the
+	// past). Kept by note; recomputed from trans when a checkpoint is loaded.
+	cur      ctrans // the freeze in force (kind kindFrozen), or zero when ACTIVE
+	assocAt  int64
+	lastLeaf uint32
+	released bool
+}
+
+// note updates the cached present with t, the customer's newest transition (at's rules).
+func (c *customer) note(t ctrans) {
+	c.lastLeaf = t.leaf
+	switch t.kind {
+	case kindAssociated:
+		c.cur, c.assocAt, c.released = ctrans{}, t.time, false
+	case kindFrozen:
+		c.cur = t
+	case kindUnfrozen:
+		c.cur = ctrans{}
+	case kindReleased:
+		c.released = true
+	}
 }
 
 // ctrans is one event about a customer, in log order.
@@ -138,6 +161,7 @@ func newState() *state {
 		partnerIdx:  map[string]uint32{},
 		customerIdx: map[string]uint32{},
 		tagSets:     [][]uint32{nil},
+		tagStrs:     [][]string{{}},
 		tagSetIdx:   map[string]uint32{"": 0},
 		actorIdx:    map[uint32]uint32{},
 	}
@@ -156,6 +180,18 @@ func (s *state) intern(b []byte) uint32 {
 }
 
 func (s *state) str(i uint32) string { return s.strs[i] }
+
+// strPtr points into the string table: its elements are written once, before any reader can see
+// their index, and never again (a grown table leaves the old array to the pointers into it).
+func (s *state) strPtr(i uint32) *string { return &s.strs[i] }
+
+func (s *state) strsOf(ids []uint32) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = s.strs[id]
+	}
+	return out
+}
 
 // applied is the position of the last applied event (Start when none).
 func (s *state) applied() eventstore.Position {
@@ -343,6 +379,7 @@ func (s *state) tagSet(tags [][]byte) uint32 {
 	}
 	i := uint32(len(s.tagSets))
 	s.tagSets = append(s.tagSets, ids)
+	s.tagStrs = append(s.tagStrs, s.strsOf(ids))
 	s.tagSetIdx[key.String()] = i
 	return i
 }
@@ -382,6 +419,7 @@ func (s *state) customerAssociated(leaf uint32, t int64, actor uint32, d *decode
 	c.tags = s.tagSet(d.tags)
 	c.accountManager = s.intern(d.accountManager)
 	c.trans = append(c.trans, ctrans{time: t, leaf: leaf, actor: actor, kind: kindAssociated})
+	c.note(c.trans[len(c.trans)-1])
 	s.addPartnerHist(pi, leaf)
 	return nil
 }
@@ -405,6 +443,7 @@ func (s *state) customerChanged(typ string, leaf uint32, t int64, actor uint32, 
 		tr.kind = kindReleased
 	}
 	c.trans = append(c.trans, tr)
+	c.note(tr)
 	s.addPartnerHist(c.partner, leaf)
 	return nil
 }
@@ -420,6 +459,13 @@ type ownState struct {
 }
 
 func (c *customer) at(cut uint32) ownState {
+	if len(c.trans) > 0 && c.lastLeaf < cut { // the present
+		o := ownState{exists: true, released: c.released, associatedAt: c.assocAt, lastLeaf: c.lastLeaf}
+		if c.cur.kind == kindFrozen {
+			o.sev, o.freeze = c.cur.sev, &c.cur
+		}
+		return o
+	}
 	k := len(c.trans)
 	for k > 0 && c.trans[k-1].leaf >= cut {
 		k--

@@ -27,7 +27,8 @@ import (
 //   - Position is that of the last event that changed this status: the customer's own events, its
 //     partner's freezes, unfreezes and delegation changes, and its distributor's freezes and unfreezes.
 //
-// Tags is shared with the read model: callers must not modify it.
+// Tags and the string pointers are shared with the read models (no allocation per lookup): callers
+// must not modify what they point to.
 type CustomerStatus struct {
 	CustomerID          string   `json:"customer_id"`
 	Name                string   `json:"name"`
@@ -119,7 +120,39 @@ var (
 
 func ptr(s string) *string { return &s }
 
-func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(auditlog.TimeFormat) }
+// fmtTime formats Unix nanoseconds as auditlog.TimeFormat (RFC 3339, UTC, milliseconds), by hand
+// for years 0 to 9999: time.Format parses its layout on every call, a third of a status lookup.
+func fmtTime(ns int64) string {
+	t := time.Unix(0, ns).UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.Format(auditlog.TimeFormat)
+	}
+	h, mi, s := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	var b [24]byte
+	put := func(at, v, width int) {
+		for i := at + width - 1; i >= at; i-- {
+			b[i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, y, 4)
+	b[4] = '-'
+	put(5, int(mo), 2)
+	b[7] = '-'
+	put(8, d, 2)
+	b[10] = 'T'
+	put(11, h, 2)
+	b[13] = ':'
+	put(14, mi, 2)
+	b[16] = ':'
+	put(17, s, 2)
+	b[19] = '.'
+	put(20, ms, 3)
+	b[23] = 'Z'
+	return string(b[:])
+}
 
 func fmtTimePtr(ns int64) *string {
 	if ns == 0 {
@@ -163,20 +196,12 @@ func (s *state) status(v *view, retention time.Duration) CustomerStatus {
 	case v.p.typ == ptypeDistributor:
 		st.DistributorID = v.p.id
 	}
-	if ts := s.tagSets[c.tags]; len(ts) > 0 {
-		st.Tags = make([]string, len(ts))
-		for i, t := range ts {
-			st.Tags[i] = s.str(t)
-		}
-	} else {
-		st.Tags = []string{}
-	}
+	st.Tags = s.tagStrs[c.tags]
 	st.ResourcesReleased = v.own.released
 	if f := v.own.freeze; f != nil {
 		st.State = stateFrozen
 		st.FreezeType = sevStr[f.sev]
-		o, r, by := s.str(f.origin), s.str(f.reason), s.str(f.actor)
-		st.Origin, st.Reason, st.FrozenBy = &o, &r, &by
+		st.Origin, st.Reason, st.FrozenBy = s.strPtr(f.origin), s.strPtr(f.reason), s.strPtr(f.actor)
 		st.FrozenAt = fmtTimePtr(f.time)
 		if f.sev == sevAll && !v.own.released {
 			d := f.deadline
@@ -208,8 +233,7 @@ func (s *state) partnerStatus(pi uint32, cut uint32) (PartnerStatus, bool) {
 	last := ps.lastLeaf
 	if f := ps.freeze; f != nil {
 		out.Frozen, out.EffectiveFrozen = true, true
-		r, by := s.str(f.reason), s.str(f.actor)
-		out.FrozenReason, out.FrozenBy, out.FrozenAt = &r, &by, fmtTimePtr(f.time)
+		out.FrozenReason, out.FrozenBy, out.FrozenAt = s.strPtr(f.reason), s.strPtr(f.actor), fmtTimePtr(f.time)
 	}
 	if p.parent != noPartner {
 		q := &s.partners[p.parent]

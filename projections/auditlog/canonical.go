@@ -51,6 +51,7 @@ type member struct {
 
 type canonicalizer struct {
 	members []member // reused stack of object members
+	scratch [][]byte // per nesting depth: the canonical values of the object being written there
 }
 
 func skipSpace(b []byte, i int) int {
@@ -130,8 +131,13 @@ func literal(dst, b []byte, i int, lit string) ([]byte, int, error) {
 }
 
 // object canonicalises the object at b[i]: members sorted by decoded key (bytewise), the last of
-// duplicate keys winning, as when decoding into a map.
+// duplicate keys winning, as when decoding into a map. Each member's value is canonicalised once,
+// into the scratch buffer of this depth, and copied out in sorted order.
 func (c *canonicalizer) object(dst, b []byte, i, depth int) ([]byte, int, error) {
+	for len(c.scratch) <= depth {
+		c.scratch = append(c.scratch, nil)
+	}
+	scratch := c.scratch[depth][:0]
 	base := len(c.members)
 	defer func() { c.members = c.members[:base] }()
 	i = skipSpace(b, i+1)
@@ -151,12 +157,11 @@ func (c *canonicalizer) object(dst, b []byte, i, depth int) ([]byte, int, error)
 			return dst, i, errSyntax
 		}
 		i = skipSpace(b, i+1)
-		start := i
-		i, err = skipValue(b, i, depth+1)
-		if err != nil {
+		start := len(scratch)
+		if scratch, i, err = c.value(scratch, b, i, depth+1); err != nil {
 			return dst, i, err
 		}
-		c.members = append(c.members, member{key: key, start: start, end: i})
+		c.members = append(c.members, member{key: key, start: start, end: len(scratch)})
 		i = skipSpace(b, i)
 		if i >= len(b) {
 			return dst, i, errSyntax
@@ -170,8 +175,35 @@ func (c *canonicalizer) object(dst, b []byte, i, depth int) ([]byte, int, error)
 		}
 		i = skipSpace(b, i+1)
 	}
-	dst, err := c.sortedMembers(dst, b[:i], base, depth)
-	return dst, i, err
+	c.scratch[depth] = scratch
+	ms := c.members[base:]
+	if !sortedKeys(ms) {
+		slices.SortStableFunc(ms, func(x, y member) int { return bytes.Compare(x.key, y.key) })
+	}
+	dst = append(dst, '{')
+	first := true
+	for k := range ms {
+		if k+1 < len(ms) && bytes.Equal(ms[k].key, ms[k+1].key) {
+			continue // a later duplicate wins
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendString(dst, ms[k].key)
+		dst = append(dst, ':')
+		dst = append(dst, scratch[ms[k].start:ms[k].end]...)
+	}
+	return append(dst, '}'), i, nil
+}
+
+func sortedKeys(ms []member) bool {
+	for k := 1; k < len(ms); k++ {
+		if bytes.Compare(ms[k-1].key, ms[k].key) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // sortedMembers writes the object made of c.members[base:] (spans of b) in canonical order and pops
@@ -179,7 +211,9 @@ func (c *canonicalizer) object(dst, b []byte, i, depth int) ([]byte, int, error)
 func (c *canonicalizer) sortedMembers(dst, b []byte, base, depth int) ([]byte, error) {
 	defer func() { c.members = c.members[:base] }()
 	ms := c.members[base:]
-	slices.SortStableFunc(ms, func(x, y member) int { return bytes.Compare(x.key, y.key) })
+	if !sortedKeys(ms) {
+		slices.SortStableFunc(ms, func(x, y member) int { return bytes.Compare(x.key, y.key) })
+	}
 	dst = append(dst, '{')
 	first := true
 	for k := range ms {
@@ -408,36 +442,48 @@ func forEachMember(raw []byte, fn func(key, value []byte) error) error {
 	if i >= len(raw) || raw[i] != '{' {
 		return errors.New("not a JSON object")
 	}
-	end, err := skipValue(raw, i, 0)
-	if err != nil {
-		return err
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(raw) || raw[i] != '"' {
+				return errSyntax
+			}
+			key, kend, err := scanString(raw, i)
+			if err != nil {
+				return err
+			}
+			i = skipSpace(raw, kend)
+			if i >= len(raw) || raw[i] != ':' {
+				return errSyntax
+			}
+			i = skipSpace(raw, i+1)
+			vend, err := skipValue(raw, i, 1)
+			if err != nil {
+				return err
+			}
+			if err := fn(key, raw[i:vend]); err != nil {
+				return err
+			}
+			i = skipSpace(raw, vend)
+			if i >= len(raw) {
+				return errSyntax
+			}
+			if raw[i] == '}' {
+				i++
+				break
+			}
+			if raw[i] != ',' {
+				return errSyntax
+			}
+			i = skipSpace(raw, i+1)
+		}
 	}
-	if skipSpace(raw, end) != len(raw) {
+	if skipSpace(raw, i) != len(raw) {
 		return errors.New("trailing data after the JSON value")
 	}
-	i = skipSpace(raw, i+1)
-	if raw[i] == '}' {
-		return nil
-	}
-	for {
-		key, kend, err := scanString(raw, i)
-		if err != nil {
-			return err
-		}
-		i = skipSpace(raw, skipSpace(raw, kend)+1) // past ':'
-		vend, err := skipValue(raw, i, 1)
-		if err != nil {
-			return err
-		}
-		if err := fn(key, raw[i:vend]); err != nil {
-			return err
-		}
-		i = skipSpace(raw, vend)
-		if raw[i] == '}' {
-			return nil
-		}
-		i = skipSpace(raw, i+1) // past ','
-	}
+	return nil
 }
 
 // canonicalObjectExcept appends the canonical form of the JSON object raw without the top-level

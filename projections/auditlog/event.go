@@ -4,6 +4,7 @@
 package auditlog
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -55,35 +56,47 @@ func FromRecorded(rec eventstore.RecordedEvent, index uint64) (Event, error) {
 
 // fromRecorded is FromRecorded without the leaf hash.
 func fromRecorded(rec eventstore.RecordedEvent, index uint64) (Event, error) {
+	var enc leafEncoder
+	return enc.decode(rec, index)
+}
+
+// leafEncoder turns stored events into Events and leaf hashes, reusing its buffers. An Event it
+// returns aliases its buffers until the next call. Not safe for concurrent use.
+type leafEncoder struct {
+	c     canonicalizer
+	meta  []byte
+	canon []byte
+}
+
+// decode is fromRecorded in one pass over the metadata: actor and time are taken out, the rest is
+// written in canonical form.
+func (enc *leafEncoder) decode(rec eventstore.RecordedEvent, index uint64) (Event, error) {
 	var actorRaw, timeRaw []byte
+	enc.c.members = enc.c.members[:0]
 	err := forEachMember(rec.Metadata, func(key, value []byte) error {
 		switch string(key) {
 		case "actor":
 			actorRaw = value
 		case "time":
 			timeRaw = value
+		default:
+			off := cap(rec.Metadata) - cap(value)
+			enc.c.members = append(enc.c.members, member{key: key, start: off, end: off + len(value)})
 		}
 		return nil
 	})
 	if err != nil {
 		return Event{}, fmt.Errorf("event %s at position %s: metadata is not a JSON object: %w", rec.ID, rec.Position, err)
 	}
-	var actor domain.Actor
-	if actorRaw != nil {
-		if err := json.Unmarshal(actorRaw, &actor); err != nil {
-			return Event{}, fmt.Errorf("event %s at position %s: metadata actor: %w", rec.ID, rec.Position, err)
-		}
-	}
-	var t time.Time
-	if timeRaw != nil {
-		if err := json.Unmarshal(timeRaw, &t); err != nil {
-			return Event{}, fmt.Errorf("event %s at position %s: metadata time: %w", rec.ID, rec.Position, err)
-		}
-	}
-	rest, err := canonicalObjectExcept(nil, rec.Metadata, func(key []byte) bool {
-		return string(key) == "actor" || string(key) == "time"
-	})
+	actor, err := decodeActor(actorRaw)
 	if err != nil {
+		return Event{}, fmt.Errorf("event %s at position %s: metadata actor: %w", rec.ID, rec.Position, err)
+	}
+	t, err := decodeTime(timeRaw)
+	if err != nil {
+		return Event{}, fmt.Errorf("event %s at position %s: metadata time: %w", rec.ID, rec.Position, err)
+	}
+	if enc.meta, err = enc.c.sortedMembers(enc.meta[:0], rec.Metadata, 0, 0); err != nil {
 		return Event{}, fmt.Errorf("event %s at position %s: metadata: %w", rec.ID, rec.Position, err)
 	}
 	return Event{
@@ -96,8 +109,68 @@ func fromRecorded(rec eventstore.RecordedEvent, index uint64) (Event, error) {
 		Time:     t.UTC().Format(TimeFormat),
 		Actor:    actor,
 		Data:     json.RawMessage(rec.Data),
-		Metadata: json.RawMessage(rest),
+		Metadata: json.RawMessage(enc.meta),
 	}, nil
+}
+
+// leaf returns the leaf hash of an Event from decode (whose metadata is already canonical).
+func (enc *leafEncoder) leaf(ev *Event) ([32]byte, error) {
+	var err error
+	// The RFC 6962 leaf prefix goes first so that one Sum256 hashes it all.
+	if enc.canon, err = ev.appendCanonicalWith(append(enc.canon[:0], 0), true); err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(enc.canon), nil
+}
+
+// decodeActor decodes the metadata's actor object as json.Unmarshal into domain.Actor would, with a
+// fast path for the usual object of string members.
+func decodeActor(raw []byte) (domain.Actor, error) {
+	var a domain.Actor
+	if raw == nil || string(raw) == "null" {
+		return a, nil
+	}
+	fast := forEachMember(raw, func(key, value []byte) error {
+		if len(value) == 0 || value[0] != '"' {
+			return errSyntax
+		}
+		s, _, err := scanString(value, 0)
+		if err != nil {
+			return err
+		}
+		switch string(key) {
+		case "name":
+			a.Name = string(s)
+		case "role":
+			a.Role = domain.Role(s)
+		case "partner_id":
+			a.PartnerID = string(s)
+		default:
+			return errSyntax // unusual: let encoding/json decide
+		}
+		return nil
+	})
+	if fast == nil {
+		return a, nil
+	}
+	a = domain.Actor{}
+	err := json.Unmarshal(raw, &a)
+	return a, err
+}
+
+// decodeTime decodes the metadata's time as json.Unmarshal into time.Time would.
+func decodeTime(raw []byte) (time.Time, error) {
+	var t time.Time
+	if raw == nil || string(raw) == "null" {
+		return t, nil
+	}
+	if len(raw) > 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+		if t, err := time.Parse(time.RFC3339Nano, string(raw[1:len(raw)-1])); err == nil {
+			return t, nil
+		}
+	}
+	err := json.Unmarshal(raw, &t)
+	return t, err
 }
 
 // CanonicalBytes are the bytes of the event's Merkle leaf. They are defined so that anyone can
@@ -112,12 +185,13 @@ func fromRecorded(rec eventstore.RecordedEvent, index uint64) (Event, error) {
 // That is: {"actor":{...},"data":{...},"event_id":...,"metadata":{...},"revision":N,"stream":...,"time":...,"type":...}.
 // The leaf hash is SHA-256(0x00 || CanonicalBytes), as RFC 6962 hashes leaves.
 func (e Event) CanonicalBytes() ([]byte, error) {
-	return e.appendCanonical(nil)
+	return e.appendCanonicalWith(nil, false)
 }
 
-// appendCanonical appends CanonicalBytes to dst. It writes the members in their sorted order
+// appendCanonicalWith appends CanonicalBytes to dst. It writes the members in their sorted order
 // directly rather than building and re-parsing a JSON object; the tests check it against that.
-func (e Event) appendCanonical(dst []byte) ([]byte, error) {
+// metaCanonical says e.Metadata is already in canonical form (as decode writes it).
+func (e *Event) appendCanonicalWith(dst []byte, metaCanonical bool) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"actor":{"name":`...)
 	dst = appendString(dst, []byte(e.Actor.Name))
@@ -132,7 +206,9 @@ func (e Event) appendCanonical(dst []byte) ([]byte, error) {
 	dst = append(dst, `,"event_id":`...)
 	dst = appendString(dst, []byte(e.EventID))
 	dst = append(dst, `,"metadata":`...)
-	if dst, err = appendRawCanonical(dst, e.Metadata); err != nil {
+	if metaCanonical && len(e.Metadata) > 0 {
+		dst = append(dst, e.Metadata...)
+	} else if dst, err = appendRawCanonical(dst, e.Metadata); err != nil {
 		return nil, fmt.Errorf("canonical bytes: metadata: %w", err)
 	}
 	dst = append(dst, `,"revision":`...)

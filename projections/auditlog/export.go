@@ -141,7 +141,7 @@ func (t *Tree) Export(ctx context.Context, w io.Writer, req ExportRequest) (Expo
 		}
 	}
 	var (
-		canon  []byte
+		le     leafEncoder
 		stored []byte
 		posb   []byte
 		index  = first
@@ -168,7 +168,7 @@ scan:
 			if pos != rec.Position {
 				return res, fmt.Errorf("%w: export: leaf %d is at position %s in the audit tree but the store's event is at %s", eventstore.ErrCorrupt, index, pos, rec.Position)
 			}
-			ev, err := fromRecorded(rec, index)
+			ev, err := le.decode(rec, index)
 			if err != nil {
 				return res, fmt.Errorf("export: leaf %d: %w", index, err)
 			}
@@ -180,10 +180,10 @@ scan:
 				res.First = index
 			}
 			if started {
-				if canon, err = ev.appendCanonical(canon[:0]); err != nil {
+				leaf, err := le.leaf(&ev)
+				if err != nil {
 					return res, fmt.Errorf("export: leaf %d: %w", index, err)
 				}
-				leaf := HashLeaf(canon)
 				if !bytes.Equal(leaf[:], stored[k*hashSize:(k+1)*hashSize]) {
 					return res, fmt.Errorf("%w: export: event %s at position %s hashes differently from leaf %d of the audit tree: the stored event changed after it was indexed",
 						eventstore.ErrCorrupt, rec.ID, rec.Position, index)

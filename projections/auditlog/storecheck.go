@@ -97,7 +97,7 @@ func (t *Tree) CheckAgainstStore(ctx context.Context) (StoreCheck, error) {
 	var (
 		after        = eventstore.Start
 		index        uint64
-		canon        []byte
+		le           leafEncoder
 		stored, posb []byte
 	)
 	for {
@@ -124,15 +124,15 @@ func (t *Tree) CheckAgainstStore(ctx context.Context) (StoreCheck, error) {
 				index++
 				continue
 			}
-			ev, err := fromRecorded(rec, index)
+			ev, err := le.decode(rec, index)
+			var leaf [32]byte
 			if err == nil {
-				canon, err = ev.appendCanonical(canon[:0])
+				leaf, err = le.leaf(&ev)
 			}
 			if err != nil {
 				problem("leaf %d (event %s at position %s): %v", index, rec.ID, rec.Position, err)
 				return res, fmt.Errorf("%w: audit tree %s: %s", eventstore.ErrCorrupt, t.dir, res.Problems[0])
 			}
-			leaf := HashLeaf(canon)
 			if !bytes.Equal(leaf[:], stored[k*hashSize:(k+1)*hashSize]) {
 				problem("leaf %d (event %s at position %s): the stored leaf hash differs from the event's", index, rec.ID, rec.Position)
 			}

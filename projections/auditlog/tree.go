@@ -95,6 +95,7 @@ type Tree struct {
 	closed    bool
 
 	// Owned by the Run goroutine.
+	enc       leafEncoder
 	rng       *compact.Range
 	bufs      []*bufio.Writer
 	posBuf    *bufio.Writer
@@ -451,20 +452,19 @@ func (t *Tree) appendBatch(recs []eventstore.RecordedEvent) error {
 	t.mu.RLock()
 	size, last := t.size, t.lastPos
 	t.mu.RUnlock()
-	var canon []byte
 	var posb [posSize]byte
 	for _, rec := range recs {
 		if !last.Less(rec.Position) {
 			return fmt.Errorf("%w: audit tree: event %s at position %s does not follow position %s", eventstore.ErrCorrupt, rec.ID, rec.Position, last)
 		}
-		ev, err := fromRecorded(rec, size)
+		ev, err := t.enc.decode(rec, size)
 		if err != nil {
 			return fmt.Errorf("audit tree: leaf %d: %w", size, err)
 		}
-		if canon, err = ev.appendCanonical(canon[:0]); err != nil {
+		leaf, err := t.enc.leaf(&ev)
+		if err != nil {
 			return fmt.Errorf("audit tree: leaf %d: event %s at position %s: %w", size, rec.ID, rec.Position, err)
 		}
-		leaf := HashLeaf(canon)
 		if err := t.rng.Append(leaf[:], t.visit); err != nil {
 			return fmt.Errorf("audit tree: %w", err)
 		}

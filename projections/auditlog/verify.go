@@ -197,9 +197,7 @@ func (v *verifier) lines(ctx context.Context) error {
 		canon    []byte
 		beyond   bool
 		metaBuf  []byte
-		skipKeys = func(k []byte) bool {
-			return string(k) == "index" || string(k) == "position" || string(k) == "leaf_hash"
-		}
+		c        canonicalizer
 	)
 	for sc.Scan() {
 		line++
@@ -213,7 +211,8 @@ func (v *verifier) lines(ctx context.Context) error {
 			v.problem(Problem{Line: line, What: "empty line"})
 			continue
 		}
-		f, err := parseLine(raw)
+		f, cb, err := parseLine(raw, &c, canon[:0])
+		canon = cb
 		if err != nil {
 			v.problem(Problem{Line: line, Index: expect, What: "not an event: " + err.Error()})
 			expect++
@@ -243,11 +242,6 @@ func (v *verifier) lines(ctx context.Context) error {
 			lastPos, havePos = pos, err == nil
 		} else {
 			v.problem(withWhat(p, "no position"))
-		}
-		canon, err = canonicalObjectExcept(canon[:0], raw, skipKeys)
-		if err != nil {
-			v.problem(withWhat(p, "canonical bytes: "+err.Error()))
-			continue
 		}
 		leaf := HashLeaf(canon)
 		if got := base64.StdEncoding.EncodeToString(leaf[:]); got != f.leafHash {
@@ -402,8 +396,9 @@ type lineFields struct {
 	hasIndex, hasRevision, hasMetadata bool
 }
 
-// parseLine extracts the members of an export line.
-func parseLine(raw []byte) (lineFields, error) {
+// parseLine extracts the members of an export line and appends its canonical bytes (the object
+// without index, position and leaf_hash) to canon, in one pass.
+func parseLine(raw []byte, c *canonicalizer, canon []byte) (lineFields, []byte, error) {
 	var f lineFields
 	str := func(v []byte, name string) (string, error) {
 		if len(v) == 0 || v[0] != '"' {
@@ -419,8 +414,15 @@ func parseLine(raw []byte) (lineFields, error) {
 		}
 		return n, nil
 	}
+	c.members = c.members[:0]
 	err := forEachMember(raw, func(key, value []byte) error {
 		var err error
+		switch string(key) {
+		case "index", "position", "leaf_hash":
+		default:
+			off := cap(raw) - cap(value)
+			c.members = append(c.members, member{key: key, start: off, end: off + len(value)})
+		}
 		switch string(key) {
 		case "index":
 			f.index, err = num(value, "index")
@@ -452,7 +454,7 @@ func parseLine(raw []byte) (lineFields, error) {
 		return err
 	})
 	if err != nil {
-		return f, err
+		return f, canon, err
 	}
 	var missing []string
 	for name, ok := range map[string]bool{"index": f.hasIndex, "event_id": f.eventID != "", "leaf_hash": f.leafHash != ""} {
@@ -461,9 +463,10 @@ func parseLine(raw []byte) (lineFields, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return f, fmt.Errorf("missing %s", strings.Join(missing, ", "))
+		return f, canon, fmt.Errorf("missing %s", strings.Join(missing, ", "))
 	}
-	return f, nil
+	canon, err = c.sortedMembers(canon, raw, 0, 0)
+	return f, canon, err
 }
 
 // rebuildMetadata rebuilds the stored metadata of an export line: its metadata object with actor and
