@@ -46,7 +46,6 @@ package domain
 // reader (no writes: forbidden), system (only resource release and reservation housekeeping).
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -864,17 +863,11 @@ func (c *Channel) decideReleaseReservation(kind, id string, rev uint64, reason s
 	return []pendingEvent{{EventIDReservationReleased, &IDReservationReleased{Kind: kind, ID: id, Channel: c.stream, Reason: reason, ReservationRevision: rev}}}, nil
 }
 
-// decodeAndApply applies a stored event (used when loading a stream).
+// applyStored applies a stored event (used when loading a stream).
 func (c *Channel) applyStored(se *StoredEvent) error {
-	data, err := DecodeData(se.Type, se.Data)
+	data, m, err := decodeEvent(se, nil)
 	if err != nil {
 		return err
-	}
-	var m Metadata
-	if len(se.Metadata) > 0 {
-		if err := json.Unmarshal(se.Metadata, &m); err != nil {
-			return err
-		}
 	}
 	c.apply(se.Type, data, eventCtx{meta: &m, stored: se})
 	return nil

@@ -89,18 +89,6 @@ func deleg(a domain.Actor, reseller string, fr, budget bool) cmd {
 	}
 }
 
-// batchFreeze runs FreezeCustomers and turns its first item error into the command's error when
-// every item failed (so table tests can use it like any command).
-func batchFreeze(a domain.Actor, ids ...string) cmd {
-	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
-		br, err := s.FreezeCustomers(ctx, domain.FreezeCustomers{Meta: meta(a), CustomerIDs: ids, Reason: "batch", FreezeType: domain.FreezeAccount})
-		if err != nil {
-			return domain.Result{}, err
-		}
-		return domain.Result{Position: br.Position}, nil
-	}
-}
-
 // world is the channel layout most tests start from:
 //
 //	dist-1 (distributor): res-1, res-2 (resellers); customers c-d (dist-1 direct), c-r1 (res-1), c-r2 (res-2)

@@ -93,3 +93,12 @@ func ReservationStream(kind, id string) string {
 	}
 	return CustomerReservationStreamPrefix + id
 }
+
+// RangeReader is optionally implemented by an EventLog that can read part of a stream. The Service
+// then loads a long channel in chunks read and decoded in parallel (eventstore.Store.ReadStream with
+// a count is exactly this).
+type RangeReader interface {
+	// ReadRange returns up to count events of stream from revision from (inclusive), in order; an
+	// empty slice past the end or for a stream that does not exist.
+	ReadRange(ctx context.Context, stream string, from uint64, count int) ([]StoredEvent, error)
+}

@@ -1,17 +1,87 @@
 package domain
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+)
 
-// replayChannel builds a channel's state from its stream's events, in order.
+// replayChannel builds a channel's state from its stream's events, in order. Decoding runs on all
+// CPUs; applying is sequential.
 func replayChannel(stream string, evs []StoredEvent) (*Channel, error) {
 	c := NewChannel(stream)
-	for i := range evs {
-		if int64(evs[i].Revision) != c.revision+1 {
-			return nil, fmt.Errorf("stream %s: revision %d follows %d", stream, evs[i].Revision, c.revision)
-		}
-		if err := c.applyStored(&evs[i]); err != nil {
-			return nil, fmt.Errorf("stream %s revision %d (position %s): %w", stream, evs[i].Revision, evs[i].Position, err)
-		}
+	if err := c.applyDecoded(evs, decodeAll(evs)); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+func (c *Channel) applyDecoded(evs []StoredEvent, dec []decoded) error {
+	for i := range evs {
+		if int64(evs[i].Revision) != c.revision+1 {
+			return fmt.Errorf("stream %s: revision %d follows %d", c.stream, evs[i].Revision, c.revision)
+		}
+		if dec[i].err != nil {
+			return fmt.Errorf("stream %s revision %d (position %s): %w", c.stream, evs[i].Revision, evs[i].Position, dec[i].err)
+		}
+		c.apply(evs[i].Type, dec[i].data, eventCtx{meta: &dec[i].meta, stored: &evs[i]})
+	}
+	return nil
+}
+
+// loadChunk is how many events one ranged read takes when loading a channel.
+const loadChunk = 8192
+
+// load reads a channel stream from the start: with a RangeReader, in waves of chunks read and
+// decoded in parallel (one per CPU) and applied in order.
+func (s *Service) load(ctx context.Context, stream string) (*Channel, error) {
+	rr, ok := s.log.(RangeReader)
+	if !ok {
+		evs, err := s.log.Read(ctx, stream, 0)
+		if err != nil {
+			return nil, fmt.Errorf("loading %s: %w", stream, err)
+		}
+		return replayChannel(stream, evs)
+	}
+	c := NewChannel(stream)
+	par := max(runtime.GOMAXPROCS(0), 2)
+	type chunk struct {
+		evs []StoredEvent
+		dec []decoded
+		err error
+	}
+	for from := uint64(0); ; from += uint64(par * loadChunk) {
+		chunks := make([]chunk, par)
+		var wg sync.WaitGroup
+		for k := range chunks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				evs, err := rr.ReadRange(ctx, stream, from+uint64(k*loadChunk), loadChunk)
+				if err != nil {
+					chunks[k].err = err
+					return
+				}
+				intern := map[string]string{}
+				dec := make([]decoded, len(evs))
+				for i := range evs {
+					dec[i].data, dec[i].meta, dec[i].err = decodeEvent(&evs[i], intern)
+				}
+				chunks[k] = chunk{evs: evs, dec: dec}
+			}()
+		}
+		wg.Wait()
+		for _, ch := range chunks {
+			if ch.err != nil {
+				return nil, fmt.Errorf("loading %s: %w", stream, ch.err)
+			}
+			if err := c.applyDecoded(ch.evs, ch.dec); err != nil {
+				return nil, err
+			}
+			if len(ch.evs) < loadChunk {
+				return c, nil
+			}
+		}
+	}
 }

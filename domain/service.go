@@ -362,15 +362,6 @@ func (w *worker) applyTail(tail []StoredEvent) error {
 	return nil
 }
 
-// load reads a channel stream from the start.
-func (s *Service) load(ctx context.Context, stream string) (*Channel, error) {
-	evs, err := s.log.Read(ctx, stream, 0)
-	if err != nil {
-		return nil, fmt.Errorf("loading %s: %w", stream, err)
-	}
-	return replayChannel(stream, evs)
-}
-
 // ---- command plumbing ----
 
 func scopedKey(m Meta) string {
@@ -982,4 +973,13 @@ func (s *Service) scanChannels(ctx context.Context, gr GlobalReader) error {
 	s.scanned = after
 	s.mu.Unlock()
 	return nil
+}
+
+// QueryChannel runs f against the committed state of the channel stored in stream (loading it if
+// needed), in order with that channel's commands. f must not keep c or call the Service.
+func (s *Service) QueryChannel(ctx context.Context, stream string, f func(c *Channel)) error {
+	if !strings.HasPrefix(stream, ChannelStreamPrefix) {
+		return Errorf(CodeInvalid, "%q is not a channel stream", stream)
+	}
+	return s.query(stream, f)
 }

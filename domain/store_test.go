@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/freezeledger/freezeledger/domain"
@@ -9,7 +10,7 @@ import (
 	"github.com/freezeledger/freezeledger/eventstore/embedded"
 )
 
-// storeLog is eventstore.DomainLog plus a domain.GlobalReader over the same store.
+// storeLog is eventstore.DomainLog plus domain.GlobalReader and domain.RangeReader over the same store.
 type storeLog struct {
 	domain.EventLog
 	s eventstore.Store
@@ -29,6 +30,21 @@ func (l storeLog) ReadAll(ctx context.Context, after string, count int) ([]domai
 		pos = p
 	}
 	recs, err := l.s.ReadAll(ctx, pos, count)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domain.StoredEvent, len(recs))
+	for i, r := range recs {
+		out[i] = domain.StoredEvent{ID: r.ID, Type: r.Type, Stream: r.Stream, Revision: r.Revision, Position: r.Position.String(), Data: r.Data, Metadata: r.Metadata}
+	}
+	return out, nil
+}
+
+func (l storeLog) ReadRange(ctx context.Context, stream string, from uint64, count int) ([]domain.StoredEvent, error) {
+	recs, err := l.s.ReadStream(ctx, stream, eventstore.Forwards, from, count)
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return []domain.StoredEvent{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,291 @@
+package domain_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/eventstore/embedded"
+)
+
+const benchClients = 64
+
+// benchWorld opens an fsync'd embedded store holding `channels` distributors with `perChannel`
+// direct customers each (c-<channel>-<i>), set up through the service on an unsynced store first.
+func benchWorld(b *testing.B, channels, perChannel int) (storeLog, [][]string) {
+	b.Helper()
+	dir := b.TempDir()
+	s, err := embedded.Open(dir, embedded.Options{UnsafeNoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc := domain.NewService(newStoreLog(s), domain.Options{})
+	ctx := context.Background()
+	customers := make([][]string, channels)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, benchClients)
+	for c := 0; c < channels; c++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			d := fmt.Sprintf("dist-%d", c)
+			if _, err := reg(platform, d, domain.PartnerDistributor, "")(ctx, svc); err != nil {
+				b.Error(err)
+				return
+			}
+			for i := 0; i < perChannel; i++ {
+				id := fmt.Sprintf("c-%d-%d", c, i)
+				if _, err := assoc(op(d), id, d)(ctx, svc); err != nil {
+					b.Error(err)
+					return
+				}
+				customers[c] = append(customers[c], id)
+			}
+		}()
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	s, err = embedded.Open(dir, embedded.Options{}) // durable from here on
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return newStoreLog(s), customers
+}
+
+// runClients runs b.N freeze/unfreeze commands from benchClients clients; client k works on the
+// customers assigned to it (so that its commands do not conflict with each other) and alternates
+// freeze ACCOUNT_AND_RESOURCE and unfreeze for each.
+func runClients(b *testing.B, svc *domain.Service, assign [][]target) {
+	b.Helper()
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for k := 0; k < benchClients; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := assign[k]
+			frozenANR := make([]bool, len(mine))
+			for j := 0; ; j++ {
+				if next.Add(1) > int64(b.N) {
+					return
+				}
+				i := j % len(mine)
+				tg := mine[i]
+				var err error
+				if frozenANR[i] {
+					_, err = svc.UnfreezeCustomer(ctx, domain.UnfreezeCustomer{Meta: domain.Meta{Actor: tg.actor, RequestID: "bench"}, CustomerID: tg.id, Reason: "paid", UnfreezeType: anr})
+					// back to ACTIVE: next time freeze ACCOUNT_AND_RESOURCE again
+				} else {
+					_, err = svc.FreezeCustomer(ctx, domain.FreezeCustomer{Meta: domain.Meta{Actor: tg.actor, RequestID: "bench"}, CustomerID: tg.id, Reason: "overdue", FreezeType: anr})
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				frozenANR[i] = !frozenANR[i]
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "cmds/s")
+}
+
+type target struct {
+	actor domain.Actor
+	id    string
+}
+
+// The customers start frozen ACCOUNT (association); unfreeze them once so the clients' cycle
+// (freeze ACCOUNT_AND_RESOURCE, unfreeze) starts from ACTIVE.
+func activate(b *testing.B, svc *domain.Service, assign [][]target) {
+	b.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for _, mine := range assign {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, tg := range mine {
+				if _, err := svc.UnfreezeCustomer(ctx, domain.UnfreezeCustomer{Meta: domain.Meta{Actor: tg.actor}, CustomerID: tg.id, Reason: "start", UnfreezeType: acct}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkFreezeUnfreeze1000Channels: 64 clients freezing and unfreezing customers spread over
+// 1,000 channels, through the command service on the fsync'd embedded store.
+func BenchmarkFreezeUnfreeze1000Channels(b *testing.B) {
+	const channels, per = 1000, 4
+	l, customers := benchWorld(b, channels, per)
+	svc := domain.NewService(l, domain.Options{})
+	assign := make([][]target, benchClients)
+	for c := 0; c < channels; c++ {
+		for _, id := range customers[c] {
+			k := c % benchClients
+			assign[k] = append(assign[k], target{op(fmt.Sprintf("dist-%d", c)), id})
+		}
+	}
+	// spread each client's customers over its channels round-robin
+	for k := range assign {
+		mine := assign[k]
+		spread := make([]target, 0, len(mine))
+		for i := 0; i < per; i++ {
+			for j := i; j < len(mine); j += per {
+				spread = append(spread, mine[j])
+			}
+		}
+		assign[k] = spread
+	}
+	activate(b, svc, assign)
+	runClients(b, svc, assign)
+}
+
+// BenchmarkFreezeUnfreezeOneChannel: 64 clients, all in one channel.
+func BenchmarkFreezeUnfreezeOneChannel(b *testing.B) {
+	const per = 640
+	l, customers := benchWorld(b, 1, per)
+	svc := domain.NewService(l, domain.Options{})
+	assign := make([][]target, benchClients)
+	for i, id := range customers[0] {
+		assign[i%benchClients] = append(assign[i%benchClients], target{op("dist-0"), id})
+	}
+	activate(b, svc, assign)
+	runClients(b, svc, assign)
+}
+
+// BenchmarkRawAppend64Clients is the baseline: 64 clients appending one small event each to their
+// own stream, straight to the fsync'd embedded store (no domain).
+func BenchmarkRawAppend64Clients(b *testing.B) {
+	s, err := embedded.Open(b.TempDir(), embedded.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := []byte(`{"customer_id":"c-1","freeze_type":"ACCOUNT_AND_RESOURCE","origin":"manual","reason":"overdue"}`)
+	meta := []byte(`{"schema_version":1,"actor":{"name":"ops-dist-1","role":"partner","partner_id":"dist-1"},"time":"2026-11-01T08:00:00Z","request_id":"bench"}`)
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for k := 0; k < benchClients; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("raw-%d", k)
+			for next.Add(1) <= int64(b.N) {
+				if _, err := s.Append(ctx, stream, eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "customer.frozen", Data: data, Metadata: meta}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
+}
+
+// bigChannel writes a channel of n events straight to the store: one distributor, 1,000 customers
+// (association and its freeze), then unfreeze/freeze pairs, all as the service writes them.
+func bigChannel(b *testing.B, n int) storeLog {
+	b.Helper()
+	s, err := embedded.Open(b.TempDir(), embedded.Options{UnsafeNoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	l := newStoreLog(s)
+	ctx := context.Background()
+	stream := domain.ChannelStream("dist-big")
+	at := t0
+	mk := func(typ string, data any, a domain.Actor, key string) domain.NewEvent {
+		d, _ := json.Marshal(data)
+		m, _ := json.Marshal(domain.Metadata{SchemaVersion: 1, Actor: a, Time: at, RequestID: uuid.NewString(), IdempotencyKey: key, CommandHash: "0123456789abcdef0123456789abcdef"})
+		at = at.Add(time.Millisecond)
+		return domain.NewEvent{ID: uuid.New(), Type: typ, Data: d, Metadata: m}
+	}
+	dist := op("dist-big")
+	evs := []domain.NewEvent{mk(domain.EventPartnerRegistered, domain.PartnerRegistered{PartnerID: "dist-big", Name: "Big", Type: domain.PartnerDistributor}, platform, "")}
+	const customers = 1000
+	for i := 0; i < customers; i++ {
+		id := fmt.Sprintf("c-%d", i)
+		evs = append(evs,
+			mk(domain.EventCustomerAssociated, domain.CustomerAssociated{CustomerID: id, Name: "Customer " + id, PartnerID: "dist-big", Tags: []string{"gold"}}, dist, ""),
+			mk(domain.EventCustomerFrozen, domain.CustomerFrozen{CustomerID: id, FreezeType: acct, Origin: domain.OriginAssociation, Reason: domain.AssociationReason}, dist, ""))
+	}
+	for i := 0; len(evs) < n; i++ {
+		id := fmt.Sprintf("c-%d", i%customers)
+		key := ""
+		if i%4 == 0 {
+			key = uuid.NewString() // a quarter of the commands carry an idempotency key
+		}
+		evs = append(evs, mk(domain.EventCustomerUnfrozen, domain.CustomerUnfrozen{CustomerID: id, UnfreezeType: acct, Reason: "paid"}, dist, key))
+		if len(evs) < n {
+			evs = append(evs, mk(domain.EventCustomerFrozen, domain.CustomerFrozen{CustomerID: id, FreezeType: acct, Origin: domain.OriginManual, Reason: "overdue invoice"}, dist, key))
+		}
+	}
+	expected := domain.ExpectNoStream
+	for i := 0; i < len(evs); i += 1000 {
+		app, err := l.Append(ctx, stream, expected, evs[i:min(i+1000, len(evs))])
+		if err != nil {
+			b.Fatal(err)
+		}
+		expected = int64(app.Revision)
+	}
+	return l
+}
+
+// BenchmarkLoadChannel100k: a service that has not seen the channel loads 100,000 events (read from
+// the store and replayed) to answer one query.
+func BenchmarkLoadChannel100k(b *testing.B) {
+	l := bigChannel(b, 100_000)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		svc := domain.NewService(l, domain.Options{})
+		var n int
+		if err := svc.QueryChannel(ctx, domain.ChannelStream("dist-big"), func(c *domain.Channel) { n = int(c.Revision()) + 1 }); err != nil {
+			b.Fatal(err)
+		}
+		if n != 100_000 {
+			b.Fatalf("loaded %d events", n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/load")
+}
+
+// BenchmarkReadChannel100k is the load's baseline: only reading the 100,000 events from the store.
+func BenchmarkReadChannel100k(b *testing.B) {
+	l := bigChannel(b, 100_000)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		evs, err := l.Read(ctx, domain.ChannelStream("dist-big"), 0)
+		if err != nil || len(evs) != 100_000 {
+			b.Fatal(len(evs), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/read")
+}
