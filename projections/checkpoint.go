@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -37,24 +38,30 @@ func (m *ReadModels) Checkpoint() error {
 	if err := os.MkdirAll(m.dir, 0o755); err != nil {
 		return fmt.Errorf("projections: checkpoint dir: %w", err)
 	}
+	// Encode in memory under the read lock (the applier waits, readers do not), write unlocked.
+	m.mu.RLock()
+	if m.sinceCkpt.Load() == 0 && m.st.applied() == m.ckptApplied {
+		m.mu.RUnlock()
+		return nil
+	}
+	applied := m.st.applied()
+	var buf bytes.Buffer
+	buf.Grow(len(m.st.pos)*24 + len(m.st.customers)*32)
+	err := writeState(&buf, m.st)
+	if err == nil {
+		m.sinceCkpt.Store(0) // no event can be applied meanwhile: the applier needs the write lock
+	}
+	m.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("projections: checkpoint: %w", err)
+	}
 	tmp := filepath.Join(m.dir, CheckpointFile+".tmp")
 	f, err := os.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("projections: checkpoint: %w", err)
 	}
 	defer os.Remove(tmp) // no-op after the rename
-	m.mu.RLock()
-	if m.sinceCkpt.Load() == 0 && m.st.applied() == m.ckptApplied {
-		m.mu.RUnlock()
-		f.Close()
-		return nil
-	}
-	applied := m.st.applied()
-	err = writeState(f, m.st)
-	if err == nil {
-		m.sinceCkpt.Store(0) // no event can be applied meanwhile: the applier needs the write lock
-	}
-	m.mu.RUnlock()
+	_, err = f.Write(buf.Bytes())
 	if err == nil {
 		err = f.Sync()
 	}
@@ -71,6 +78,7 @@ func (m *ReadModels) Checkpoint() error {
 		}
 	}
 	if err != nil {
+		m.sinceCkpt.Add(1) // so that the next maybeCheckpoint retries
 		return fmt.Errorf("projections: checkpoint %s: %w", filepath.Join(m.dir, CheckpointFile), err)
 	}
 	m.mu.Lock()

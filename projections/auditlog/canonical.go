@@ -30,6 +30,11 @@ func Canonicalize(raw []byte) ([]byte, error) {
 // appendCanonical appends the canonical form of the single JSON value in raw to dst.
 func appendCanonical(dst, raw []byte) ([]byte, error) {
 	var c canonicalizer
+	return c.appendCanonical(dst, raw)
+}
+
+// appendCanonical is appendCanonical reusing c's buffers.
+func (c *canonicalizer) appendCanonical(dst, raw []byte) ([]byte, error) {
 	i := skipSpace(raw, 0)
 	dst, i, err := c.value(dst, raw, i, 0)
 	if err != nil {

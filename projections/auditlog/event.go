@@ -117,7 +117,7 @@ func (enc *leafEncoder) decode(rec eventstore.RecordedEvent, index uint64) (Even
 func (enc *leafEncoder) leaf(ev *Event) ([32]byte, error) {
 	var err error
 	// The RFC 6962 leaf prefix goes first so that one Sum256 hashes it all.
-	if enc.canon, err = ev.appendCanonicalWith(append(enc.canon[:0], 0), true); err != nil {
+	if enc.canon, err = ev.appendCanonicalWith(append(enc.canon[:0], 0), true, &enc.c); err != nil {
 		return [32]byte{}, err
 	}
 	return sha256.Sum256(enc.canon), nil
@@ -185,13 +185,13 @@ func decodeTime(raw []byte) (time.Time, error) {
 // That is: {"actor":{...},"data":{...},"event_id":...,"metadata":{...},"revision":N,"stream":...,"time":...,"type":...}.
 // The leaf hash is SHA-256(0x00 || CanonicalBytes), as RFC 6962 hashes leaves.
 func (e Event) CanonicalBytes() ([]byte, error) {
-	return e.appendCanonicalWith(nil, false)
+	return e.appendCanonicalWith(nil, false, &canonicalizer{})
 }
 
 // appendCanonicalWith appends CanonicalBytes to dst. It writes the members in their sorted order
 // directly rather than building and re-parsing a JSON object; the tests check it against that.
 // metaCanonical says e.Metadata is already in canonical form (as decode writes it).
-func (e *Event) appendCanonicalWith(dst []byte, metaCanonical bool) ([]byte, error) {
+func (e *Event) appendCanonicalWith(dst []byte, metaCanonical bool, c *canonicalizer) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"actor":{"name":`...)
 	dst = appendString(dst, []byte(e.Actor.Name))
@@ -200,7 +200,7 @@ func (e *Event) appendCanonicalWith(dst []byte, metaCanonical bool) ([]byte, err
 	dst = append(dst, `,"role":`...)
 	dst = appendString(dst, []byte(e.Actor.Role))
 	dst = append(dst, `},"data":`...)
-	if dst, err = appendRawCanonical(dst, e.Data); err != nil {
+	if dst, err = c.appendRaw(dst, e.Data); err != nil {
 		return nil, fmt.Errorf("canonical bytes: data: %w", err)
 	}
 	dst = append(dst, `,"event_id":`...)
@@ -208,7 +208,7 @@ func (e *Event) appendCanonicalWith(dst []byte, metaCanonical bool) ([]byte, err
 	dst = append(dst, `,"metadata":`...)
 	if metaCanonical && len(e.Metadata) > 0 {
 		dst = append(dst, e.Metadata...)
-	} else if dst, err = appendRawCanonical(dst, e.Metadata); err != nil {
+	} else if dst, err = c.appendRaw(dst, e.Metadata); err != nil {
 		return nil, fmt.Errorf("canonical bytes: metadata: %w", err)
 	}
 	dst = append(dst, `,"revision":`...)
@@ -222,12 +222,12 @@ func (e *Event) appendCanonicalWith(dst []byte, metaCanonical bool) ([]byte, err
 	return append(dst, '}'), nil
 }
 
-// appendRawCanonical canonicalises a raw member value; a missing one is null, as json.Marshal has it.
-func appendRawCanonical(dst []byte, raw json.RawMessage) ([]byte, error) {
+// appendRaw canonicalises a raw member value; a missing one is null, as json.Marshal has it.
+func (c *canonicalizer) appendRaw(dst []byte, raw json.RawMessage) ([]byte, error) {
 	if len(raw) == 0 {
 		return append(dst, "null"...), nil
 	}
-	return appendCanonical(dst, raw)
+	return c.appendCanonical(dst, raw)
 }
 
 // ComputeLeafHash is SHA-256(0x00 || CanonicalBytes()).
