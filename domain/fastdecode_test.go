@@ -1,0 +1,124 @@
+package domain
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+var fastTypes = []string{EventCustomerFrozen, EventCustomerUnfrozen, EventCustomerAssociated, EventCustomerResourcesRelease, EventPartnerFrozen, EventPartnerUnfrozen}
+
+// slowDecode is the reference: encoding/json.
+func slowDecode(typ string, data, meta []byte) (any, Metadata, error) {
+	var m Metadata
+	if err := json.Unmarshal(meta, &m); err != nil {
+		return nil, m, err
+	}
+	v, err := DecodeData(typ, data)
+	return v, m, err
+}
+
+// checkSame fails if the fast path accepts input and decodes it differently from encoding/json.
+func checkSame(t interface{ Fatalf(string, ...any) }, typ string, data, meta []byte) {
+	var fm Metadata
+	if fastMetadata(meta, &fm, map[string]string{}) {
+		var sm Metadata
+		if err := json.Unmarshal(meta, &sm); err != nil {
+			t.Fatalf("fast path accepts metadata %q that encoding/json rejects: %v", meta, err)
+		}
+		if !reflect.DeepEqual(fm, sm) {
+			t.Fatalf("metadata %q: fast %+v, encoding/json %+v", meta, fm, sm)
+		}
+	}
+	if fv, ok := fastData(typ, data, map[string]string{}); ok {
+		sv, err := DecodeData(typ, data)
+		if err != nil {
+			t.Fatalf("fast path accepts %s data %q that encoding/json rejects: %v", typ, data, err)
+		}
+		if !reflect.DeepEqual(fv, sv) {
+			t.Fatalf("%s data %q: fast %+v, encoding/json %+v", typ, data, fv, sv)
+		}
+	}
+}
+
+func TestFastDecodeMatchesEncodingJSON(t *testing.T) {
+	str := rapid.OneOf(rapid.SampledFrom([]string{"", "c-1", "overdue", "ACCOUNT", "a\"b", "é", "a\\b", "\u2028", "x\ny"}), rapid.String())
+	tm := rapid.Custom(func(t *rapid.T) time.Time {
+		return time.Unix(rapid.Int64Range(0, 4e9).Draw(t, "sec"), rapid.Int64Range(0, 999999999).Draw(t, "nsec")).UTC()
+	})
+	rapid.Check(t, func(rt *rapid.T) {
+		typ := rapid.SampledFrom(fastTypes).Draw(rt, "type")
+		var payload any
+		switch typ {
+		case EventCustomerFrozen:
+			p := CustomerFrozen{CustomerID: str.Draw(rt, "id"), FreezeType: FreezeType(str.Draw(rt, "ft")), PreviousFreezeType: FreezeType(str.Draw(rt, "pft")), Origin: Origin(str.Draw(rt, "origin")), Reason: str.Draw(rt, "reason")}
+			if rapid.Bool().Draw(rt, "deadline") {
+				d := tm.Draw(rt, "deadline time")
+				p.RetentionDeadline = &d
+			}
+			payload = p
+		case EventCustomerUnfrozen:
+			payload = CustomerUnfrozen{CustomerID: str.Draw(rt, "id"), UnfreezeType: FreezeType(str.Draw(rt, "ft")), Reason: str.Draw(rt, "reason")}
+		case EventCustomerAssociated:
+			payload = CustomerAssociated{CustomerID: str.Draw(rt, "id"), Name: str.Draw(rt, "name"), PartnerID: str.Draw(rt, "p"), DistributorID: str.Draw(rt, "d"), Tags: rapid.SliceOf(str).Draw(rt, "tags"), AccountManager: str.Draw(rt, "am")}
+		case EventCustomerResourcesRelease:
+			payload = CustomerResourcesReleased{CustomerID: str.Draw(rt, "id"), FrozenAt: tm.Draw(rt, "at"), Reason: str.Draw(rt, "reason")}
+		case EventPartnerFrozen:
+			payload = PartnerFrozen{PartnerID: str.Draw(rt, "id"), Reason: str.Draw(rt, "reason")}
+		default:
+			payload = PartnerUnfrozen{PartnerID: str.Draw(rt, "id"), Reason: str.Draw(rt, "reason")}
+		}
+		data, _ := json.Marshal(payload)
+		meta, _ := json.Marshal(Metadata{SchemaVersion: rapid.IntRange(-5, 1<<20).Draw(rt, "v"), Actor: Actor{Name: str.Draw(rt, "actor"), Role: Role(str.Draw(rt, "role")), PartnerID: str.Draw(rt, "ap")}, Time: tm.Draw(rt, "time"), RequestID: str.Draw(rt, "rid"), IdempotencyKey: str.Draw(rt, "key"), OnBehalfOf: str.Draw(rt, "obo"), CommandHash: str.Draw(rt, "hash")})
+		checkSame(rt, typ, data, meta)
+		// The service's own output must take the fast path (that is the point of it).
+		{
+			ascii := true
+			for _, b := range append(append([]byte{}, data...), meta...) {
+				if b == '\\' || b >= 0x80 {
+					ascii = false
+				}
+			}
+			if ascii {
+				if _, ok := fastData(typ, data, nil); !ok {
+					rt.Fatalf("fast path refuses plain %s data %s", typ, data)
+				}
+				var m Metadata
+				if !fastMetadata(meta, &m, nil) {
+					rt.Fatalf("fast path refuses plain metadata %s", meta)
+				}
+			}
+		}
+	})
+}
+
+func TestFastDecodeFallsBack(t *testing.T) {
+	for _, c := range []struct{ typ, data string }{
+		{EventCustomerUnfrozen, `{"customer_id":"c-1","CUSTOMER_ID":"c-2"}`},
+		{EventCustomerUnfrozen, `{"customer_id":"c-1","customer_id":"c-2"}`},
+		{EventCustomerUnfrozen, `{"customer_id":null}`},
+		{EventCustomerUnfrozen, `{ "customer_id":"c-1"}`},
+		{EventCustomerUnfrozen, `{"customer_id":"c-1"} `},
+		{EventCustomerUnfrozen, `{"customer_id":"c-1","extra":1}`},
+		{EventCustomerFrozen, `{"retention_deadline":"2026-13-01T00:00:00Z"}`},
+		{EventCustomerFrozen, `{"retention_deadline":null}`},
+		{EventCustomerAssociated, `{"tags":["a",]}`},
+		{EventCustomerAssociated, `{"tags":null}`},
+		{EventCustomerAssociated, `{"tags":[]}`},
+	} {
+		checkSame(t, c.typ, []byte(c.data), []byte(`{"schema_version":01}`))
+	}
+}
+
+func FuzzFastDecode(f *testing.F) {
+	f.Add(0, []byte(`{"customer_id":"c-1","freeze_type":"ACCOUNT","origin":"manual","reason":"r","retention_deadline":"2026-11-16T08:00:00Z"}`),
+		[]byte(`{"schema_version":1,"actor":{"name":"ops","role":"partner","partner_id":"d-1"},"time":"2026-11-01T08:00:00.123Z","request_id":"r","idempotency_key":"k","command_hash":"h"}`))
+	f.Add(2, []byte(`{"customer_id":"c-1","name":"N","partner_id":"r-1","distributor_id":"d-1","tags":["gold","x"]}`), []byte(`{"schema_version":1}`))
+	f.Fuzz(func(t *testing.T, i int, data, meta []byte) {
+		typ := fastTypes[(i%len(fastTypes)+len(fastTypes))%len(fastTypes)]
+		checkSame(t, typ, data, meta)
+	})
+}
