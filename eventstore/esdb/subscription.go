@@ -142,7 +142,10 @@ func (sub *subscription) pump(src source, last eventstore.Position) {
 	var droppedAt time.Time // when the current run of failed resubscriptions began
 	attempt := 0
 	for {
+		// Closing the source unblocks its Recv when the subscription or the store closes.
+		stopClosing := context.AfterFunc(sub.life, func() { _ = src.Close() })
 		healthy, err := sub.forward(src, &last)
+		stopClosing()
 		_ = src.Close()
 		if sub.life.Err() != nil {
 			sub.err = eventstore.ErrClosed
