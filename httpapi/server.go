@@ -128,6 +128,10 @@ type route struct {
 
 func (s *Server) routeTable() []route {
 	return []route{
+		// The hot read routes first: gorilla/mux tries routes in order, one regexp each.
+		{"GET", "/v1/customers/{id}/status", authenticated, s.getStatus},
+		{"GET", "/v1/customers/{id}/operations/{operation}", authenticated, s.getOperation},
+		{"GET", "/v1/customers/{id}/operations", authenticated, s.getOperations},
 		{"POST", "/v1/partners", writers, s.registerPartner},
 		{"GET", "/v1/partners/{id}", authenticated, s.getPartner},
 		{"POST", "/v1/partners/{id}/freeze", writers, s.freezePartner},
@@ -141,9 +145,6 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/customers/{id}", authenticated, s.getCustomer},
 		{"POST", "/v1/customers/{id}/freeze", writers, s.freezeCustomer},
 		{"POST", "/v1/customers/{id}/unfreeze", writers, s.unfreezeCustomer},
-		{"GET", "/v1/customers/{id}/status", authenticated, s.getStatus},
-		{"GET", "/v1/customers/{id}/operations", authenticated, s.getOperations},
-		{"GET", "/v1/customers/{id}/operations/{operation}", authenticated, s.getOperation},
 		{"GET", "/v1/customers/{id}/history", notReader, s.getHistory},
 		{"GET", "/v1/audit/events", auditors, s.auditEvents},
 		{"GET", "/v1/audit/export", auditors, s.auditExport},
