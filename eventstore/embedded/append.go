@@ -2,11 +2,10 @@ package embedded
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/freezeledger/freezeledger/eventstore"
@@ -74,27 +73,17 @@ func (s *Store) checkOnly(ctx context.Context, stream string, expected eventstor
 	if err := s.usable(ctx); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	var res eventstore.AppendResult
-	err := s.db.View(func(tx *bolt.Tx) error {
-		cur, exists := streamRevision(tx.Bucket(bucketStreams), stream)
-		if !expected.Matches(cur, exists) {
-			return wrongExpected(stream, expected, cur, exists)
-		}
-		if exists {
-			pos := binary.BigEndian.Uint64(tx.Bucket(bucketRevs).Get(revKey(stream, cur)))
-			res = eventstore.AppendResult{NextRevision: cur, Position: eventstore.Position{Commit: pos, Prepare: pos}}
-		}
-		return nil
-	})
-	return res, readErr(err)
-}
-
-func streamRevision(b *bolt.Bucket, stream string) (uint64, bool) {
-	v := b.Get([]byte(stream))
-	if v == nil {
-		return 0, false
+	s.idx.mu.RLock()
+	defer s.idx.mu.RUnlock()
+	cur, exists := s.idx.last(stream)
+	if !expected.Matches(cur, exists) {
+		return eventstore.AppendResult{}, wrongExpected(stream, expected, cur, exists)
 	}
-	return binary.BigEndian.Uint64(v), true
+	if !exists {
+		return eventstore.AppendResult{}, nil
+	}
+	pos := s.idx.streams[stream].positions[cur]
+	return eventstore.AppendResult{NextRevision: cur, Position: eventstore.Position{Commit: pos, Prepare: pos}}, nil
 }
 
 func wrongExpected(stream string, expected eventstore.ExpectedRevision, cur uint64, exists bool) *eventstore.WrongExpectedRevisionError {
@@ -131,9 +120,46 @@ func (s *Store) committer() {
 	}
 }
 
-// staged is what a batch's transaction decided, applied to the in-memory state once it committed.
-type staged struct {
-	events []eventstore.RecordedEvent
+// pendingStream is a stream's state during a group commit: its committed index (nil for a new
+// stream) plus what earlier appends of the same batch added.
+type pendingStream struct {
+	name      string
+	base      *streamIndex
+	positions []uint64
+	ids       map[uuid.UUID]uint64
+}
+
+func (p *pendingStream) baseLen() uint64 {
+	if p.base == nil {
+		return 0
+	}
+	return uint64(len(p.base.positions))
+}
+
+func (p *pendingStream) last() (uint64, bool) {
+	n := p.baseLen() + uint64(len(p.positions))
+	if n == 0 {
+		return 0, false
+	}
+	return n - 1, true
+}
+
+func (p *pendingStream) revisionOf(id uuid.UUID) (uint64, bool) {
+	if rev, ok := p.ids[id]; ok {
+		return rev, true
+	}
+	if p.base != nil {
+		rev, ok := p.base.ids[id]
+		return rev, ok
+	}
+	return 0, false
+}
+
+func (p *pendingStream) position(rev uint64) uint64 {
+	if n := p.baseLen(); rev >= n {
+		return p.positions[rev-n]
+	}
+	return p.base.positions[rev]
 }
 
 func (s *Store) commit(batch []*appendReq) {
@@ -158,25 +184,30 @@ func (s *Store) commit(batch []*appendReq) {
 		return
 	}
 	head, chain := s.head, s.chain
-	var out staged
+	pending := make(map[string]*pendingStream)
+	var order []*pendingStream
+	var out []eventstore.RecordedEvent
 	created := time.Now().UTC().UnixNano()
 	start := time.Now()
 	injected := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
 		events.FillPercent = 1.0
-		streams, revs, ids, meta := tx.Bucket(bucketStreams), tx.Bucket(bucketRevs), tx.Bucket(bucketIDs), tx.Bucket(bucketMeta)
 		for _, r := range batch {
 			if r.err != nil {
 				continue
 			}
-			cur, exists := streamRevision(streams, r.stream)
-			if done, err := checkRetry(r, ids, cur, exists); done || err != nil {
-				if err != nil {
-					return err
-				}
+			p := pending[r.stream]
+			if p == nil {
+				// Only the committer writes the index, so it reads it without the lock.
+				p = &pendingStream{name: r.stream, base: s.idx.streams[r.stream]}
+				pending[r.stream] = p
+				order = append(order, p)
+			}
+			if checkRetry(r, p) {
 				continue
 			}
+			cur, exists := p.last()
 			if !r.expected.Matches(cur, exists) {
 				r.err = wrongExpected(r.stream, r.expected, cur, exists)
 				continue
@@ -189,35 +220,28 @@ func (s *Store) commit(batch []*appendReq) {
 				head++
 				var v []byte
 				v, chain = encodeRecord(&chain, head, r.stream, rev, created, &r.events[i])
-				pos := be64(head)
-				if err := events.Put(pos, v); err != nil {
+				if err := events.Put(be64(head), v); err != nil {
 					return err
 				}
-				if err := revs.Put(revKey(r.stream, rev), pos); err != nil {
-					return err
+				p.positions = append(p.positions, head)
+				if p.ids == nil {
+					p.ids = make(map[uuid.UUID]uint64)
 				}
-				idv := make([]byte, 16)
-				binary.BigEndian.PutUint64(idv, rev)
-				binary.BigEndian.PutUint64(idv[8:], head)
-				if err := ids.Put(idKey(r.events[i].ID, r.stream), idv); err != nil {
-					return err
-				}
-				rr, _ := parseRecord(v)
-				out.events = append(out.events, eventstore.RecordedEvent{
+				p.ids[r.events[i].ID] = rev
+				data, meta := recordPayload(v, r.stream, &r.events[i])
+				out = append(out, eventstore.RecordedEvent{
 					ID: r.events[i].ID, Type: r.events[i].Type, Stream: r.stream, Revision: rev,
 					Position: eventstore.Position{Commit: head, Prepare: head},
-					Created:  time.Unix(0, created).UTC(), Data: nilIfEmpty(rr.data), Metadata: nilIfEmpty(rr.meta),
+					Created:  time.Unix(0, created).UTC(), Data: data, Metadata: meta,
 				})
 				rev++
-			}
-			if err := streams.Put([]byte(r.stream), be64(rev-1)); err != nil {
-				return err
 			}
 			r.res = eventstore.AppendResult{NextRevision: rev - 1, Position: eventstore.Position{Commit: head, Prepare: head}}
 		}
 		if head == s.head {
 			return nil // nothing to write: every append failed its check or was a retry
 		}
+		meta := tx.Bucket(bucketMeta)
 		if err := meta.Put(keyHead, be64(head)); err != nil {
 			return err
 		}
@@ -225,7 +249,7 @@ func (s *Store) commit(batch []*appendReq) {
 			return err
 		}
 		if s.opts.Faults != nil {
-			if err := s.opts.Faults.BeforeCommit(len(out.events)); err != nil {
+			if err := s.opts.Faults.BeforeCommit(len(out)); err != nil {
 				injected = true
 				return err
 			}
@@ -233,7 +257,7 @@ func (s *Store) commit(batch []*appendReq) {
 		return nil
 	})
 	if d := time.Since(start); d > s.opts.SlowSync {
-		s.log.Warn("slow commit", "duration", d, "appends", live, "events", len(out.events), "file", s.path)
+		s.log.Warn("slow commit", "duration", d, "appends", live, "events", len(out), "file", s.path)
 	}
 	if err != nil {
 		if !injected {
@@ -247,57 +271,76 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 		return
 	}
+	if len(out) == 0 {
+		return
+	}
 	s.head, s.chain = head, chain
-	if len(out.events) > 0 {
-		s.recent.publish(out.events)
-		s.pubHead.Store(head)
-	}
-}
-
-func nilIfEmpty(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-// checkRetry applies the idempotency rules of Append's doc comment. done means r is decided (its
-// res or err is set) and writes nothing.
-func checkRetry(r *appendReq, ids *bolt.Bucket, cur uint64, exists bool) (done bool, err error) {
-	if !exists {
-		return false, nil
-	}
-	found := 0
-	var firstRev, firstMissing = uint64(0), -1
-	var lastPos uint64
-	consecutive := true
-	var dupRev uint64
-	for i := range r.events {
-		v := ids.Get(idKey(r.events[i].ID, r.stream))
-		if v == nil {
-			if firstMissing < 0 {
-				firstMissing = i
-			}
+	s.idx.mu.Lock()
+	for _, p := range order {
+		if len(p.positions) == 0 {
 			continue
 		}
-		if len(v) != 16 {
-			return false, fmt.Errorf("%w: ids entry of event %s on stream %q is %d bytes", eventstore.ErrCorrupt, r.events[i].ID, r.stream, len(v))
+		si := p.base
+		if si == nil {
+			si = &streamIndex{ids: make(map[uuid.UUID]uint64, len(p.ids))}
+			s.idx.streams[p.name] = si
 		}
-		rev, pos := binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
+		si.positions = append(si.positions, p.positions...)
+		for id, rev := range p.ids {
+			si.ids[id] = rev
+		}
+	}
+	s.idx.mu.Unlock()
+	s.recent.publish(out)
+	s.pubHead.Store(head)
+}
+
+// recordPayload returns the data and metadata inside a stored value made by encodeRecord.
+func recordPayload(v []byte, stream string, e *eventstore.EventData) (data, meta []byte) {
+	i := 41 + 2 + len(stream) + 2 + len(e.Type) + 4
+	if len(e.Data) > 0 {
+		data = v[i : i+len(e.Data) : i+len(e.Data)]
+	}
+	i += len(e.Data) + 4
+	if len(e.Metadata) > 0 {
+		meta = v[i : i+len(e.Metadata) : i+len(e.Metadata)]
+	}
+	return data, meta
+}
+
+// checkRetry applies the idempotency rules of Append's doc comment. It returns true if r is
+// decided (its res or err is set) and writes nothing.
+func checkRetry(r *appendReq, p *pendingStream) bool {
+	cur, exists := p.last()
+	if !exists {
+		return false
+	}
+	found := 0
+	var firstRev, dupRev uint64
+	consecutive := true
+	for i := range r.events {
+		rev, ok := p.revisionOf(r.events[i].ID)
+		if !ok {
+			consecutive = false
+			continue
+		}
 		if found == 0 {
-			firstRev = rev - uint64(i)
 			dupRev = rev
+			if rev < uint64(i) {
+				consecutive = false
+			}
+			firstRev = rev - uint64(i)
 		}
 		if rev != firstRev+uint64(i) {
 			consecutive = false
 		}
-		lastPos = pos
 		found++
 	}
 	if found == 0 {
-		return false, nil
+		return false
 	}
 	werr := wrongExpected(r.stream, r.expected, cur, true)
+	n := uint64(len(r.events))
 	if found == len(r.events) && consecutive {
 		var held bool
 		if e, ok := r.expected.Revision(); ok {
@@ -313,15 +356,13 @@ func checkRetry(r *appendReq, ids *bolt.Bucket, cur uint64, exists bool) (done b
 			}
 		}
 		if held {
-			r.res = eventstore.AppendResult{NextRevision: firstRev + uint64(len(r.events)) - 1, Position: eventstore.Position{Commit: lastPos, Prepare: lastPos}}
-			return true, nil
+			pos := p.position(firstRev + n - 1)
+			r.res = eventstore.AppendResult{NextRevision: firstRev + n - 1, Position: eventstore.Position{Commit: pos, Prepare: pos}}
+			return true
 		}
-		r.err = fmt.Errorf("%w (its event IDs were already appended as revisions %d..%d under a different expectation)", werr, firstRev, firstRev+uint64(len(r.events))-1)
-		return true, nil
+		r.err = fmt.Errorf("%w (its event IDs were already appended as revisions %d..%d under a different expectation)", werr, firstRev, firstRev+n-1)
+		return true
 	}
-	_ = firstMissing
 	r.err = fmt.Errorf("%w (some of its event IDs are already in the stream, e.g. at revision %d, but it is not an exact retry)", werr, dupRev)
-	return true, nil
+	return true
 }
-
-var _ = errors.Is

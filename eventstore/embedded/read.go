@@ -1,8 +1,7 @@
 package embedded
 
 import (
-	"bytes"
-	"context"
+		"context"
 	"encoding/binary"
 	"fmt"
 
@@ -22,46 +21,27 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	if err := eventstore.ValidateStreamName(stream); err != nil {
 		return nil, err
 	}
-	var out []eventstore.RecordedEvent
-	err := s.db.View(func(tx *bolt.Tx) error {
-		cur, exists := streamRevision(tx.Bucket(bucketStreams), stream)
-		if !exists {
-			return fmt.Errorf("%w: %q", eventstore.ErrStreamNotFound, stream)
-		}
+	positions, err := s.streamPositions(stream, dir, from, count)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]eventstore.RecordedEvent, 0, len(positions))
+	err = s.db.View(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
-		c := tx.Bucket(bucketRevs).Cursor()
-		prefix := revKey(stream, 0)[:len(stream)+1]
 		var d decoder
-		var k, v []byte
-		switch dir {
-		case eventstore.Forwards:
-			if from > cur {
-				return nil
-			}
-			k, v = c.Seek(revKey(stream, from))
-		case eventstore.Backwards:
-			k, v = c.Seek(revKey(stream, min(from, cur)))
-		default:
-			return fmt.Errorf("embedded store: unknown read direction %d", dir)
-		}
-		for ; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = next(c, dir) {
-			if count > 0 && len(out) >= count {
-				break
-			}
-			if len(out)%ctxCheckEvery == ctxCheckEvery-1 {
+		var key [8]byte
+		for i, pos := range positions {
+			if i%ctxCheckEvery == ctxCheckEvery-1 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
-			if len(v) != 8 {
-				return fmt.Errorf("%w: %s: revs entry %x of stream %q is %d bytes", eventstore.ErrCorrupt, s.path, k, stream, len(v))
+			binary.BigEndian.PutUint64(key[:], pos)
+			v := events.Get(key[:])
+			if v == nil {
+				return fmt.Errorf("%w: %s: stream %q has an event at position %d, which has no record", eventstore.ErrCorrupt, s.path, stream, pos)
 			}
-			pos := binary.BigEndian.Uint64(v)
-			rv := events.Get(v)
-			if rv == nil {
-				return fmt.Errorf("%w: %s: stream %q revision %d points to position %d, which has no record", eventstore.ErrCorrupt, s.path, stream, binary.BigEndian.Uint64(k[len(prefix):]), pos)
-			}
-			e, err := d.decode(rv)
+			e, err := d.decode(v)
 			if err != nil {
 				return fmt.Errorf("%w: %s: record at position %d: %s", eventstore.ErrCorrupt, s.path, pos, err)
 			}
@@ -75,11 +55,39 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	return out, nil
 }
 
-func next(c *bolt.Cursor, dir eventstore.Direction) ([]byte, []byte) {
-	if dir == eventstore.Backwards {
-		return c.Prev()
+// streamPositions returns the positions a ReadStream reads, in its order.
+func (s *Store) streamPositions(stream string, dir eventstore.Direction, from uint64, count int) ([]uint64, error) {
+	s.idx.mu.RLock()
+	defer s.idx.mu.RUnlock()
+	si := s.idx.streams[stream]
+	if si == nil || len(si.positions) == 0 {
+		return nil, fmt.Errorf("%w: %q", eventstore.ErrStreamNotFound, stream)
 	}
-	return c.Next()
+	all := si.positions
+	n := uint64(len(all))
+	switch dir {
+	case eventstore.Forwards:
+		if from >= n {
+			return nil, nil
+		}
+		end := n
+		if count > 0 {
+			end = min(n, from+uint64(count))
+		}
+		return append([]uint64(nil), all[from:end]...), nil
+	case eventstore.Backwards:
+		start := min(from, n-1)
+		k := start + 1
+		if count > 0 {
+			k = min(k, uint64(count))
+		}
+		out := make([]uint64, k)
+		for i := range out {
+			out[i] = all[start-uint64(i)]
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("embedded store: unknown read direction %d", dir)
 }
 
 // ReadAll implements eventstore.Store. Positions of this store have Commit == Prepare; any other

@@ -11,14 +11,13 @@
 //
 // Layout (bbolt buckets):
 //
-//	events   position (8 bytes BE)                  -> canonical record bytes || chain value
-//	streams  stream name                            -> last revision (8 bytes BE)
-//	revs     stream name || 0x00 || revision (8 BE) -> position (8 bytes BE)
-//	ids      event ID (16 bytes) || stream name     -> revision (8 BE) || position (8 BE)
-//	meta     "format" -> "1"; "head" -> last position (8 BE); "chain" -> chain value of the last record
+//	events  position (8 bytes BE) -> canonical record bytes || chain value
+//	meta    "format" -> "1"; "head" -> last position (8 BE); "chain" -> chain value of the last record
 //
 // Positions are dense 1-based sequence numbers with Commit == Prepare, and ReadAll is a sequential
-// cursor walk over the events bucket (filled to 100%, as its keys only grow).
+// cursor walk over the events bucket (filled to 100%, as its keys only grow). The per-stream index
+// (revision -> position, event ID -> revision) lives in memory and is rebuilt by Open with one
+// sequential scan, which also checks the log's structure (see index).
 package embedded
 
 import (
@@ -32,7 +31,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -77,10 +75,8 @@ const (
 
 var (
 	bucketEvents  = []byte("events")
-	bucketStreams = []byte("streams")
-	bucketRevs    = []byte("revs")
-	bucketIDs     = []byte("ids")
 	bucketMeta    = []byte("meta")
+	buckets       = [][]byte{bucketEvents, bucketMeta}
 	keyFormat     = []byte("format")
 	keyHead       = []byte("head")
 	keyChain      = []byte("chain")
@@ -109,7 +105,8 @@ type Store struct {
 	chain  [ChainSize]byte
 	failed error
 
-	// published state: what subscribers and Head see
+	// published state: what readers, subscribers and Head see
+	idx     *index
 	pubHead atomic.Uint64
 	recent  recentEvents
 }
@@ -155,6 +152,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		reqs:   make(chan *appendReq, maxBatchAppends),
 		done:   make(chan struct{}),
 		closed: make(chan struct{}),
+		idx:    newIndex(),
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -175,7 +173,7 @@ func (s *Store) init() error {
 			if tx.Bucket(bucketEvents) != nil {
 				return s.corrupt("bucket meta is missing but bucket events exists")
 			}
-			for _, name := range [][]byte{bucketEvents, bucketStreams, bucketRevs, bucketIDs, bucketMeta} {
+			for _, name := range buckets {
 				if _, err := tx.CreateBucket(name); err != nil {
 					return fmt.Errorf("embedded store: create bucket %s in %s: %w", name, s.path, err)
 				}
@@ -194,6 +192,11 @@ func (s *Store) init() error {
 		if err != nil {
 			return s.corrupt("%s", err)
 		}
+		if last, err := s.idx.rebuild(tx); err != nil {
+			return s.corrupt("%s", err)
+		} else if last != head {
+			return s.corrupt("meta head is position %d but the records end at position %d", head, last)
+		}
 		s.head, s.chain = head, chain
 		return nil
 	})
@@ -208,7 +211,7 @@ func (s *Store) corrupt(format string, args ...any) error {
 // last record's.
 func checkTail(tx *bolt.Tx) (uint64, [ChainSize]byte, error) {
 	var chain [ChainSize]byte
-	for _, name := range [][]byte{bucketEvents, bucketStreams, bucketRevs, bucketIDs, bucketMeta} {
+	for _, name := range buckets {
 		if tx.Bucket(name) == nil {
 			return 0, chain, fmt.Errorf("bucket %s is missing", name)
 		}
@@ -270,19 +273,6 @@ func be64(v uint64) []byte {
 	return b
 }
 
-func revKey(stream string, rev uint64) []byte {
-	k := make([]byte, len(stream)+9)
-	copy(k, stream)
-	binary.BigEndian.PutUint64(k[len(stream)+1:], rev)
-	return k
-}
-
-func idKey(id uuid.UUID, stream string) []byte {
-	k := make([]byte, 16+len(stream))
-	copy(k, id[:])
-	copy(k[16:], stream)
-	return k
-}
 
 // Head returns the position of the last committed event (eventstore.Start if the store is empty).
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {

@@ -141,16 +141,19 @@ func TestVerifyAndOpenDetectTampering(t *testing.T) {
 		atPosition string
 	}{
 		{name: "DataAltered", change: alterData(5), verifyErr: "chain breaks", atPosition: "position 5:"},
-		{name: "RecordRemoved", change: func(tx *bolt.Tx) error { return tx.Bucket([]byte("events")).Delete(key(7)) }, verifyErr: "record missing", atPosition: "position 7:"},
-		{name: "IndexAltered", change: func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("streams")).Put([]byte("stream-1"), key(0))
-		}, verifyErr: "streams bucket says stream \"stream-1\""},
+		{name: "RecordRemoved", change: func(tx *bolt.Tx) error { return tx.Bucket([]byte("events")).Delete(key(7)) }, openErr: "position 7: record missing"},
+		{name: "RevisionAltered", change: func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("events"))
+			v := append([]byte(nil), b.Get(key(4))...)
+			binary.BigEndian.PutUint64(v[25:], 9)
+			return b.Put(key(4), v)
+		}, openErr: "position 4: stream \"stream-0\" revision 9 where revision 1 was next"},
 		{name: "LastRecordAltered", change: alterData(10), openErr: "chain breaks at position 10"},
 		{name: "LastRecordRemoved", change: func(tx *bolt.Tx) error { return tx.Bucket([]byte("events")).Delete(key(10)) }, openErr: "meta head is position 10 but the last record is at position 9"},
 		{name: "MetaChainAltered", change: func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("meta")).Put([]byte("chain"), bytes.Repeat([]byte{7}, 32))
 		}, openErr: "meta chain value"},
-		{name: "BucketDropped", change: func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("ids")) }, openErr: "bucket ids is missing"},
+		{name: "BucketDropped", change: func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("events")) }, openErr: "bucket events is missing"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,0 +1,202 @@
+package embedded_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/eventstore/embedded"
+)
+
+// benchEvent is about the size of a freezeledger event: ~300 bytes of JSON data, ~150 of metadata.
+func benchEvent() eventstore.EventData {
+	return eventstore.EventData{
+		ID:       uuid.New(),
+		Type:     "customer.frozen",
+		Data:     []byte(`{"v":1,"customerId":"cust-000123","partnerId":"reseller-0042","reason":"fraud","ticket":"SEC-12345","note":"frozen after a chargeback spike on the account; contact security before unfreezing","frozenAt":"2026-11-26T14:00:00Z","authority":{"kind":"delegation","id":"del-0007"},"pad":"xxxxxxxxxxxxxxxxxxxxxxxx"}`),
+		Metadata: []byte(`{"actor":{"kind":"user","id":"alice@reseller-0042"},"commandId":"6f1c1c1e-8a0d-4c39-9d6b-1f0f3a8b2c4d","correlationId":"c-1"}`),
+	}
+}
+
+// rawFsyncRate measures, in dir, how many times per second the disk takes a 4 KiB append to a file
+// followed by fsync: the physical limit of one durable write at a time.
+func rawFsyncRate(tb testing.TB, dir string, n int) float64 {
+	tb.Helper()
+	f, err := os.Create(filepath.Join(dir, "fsync-baseline"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := f.Write(buf); err != nil {
+			tb.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// BenchmarkRawFsync is the baseline: one 4 KiB append + fsync per op.
+func BenchmarkRawFsync(b *testing.B) {
+	dir := b.TempDir()
+	b.ResetTimer()
+	rate := rawFsyncRate(b, dir, b.N)
+	b.ReportMetric(rate, "fsyncs/s")
+}
+
+// BenchmarkAppendOneWriter: one writer, one event per durable append. It measures the raw fsync
+// rate just before, in the same directory, and reports the ratio.
+func BenchmarkAppendOneWriter(b *testing.B) {
+	dir := b.TempDir()
+	raw := rawFsyncRate(b, dir, 300)
+	s, err := embedded.Open(dir, embedded.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, b.N)
+	for i := range evs {
+		evs[i] = benchEvent()
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Append(ctx, "bench-one", eventstore.Any, evs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rate := float64(b.N) / time.Since(start).Seconds()
+	b.StopTimer()
+	b.ReportMetric(rate, "events/s")
+	b.ReportMetric(raw, "raw-fsyncs/s")
+	b.ReportMetric(rate/raw, "x-raw-fsync")
+}
+
+// BenchmarkAppend256Writers: 256 goroutines, each durable append carrying one event; b.N appends in
+// all. Reports events/s, the p99 append latency, and the raw fsync rate measured just before.
+func BenchmarkAppend256Writers(b *testing.B) {
+	const writers = 256
+	dir := b.TempDir()
+	raw := rawFsyncRate(b, dir, 300)
+	s, err := embedded.Open(dir, embedded.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	evs := make([]eventstore.EventData, b.N)
+	for i := range evs {
+		evs[i] = benchEvent()
+	}
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("bench-%d", w)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= b.N {
+					return
+				}
+				t0 := time.Now()
+				if _, err := s.Append(ctx, stream, eventstore.Any, evs[i]); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(raw, "raw-fsyncs/s")
+}
+
+var readAllOnce struct {
+	sync.Once
+	dir string
+	n   int
+	err error
+}
+
+// BenchmarkReadAll reads a warm store of 200,000 events in global order, in pages of 4096 (as a
+// projection catching up would); one op is one event.
+func BenchmarkReadAll(b *testing.B) {
+	const total = 200_000
+	readAllOnce.Do(func() {
+		readAllOnce.dir, readAllOnce.err = os.MkdirTemp("", "readall-bench")
+		if readAllOnce.err != nil {
+			return
+		}
+		s, err := embedded.Open(readAllOnce.dir, embedded.Options{UnsafeNoSync: true})
+		if err != nil {
+			readAllOnce.err = err
+			return
+		}
+		defer s.Close()
+		for i := 0; i < total; i += 1000 {
+			evs := make([]eventstore.EventData, 1000)
+			for j := range evs {
+				evs[j] = benchEvent()
+			}
+			if _, err := s.Append(context.Background(), fmt.Sprintf("read-%d", i%97), eventstore.Any, evs...); err != nil {
+				readAllOnce.err = err
+				return
+			}
+		}
+		readAllOnce.n = total
+	})
+	if readAllOnce.err != nil {
+		b.Fatal(readAllOnce.err)
+	}
+	b.Cleanup(func() { os.RemoveAll(readAllOnce.dir) })
+	s, err := embedded.Open(readAllOnce.dir, embedded.Options{UnsafeNoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.ReadAll(ctx, eventstore.Start, 0); err != nil { // warm the page cache
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	pos := eventstore.Start
+	for read := 0; read < b.N; {
+		page, err := s.ReadAll(ctx, pos, min(4096, b.N-read))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(page) == 0 {
+			pos = eventstore.Start
+			continue
+		}
+		read += len(page)
+		pos = page[len(page)-1].Position
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}

@@ -1,0 +1,91 @@
+package embedded
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+)
+
+// index is the in-memory index of the log: for each stream, the position of each revision and the
+// revision of each event ID. It is not stored: Open rebuilds it with one sequential scan of the
+// events bucket, checking the log's structure as it goes. Keeping it out of bbolt means a commit
+// dirties only the tail pages of the events bucket, instead of random pages of secondary B+trees
+// (which made group commits write ~1 MiB for 256 events in an earlier layout).
+//
+// Only the committer changes the index, after its transaction committed; readers hold mu.RLock.
+type index struct {
+	mu      sync.RWMutex
+	streams map[string]*streamIndex
+}
+
+type streamIndex struct {
+	positions []uint64             // positions[rev] is the position of revision rev
+	ids       map[uuid.UUID]uint64 // event ID -> revision
+}
+
+func newIndex() *index { return &index{streams: make(map[string]*streamIndex)} }
+
+// last returns the stream's current revision; exists is false for a stream never written. Callers
+// other than the committer must hold mu.RLock.
+func (x *index) last(stream string) (rev uint64, exists bool) {
+	si := x.streams[stream]
+	if si == nil || len(si.positions) == 0 {
+		return 0, false
+	}
+	return uint64(len(si.positions) - 1), true
+}
+
+// stream returns the index of stream, creating it; the caller holds mu (or owns x exclusively).
+func (x *index) stream(name []byte) *streamIndex {
+	si := x.streams[string(name)]
+	if si == nil {
+		si = &streamIndex{ids: make(map[uuid.UUID]uint64)}
+		x.streams[string(name)] = si
+	}
+	return si
+}
+
+// add records an event at the end of the stream.
+func (si *streamIndex) add(stream []byte, id uuid.UUID, rev, pos uint64) error {
+	if rev != uint64(len(si.positions)) {
+		return fmt.Errorf("stream %q revision %d where revision %d was next", stream, rev, len(si.positions))
+	}
+	if prev, dup := si.ids[id]; dup {
+		return fmt.Errorf("event ID %s is at revisions %d and %d of stream %q", id, prev, rev, stream)
+	}
+	si.positions = append(si.positions, pos)
+	si.ids[id] = rev
+	return nil
+}
+
+// rebuild scans the events bucket in order and builds the index, checking that positions are
+// 1, 2, ... with no gap, that each record parses and states its own position, that each stream's
+// revisions are 0, 1, ... and that no event ID repeats in a stream. It returns the last position.
+func (x *index) rebuild(tx *bolt.Tx) (uint64, error) {
+	var want uint64 = 1
+	c := tx.Bucket(bucketEvents).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			return 0, fmt.Errorf("position %d: events key %x is not 8 bytes", want, k)
+		}
+		pos := binary.BigEndian.Uint64(k)
+		if pos != want {
+			return 0, fmt.Errorf("position %d: record missing (the next record is at position %d)", want, pos)
+		}
+		r, err := parseRecord(v)
+		if err != nil {
+			return 0, fmt.Errorf("position %d: %s", pos, err)
+		}
+		if r.pos != pos {
+			return 0, fmt.Errorf("position %d: record says position %d", pos, r.pos)
+		}
+		if err := x.stream(r.stream).add(r.stream, r.id, r.rev, pos); err != nil {
+			return 0, fmt.Errorf("position %d: %s", pos, err)
+		}
+		want++
+	}
+	return want - 1, nil
+}
