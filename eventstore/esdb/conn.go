@@ -25,15 +25,36 @@ var knownSettings = map[string]bool{
 	"usercertfile": true, "userkeyfile": true, "tlsverifycert": true, "defaultdeadline": true,
 }
 
-// IsConnectionString reports whether s is an EventStoreDB connection string (esdb:// or
-// esdb+discover://), as opposed to a path: the --store flag accepts both.
+// schemes maps the connection string schemes we accept to the client's: KurrentDB's names are
+// accepted too (the server does not see the scheme).
+var schemes = map[string]string{
+	"esdb://": "esdb://", "esdb+discover://": "esdb+discover://",
+	"kurrentdb://": "esdb://", "kurrentdb+discover://": "esdb+discover://",
+	"kdb://": "esdb://", "kdb+discover://": "esdb+discover://",
+}
+
+// IsConnectionString reports whether s is an EventStoreDB/KurrentDB connection string (esdb://,
+// esdb+discover://, kurrentdb://, kurrentdb+discover://, kdb://, kdb+discover://), as opposed to a
+// path or "embedded": the --store flag accepts both.
 func IsConnectionString(s string) bool {
-	return strings.HasPrefix(s, "esdb://") || strings.HasPrefix(s, "esdb+discover://")
+	_, ok := clientScheme(s)
+	return ok
+}
+
+// clientScheme rewrites s to the scheme the client parses.
+func clientScheme(s string) (string, bool) {
+	for from, to := range schemes {
+		if rest, ok := strings.CutPrefix(s, from); ok {
+			return to + rest, true
+		}
+	}
+	return s, false
 }
 
 // parseConnectionString parses s with the client's parser after checking its settings' names.
 func parseConnectionString(s string) (*esdb.Configuration, error) {
-	if !IsConnectionString(s) {
+	s, ok := clientScheme(s)
+	if !ok {
 		return nil, errors.New("not an EventStoreDB connection string (want esdb://host:port?tls=false or esdb+discover://host:port)")
 	}
 	if _, query, ok := strings.Cut(s, "?"); ok {

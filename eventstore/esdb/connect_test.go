@@ -71,7 +71,7 @@ func TestOpenClosedPortFailsWithTheAddress(t *testing.T) {
 		t.Errorf("error does not name %s: %v", addr, err)
 	}
 	// The client's own logging (its discovery attempts) reaches hclog, not the standard logger.
-	if out := logs.String(); !strings.Contains(out, "esdb.client") || !strings.Contains(out, "discovery attempt") {
+	if out := logs.String(); !strings.Contains(out, "client:") || !strings.Contains(out, "discovery attempt") {
 		t.Errorf("client logs did not reach hclog:\n%s", out)
 	}
 }

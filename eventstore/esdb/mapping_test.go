@@ -310,8 +310,17 @@ func TestRedactAndTarget(t *testing.T) {
 			t.Errorf("target(%q) = %q, want %q", cs, got, want)
 		}
 	}
-	if !IsConnectionString("esdb://x") || !IsConnectionString("esdb+discover://x") || IsConnectionString("./data") {
-		t.Error("IsConnectionString")
+	for cs, want := range map[string]bool{
+		"esdb://x": true, "esdb+discover://x": true, "kurrentdb://x": true, "kurrentdb+discover://x": true,
+		"kdb://x": true, "kdb+discover://x": true, "./data": false, "embedded": false, "http://x": false,
+	} {
+		if IsConnectionString(cs) != want {
+			t.Errorf("IsConnectionString(%q) = %v", cs, !want)
+		}
+	}
+	cfg, err := parseConnectionString("kurrentdb+discover://admin:changeit@cluster.local:2113?tls=true")
+	if err != nil || !cfg.DnsDiscover || cfg.Address != "cluster.local:2113" || cfg.Username != "admin" {
+		t.Errorf("kurrentdb+discover:// parses to %+v, %v", cfg, err)
 	}
 }
 

@@ -147,7 +147,7 @@ func newStore(connectionString string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("esdb: connection string %q: %w", redact(connectionString), err)
 	}
-	log := opts.Logger.Named("esdb")
+	log := opts.Logger
 	cfg.Logger = clientLogger(log.Named("client"))
 	life, stop := context.WithCancel(context.Background())
 	return &Store{cfg: cfg, target: target(cfg), opts: opts, log: log, life: life, stop: stop}, nil
