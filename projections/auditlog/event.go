@@ -123,6 +123,9 @@ func (enc *leafEncoder) leaf(ev *Event) ([32]byte, error) {
 	return sha256.Sum256(enc.canon), nil
 }
 
+// canonical is the canonical bytes of the last leaf computed.
+func (enc *leafEncoder) canonical() []byte { return enc.canon[1:] }
+
 // decodeActor decodes the metadata's actor object as json.Unmarshal into domain.Actor would, with a
 // fast path for the usual object of string members.
 func decodeActor(raw []byte) (domain.Actor, error) {

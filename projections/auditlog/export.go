@@ -189,7 +189,7 @@ scan:
 						eventstore.ErrCorrupt, rec.ID, rec.Position, index)
 				}
 				ev.LeafHash = base64.StdEncoding.EncodeToString(leaf[:])
-				if err := enc.write(bw, &ev); err != nil {
+				if err := enc.write(bw, &ev, le.canonical()); err != nil {
 					return res, err
 				}
 				res.End = index + 1
@@ -200,6 +200,9 @@ scan:
 	}
 	if !started {
 		res.First, res.End = index, index
+	}
+	if err := enc.flush(); err != nil {
+		return res, err
 	}
 	return res, bw.Flush()
 }
@@ -222,58 +225,32 @@ func (t *Tree) readLeaves(index, n uint64, hashes, positions []byte) ([]byte, []
 
 type lineEncoder interface {
 	header(w *bufio.Writer) error
-	write(w *bufio.Writer, ev *Event) error
+	// write writes ev, whose canonical bytes (CanonicalBytes) are canon.
+	write(w *bufio.Writer, ev *Event, canon []byte) error
+	flush() error
 }
 
 type jsonlEncoder struct{ buf []byte }
 
 func (*jsonlEncoder) header(*bufio.Writer) error { return nil }
+func (*jsonlEncoder) flush() error               { return nil }
 
-func (e *jsonlEncoder) write(w *bufio.Writer, ev *Event) error {
-	b, err := ev.AppendJSON(e.buf[:0])
-	if err != nil {
-		return err
-	}
-	e.buf = append(b, '\n')
-	_, err = w.Write(e.buf)
+// write writes the line {"index":…,"position":…,<the members of the canonical bytes>,"leaf_hash":…}:
+// the event's API shape, with the members the leaf covers in canonical form and order, so that the
+// leaf bytes can be read off the line.
+func (e *jsonlEncoder) write(w *bufio.Writer, ev *Event, canon []byte) error {
+	b := append(e.buf[:0], `{"index":`...)
+	b = strconv.AppendUint(b, ev.Index, 10)
+	b = append(b, `,"position":`...)
+	b = appendString(b, []byte(ev.Position))
+	b = append(b, ',')
+	b = append(b, canon[1:len(canon)-1]...)
+	b = append(b, `,"leaf_hash":"`...)
+	b = append(b, ev.LeafHash...)
+	b = append(b, "\"}\n"...)
+	e.buf = b
+	_, err := w.Write(b)
 	return err
-}
-
-// AppendJSON appends the event's JSON object (the API shape, on one line) to dst. Data and Metadata
-// are written compact; they must be valid JSON.
-func (e *Event) AppendJSON(dst []byte) ([]byte, error) {
-	dst = append(dst, `{"index":`...)
-	dst = strconv.AppendUint(dst, e.Index, 10)
-	dst = append(dst, `,"position":`...)
-	dst = appendString(dst, []byte(e.Position))
-	dst = append(dst, `,"event_id":`...)
-	dst = appendString(dst, []byte(e.EventID))
-	dst = append(dst, `,"type":`...)
-	dst = appendString(dst, []byte(e.Type))
-	dst = append(dst, `,"stream":`...)
-	dst = appendString(dst, []byte(e.Stream))
-	dst = append(dst, `,"revision":`...)
-	dst = strconv.AppendUint(dst, e.Revision, 10)
-	dst = append(dst, `,"time":`...)
-	dst = appendString(dst, []byte(e.Time))
-	dst = append(dst, `,"actor":{"name":`...)
-	dst = appendString(dst, []byte(e.Actor.Name))
-	dst = append(dst, `,"role":`...)
-	dst = appendString(dst, []byte(e.Actor.Role))
-	dst = append(dst, `,"partner_id":`...)
-	dst = appendString(dst, []byte(e.Actor.PartnerID))
-	dst = append(dst, `},"data":`...)
-	var err error
-	if dst, err = appendCompact(dst, e.Data); err != nil {
-		return nil, fmt.Errorf("event %s: data: %w", e.EventID, err)
-	}
-	dst = append(dst, `,"metadata":`...)
-	if dst, err = appendCompact(dst, e.Metadata); err != nil {
-		return nil, fmt.Errorf("event %s: metadata: %w", e.EventID, err)
-	}
-	dst = append(dst, `,"leaf_hash":`...)
-	dst = appendString(dst, []byte(e.LeafHash))
-	return append(dst, '}'), nil
 }
 
 // appendCompact appends raw JSON, compacting it only if it spans lines.
@@ -292,6 +269,7 @@ func appendCompact(dst []byte, raw json.RawMessage) ([]byte, error) {
 }
 
 type csvEncoder struct {
+	cw  *csv.Writer
 	row []string
 	buf []byte
 }
@@ -299,15 +277,16 @@ type csvEncoder struct {
 func newCSVEncoder() *csvEncoder { return &csvEncoder{row: make([]string, len(CSVHeader))} }
 
 func (e *csvEncoder) header(w *bufio.Writer) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVHeader); err != nil {
-		return err
-	}
-	cw.Flush()
-	return cw.Error()
+	e.cw = csv.NewWriter(w)
+	return e.cw.Write(CSVHeader)
 }
 
-func (e *csvEncoder) write(w *bufio.Writer, ev *Event) error {
+func (e *csvEncoder) flush() error {
+	e.cw.Flush()
+	return e.cw.Error()
+}
+
+func (e *csvEncoder) write(_ *bufio.Writer, ev *Event, _ []byte) error {
 	data, err := appendCompact(e.buf[:0], ev.Data)
 	if err != nil {
 		return fmt.Errorf("event %s: data: %w", ev.EventID, err)
@@ -329,12 +308,7 @@ func (e *csvEncoder) write(w *bufio.Writer, ev *Event) error {
 	for i, c := range e.row {
 		e.row[i] = NeutraliseCell(c)
 	}
-	cw := csv.NewWriter(w)
-	if err := cw.Write(e.row); err != nil {
-		return err
-	}
-	cw.Flush()
-	return cw.Error()
+	return e.cw.Write(e.row)
 }
 
 // NeutraliseCell prefixes a CSV cell that a spreadsheet would run as a formula (one starting with

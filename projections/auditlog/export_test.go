@@ -52,10 +52,15 @@ func TestExportJSONLinesIsTheAPIShape(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, _ := json.Marshal(got)
-		w, _ := json.Marshal(want)
-		if !bytes.Equal(g, w) {
-			t.Fatalf("line %d:\n%s\nwant\n%s", i+1, g, w)
+		g, _ := got.CanonicalBytes()
+		w, _ := want.CanonicalBytes()
+		if !bytes.Equal(g, w) || got.Index != want.Index || got.Position != want.Position || got.LeafHash != want.LeafHash {
+			t.Fatalf("line %d:\n%s\nwant\n%s", i+1, line, w)
+		}
+		// The leaf bytes can be read off the line: what lies between position and leaf_hash.
+		inner := "{" + line[strings.Index(line, `"actor":`):strings.Index(line, `,"leaf_hash"`)] + "}"
+		if inner != string(w) {
+			t.Fatalf("line %d does not carry the canonical bytes:\n%s\n%s", i+1, inner, w)
 		}
 	}
 }
