@@ -190,14 +190,14 @@ func (v *verifier) lines(ctx context.Context) error {
 	sc := bufio.NewScanner(v.in.Export)
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	var (
-		line     int
-		expect   = first
-		lastPos  eventstore.Position
-		havePos  bool
-		canon    []byte
-		beyond   bool
-		metaBuf  []byte
-		c        canonicalizer
+		line    int
+		expect  = first
+		lastPos eventstore.Position
+		havePos bool
+		canon   []byte
+		beyond  bool
+		metaBuf []byte
+		c       canonicalizer
 	)
 	for sc.Scan() {
 		line++
