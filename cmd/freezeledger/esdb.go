@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/eventstore/esdb"
 )
 
-// openESDB opens the EventStoreDB backend (eventstore/esdb).
+// openESDB opens the EventStoreDB (KurrentDB) backend for --store esdb://... The read-model
+// checkpoints and the audit tree still live in --data-dir.
 func openESDB(ctx context.Context, conn string, log hclog.Logger) (eventstore.Store, error) {
-	return nil, errors.New("the EventStoreDB backend is not wired yet")
+	s, err := esdb.Open(ctx, conn, esdb.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open EventStoreDB: %w", err)
+	}
+	return s, nil
 }

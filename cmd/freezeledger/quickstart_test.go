@@ -116,6 +116,19 @@ func TestQuickstart(t *testing.T) {
 	if code := run(context.Background(), []string{"verify", "--bundle", bundle, "--public-key", key}, &out, &errs); code != 0 {
 		t.Fatalf("verify exited %d: %s", code, errs.String())
 	}
+	// freezeledger verify --data-dir ./data: chain, tree, and read models against a rebuild.
+	out.Reset()
+	if code := run(context.Background(), []string{"verify", "--data-dir", dir}, &out, &errs); code != 0 {
+		t.Fatalf("verify --data-dir exited %d: %s\n%s", code, out.String(), errs.String())
+	}
+	if !strings.Contains(out.String(), "equal to a rebuild") {
+		t.Errorf("verify --data-dir did not check the read models: %s", out.String())
+	}
+	// freezeledger rebuild --data-dir ./data
+	out.Reset()
+	if code := run(context.Background(), []string{"rebuild", "--data-dir", dir}, &out, &errs); code != 0 || !strings.Contains(out.String(), "rebuilt the read models") {
+		t.Fatalf("rebuild exited %d: %s %s", code, out.String(), errs.String())
+	}
 }
 
 // TestFirstStartAndPrincipalsAdd: a first start creates a platform principal and prints its token
