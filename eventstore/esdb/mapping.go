@@ -202,3 +202,21 @@ func actualRevision(err error) (actual int64, ok bool) {
 	}
 	return n, true
 }
+
+// refusal maps the server's InvalidArgument refusals that have a contract error: an append over
+// the server's size limits (it counts some bytes of overhead that ValidateAppend does not) is
+// ErrTooLarge, a read from a position that is no record's is ErrInvalidPosition. The client
+// reports both as ErrorCodeUnknown, so the server's messages are matched. nil if neither.
+func refusal(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "Maximum Append Size") || strings.Contains(msg, "Maximum Append Event Size"):
+		return eventstore.ErrTooLarge
+	case strings.Contains(msg, "invalid position"):
+		return eventstore.ErrInvalidPosition
+	}
+	return nil
+}

@@ -366,3 +366,28 @@ func TestOptionsDefaults(t *testing.T) {
 		t.Fatalf("MaxRetries -1 means no retries, got %d", o.MaxRetries)
 	}
 }
+
+// The server's refusals that the contract names, as the client reports them (code Unknown
+// wrapping the gRPC status; messages from KurrentDB's RpcExceptions).
+func TestRefusals(t *testing.T) {
+	cases := []struct {
+		err  error
+		want error
+	}{
+		{unknownError(status.Error(codes.InvalidArgument, "Maximum Append Size of 1048576 Exceeded.")), eventstore.ErrTooLarge},
+		{unknownError(status.Error(codes.InvalidArgument, "Event with Id: x, Size: 2000000, exceeds Maximum Append Event Size of 1048576.")), eventstore.ErrTooLarge},
+		{fmt.Errorf("read: %w", status.Error(codes.InvalidArgument, "Trying to read from an invalid position.")), eventstore.ErrInvalidPosition},
+		{unknownError(status.Error(codes.InvalidArgument, "Required Metadata Property 'type' is missing")), nil},
+		{nil, nil},
+	}
+	for _, c := range cases {
+		if got := refusal(c.err); got != c.want {
+			t.Errorf("refusal(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+	s := quickFail(t, Options{MaxRetries: -1})
+	err := s.appendError(context.Background(), "big-1", eventstore.Any, cases[0].err)
+	if !errors.Is(err, eventstore.ErrTooLarge) {
+		t.Errorf("the server's size refusal maps to %v, want ErrTooLarge", err)
+	}
+}

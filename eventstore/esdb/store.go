@@ -237,6 +237,9 @@ func (s *Store) appendError(ctx context.Context, stream string, expected eventst
 	case kindStreamDeleted:
 		return fmt.Errorf("esdb: append to stream %q: the stream was deleted in EventStoreDB: %w", stream, err)
 	}
+	if sentinel := refusal(err); sentinel != nil {
+		return fmt.Errorf("esdb: append to stream %q: %w: %w", stream, sentinel, err)
+	}
 	return fmt.Errorf("esdb: append to stream %q expecting %s: %w", stream, expected, err)
 }
 
@@ -386,6 +389,9 @@ func (s *Store) ReadAll(ctx context.Context, a eventstore.Position, count int) (
 	for {
 		page, err := s.readAllPage(ctx, esdb.Forwards, toAllPosition(cursor), pageSize)
 		if err != nil {
+			if sentinel := refusal(err); sentinel != nil {
+				return nil, fmt.Errorf("esdb: read $all after %s: %w: %w", cursor, sentinel, err)
+			}
 			return nil, fmt.Errorf("esdb: read $all after %s: %w", cursor, err)
 		}
 		progressed := false

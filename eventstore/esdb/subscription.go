@@ -92,6 +92,9 @@ func (s *Store) openSource(ctx, life context.Context, a eventstore.Position) (so
 		return &clientSource{sub: sub, cancel: cancelStream, release: func() { s.release(g) }}, nil
 	}, func(src source) { _ = src.Close() })
 	if err != nil {
+		if sentinel := refusal(err); sentinel != nil {
+			return nil, fmt.Errorf("esdb: subscribe to $all after %s: %w: %w", a, sentinel, err)
+		}
 		return nil, fmt.Errorf("esdb: subscribe to $all after %s: %w", a, err)
 	}
 	return src, nil
