@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,3 +268,77 @@ func TestCheckpointNotUsedWhenStale(t *testing.T) {
 }
 
 func decodeMeta(b []byte, md *domain.Metadata) error { return json.Unmarshal(b, md) }
+
+// flakyStore fails every other subscription after one batch, and every other ReadAll page, as a
+// flapping connection would.
+type flakyStore struct {
+	eventstore.Store
+	mu    sync.Mutex
+	calls int
+}
+
+var errFlaky = errors.New("flaky: connection reset")
+
+func (f *flakyStore) flip() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return f.calls%2 == 0
+}
+
+func (f *flakyStore) ReadAll(ctx context.Context, after eventstore.Position, count int) ([]eventstore.RecordedEvent, error) {
+	if f.flip() {
+		return nil, errFlaky
+	}
+	return f.Store.ReadAll(ctx, after, min(count, 7))
+}
+
+func (f *flakyStore) SubscribeAll(ctx context.Context, after eventstore.Position) (eventstore.Subscription, error) {
+	sub, err := f.Store.SubscribeAll(ctx, after)
+	if err != nil {
+		return nil, err
+	}
+	return &flakySub{Subscription: sub, fail: f.flip()}, nil
+}
+
+type flakySub struct {
+	eventstore.Subscription
+	fail bool
+	n    int
+}
+
+func (s *flakySub) Next(ctx context.Context) ([]eventstore.RecordedEvent, error) {
+	s.n++
+	if s.fail && s.n > 1 {
+		return nil, errFlaky
+	}
+	return s.Subscription.Next(ctx)
+}
+
+// Run survives failing reads and subscriptions: it resubscribes where it stopped, without gaps or
+// duplicates (the leaf numbering stays that of a plain replay), and Close stops it.
+func TestRunResubscribesAfterErrors(t *testing.T) {
+	l := newLedger(t)
+	randomLog(l, 21, 40)
+	m, err := Open(&flakyStore{Store: l.store}, "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(context.Background()) }()
+	randomLog(l, 22, 40) // more events while it runs (partners re-registered: refused, still leaves)
+	head, _ := l.store.Head(context.Background())
+	waitFor(t, m, head)
+	if got, want := stateBytes(t, m), stateBytes(t, modelOf(readAll(t, l.store))); !bytes.Equal(got, want) {
+		t.Fatal("read models fed through failures differ from a replay")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run after Close: %v", err)
+	}
+	if err := m.WaitFor(context.Background(), eventstore.Position{Commit: head.Commit + 1, Prepare: head.Commit + 1}); domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Fatalf("WaitFor after Close: %v", err)
+	}
+}

@@ -115,8 +115,9 @@ func Open(store eventstore.Store, dir string, opts Options) (*ReadModels, error)
 }
 
 // Run feeds the read models from the store until ctx is done or Close is called (then it returns
-// nil). It subscribes after the last applied event; on a subscription error it logs, waits (50 ms
-// doubling up to 5 s) and resubscribes from where it stopped. It writes checkpoints as configured.
+// nil). It catches up by reading pages of the store, then subscribes after the last applied event;
+// on an error it logs, waits (50 ms, doubling up to 5 s while no event gets applied) and starts
+// again from where it stopped. It writes checkpoints as configured.
 // It returns an error only if the store is closed.
 func (m *ReadModels) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -128,7 +129,8 @@ func (m *ReadModels) Run(ctx context.Context) error {
 	}
 	m.cancel = append(m.cancel, cancel)
 	m.mu.Unlock()
-	backoff := 50 * time.Millisecond
+	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
 	for {
 		m.mu.RLock()
 		gen, after, closed := m.gen, m.st.applied(), m.closed
@@ -136,6 +138,7 @@ func (m *ReadModels) Run(ctx context.Context) error {
 		if closed || ctx.Err() != nil {
 			return nil
 		}
+		start := after
 		err := m.catchUp(ctx)
 		var sub eventstore.Subscription
 		if err == nil {
@@ -148,7 +151,7 @@ func (m *ReadModels) Run(ctx context.Context) error {
 			err = m.consume(ctx, sub, gen)
 			sub.Close()
 			if err == nil { // Rebuild replaced the state: resubscribe at once
-				backoff = 50 * time.Millisecond
+				backoff = minBackoff
 				continue
 			}
 		}
@@ -158,7 +161,10 @@ func (m *ReadModels) Run(ctx context.Context) error {
 		if errors.Is(err, eventstore.ErrClosed) {
 			return fmt.Errorf("projections: store closed: %w", err)
 		}
-		m.log.Warn("projections: subscription failed, resubscribing", "after", after.String(), "error", err, "backoff", backoff)
+		if m.Applied() != start { // progress since the last failure: the fault is not persistent
+			backoff = minBackoff
+		}
+		m.log.Warn("projections: subscription failed, resubscribing", "after", m.Applied().String(), "error", err, "backoff", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -166,7 +172,7 @@ func (m *ReadModels) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		backoff = min(backoff*2, maxBackoff)
 	}
 }
 
