@@ -103,6 +103,17 @@ func startServer(t *testing.T) *testServer {
 // adjust Main before it runs.
 func startServerIn(t testing.TB, dir string, principals []testPrincipal, tweak func(*Main)) *testServer {
 	t.Helper()
+	return startServerFull(t, dir, principals, tweak, []string{"--log-level", "warn"})
+}
+
+// startServerInWithFlags starts serve on an existing directory with extra flags.
+func startServerInWithFlags(t testing.TB, dir string, flags []string) *testServer {
+	t.Helper()
+	return startServerFull(t, dir, nil, nil, flags)
+}
+
+func startServerFull(t testing.TB, dir string, principals []testPrincipal, tweak func(*Main), flags []string) *testServer {
+	t.Helper()
 	ts := &testServer{t: t, dir: dir, tokens: map[string]string{}, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	for _, p := range principals {
 		tok, err := httpapi.CreatePrincipal(PrincipalsFile(dir), p.name, domain.Role(p.role), p.partner)
@@ -115,7 +126,7 @@ func startServerIn(t testing.TB, dir string, principals []testPrincipal, tweak f
 	if tweak != nil {
 		tweak(ts.m)
 	}
-	if err := ts.m.ParseFlags([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "warn"}); err != nil {
+	if err := ts.m.ParseFlags(append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0"}, flags...)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
