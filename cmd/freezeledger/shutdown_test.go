@@ -66,7 +66,7 @@ func TestGracefulShutdown(t *testing.T) {
 	ts.stop()
 	ts.stop = nil
 	if _, err := svc.UnfreezeCustomer(context.Background(), domain.UnfreezeCustomer{
-		Meta: domain.Meta{Actor: domain.Actor{Name: "op-dist-a", Role: domain.RolePartner, PartnerID: "dist-a"}},
+		Meta:       domain.Meta{Actor: domain.Actor{Name: "op-dist-a", Role: domain.RolePartner, PartnerID: "dist-a"}},
 		CustomerID: "c-a", Reason: "during shutdown", UnfreezeType: domain.FreezeAccount,
 	}); err != nil {
 		t.Fatal(err)
