@@ -383,6 +383,9 @@ func (j *journal) savePartner(c *Channel, id string) {
 	if j == nil {
 		return
 	}
+	if j.partners == nil {
+		j.partners = map[string]*Partner{}
+	}
 	if _, ok := j.partners[id]; !ok {
 		j.partners[id] = c.partners[id]
 	}
@@ -392,6 +395,9 @@ func (j *journal) saveCustomer(c *Channel, id string) {
 	if j == nil {
 		return
 	}
+	if j.customers == nil {
+		j.customers = make(map[string]*Customer, 4)
+	}
 	if _, ok := j.customers[id]; !ok {
 		j.customers[id] = c.customers[id]
 	}
@@ -400,6 +406,9 @@ func (j *journal) saveCustomer(c *Channel, id string) {
 func (j *journal) saveIdem(c *Channel, key string) {
 	if j == nil {
 		return
+	}
+	if j.idem == nil {
+		j.idem = map[string]*idemEntry{}
 	}
 	if _, ok := j.idem[key]; !ok {
 		j.idem[key] = c.idem[key]
@@ -417,7 +426,7 @@ func (j *journal) saveReservation(c *Channel, k reservationKey) {
 
 // begin starts recording undo information; commit forgets it; rollback restores the state begin saw.
 func (c *Channel) begin() {
-	c.j = &journal{partners: map[string]*Partner{}, customers: map[string]*Customer{}, idem: map[string]*idemEntry{}}
+	c.j = &journal{}
 }
 
 func (c *Channel) commit() { c.j = nil }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/domain/domaintest"
 	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/eventstore/embedded"
 )
@@ -137,27 +138,68 @@ func activate(b *testing.B, svc *domain.Service, assign [][]target) {
 // BenchmarkFreezeUnfreeze1000Channels: 64 clients freezing and unfreezing customers spread over
 // 1,000 channels, through the command service on the fsync'd embedded store.
 func BenchmarkFreezeUnfreeze1000Channels(b *testing.B) {
-	const channels, per = 1000, 4
-	l, customers := benchWorld(b, channels, per)
+	l, customers := benchWorld(b, 1000, 4)
 	svc := domain.NewService(l, domain.Options{})
-	assign := make([][]target, benchClients)
+	assign := spreadAssign(customers)
+	activate(b, svc, assign)
+	runClients(b, svc, assign)
+}
+
+// memWorld is benchWorld on the in-memory log: the domain's own cost, without a store.
+func memWorld(b *testing.B, channels, perChannel int) (*domaintest.MemoryLog, [][]string) {
+	b.Helper()
+	l := domaintest.NewMemoryLog()
+	svc := domain.NewService(l, domain.Options{})
+	ctx := context.Background()
+	customers := make([][]string, channels)
 	for c := 0; c < channels; c++ {
-		for _, id := range customers[c] {
-			k := c % benchClients
-			assign[k] = append(assign[k], target{op(fmt.Sprintf("dist-%d", c)), id})
+		d := fmt.Sprintf("dist-%d", c)
+		if _, err := reg(platform, d, domain.PartnerDistributor, "")(ctx, svc); err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < perChannel; i++ {
+			id := fmt.Sprintf("c-%d-%d", c, i)
+			if _, err := assoc(op(d), id, d)(ctx, svc); err != nil {
+				b.Fatal(err)
+			}
+			customers[c] = append(customers[c], id)
 		}
 	}
-	// spread each client's customers over its channels round-robin
-	for k := range assign {
-		mine := assign[k]
-		spread := make([]target, 0, len(mine))
-		for i := 0; i < per; i++ {
-			for j := i; j < len(mine); j += per {
-				spread = append(spread, mine[j])
+	return l, customers
+}
+
+func spreadAssign(customers [][]string) [][]target {
+	assign := make([][]target, benchClients)
+	n := 0
+	for i := 0; ; i++ {
+		added := false
+		for c := range customers {
+			if i < len(customers[c]) {
+				assign[n%benchClients] = append(assign[n%benchClients], target{op(fmt.Sprintf("dist-%d", c)), customers[c][i]})
+				n++
+				added = true
 			}
 		}
-		assign[k] = spread
+		if !added {
+			return assign
+		}
 	}
+}
+
+// BenchmarkDomainOnly1000Channels and BenchmarkDomainOnlyOneChannel are the two throughput
+// benchmarks on the in-memory log: the ceiling the command service itself sets.
+func BenchmarkDomainOnly1000Channels(b *testing.B) {
+	l, customers := memWorld(b, 1000, 4)
+	svc := domain.NewService(l, domain.Options{})
+	assign := spreadAssign(customers)
+	activate(b, svc, assign)
+	runClients(b, svc, assign)
+}
+
+func BenchmarkDomainOnlyOneChannel(b *testing.B) {
+	l, customers := memWorld(b, 1, 640)
+	svc := domain.NewService(l, domain.Options{})
+	assign := spreadAssign(customers)
 	activate(b, svc, assign)
 	runClients(b, svc, assign)
 }
@@ -167,10 +209,7 @@ func BenchmarkFreezeUnfreezeOneChannel(b *testing.B) {
 	const per = 640
 	l, customers := benchWorld(b, 1, per)
 	svc := domain.NewService(l, domain.Options{})
-	assign := make([][]target, benchClients)
-	for i, id := range customers[0] {
-		assign[i%benchClients] = append(assign[i%benchClients], target{op("dist-0"), id})
-	}
+	assign := spreadAssign(customers)
 	activate(b, svc, assign)
 	runClients(b, svc, assign)
 }

@@ -122,3 +122,12 @@ func FuzzFastDecode(f *testing.F) {
 		checkSame(t, typ, data, meta)
 	})
 }
+
+func TestValidIDMatchesPattern(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		s := rapid.OneOf(rapid.StringMatching(`[A-Za-z0-9_.\-]{0,66}`), rapid.String()).Draw(rt, "id")
+		if ValidID(s) != IDPattern.MatchString(s) {
+			rt.Fatalf("ValidID(%q) = %v, pattern says %v", s, ValidID(s), IDPattern.MatchString(s))
+		}
+	})
+}

@@ -1,7 +1,9 @@
 package domain
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -66,7 +68,7 @@ func NewService(log EventLog, opts Options) *Service {
 		opts.Retention = DefaultRetention
 	}
 	if opts.NewID == nil {
-		opts.NewID = uuid.New
+		opts.NewID = newRandomIDs()
 	}
 	if opts.MaxGroup <= 0 {
 		opts.MaxGroup = 256
@@ -83,6 +85,18 @@ func NewService(log EventLog, opts Options) *Service {
 		partners:  map[string]string{},
 		customers: map[string]string{},
 		keys:      map[string]string{},
+	}
+}
+
+// newRandomIDs returns a generator of random (version 4) UUIDs reading crypto/rand in blocks, not
+// once per event (a system call each).
+func newRandomIDs() func() uuid.UUID {
+	var mu sync.Mutex
+	r := bufio.NewReaderSize(rand.Reader, 16*256)
+	return func() uuid.UUID {
+		mu.Lock()
+		defer mu.Unlock()
+		return uuid.Must(uuid.NewRandomFromReader(r))
 	}
 }
 
@@ -371,8 +385,12 @@ func scopedKey(m Meta) string {
 	return idemKey(m.Actor.Name, m.IdempotencyKey)
 }
 
-// commandHash fingerprints a command without its Meta.
-func commandHash(kind string, cmd any) string {
+// commandHash fingerprints a command without its Meta. It is only needed (and only recorded) when
+// the command carries an idempotency key.
+func commandHash(m Meta, kind string, cmd any) string {
+	if m.IdempotencyKey == "" {
+		return ""
+	}
 	h := sha256.New()
 	h.Write([]byte(kind))
 	h.Write([]byte{0})
@@ -567,7 +585,7 @@ func (s *Service) Customer(ctx context.Context, id string) (cu Customer, manager
 func (s *Service) RegisterPartner(ctx context.Context, cmd RegisterPartner) (Result, error) {
 	plain := cmd
 	plain.Meta = Meta{}
-	hash := commandHash("RegisterPartner", plain)
+	hash := commandHash(cmd.Meta, "RegisterPartner", plain)
 	var stream string
 	switch {
 	case cmd.Type != PartnerReseller:
@@ -606,7 +624,7 @@ func (s *Service) RegisterPartner(ctx context.Context, cmd RegisterPartner) (Res
 func (s *Service) AssociateCustomer(ctx context.Context, cmd AssociateCustomer) (Result, error) {
 	plain := cmd
 	plain.Meta = Meta{}
-	hash := commandHash("AssociateCustomer", plain)
+	hash := commandHash(cmd.Meta, "AssociateCustomer", plain)
 	stream, err := s.actorChannel(ctx, cmd.Actor)
 	if err != nil {
 		return Result{}, err
@@ -751,7 +769,7 @@ func (s *Service) FreezeCustomer(ctx context.Context, cmd FreezeCustomer) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(stream, cmd.Meta, commandHash("FreezeCustomer", plain), func(c *Channel, now time.Time) ([]pendingEvent, error) {
+	return s.run(stream, cmd.Meta, commandHash(cmd.Meta, "FreezeCustomer", plain), func(c *Channel, now time.Time) ([]pendingEvent, error) {
 		return c.decideFreezeCustomer(cmd.Actor, cmd.CustomerID, cmd.Reason, cmd.FreezeType, now, s.opts.Retention)
 	})
 }
@@ -764,7 +782,7 @@ func (s *Service) UnfreezeCustomer(ctx context.Context, cmd UnfreezeCustomer) (R
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(stream, cmd.Meta, commandHash("UnfreezeCustomer", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezeCustomer", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideUnfreezeCustomer(cmd.Actor, cmd.CustomerID, cmd.Reason, cmd.UnfreezeType)
 	})
 }
@@ -773,7 +791,7 @@ func (s *Service) UnfreezeCustomer(ctx context.Context, cmd UnfreezeCustomer) (R
 func (s *Service) FreezeCustomers(ctx context.Context, cmd FreezeCustomers) (BatchResult, error) {
 	plain := cmd
 	plain.Meta = Meta{}
-	return s.batch(ctx, cmd.Meta, commandHash("FreezeCustomers", plain), cmd.CustomerIDs, func(c *Channel, id string, now time.Time) ([]pendingEvent, error) {
+	return s.batch(ctx, cmd.Meta, commandHash(cmd.Meta, "FreezeCustomers", plain), cmd.CustomerIDs, func(c *Channel, id string, now time.Time) ([]pendingEvent, error) {
 		return c.decideFreezeCustomer(cmd.Actor, id, cmd.Reason, cmd.FreezeType, now, s.opts.Retention)
 	})
 }
@@ -782,7 +800,7 @@ func (s *Service) FreezeCustomers(ctx context.Context, cmd FreezeCustomers) (Bat
 func (s *Service) UnfreezeCustomers(ctx context.Context, cmd UnfreezeCustomers) (BatchResult, error) {
 	plain := cmd
 	plain.Meta = Meta{}
-	return s.batch(ctx, cmd.Meta, commandHash("UnfreezeCustomers", plain), cmd.CustomerIDs, func(c *Channel, id string, _ time.Time) ([]pendingEvent, error) {
+	return s.batch(ctx, cmd.Meta, commandHash(cmd.Meta, "UnfreezeCustomers", plain), cmd.CustomerIDs, func(c *Channel, id string, _ time.Time) ([]pendingEvent, error) {
 		return c.decideUnfreezeCustomer(cmd.Actor, id, cmd.Reason, cmd.UnfreezeType)
 	})
 }
@@ -863,7 +881,7 @@ func (s *Service) FreezePartner(ctx context.Context, cmd FreezePartner) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(stream, cmd.Meta, commandHash("FreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(stream, cmd.Meta, commandHash(cmd.Meta, "FreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideFreezePartner(cmd)
 	})
 }
@@ -876,7 +894,7 @@ func (s *Service) UnfreezePartner(ctx context.Context, cmd UnfreezePartner) (Res
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(stream, cmd.Meta, commandHash("UnfreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideUnfreezePartner(cmd)
 	})
 }
@@ -897,7 +915,7 @@ func (s *Service) SetDelegation(ctx context.Context, cmd SetDelegation) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(stream, cmd.Meta, commandHash("SetDelegation", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(stream, cmd.Meta, commandHash(cmd.Meta, "SetDelegation", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideSetDelegation(cmd)
 	})
 }
