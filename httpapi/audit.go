@@ -285,14 +285,30 @@ func (l *lazyHeaderWriter) Write(b []byte) (int, error) {
 }
 
 // GET /v1/audit/checkpoint
+//
+// With min_position, it waits (up to the wait timeout) for a checkpoint that covers that position.
 func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, p Principal) error {
-	if _, err := parseQuery(r); err != nil {
+	q, err := parseQuery(r, "min_position")
+	if err != nil {
 		return err
 	}
 	if err := s.needAudit(); err != nil {
 		return err
 	}
-	cp, err := s.audit.Checkpoint(r.Context())
+	var cp []byte
+	if _, ok := q["min_position"]; ok {
+		if err := s.waitMin(r.Context(), q); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(r.Context(), s.wait)
+		defer cancel()
+		cp, err = s.audit.WaitCheckpoint(wctx, s.reads.Events())
+		if err != nil && r.Context().Err() == nil {
+			return errorf(domain.CodeUnavailable, "no signed checkpoint covers position %s yet; retry later", q["min_position"])
+		}
+	} else {
+		cp, err = s.audit.Checkpoint(r.Context())
+	}
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,8 @@ type Ledger interface {
 type ReadModels interface {
 	// WaitFor returns once the read models have applied pos, or ctx's error.
 	WaitFor(ctx context.Context, pos eventstore.Position) error
+	// Events is the number of events applied (so the audit tree size that covers them).
+	Events() uint64
 	// Head is the store's head position.
 	Head(ctx context.Context) (eventstore.Position, error)
 	// Ready reports whether the read models have caught up with the store (nil when they have).
@@ -50,6 +52,8 @@ type Audit interface {
 	Export(ctx context.Context, w io.Writer, format, from, to string) error
 	// Checkpoint is the latest signed checkpoint (a signed note).
 	Checkpoint(ctx context.Context) ([]byte, error)
+	// WaitCheckpoint returns the first signed checkpoint covering at least size events, or ctx's error.
+	WaitCheckpoint(ctx context.Context, size uint64) ([]byte, error)
 	InclusionProof(index, treeSize uint64) ([][]byte, error)
 	ConsistencyProof(first, second uint64) ([][]byte, error)
 	// PublicKey is the verifier key of the checkpoint signatures (a note verifier key string).

@@ -404,6 +404,11 @@ func (a *auditAdapter) Checkpoint(ctx context.Context) ([]byte, error) {
 	return signed, nil
 }
 
+func (a *auditAdapter) WaitCheckpoint(ctx context.Context, size uint64) ([]byte, error) {
+	_, signed, err := a.tree.WaitCheckpoint(ctx, size)
+	return signed, err
+}
+
 func (a *auditAdapter) InclusionProof(index, treeSize uint64) ([][]byte, error) {
 	h, err := a.tree.InclusionProof(index, treeSize)
 	return h, sizeErr(err)
