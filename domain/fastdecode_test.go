@@ -11,16 +11,6 @@ import (
 
 var fastTypes = []string{EventCustomerFrozen, EventCustomerUnfrozen, EventCustomerAssociated, EventCustomerResourcesRelease, EventPartnerFrozen, EventPartnerUnfrozen}
 
-// slowDecode is the reference: encoding/json.
-func slowDecode(typ string, data, meta []byte) (any, Metadata, error) {
-	var m Metadata
-	if err := json.Unmarshal(meta, &m); err != nil {
-		return nil, m, err
-	}
-	v, err := DecodeData(typ, data)
-	return v, m, err
-}
-
 // checkSame fails if the fast path accepts input and decodes it differently from encoding/json.
 func checkSame(t interface{ Fatalf(string, ...any) }, typ string, data, meta []byte) {
 	var fm Metadata
