@@ -202,7 +202,9 @@ func run[T any](s *Store, ctx context.Context, g *generation, fn func(context.Co
 	opCtx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.life, cancel)
 	done := make(chan result[T], 1)
+	s.calls.Add(1)
 	go func() {
+		defer s.calls.Done()
 		v, err := fn(opCtx, g)
 		s.release(g)
 		done <- result[T]{v, err}

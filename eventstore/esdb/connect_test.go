@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
+	"go.uber.org/goleak"
 
 	"github.com/freezeledger/freezeledger/eventstore"
 )
@@ -55,6 +56,7 @@ func bufferLogger(level hclog.Level) (hclog.Logger, *syncBuffer) {
 }
 
 func TestOpenClosedPortFailsWithTheAddress(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	addr := fmt.Sprintf("127.0.0.1:%d", closedPort(t))
 	logger, logs := bufferLogger(hclog.Trace)
 	start := time.Now()
@@ -254,5 +256,23 @@ func TestConnectionStringErrorsFailAtOnce(t *testing.T) {
 		if errors.Is(err, eventstore.ErrUnavailable) {
 			t.Errorf("Open(%q): a bad connection string is not unavailability: %v", c.cs, err)
 		}
+	}
+}
+
+// Failed calls, retired clients and a closed store leave no goroutine behind.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s := quickFail(t, Options{MaxRetries: 2})
+	ctx := context.Background()
+	for range 3 {
+		if _, err := s.Head(ctx); !errors.Is(err, eventstore.ErrUnavailable) {
+			t.Fatalf("head: %v", err)
+		}
+	}
+	if _, err := s.SubscribeAll(ctx, eventstore.Start); !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Fatalf("subscribe: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

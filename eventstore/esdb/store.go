@@ -96,9 +96,10 @@ type Store struct {
 	opts   Options
 	log    hclog.Logger
 
-	life context.Context // ends at Close: calls and subscriptions stop
-	stop context.CancelFunc
-	subs sync.WaitGroup // subscription goroutines
+	life  context.Context // ends at Close: calls and subscriptions stop
+	stop  context.CancelFunc
+	subs  sync.WaitGroup // subscription goroutines
+	calls sync.WaitGroup // goroutines of calls into the client (see run)
 
 	mu      sync.Mutex
 	closed  bool
@@ -174,8 +175,26 @@ func (s *Store) Close() error {
 	if cur != nil {
 		s.retire(cur)
 	}
+	// Calls the caller abandoned may still be inside the client (a discovery takes up to
+	// maxDiscoverAttempts*discoveryInterval); wait for them a little, so that Close leaves no
+	// goroutine behind in the common case, but never hang on a client that does not return.
+	finished := make(chan struct{})
+	go func() {
+		s.calls.Wait()
+		close(finished)
+	}()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+		s.log.Warn("closing with calls still inside the EventStoreDB client; they end in the background", "waited", closeWait)
+	}
 	return nil
 }
+
+// closeWait bounds how long Close waits for abandoned calls to leave the client.
+const closeWait = 3 * time.Second
 
 // Append writes events to stream if expected holds. See eventstore.Store. Transient failures are
 // retried with the same event IDs, so a retry of an append the server did write is not written
