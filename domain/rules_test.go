@@ -488,6 +488,40 @@ func TestRule10_OrphanReservations(t *testing.T) {
 	f.validate()
 }
 
+// An association refused after its claim (the actor was frozen in between) gives the reservation
+// back in its channel; a later attempt by the same channel claims the ID anew.
+func TestRule10_RefusedAfterClaim(t *testing.T) {
+	f := newFixture(t)
+	f.must(world...)
+	once := true
+	f.log.BeforeAppend = func(stream string, _ []domain.NewEvent) error {
+		if once && stream == domain.ReservationStream("customer", "c-x") {
+			once = false
+			if _, err := freezeP(platform, "res-1")(f.ctx, f.svc); err != nil {
+				t.Error(err)
+			}
+		}
+		return nil
+	}
+	if _, err := assoc(op("res-1"), "c-x", "res-1")(f.ctx, f.svc); domain.ErrorCode(err) != domain.CodeActorFrozen {
+		t.Fatalf("association racing the actor's freeze: %v", err)
+	}
+	var released int
+	for _, ev := range f.log.All() {
+		if ev.Type == domain.EventIDReservationReleased {
+			released++
+		}
+	}
+	if released != 1 {
+		t.Fatalf("%d reservation releases, want 1", released)
+	}
+	f.must(unfreezeP(platform, "res-1"))
+	if _, err := assoc(op("res-1"), "c-x", "res-1")(f.ctx, f.svc); err != nil {
+		t.Fatalf("retry after the release: %v", err)
+	}
+	f.validate()
+}
+
 func TestRule11_Batches(t *testing.T) {
 	f := newFixture(t)
 	f.must(world...)

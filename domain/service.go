@@ -406,14 +406,17 @@ func newRequest(m Meta, hash string, run func(c *Channel, e *emitter) error) *re
 	}
 }
 
-// checkKey refuses an idempotency key this process saw with another command (keys can span channels
-// for the platform); the channel's own index is authoritative for keys recorded in its stream.
+// checkKey refuses a platform idempotency key this process saw with another command: the platform's
+// commands span channels, while each channel's index (recovered from its stream) only knows its own.
 func (s *Service) checkKey(m Meta, hash string) error {
 	if m.IdempotencyKey == "" {
 		return nil
 	}
 	if n := len(m.IdempotencyKey); n > 128 {
 		return Errorf(CodeInvalid, "an idempotency key is 1 to 128 characters")
+	}
+	if m.Actor.Role != RolePlatform {
+		return nil // a partner's commands all go to its own channel, whose index is complete
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -424,7 +427,7 @@ func (s *Service) checkKey(m Meta, hash string) error {
 }
 
 func (s *Service) rememberKey(m Meta, hash string) {
-	if m.IdempotencyKey == "" {
+	if m.IdempotencyKey == "" || m.Actor.Role != RolePlatform {
 		return
 	}
 	s.mu.Lock()
@@ -713,9 +716,6 @@ func (s *Service) claim(ctx context.Context, kind, id, stream, requestID string)
 			if last.Type != EventIDReserved || json.Unmarshal(last.Data, &d) != nil {
 				return 0, fmt.Errorf("%s revision %d: unexpected %s event", rs, last.Revision, last.Type)
 			}
-			if d.Channel == stream {
-				return last.Revision, nil
-			}
 			if !strings.HasPrefix(d.Channel, ChannelStreamPrefix) {
 				return 0, fmt.Errorf("%s revision %d: reservation names %q, not a channel stream", rs, last.Revision, d.Channel)
 			}
@@ -726,8 +726,13 @@ func (s *Service) claim(ctx context.Context, kind, id, stream, requestID string)
 			}); err != nil {
 				return 0, err
 			}
-			if taken {
+			switch {
+			case taken && d.Channel == stream:
+				return 0, Errorf(CodeConflict, "rule 10: %s %q already exists", kind, id)
+			case taken:
 				return 0, Errorf(CodeConflict, "rule 10: %s %q is already associated with another partner", kind, id)
+			case d.Channel == stream && !released:
+				return last.Revision, nil // this channel's own reservation (an earlier attempt's): reuse it
 			}
 			if !released {
 				var m Metadata
