@@ -13,7 +13,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -118,18 +120,28 @@ func (t *Tree) Export(ctx context.Context, w io.Writer, req ExportRequest) (Expo
 	if req.To.Time != nil {
 		toTime = req.To.Time.Format(TimeFormat)
 	}
-	var enc lineEncoder
 	switch req.Format {
-	case FormatJSONL, "":
-		enc = &jsonlEncoder{}
-	case FormatCSV:
-		enc = newCSVEncoder()
+	case "":
+		req.Format = FormatJSONL
+	case FormatJSONL, FormatCSV:
 	default:
 		return res, fmt.Errorf("%w: export format %q: want jsonl or csv", ErrInvalid, req.Format)
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
-	if err := enc.header(bw); err != nil {
-		return res, err
+	if req.Format == FormatCSV {
+		cw := csv.NewWriter(bw)
+		cw.Write(CSVHeader)
+		if cw.Flush(); cw.Error() != nil {
+			return res, cw.Error()
+		}
+	}
+	if fromTime == "" && toTime == "" {
+		// A range of known leaves: pages are encoded in parallel and written in order.
+		res.First, res.End = first, max(first, end)
+		if err := t.exportParallel(ctx, bw, req.Format, first, end); err != nil {
+			return res, err
+		}
+		return res, bw.Flush()
 	}
 
 	res.First, res.End = first, first
@@ -140,62 +152,30 @@ func (t *Tree) Export(ctx context.Context, w io.Writer, req ExportRequest) (Expo
 			return res, err
 		}
 	}
-	var (
-		le     leafEncoder
-		stored []byte
-		posb   []byte
-		index  = first
-	)
-scan:
+	enc := newLineEncoder(req.Format, bw)
+	pw := pageWorker{t: t}
+	index := first
 	for index < end {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
 		n := min(uint64(exportPage), end-index)
-		recs, err := t.store.ReadAll(ctx, after, int(n))
-		if err != nil {
-			return res, fmt.Errorf("export: read after %s: %w", after, err)
-		}
-		if len(recs) == 0 {
-			return res, fmt.Errorf("%w: export: the store ends after %s but the audit tree has %d leaves", eventstore.ErrCorrupt, after, end)
-		}
-		recs = recs[:min(uint64(len(recs)), n)]
-		if stored, posb, err = t.readLeaves(index, uint64(len(recs)), stored, posb); err != nil {
-			return res, err
-		}
-		for k, rec := range recs {
-			pos := eventstore.Position{Commit: binary.BigEndian.Uint64(posb[k*posSize:]), Prepare: binary.BigEndian.Uint64(posb[k*posSize+8:])}
-			if pos != rec.Position {
-				return res, fmt.Errorf("%w: export: leaf %d is at position %s in the audit tree but the store's event is at %s", eventstore.ErrCorrupt, index, pos, rec.Position)
-			}
-			ev, err := le.decode(rec, index)
-			if err != nil {
-				return res, fmt.Errorf("export: leaf %d: %w", index, err)
-			}
+		var stop bool
+		index, after, stop, err = pw.encode(ctx, index, n, after, enc, func(ev *Event) (bool, bool) {
 			if toTime != "" && ev.Time >= toTime {
-				break scan
+				return false, true
 			}
 			if !started && ev.Time >= fromTime {
 				started = true
-				res.First = index
+				res.First = ev.Index
 			}
 			if started {
-				leaf, err := le.leaf(&ev)
-				if err != nil {
-					return res, fmt.Errorf("export: leaf %d: %w", index, err)
-				}
-				if !bytes.Equal(leaf[:], stored[k*hashSize:(k+1)*hashSize]) {
-					return res, fmt.Errorf("%w: export: event %s at position %s hashes differently from leaf %d of the audit tree: the stored event changed after it was indexed",
-						eventstore.ErrCorrupt, rec.ID, rec.Position, index)
-				}
-				ev.LeafHash = base64.StdEncoding.EncodeToString(leaf[:])
-				if err := enc.write(bw, &ev, le.canonical()); err != nil {
-					return res, err
-				}
-				res.End = index + 1
+				res.End = ev.Index + 1
 			}
-			index++
-			after = rec.Position
+			return started, false
+		})
+		if err != nil {
+			return res, err
+		}
+		if stop {
+			break
 		}
 	}
 	if !started {
@@ -205,6 +185,149 @@ scan:
 		return res, err
 	}
 	return res, bw.Flush()
+}
+
+// pageWorker encodes pages of leaves, reusing its buffers.
+type pageWorker struct {
+	t            *Tree
+	le           leafEncoder
+	stored, posb []byte
+}
+
+// encode reads the n events after position after (leaves start to start+n-1) and writes them to enc,
+// each checked against the tree's stored position and leaf hash. keep, if set, decides for each
+// event whether to write it and whether to stop before it. It returns the next leaf index and its
+// predecessor's position.
+func (p *pageWorker) encode(ctx context.Context, start, n uint64, after eventstore.Position, enc lineEncoder,
+	keep func(ev *Event) (write, stop bool)) (uint64, eventstore.Position, bool, error) {
+	t := p.t
+	index := start
+	if err := ctx.Err(); err != nil {
+		return index, after, false, err
+	}
+	recs, err := t.store.ReadAll(ctx, after, int(n))
+	if err != nil {
+		return index, after, false, fmt.Errorf("export: read after %s: %w", after, err)
+	}
+	if uint64(len(recs)) < n {
+		return index, after, false, fmt.Errorf("%w: export: the store has %d events after %s but the audit tree has %d", eventstore.ErrCorrupt, len(recs), after, n)
+	}
+	recs = recs[:n]
+	if p.stored, p.posb, err = t.readLeaves(index, n, p.stored, p.posb); err != nil {
+		return index, after, false, err
+	}
+	for k, rec := range recs {
+		pos := eventstore.Position{Commit: binary.BigEndian.Uint64(p.posb[k*posSize:]), Prepare: binary.BigEndian.Uint64(p.posb[k*posSize+8:])}
+		if pos != rec.Position {
+			return index, after, false, fmt.Errorf("%w: export: leaf %d is at position %s in the audit tree but the store's event is at %s", eventstore.ErrCorrupt, index, pos, rec.Position)
+		}
+		ev, err := p.le.decode(rec, index)
+		if err != nil {
+			return index, after, false, fmt.Errorf("export: leaf %d: %w", index, err)
+		}
+		write := true
+		if keep != nil {
+			var stop bool
+			if write, stop = keep(&ev); stop {
+				return index, after, true, nil
+			}
+		}
+		if write {
+			leaf, err := p.le.leaf(&ev)
+			if err != nil {
+				return index, after, false, fmt.Errorf("export: leaf %d: %w", index, err)
+			}
+			if !bytes.Equal(leaf[:], p.stored[k*hashSize:(k+1)*hashSize]) {
+				return index, after, false, fmt.Errorf("%w: export: event %s at position %s hashes differently from leaf %d of the audit tree: the stored event changed after it was indexed",
+					eventstore.ErrCorrupt, rec.ID, rec.Position, index)
+			}
+			ev.LeafHash = base64.StdEncoding.EncodeToString(leaf[:])
+			if err := enc.write(&ev, p.le.canonical()); err != nil {
+				return index, after, false, err
+			}
+		}
+		index++
+		after = rec.Position
+	}
+	return index, after, false, nil
+}
+
+// exportParallel writes leaves [first, end) to w: pages are encoded by up to GOMAXPROCS workers
+// (at most 4) and written in order. At most a few pages are in flight: memory stays flat.
+func (t *Tree) exportParallel(ctx context.Context, w io.Writer, format Format, first, end uint64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		buf *bytes.Buffer
+		err error
+	}
+	type job struct {
+		start, n uint64
+		out      chan result
+	}
+	workers := max(1, min(runtime.GOMAXPROCS(0), 4))
+	jobs := make(chan job)
+	order := make(chan chan result, 2*workers)
+	bufs := sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pw := pageWorker{t: t}
+			for j := range jobs {
+				buf := bufs.Get().(*bytes.Buffer)
+				buf.Reset()
+				enc := newLineEncoder(format, buf)
+				after := eventstore.Start
+				var err error
+				if j.start > 0 {
+					after, err = t.Position(j.start - 1)
+				}
+				if err == nil {
+					_, _, _, err = pw.encode(ctx, j.start, j.n, after, enc, nil)
+				}
+				if err == nil {
+					err = enc.flush()
+				}
+				j.out <- result{buf, err}
+			}
+		}()
+	}
+	go func() {
+		defer close(order)
+		defer close(jobs)
+		for s := first; s < end; s += exportPage {
+			out := make(chan result, 1)
+			select {
+			case order <- out:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- job{start: s, n: min(exportPage, end-s), out: out}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
+	for out := range order {
+		select {
+		case r := <-out:
+			if r.err != nil {
+				return r.err
+			}
+			_, err := w.Write(r.buf.Bytes())
+			bufs.Put(r.buf)
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return ctx.Err()
 }
 
 // readLeaves reads n stored leaf hashes and positions from leaf index on, reusing the buffers.
@@ -224,21 +347,29 @@ func (t *Tree) readLeaves(index, n uint64, hashes, positions []byte) ([]byte, []
 }
 
 type lineEncoder interface {
-	header(w *bufio.Writer) error
 	// write writes ev, whose canonical bytes (CanonicalBytes) are canon.
-	write(w *bufio.Writer, ev *Event, canon []byte) error
+	write(ev *Event, canon []byte) error
 	flush() error
 }
 
-type jsonlEncoder struct{ buf []byte }
+func newLineEncoder(f Format, w io.Writer) lineEncoder {
+	if f == FormatCSV {
+		return &csvEncoder{cw: csv.NewWriter(w), row: make([]string, len(CSVHeader))}
+	}
+	return &jsonlEncoder{w: w}
+}
 
-func (*jsonlEncoder) header(*bufio.Writer) error { return nil }
-func (*jsonlEncoder) flush() error               { return nil }
+type jsonlEncoder struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (*jsonlEncoder) flush() error { return nil }
 
 // write writes the line {"index":…,"position":…,<the members of the canonical bytes>,"leaf_hash":…}:
 // the event's API shape, with the members the leaf covers in canonical form and order, so that the
 // leaf bytes can be read off the line.
-func (e *jsonlEncoder) write(w *bufio.Writer, ev *Event, canon []byte) error {
+func (e *jsonlEncoder) write(ev *Event, canon []byte) error {
 	b := append(e.buf[:0], `{"index":`...)
 	b = strconv.AppendUint(b, ev.Index, 10)
 	b = append(b, `,"position":`...)
@@ -249,7 +380,7 @@ func (e *jsonlEncoder) write(w *bufio.Writer, ev *Event, canon []byte) error {
 	b = append(b, ev.LeafHash...)
 	b = append(b, "\"}\n"...)
 	e.buf = b
-	_, err := w.Write(b)
+	_, err := e.w.Write(b)
 	return err
 }
 
@@ -274,19 +405,12 @@ type csvEncoder struct {
 	buf []byte
 }
 
-func newCSVEncoder() *csvEncoder { return &csvEncoder{row: make([]string, len(CSVHeader))} }
-
-func (e *csvEncoder) header(w *bufio.Writer) error {
-	e.cw = csv.NewWriter(w)
-	return e.cw.Write(CSVHeader)
-}
-
 func (e *csvEncoder) flush() error {
 	e.cw.Flush()
 	return e.cw.Error()
 }
 
-func (e *csvEncoder) write(_ *bufio.Writer, ev *Event, _ []byte) error {
+func (e *csvEncoder) write(ev *Event, _ []byte) error {
 	data, err := appendCompact(e.buf[:0], ev.Data)
 	if err != nil {
 		return fmt.Errorf("event %s: data: %w", ev.EventID, err)

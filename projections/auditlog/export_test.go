@@ -6,6 +6,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,47 @@ func TestExportDetectsStoreChangedUnderTheTree(t *testing.T) {
 	_, err := tr.Export(context.Background(), &bytes.Buffer{}, ExportRequest{})
 	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "leaf 4") {
 		t.Fatalf("export over a changed store: %v", err)
+	}
+}
+
+// Exports of more than a page are encoded in parallel: the lines must still come in order, and a
+// changed event deep in the log must still stop the export.
+func TestExportManyPagesInOrder(t *testing.T) {
+	s := newMemStore()
+	appendEvents(t, s, 5*exportPage+17)
+	tr := runTree(t, t.TempDir(), s, Options{})
+	n := uint64(5*exportPage + 17)
+	waitSize(t, tr, n)
+	for _, format := range []Format{FormatJSONL, FormatCSV} {
+		var buf bytes.Buffer
+		res, err := tr.Export(context.Background(), &buf, ExportRequest{Format: format, From: mustBound(t, "100")})
+		if err != nil || res.First != 99 || res.End != n {
+			t.Fatalf("%s: %+v, %v", format, res, err)
+		}
+		if format == FormatCSV {
+			rows, err := csv.NewReader(&buf).ReadAll()
+			if err != nil || uint64(len(rows)) != n-99+1 || rows[len(rows)-1][0] != fmt.Sprint(n-1) {
+				t.Fatalf("csv: %d rows, %v", len(rows), err)
+			}
+			continue
+		}
+		want := uint64(99)
+		for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+			var ev Event
+			if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Index != want {
+				t.Fatalf("line with index %d, want %d (%v)", ev.Index, want, err)
+			}
+			want++
+		}
+		if want != n {
+			t.Fatalf("last index %d", want-1)
+		}
+	}
+	rec := s.events[3*exportPage+5]
+	rec.Data = []byte(`{"customer_id":"forged"}`)
+	s.set(3*exportPage+5, rec)
+	_, err := tr.Export(context.Background(), io.Discard, ExportRequest{})
+	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("leaf %d", 3*exportPage+5)) {
+		t.Fatalf("changed event: %v", err)
 	}
 }
