@@ -154,6 +154,14 @@ func (sub *subscription) pump(src source, last eventstore.Position) {
 			sub.err = eventstore.ErrClosed
 			return
 		}
+		if classify(err) == kindDenied || refusal(err) != nil {
+			// Resubscribing cannot help: access denied, or a position the server refuses.
+			if sentinel := refusal(err); sentinel != nil {
+				err = fmt.Errorf("%w: %w", sentinel, err)
+			}
+			sub.err = fmt.Errorf("esdb: subscription to $all after %s refused: %w", last, err)
+			return
+		}
 		if healthy || droppedAt.IsZero() {
 			droppedAt, attempt = time.Now(), 0
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/freezeledger/freezeledger/eventstore"
 )
@@ -296,5 +298,31 @@ func TestSubscribeFailureReturned(t *testing.T) {
 	s := &Store{opts: Options{}.withDefaults()}
 	if _, err := startSubscription(context.Background(), context.Background(), eventstore.Start, o.open, s.opts, hclog.NewNullLogger(), s.backoff); err == nil || err.Error() != "denied" {
 		t.Fatalf("startSubscription = %v, want the open error", err)
+	}
+}
+
+// A refusal is final: resubscribing cannot help.
+func TestSubscriptionRefusedIsFinal(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want error
+	}{
+		{status.Error(codes.PermissionDenied, "Access Denied"), nil},
+		{status.Error(codes.InvalidArgument, "Trying to read from an invalid position."), eventstore.ErrInvalidPosition},
+	} {
+		o := &opener{sources: []*scripted{newScripted(appeared("a-1", "t.e", 0, 3), dropped(c.err))}}
+		sub := testSubscription(t, o, eventstore.Start, Options{})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if evs, err := sub.Next(ctx); err != nil || len(evs) != 1 {
+			t.Fatalf("first Next = %d events, %v", len(evs), err)
+		}
+		_, err := sub.Next(ctx)
+		cancel()
+		if err == nil || errors.Is(err, eventstore.ErrUnavailable) || (c.want != nil && !errors.Is(err, c.want)) {
+			t.Fatalf("drop with %v: Next = %v", c.err, err)
+		}
+		if n := len(o.startedAfter()); n != 1 {
+			t.Fatalf("drop with %v: subscribed %d times, want no resubscription", c.err, n)
+		}
 	}
 }
