@@ -32,6 +32,11 @@ func (p Principal) SeesPartner(pt projections.PartnerStatus) bool {
 	return s == "" || pt.PartnerID == s || pt.ParentID == s
 }
 
+var (
+	headerJSON    = []string{"application/json"}
+	headerNoStore = []string{"no-store"}
+)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -39,8 +44,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	// Canonical keys and shared, never-modified value slices: no per-request header allocations.
+	h["Content-Type"] = headerJSON
+	h["Cache-Control"] = headerNoStore
 	w.WriteHeader(status)
 	b = append(b, '\n')
 	_, _ = w.Write(b)
