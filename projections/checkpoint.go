@@ -165,6 +165,11 @@ func (e *encoder) s(v string) {
 	e.w.WriteString(v)
 }
 
+func (e *encoder) b(v []byte) {
+	e.u(uint64(len(v)))
+	e.w.Write(v)
+}
+
 func (e *encoder) leaves(l []uint32) {
 	e.u(uint64(len(l)))
 	prev := uint32(0)
@@ -240,14 +245,14 @@ func encodeState(e *encoder, s *state) {
 	e.u(uint64(len(s.customers)))
 	for i := range s.customers {
 		c := &s.customers[i]
-		e.s(c.id())
-		e.s(c.name())
+		e.b(s.cidBytes(c))
+		e.b(s.cnameBytes(c))
 		e.u(uint64(c.partner))
 		e.u(uint64(c.tags))
 		e.u(uint64(c.accountManager))
-		e.u(uint64(len(c.trans)))
+		e.u(uint64(c.ntrans))
 		prevLeaf := uint32(0)
-		for _, t := range c.trans {
+		for _, t := range s.transOf(c) {
 			e.i(t.time)
 			e.i(t.deadline)
 			e.u(uint64(t.leaf - prevLeaf))
@@ -312,6 +317,16 @@ func (d *decoder) count() int {
 		return 0
 	}
 	return int(v)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.count()
+	if d.err != nil {
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
 }
 
 func (d *decoder) s() string {
@@ -432,30 +447,32 @@ func readState(b []byte) (*state, error) {
 	nc := d.count()
 	if d.err == nil {
 		s.customers = make([]customer, nc)
-		s.customerIdx = make(map[string]uint32, nc)
+		s.cindex = newIDTable(nc)
 	}
 	for i := 0; i < nc && d.err == nil; i++ {
 		c := &s.customers[i]
-		id, name := d.s(), d.s()
-		c.key, c.idLen = id+name, uint32(len(id))
+		*c = s.newCustomer(d.bytes(), d.bytes())
 		c.partner, c.tags, c.accountManager = d.u32(), d.u32(), d.u32()
 		k := d.count()
 		if d.err != nil {
 			break
 		}
-		c.trans = make([]ctrans, k)
 		prevLeaf := uint32(0)
-		for j := range c.trans {
-			t := &c.trans[j]
+		for j := 0; j < k && d.err == nil; j++ {
+			var t ctrans
 			t.time, t.deadline = d.i(), d.i()
 			prevLeaf += d.u32()
 			t.leaf = prevLeaf
 			t.reason, t.actor, t.origin = d.u32(), d.u32(), d.u32()
 			ks := d.u()
 			t.kind, t.sev = uint8(ks>>2), uint8(ks&3)
-			c.note(*t)
+			s.addTrans(c, t)
 		}
-		s.customerIdx[c.id()] = uint32(i)
+		if _, dup := s.lookupBytes(s.cidBytes(c)); dup {
+			d.err = errors.New("customer listed twice")
+			break
+		}
+		s.index(uint32(i))
 	}
 	na := d.count()
 	for i := 0; i < na && d.err == nil; i++ {
@@ -508,10 +525,10 @@ func (s *state) validate() error {
 	}
 	for i := range s.customers {
 		c := &s.customers[i]
-		if c.partner >= np || c.tags >= nt || c.accountManager >= ns || len(c.trans) == 0 {
+		if c.partner >= np || c.tags >= nt || c.accountManager >= ns || c.ntrans == 0 {
 			return errors.New("customer reference out of range")
 		}
-		for _, t := range c.trans {
+		for _, t := range s.transOf(c) {
 			if t.leaf >= nl || t.reason >= ns || t.actor >= ns || t.origin >= ns || t.sev > sevAll {
 				return errors.New("customer transition out of range")
 			}

@@ -16,7 +16,7 @@ import (
 func (m *ReadModels) VisibleTo(viewer, customerID string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	ci, ok := m.st.customerIdx[customerID]
+	ci, ok := m.st.lookup(customerID)
 	if !ok {
 		return false
 	}
@@ -102,12 +102,12 @@ func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, 
 	var leaves []uint32
 	switch q.Kind {
 	case HistoryCustomer:
-		ci, ok := s.customerIdx[q.ID]
+		ci, ok := s.lookup(q.ID)
 		if !ok {
 			m.mu.RUnlock()
 			return HistoryPage{}, domain.Errorf(domain.CodeNotFound, "customer %q not found", q.ID)
 		}
-		tr := s.customers[ci].trans
+		tr := s.transOf(&s.customers[ci])
 		k := sort.Search(len(tr), func(i int) bool { return uint64(tr[i].leaf) >= after })
 		for ; k < len(tr) && len(leaves) <= scan; k++ {
 			leaves = append(leaves, tr[k].leaf)

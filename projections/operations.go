@@ -160,7 +160,7 @@ func (s *state) denial(v *view, op string) (*FreezeInfo, string) {
 	f := v.own.freeze
 	by, why, ft, at := s.str(f.actor), s.str(f.reason), severityNames[f.sev], fmtTime(f.time)
 	fi := &FreezeInfo{Source: "customer", FreezeType: ft, Origin: s.str(f.origin), FrozenBy: &by, FrozenAt: &at, Reason: &why}
-	return fi, op + " denied: customer " + v.c.id() + " was frozen (" + ft + ", " + fi.Origin + ") by " + by + " at " + at + " (" + why + ")"
+	return fi, op + " denied: customer " + s.cid(v.c) + " was frozen (" + ft + ", " + fi.Origin + ") by " + by + " at " + at + " (" + why + ")"
 }
 
 func effectiveState(v *view) string {

@@ -391,7 +391,7 @@ func (m *ReadModels) Rebuild(ctx context.Context) error {
 
 // view resolves customer id at a: the caller holds m.mu (read).
 func (m *ReadModels) viewLocked(id string, a AsOf) (view, error) {
-	ci, ok := m.st.customerIdx[id]
+	ci, ok := m.st.lookup(id)
 	if !ok {
 		return view{}, domain.Errorf(domain.CodeNotFound, "customer %q not found", id)
 	}

@@ -157,7 +157,7 @@ func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, 
 		if tag != 0 && !containsTag(s.tagSets[c.tags], tag) {
 			continue
 		}
-		if name != "" && !containsFold(c.name(), name) {
+		if name != "" && !containsFold(s.cnameBytes(c), name) {
 			continue
 		}
 		v, ok := s.view(ci, cut)
@@ -215,10 +215,10 @@ func containsTag(set []uint32, tag uint32) bool {
 
 // containsFold reports whether lowerSub (already lower case) occurs in s, ignoring case, without
 // allocating for ASCII names.
-func containsFold(s, lowerSub string) bool {
+func containsFold(s []byte, lowerSub string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
-			return strings.Contains(strings.ToLower(s), lowerSub)
+			return strings.Contains(strings.ToLower(string(s)), lowerSub)
 		}
 	}
 	if len(lowerSub) > len(s) {

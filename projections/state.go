@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,17 +34,21 @@ type state struct {
 	stream  []uint32
 	rev     []uint64
 
-	partners    []partner
-	partnerIdx  map[string]uint32
-	customers   []customer
-	customerIdx map[string]uint32
-	tagSets     [][]uint32 // interned sets of tags; set 0 is empty
-	tagStrs     [][]string // the same sets as strings, shared by every status that shows them
-	tagSetIdx   map[string]uint32
-	actors      []actorHist
-	actorIdx    map[uint32]uint32 // actor name (interned) -> index in actors
+	partners   []partner
+	partnerIdx map[string]uint32
+	customers  []customer
+	cindex     idTable    // customer ID -> index in customers
+	arena      []byte     // customer IDs and names
+	ctrans     []ctrans   // every customer transition; see customer.last
+	tagSets    [][]uint32 // interned sets of tags; set 0 is empty
+	tagStrs    [][]string // the same sets as strings, shared by every status that shows them
+	tagSetIdx  map[string]uint32
+	actors     []actorHist
+	actorIdx   map[uint32]uint32 // actor name (interned) -> index in actors
 
 	lastID uuid.UUID // ID of the last applied event, to check a checkpoint against the store
+
+	scratch []byte // apply's scratch buffer
 
 	decodeErrors uint64 // events that could not be decoded or referred to unknown subjects
 }
@@ -82,41 +85,7 @@ const (
 	delegBudget
 )
 
-type customer struct {
-	key            string // the ID followed by the name: one allocation for both
-	idLen          uint32
-	partner        uint32
-	tags           uint32 // index into tagSets
-	accountManager uint32 // interned
-	trans          []ctrans
-
-	// The present, cached so that a live lookup reads this struct only (at folds trans for the
-	// past). Kept by note; recomputed from trans when a checkpoint is loaded.
-	cur      ctrans // the freeze in force (kind kindFrozen), or zero when ACTIVE
-	assocAt  int64
-	lastLeaf uint32
-	released bool
-}
-
-// note updates the cached present with t, the customer's newest transition (at's rules).
-func (c *customer) note(t ctrans) {
-	c.lastLeaf = t.leaf
-	switch t.kind {
-	case kindAssociated:
-		c.cur, c.assocAt, c.released = ctrans{}, t.time, false
-	case kindFrozen:
-		c.cur = t
-	case kindUnfrozen:
-		c.cur = ctrans{}
-	case kindReleased:
-		c.released = true
-	}
-}
-
 // ctrans is one event about a customer, in log order.
-func (c *customer) id() string   { return c.key[:c.idLen] }
-func (c *customer) name() string { return c.key[c.idLen:] }
-
 type ctrans struct {
 	time     int64 // event time, Unix ns
 	deadline int64 // retention deadline of an ACCOUNT_AND_RESOURCE freeze, Unix ns; 0 if none
@@ -124,6 +93,7 @@ type ctrans struct {
 	reason   uint32
 	actor    uint32
 	origin   uint32
+	prev     uint32 // the customer's previous transition in state.ctrans, noTrans for the first
 	kind     uint8
 	sev      uint8
 }
@@ -156,14 +126,14 @@ type actorHist struct {
 
 func newState() *state {
 	s := &state{
-		strIdx:      map[string]uint32{"": 0},
-		strs:        []string{""},
-		partnerIdx:  map[string]uint32{},
-		customerIdx: map[string]uint32{},
-		tagSets:     [][]uint32{nil},
-		tagStrs:     [][]string{{}},
-		tagSetIdx:   map[string]uint32{"": 0},
-		actorIdx:    map[uint32]uint32{},
+		strIdx:     map[string]uint32{"": 0},
+		strs:       []string{""},
+		partnerIdx: map[string]uint32{},
+		cindex:     newIDTable(0),
+		tagSets:    [][]uint32{nil},
+		tagStrs:    [][]string{{}},
+		tagSetIdx:  map[string]uint32{"": 0},
+		actorIdx:   map[uint32]uint32{},
 	}
 	return s
 }
@@ -173,6 +143,16 @@ func (s *state) intern(b []byte) uint32 {
 		return i
 	}
 	str := string(b)
+	i := uint32(len(s.strs))
+	s.strs = append(s.strs, str)
+	s.strIdx[str] = i
+	return i
+}
+
+func (s *state) internString(str string) uint32 {
+	if i, ok := s.strIdx[str]; ok {
+		return i
+	}
 	i := uint32(len(s.strs))
 	s.strs = append(s.strs, str)
 	s.strIdx[str] = i
@@ -224,7 +204,7 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 	}
 	s.pos = append(s.pos, rec.Position)
 	s.maxTime = append(s.maxTime, mt)
-	s.stream = append(s.stream, s.intern([]byte(rec.Stream)))
+	s.stream = append(s.stream, s.internString(rec.Stream))
 	s.rev = append(s.rev, rec.Revision)
 	s.lastID = rec.ID
 	if derr != nil {
@@ -367,20 +347,22 @@ func (s *state) tagSet(tags [][]byte) uint32 {
 	if len(tags) == 0 {
 		return 0
 	}
+	key := s.scratch[:0]
+	for _, t := range tags {
+		key = append(append(key, t...), 0)
+	}
+	s.scratch = key
+	if i, ok := s.tagSetIdx[string(key)]; ok {
+		return i
+	}
 	ids := make([]uint32, len(tags))
-	var key strings.Builder
 	for i, t := range tags {
 		ids[i] = s.intern(t)
-		key.Write(t)
-		key.WriteByte(0)
-	}
-	if i, ok := s.tagSetIdx[key.String()]; ok {
-		return i
 	}
 	i := uint32(len(s.tagSets))
 	s.tagSets = append(s.tagSets, ids)
 	s.tagStrs = append(s.tagStrs, s.strsOf(ids))
-	s.tagSetIdx[key.String()] = i
+	s.tagSetIdx[string(key)] = i
 	return i
 }
 
@@ -389,12 +371,11 @@ func (s *state) customerAssociated(leaf uint32, t int64, actor uint32, d *decode
 		return errors.New("customer.associated without customer_id or partner_id")
 	}
 	pi := s.partnerRef(d.partnerID, leaf, t)
-	ci, ok := s.customerIdx[string(d.customerID)]
+	ci, ok := s.lookupBytes(d.customerID)
 	if !ok {
 		ci = uint32(len(s.customers))
-		key := string(d.customerID) + string(d.name)
-		s.customers = append(s.customers, customer{key: key, idLen: uint32(len(d.customerID)), partner: noPartner, trans: make([]ctrans, 0, 2)})
-		s.customerIdx[key[:len(d.customerID)]] = ci
+		s.customers = append(s.customers, s.newCustomer(d.customerID, d.name))
+		s.index(ci)
 	}
 	c := &s.customers[ci]
 	if c.partner != pi {
@@ -413,19 +394,18 @@ func (s *state) customerAssociated(leaf uint32, t int64, actor uint32, d *decode
 		p.customers[k] = ci
 		c.partner = pi
 	}
-	if c.name() != string(d.name) {
-		c.key = c.id() + string(d.name)
+	if string(s.cnameBytes(c)) != string(d.name) {
+		*c = s.renamed(c, d.name)
 	}
 	c.tags = s.tagSet(d.tags)
 	c.accountManager = s.intern(d.accountManager)
-	c.trans = append(c.trans, ctrans{time: t, leaf: leaf, actor: actor, kind: kindAssociated})
-	c.note(c.trans[len(c.trans)-1])
+	s.addTrans(c, ctrans{time: t, leaf: leaf, actor: actor, kind: kindAssociated})
 	s.addPartnerHist(pi, leaf)
 	return nil
 }
 
 func (s *state) customerChanged(typ string, leaf uint32, t int64, actor uint32, d *decoded) error {
-	ci, ok := s.customerIdx[string(d.customerID)]
+	ci, ok := s.lookupBytes(d.customerID)
 	if !ok {
 		return fmt.Errorf("unknown customer %q", d.customerID)
 	}
@@ -442,8 +422,7 @@ func (s *state) customerChanged(typ string, leaf uint32, t int64, actor uint32, 
 	default:
 		tr.kind = kindReleased
 	}
-	c.trans = append(c.trans, tr)
-	c.note(tr)
+	s.addTrans(c, tr)
 	s.addPartnerHist(c.partner, leaf)
 	return nil
 }
@@ -458,27 +437,30 @@ type ownState struct {
 	lastLeaf     uint32
 }
 
-func (c *customer) at(cut uint32) ownState {
-	if len(c.trans) > 0 && c.lastLeaf < cut { // the present
-		o := ownState{exists: true, released: c.released, associatedAt: c.assocAt, lastLeaf: c.lastLeaf}
+func (s *state) customerAt(c *customer, cut uint32) ownState {
+	var o ownState
+	if c.ntrans == 0 {
+		return o
+	}
+	if c.lastLeaf < cut { // the present
+		o = ownState{exists: true, released: c.released, associatedAt: c.assocAt, lastLeaf: c.lastLeaf}
 		if c.cur.kind == kindFrozen {
 			o.sev, o.freeze = c.cur.sev, &c.cur
 		}
 		return o
 	}
-	k := len(c.trans)
-	for k > 0 && c.trans[k-1].leaf >= cut {
-		k--
+	k := c.last
+	for k != noTrans && s.ctrans[k].leaf >= cut {
+		k = s.ctrans[k].prev
 	}
-	var o ownState
-	if k == 0 {
+	if k == noTrans {
 		return o
 	}
 	o.exists = true
-	o.lastLeaf = c.trans[k-1].leaf
+	o.lastLeaf = s.ctrans[k].leaf
 	decided := false
-	for i := k - 1; i >= 0; i-- {
-		t := &c.trans[i]
+	for ; k != noTrans; k = s.ctrans[k].prev {
+		t := &s.ctrans[k]
 		switch t.kind {
 		case kindReleased:
 			o.released = true
@@ -565,7 +547,7 @@ type view struct {
 
 func (s *state) view(ci uint32, cut uint32) (view, bool) {
 	c := &s.customers[ci]
-	v := view{c: c, own: c.at(cut)}
+	v := view{c: c, own: s.customerAt(c, cut)}
 	if !v.own.exists {
 		return v, false
 	}

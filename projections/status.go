@@ -180,8 +180,8 @@ func (s *state) cut(a AsOf) (uint32, error) {
 func (s *state) status(v *view, retention time.Duration) CustomerStatus {
 	c := v.c
 	st := CustomerStatus{
-		CustomerID:     c.id(),
-		Name:           c.name(),
+		CustomerID:     s.cid(c),
+		Name:           s.cname(c),
 		PartnerID:      v.p.id,
 		ManagedBy:      v.managedBy().id,
 		State:          stateActive,

@@ -1,0 +1,169 @@
+package projections
+
+import (
+	"hash/maphash"
+)
+
+// The customer table is pointer-free, so that the garbage collector never scans it: at a million
+// customers a map[string]uint32 plus a string and a slice per customer made GC marking the largest
+// cost of a rebuild. IDs and names live back to back in one byte arena, transitions in one shared
+// slice linked newest-to-oldest per customer, and the ID index is an open-addressing table of
+// customer indices.
+
+// customer is one customer: where its ID and name are, its place in the channel, its transitions
+// (state.ctrans, newest first through prev links) and a cached copy of its present state.
+type customer struct {
+	keyOff         uint64 // ID, then name, in state.arena
+	idLen          uint32
+	nameLen        uint32
+	partner        uint32
+	tags           uint32 // index into tagSets
+	accountManager uint32 // interned
+	last           uint32 // index in state.ctrans of the newest transition
+	ntrans         uint32
+
+	// The present, cached so that a live lookup reads this struct only (at folds transitions for
+	// the past). Kept by note; recomputed from the transitions when a checkpoint is loaded.
+	lastLeaf uint32
+	released bool
+	assocAt  int64
+	cur      ctrans // the freeze in force (kind kindFrozen), or zero when ACTIVE
+}
+
+const noTrans = ^uint32(0)
+
+// note updates the cached present with t, the customer's newest transition (at's rules).
+func (c *customer) note(t ctrans) {
+	c.lastLeaf = t.leaf
+	switch t.kind {
+	case kindAssociated:
+		c.cur, c.assocAt, c.released = ctrans{}, t.time, false
+	case kindFrozen:
+		c.cur = t
+	case kindUnfrozen:
+		c.cur = ctrans{}
+	case kindReleased:
+		c.released = true
+	}
+}
+
+func (s *state) cidBytes(c *customer) []byte { return s.arena[c.keyOff : c.keyOff+uint64(c.idLen)] }
+
+func (s *state) cnameBytes(c *customer) []byte {
+	o := c.keyOff + uint64(c.idLen)
+	return s.arena[o : o+uint64(c.nameLen)]
+}
+
+func (s *state) cid(c *customer) string   { return string(s.cidBytes(c)) }
+func (s *state) cname(c *customer) string { return string(s.cnameBytes(c)) }
+
+func (s *state) newCustomer(id, name []byte) customer {
+	c := customer{keyOff: uint64(len(s.arena)), idLen: uint32(len(id)), nameLen: uint32(len(name)), partner: noPartner}
+	s.arena = append(append(s.arena, id...), name...)
+	return c
+}
+
+// renamed is c with a new name (a re-association may rename): the old bytes stay unused in the arena.
+func (s *state) renamed(c *customer, name []byte) customer {
+	n := *c
+	id := s.cidBytes(c)
+	n.keyOff = uint64(len(s.arena))
+	n.nameLen = uint32(len(name))
+	s.arena = append(append(s.arena, id...), name...)
+	return n
+}
+
+// addTrans links t as c's newest transition.
+func (s *state) addTrans(c *customer, t ctrans) {
+	t.prev = noTrans
+	if c.ntrans > 0 {
+		t.prev = c.last
+	}
+	c.last = uint32(len(s.ctrans))
+	c.ntrans++
+	s.ctrans = append(s.ctrans, t)
+	c.note(t)
+}
+
+// transOf returns c's transitions, oldest first (a copy).
+func (s *state) transOf(c *customer) []ctrans {
+	out := make([]ctrans, c.ntrans)
+	i := int(c.ntrans) - 1
+	for k := c.last; i >= 0; k = s.ctrans[k].prev {
+		out[i] = s.ctrans[k]
+		i--
+	}
+	return out
+}
+
+// idTable maps customer IDs to customer indices: linear probing over slots holding index+1 (0 is
+// empty), at most half full.
+type idTable struct {
+	seed  maphash.Seed
+	slots []uint32
+	n     int
+}
+
+func newIDTable(capacity int) idTable {
+	size := 1024
+	for size < 2*capacity {
+		size *= 2
+	}
+	return idTable{seed: maphash.MakeSeed(), slots: make([]uint32, size)}
+}
+
+// lookup returns the index of the customer with ID id.
+func (s *state) lookup(id string) (uint32, bool) {
+	t := &s.cindex
+	mask := uint64(len(t.slots) - 1)
+	for i := maphash.String(t.seed, id) & mask; ; i = (i + 1) & mask {
+		v := t.slots[i]
+		if v == 0 {
+			return 0, false
+		}
+		if c := &s.customers[v-1]; int(c.idLen) == len(id) && string(s.cidBytes(c)) == id {
+			return v - 1, true
+		}
+	}
+}
+
+func (s *state) lookupBytes(id []byte) (uint32, bool) {
+	t := &s.cindex
+	mask := uint64(len(t.slots) - 1)
+	for i := maphash.Bytes(t.seed, id) & mask; ; i = (i + 1) & mask {
+		v := t.slots[i]
+		if v == 0 {
+			return 0, false
+		}
+		if c := &s.customers[v-1]; int(c.idLen) == len(id) && string(s.cidBytes(c)) == string(id) {
+			return v - 1, true
+		}
+	}
+}
+
+// index adds customer ci (whose ID is not in the table yet) to the table.
+func (s *state) index(ci uint32) {
+	t := &s.cindex
+	if 2*(t.n+1) > len(t.slots) {
+		old := t.slots
+		t.slots = make([]uint32, 2*len(old))
+		t.n = 0
+		for _, v := range old {
+			if v != 0 {
+				s.place(v - 1)
+			}
+		}
+	}
+	s.place(ci)
+}
+
+func (s *state) place(ci uint32) {
+	t := &s.cindex
+	mask := uint64(len(t.slots) - 1)
+	i := maphash.Bytes(t.seed, s.cidBytes(&s.customers[ci])) & mask
+	for t.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = ci + 1
+	t.n++
+}
