@@ -58,6 +58,7 @@ type result struct {
 	errors   int64
 	elapsed  time.Duration
 	lat      []time.Duration
+	sendLat  []time.Duration // open loop: from the actual send, not the scheduled time
 }
 
 func (r result) rate() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -71,8 +72,14 @@ func (r result) pct(p float64) time.Duration {
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("%-44s %9.0f req/s  p50 %7s  p99 %7s  errors %d  (%d requests)", r.name, r.rate(),
+	s := fmt.Sprintf("%-44s %9.0f req/s  p50 %7s  p99 %7s  errors %d  (%d requests)", r.name, r.rate(),
 		r.pct(0.50).Round(time.Microsecond), r.pct(0.99).Round(time.Microsecond), r.errors, r.requests)
+	if len(r.sendLat) > 0 {
+		sr := result{lat: r.sendLat}
+		s += fmt.Sprintf("\n%-44s %15s  p50 %7s  p99 %7s  (latency from the actual send)", "", "",
+			sr.pct(0.50).Round(time.Microsecond), sr.pct(0.99).Round(time.Microsecond))
+	}
+	return s
 }
 
 func newClient(conns int) *http.Client {
@@ -128,6 +135,7 @@ func openLoop(name string, conns int, rate float64, d time.Duration, do request)
 	interval := time.Duration(float64(time.Second) / rate)
 	var next, errs atomic.Int64
 	lats := make([][]time.Duration, conns)
+	sends := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := 0; w < conns; w++ {
@@ -143,17 +151,20 @@ func openLoop(name string, conns int, rate float64, d time.Duration, do request)
 				if wait := time.Until(at); wait > 0 {
 					time.Sleep(wait)
 				}
+				sent := time.Now()
 				if !do(c, w, i) {
 					errs.Add(1)
 				}
 				lats[w] = append(lats[w], time.Since(at))
+				sends[w] = append(sends[w], time.Since(sent))
 			}
 		}(w)
 	}
 	wg.Wait()
 	r := result{name: name, requests: total, errors: errs.Load(), elapsed: time.Since(start)}
-	for _, l := range lats {
-		r.lat = append(r.lat, l...)
+	for w := range lats {
+		r.lat = append(r.lat, lats[w]...)
+		r.sendLat = append(r.sendLat, sends[w]...)
 	}
 	return r
 }
