@@ -73,17 +73,41 @@ func getBenchLog(b *testing.B) *benchLog {
 	if l, ok := benchLogs[n]; ok {
 		return l
 	}
-	dir, err := os.MkdirTemp("", "projections-bench-")
-	if err != nil {
-		b.Fatal(err)
+	// FREEZELEDGER_BENCH_DIR keeps the generated log between runs (it is not deleted).
+	var dir string
+	if keep := os.Getenv("FREEZELEDGER_BENCH_DIR"); keep != "" {
+		dir = filepath.Join(keep, strconv.Itoa(n))
+	} else {
+		var err error
+		if dir, err = os.MkdirTemp("", "projections-bench-"); err != nil {
+			b.Fatal(err)
+		}
+		benchDirs = append(benchDirs, dir)
 	}
-	benchDirs = append(benchDirs, dir)
 	st, err := embedded.Open(filepath.Join(dir, "store"), embedded.Options{UnsafeNoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	l := &benchLog{store: st, ckptDir: filepath.Join(dir, "projections")}
+	ckptDir, err := os.MkdirTemp("", "projections-bench-ckpt-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchDirs = append(benchDirs, ckptDir)
+	l := &benchLog{store: st, ckptDir: ckptDir}
 	ctx := context.Background()
+	complete := filepath.Join(dir, "complete")
+	if _, err := os.Stat(complete); err == nil {
+		head, err := st.Head(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.events = int(head.Commit)
+		for i := 0; i < n; i++ {
+			l.ids = append(l.ids, fmt.Sprintf("cust-%07d", i))
+		}
+		benchLogs[n] = l
+		return l
+	}
 	now := t0
 	mk := func(typ string, actor domain.Actor, data any) eventstore.EventData {
 		now = now.Add(time.Millisecond)
@@ -160,6 +184,9 @@ func getBenchLog(b *testing.B) *benchLog {
 		mk(domain.EventPartnerFrozen, opsOf("dist-1"), domain.PartnerFrozen{PartnerID: "res-1-3", Reason: "reseller overdue"}),
 	})
 	app(domain.ChannelStream("dist-2"), []eventstore.EventData{mk(domain.EventPartnerFrozen, platform, domain.PartnerFrozen{PartnerID: "dist-2", Reason: "contract breach"})})
+	if err := os.WriteFile(complete, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
 	benchLogs[n] = l
 	return l
 }

@@ -3,14 +3,17 @@ package auditlog
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -183,6 +186,11 @@ func (v *verifier) lines(ctx context.Context) error {
 	v.rng = rangeFactory.NewEmptyRange(first)
 	rules := v.in.Validator != nil && first == 0
 	v.rep.RulesChecked = rules
+	var replay *ruleReplayer
+	if rules {
+		replay = newRuleReplayer(v.in.Validator, v.in.MaxProblems)
+		defer replay.close()
+	}
 	if v.prev != nil && first == 0 && v.prev.Size == 0 {
 		v.prevRoot = hasher.EmptyRoot()
 	}
@@ -270,13 +278,9 @@ func (v *verifier) lines(ctx context.Context) error {
 				v.ruleProblem(withWhat(p, "metadata: "+err.Error()))
 				continue
 			}
-			id, _ := uuid.Parse(f.eventID)
-			err := v.in.Validator.Check(domain.StoredEvent{ID: id, Type: f.typ, Stream: f.stream, Revision: f.revision,
-				Position: f.position, Data: f.data, Metadata: metaBuf})
-			if err != nil {
-				v.ruleProblem(withWhat(p, "not permitted at its position: "+err.Error()))
-			}
+			replay.add(p, f, metaBuf)
 		}
+
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
@@ -287,9 +291,20 @@ func (v *verifier) lines(ctx context.Context) error {
 	}
 	v.rep.Lines = line
 	v.rep.End = first + uint64(line)
-	if rules {
-		if err := v.in.Validator.Finish(); err != nil {
-			v.problem(Problem{What: "end of the export: " + err.Error()})
+	if replay != nil {
+		finish := rules // the whole export was replayed
+		for _, p := range replay.close() {
+			if p.Line == 0 && !finish {
+				continue
+			}
+			v.rep.Problems = append(v.rep.Problems, p)
+		}
+		slices.SortStableFunc(v.rep.Problems, func(a, b Problem) int {
+			return cmp.Compare(lineOrder(a), lineOrder(b))
+		})
+		if len(v.rep.Problems) > v.in.MaxProblems {
+			v.rep.Problems = v.rep.Problems[:v.in.MaxProblems]
+			v.full = true
 		}
 	}
 	return nil
@@ -522,4 +537,105 @@ func ReadBundle(dir string) (VerifyInput, io.Closer, error) {
 	}
 	in.Export, in.Checkpoint, in.Range = f, signed, &rp
 	return in, f, nil
+}
+
+func lineOrder(p Problem) int {
+	if p.Line == 0 {
+		return math.MaxInt
+	}
+	return p.Line
+}
+
+// ruleReplayer runs the domain's history validator in its own goroutine, on batches of events, so
+// that the rule replay overlaps the hashing. Problems it finds are returned by close.
+type ruleReplayer struct {
+	val      HistoryValidator
+	max      int
+	batches  chan *ruleBatch
+	free     chan *ruleBatch
+	done     chan struct{}
+	cur      *ruleBatch
+	problems []Problem
+	closed   bool
+}
+
+type ruleBatch struct {
+	items []ruleItem
+	arena []byte // the items' data and metadata
+}
+
+type ruleItem struct {
+	p                                  Problem
+	ev                                 domain.StoredEvent
+	dataOff, dataEnd, metaOff, metaEnd int
+}
+
+const ruleBatchSize = 256
+
+func newRuleReplayer(val HistoryValidator, max int) *ruleReplayer {
+	r := &ruleReplayer{val: val, max: max, batches: make(chan *ruleBatch, 4), free: make(chan *ruleBatch, 6), done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+func (r *ruleReplayer) run() {
+	defer close(r.done)
+	for b := range r.batches {
+		for i := range b.items {
+			it := &b.items[i]
+			it.ev.Data = b.arena[it.dataOff:it.dataEnd:it.dataEnd]
+			it.ev.Metadata = b.arena[it.metaOff:it.metaEnd:it.metaEnd]
+			if err := r.val.Check(it.ev); err != nil && len(r.problems) < r.max {
+				it.p.What = "not permitted at its position: " + err.Error()
+				r.problems = append(r.problems, it.p)
+			}
+		}
+		select {
+		case r.free <- b:
+		default:
+		}
+	}
+	if err := r.val.Finish(); err != nil {
+		r.problems = append(r.problems, Problem{What: "end of the export: " + err.Error()})
+	}
+}
+
+// add queues the event of line f (with its rebuilt metadata) for the replay.
+func (r *ruleReplayer) add(p Problem, f lineFields, meta []byte) {
+	if r.cur == nil {
+		select {
+		case r.cur = <-r.free:
+			r.cur.items, r.cur.arena = r.cur.items[:0], r.cur.arena[:0]
+		default:
+			r.cur = &ruleBatch{items: make([]ruleItem, 0, ruleBatchSize)}
+		}
+	}
+	b := r.cur
+	id, _ := uuid.Parse(f.eventID)
+	it := ruleItem{p: p, ev: domain.StoredEvent{ID: id, Type: f.typ, Stream: f.stream, Revision: f.revision, Position: f.position}}
+	it.dataOff = len(b.arena)
+	b.arena = append(b.arena, f.data...)
+	it.dataEnd = len(b.arena)
+	it.metaOff = len(b.arena)
+	b.arena = append(b.arena, meta...)
+	it.metaEnd = len(b.arena)
+	b.items = append(b.items, it)
+	if len(b.items) == ruleBatchSize {
+		r.batches <- b
+		r.cur = nil
+	}
+}
+
+// close replays what is queued, runs the validator's Finish and returns the problems found. It may
+// be called more than once.
+func (r *ruleReplayer) close() []Problem {
+	if !r.closed {
+		r.closed = true
+		if r.cur != nil && len(r.cur.items) > 0 {
+			r.batches <- r.cur
+		}
+		close(r.batches)
+		<-r.done
+	}
+	return r.problems
 }
