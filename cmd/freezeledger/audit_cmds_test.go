@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
 )
 
@@ -78,5 +80,40 @@ func TestAuditExportVerifyDemo(t *testing.T) {
 	}
 	if code, _, _ := cli(runExport, "--data-dir", dir, "--format", "xml"); code != 2 {
 		t.Fatalf("export --format xml: exit %d", code)
+	}
+}
+
+// BenchmarkVerifyDemo verifies the demo data set's whole-log export from memory, with and without
+// the domain rules replay.
+func BenchmarkVerifyDemo(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	if code := run(ctx, []string{"demo", "--data-dir", dir}, io.Discard, io.Discard); code != 0 {
+		b.Fatalf("demo: exit %d", code)
+	}
+	bundle := filepath.Join(b.TempDir(), "bundle")
+	if code := runExport(ctx, []string{"--data-dir", dir, "--bundle", bundle}, io.Discard, io.Discard); code != 0 {
+		b.Fatalf("export: exit %d", code)
+	}
+	events, _ := os.ReadFile(filepath.Join(bundle, auditlog.BundleEvents))
+	signed, _ := os.ReadFile(filepath.Join(bundle, auditlog.BundleCheckpoint))
+	key, _ := os.ReadFile(filepath.Join(AuditDir(dir), auditlog.VerifierKeyFile))
+	for _, rules := range []bool{false, true} {
+		b.Run(map[bool]string{false: "hashes", true: "hashes+rules"}[rules], func(b *testing.B) {
+			n := 0
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				in := auditlog.VerifyInput{Export: bytes.NewReader(events), Checkpoint: signed, PublicKey: strings.TrimSpace(string(key))}
+				if rules {
+					in.Validator = domain.NewHistoryValidator(domain.HistoryOptions{})
+				}
+				rep, err := auditlog.Verify(ctx, in)
+				if err != nil || rep.RulesChecked != rules {
+					b.Fatal(err)
+				}
+				n += rep.Lines
+			}
+			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
+		})
 	}
 }
