@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -215,5 +214,3 @@ func readOnlyRefusal(r *http.Request, p Principal, check func() error) error {
 	}
 	return checkAccess(r, p)
 }
-
-var errNoAudit = errors.New("audit log not configured")

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -413,7 +411,3 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
-var _ = filepath.Join
