@@ -645,12 +645,8 @@ func (s *Service) AssociateCustomer(ctx context.Context, cmd AssociateCustomer) 
 // reservation still held; a refusal after the claim gives the reservation back.
 func (s *Service) claimAndRun(ctx context.Context, kind, id, stream string, m Meta, hash string, decide func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error)) (Result, error) {
 	pre, err := s.run(stream, m, hash, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
-		pend, err := decide(c, 0, false)
-		if err != nil {
-			return nil, err
-		}
-		_ = pend
-		return nil, nil
+		_, err := decide(c, 0, false) // the precheck appends nothing
+		return nil, err
 	})
 	if err != nil || pre.Replayed {
 		return pre, err
