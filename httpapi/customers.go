@@ -78,7 +78,8 @@ func (s *Server) associateCustomer(w http.ResponseWriter, r *http.Request, p Pri
 		Tags: req.Tags, AccountManager: req.AccountManager,
 	})
 	if err != nil {
-		return err
+		// A refusal naming a partner outside the caller's subtree does not tell it the partner exists.
+		return s.hidePartner(r.Context(), p, req.PartnerID, err)
 	}
 	return s.respondCustomer(w, r, req.CustomerID, res.Position, http.StatusCreated)
 }

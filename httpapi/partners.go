@@ -38,6 +38,10 @@ func (s *Server) registerPartner(w http.ResponseWriter, r *http.Request, p Princ
 		Meta: m, PartnerID: req.PartnerID, Name: req.Name, Type: domain.PartnerType(req.Type), ParentID: req.ParentID,
 	})
 	if err != nil {
+		if req.ParentID != "" && domain.ErrorCode(err) != domain.CodeConflict {
+			// A refusal naming a parent outside the caller's subtree does not tell it the parent exists.
+			return s.hidePartner(r.Context(), p, req.ParentID, err)
+		}
 		return err
 	}
 	return s.respondPartner(w, r, p, req.PartnerID, res.Position, http.StatusCreated)

@@ -183,6 +183,12 @@ func TestRulesThroughAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("associating under a partner outside the subtree does not leak it", func(t *testing.T) {
+		wantProblem(t, ts.call("POST", "/v1/customers", "op-dist-b", map[string]any{"customer_id": "c-x", "name": "x", "partner_id": "res-a1"}), 404, "not_found")
+		wantProblem(t, ts.call("POST", "/v1/customers", "op-dist-b", map[string]any{"customer_id": "c-x", "name": "x", "partner_id": "res-nope"}), 404, "not_found")
+		wantProblem(t, ts.call("POST", "/v1/partners", "op-dist-b", map[string]any{"partner_id": "res-x", "name": "x", "type": "reseller", "parent_id": "dist-a"}), 404, "not_found")
+	})
+
 	t.Run("rule 10: a customer has at most one partner", func(t *testing.T) {
 		wantProblem(t, ts.call("POST", "/v1/customers", "op-dist-b", map[string]any{"customer_id": "c-a", "name": "steal", "partner_id": "dist-b"}), 409, "conflict")
 		wantFields(t, "c-a", status(t, ts, "plat", "c-a"), "partner_id", "dist-a")
