@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore/embedded"
 	"github.com/freezeledger/freezeledger/httpapi"
 )
 
@@ -40,6 +41,9 @@ type Main struct {
 	ReleaseInterval time.Duration
 	// UnsafeNoSync makes the embedded store skip fsync: NOT durable, for tests only.
 	UnsafeNoSync bool
+	// StoreFaults, if set, makes the embedded store's commits fail as a failing disk would
+	// (embedded.Options.Faults): for reliability tests only.
+	StoreFaults embedded.FaultInjector
 	// WaitTimeout bounds min_position waits and write read-backs (default httpapi.DefaultWaitTimeout, 5 s).
 	WaitTimeout time.Duration
 	// ShutdownTimeout bounds how long serve waits for in-flight requests on shutdown (default 30 s).

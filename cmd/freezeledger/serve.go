@@ -40,7 +40,7 @@ func (m *Main) openStore(ctx context.Context, log hclog.Logger) (eventstore.Stor
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
-		s, err := embedded.Open(dir, embedded.Options{Logger: log.Named("store"), UnsafeNoSync: m.UnsafeNoSync})
+		s, err := embedded.Open(dir, embedded.Options{Logger: log.Named("store"), UnsafeNoSync: m.UnsafeNoSync, Faults: m.StoreFaults})
 		if err != nil {
 			return nil, fmt.Errorf("open the embedded store in %s: %w", dir, err)
 		}
