@@ -1,7 +1,7 @@
 package embedded
 
 import (
-		"context"
+	"context"
 	"encoding/binary"
 	"fmt"
 

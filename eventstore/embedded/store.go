@@ -273,7 +273,6 @@ func be64(v uint64) []byte {
 	return b
 }
 
-
 // Head returns the position of the last committed event (eventstore.Start if the store is empty).
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	if err := s.usable(ctx); err != nil {
