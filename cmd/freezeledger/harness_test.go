@@ -239,7 +239,7 @@ func (ts *testServer) call(method, path, who string, body any, hdr ...string) re
 	}
 	r := response{status: resp.StatusCode, header: resp.Header, body: b}
 	if ts.spec != nil {
-		ts.spec.check(ts.t.(*testing.T), req, r)
+		ts.spec.check(ts.t.(*testing.T), req, raw, r)
 	}
 	if r.status >= 500 && r.status != http.StatusServiceUnavailable {
 		ts.t.Errorf("%s %s as %q: status %d (a server error): %s", method, path, who, r.status, b)
@@ -369,7 +369,7 @@ func newSpecValidator(t *testing.T, base string) *specValidator {
 	return &specValidator{router: r, seen: map[string]bool{}}
 }
 
-func (v *specValidator) check(t *testing.T, req *http.Request, r response) {
+func (v *specValidator) check(t *testing.T, req *http.Request, body []byte, r response) {
 	t.Helper()
 	route, params, err := v.router.FindRoute(req)
 	if err != nil {
@@ -392,6 +392,16 @@ func (v *specValidator) check(t *testing.T, req *http.Request, r response) {
 	in.SetBodyBytes(r.body)
 	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
 		t.Errorf("%s %s: response %d does not match the OpenAPI document: %v\nbody: %.600s", req.Method, req.URL.RequestURI(), r.status, err, r.body)
+	}
+	// A request the server accepted must be one the document allows.
+	if r.status < 300 {
+		req2 := req.Clone(context.Background())
+		req2.Body = io.NopCloser(bytes.NewReader(body))
+		rin := &openapi3filter.RequestValidationInput{Request: req2, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		if err := openapi3filter.ValidateRequest(context.Background(), rin); err != nil {
+			t.Errorf("%s %s: accepted request does not match the OpenAPI document: %v\nbody: %.300s", req.Method, req.URL.RequestURI(), err, body)
+		}
 	}
 }
 
