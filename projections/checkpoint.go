@@ -243,6 +243,8 @@ func encodeState(e *encoder, s *state) {
 		e.leaves(p.hist)
 	}
 	e.u(uint64(len(s.customers)))
+	e.u(uint64(len(s.arena)))
+	e.u(uint64(len(s.ctrans)))
 	for i := range s.customers {
 		c := &s.customers[i]
 		e.b(s.cidBytes(c))
@@ -278,6 +280,11 @@ type decoder struct {
 func (d *decoder) u() uint64 {
 	if d.err != nil {
 		return 0
+	}
+	if len(d.b) > 0 && d.b[0] < 0x80 { // most values fit one byte
+		v := uint64(d.b[0])
+		d.b = d.b[1:]
+		return v
 	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
@@ -449,6 +456,11 @@ func readState(b []byte) (*state, error) {
 		s.customers = make([]customer, nc)
 		s.cindex = newIDTable(nc)
 	}
+	// Capacity hints only (the arena may hold renamed customers' old bytes): bounded by the file.
+	if na, nt := d.u(), d.u(); d.err == nil && na <= uint64(len(b)) && nt <= uint64(len(b)) {
+		s.arena = make([]byte, 0, na)
+		s.ctrans = make([]ctrans, 0, nt)
+	}
 	for i := 0; i < nc && d.err == nil; i++ {
 		c := &s.customers[i]
 		*c = s.newCustomer(d.bytes(), d.bytes())
@@ -468,11 +480,10 @@ func readState(b []byte) (*state, error) {
 			t.kind, t.sev = uint8(ks>>2), uint8(ks&3)
 			s.addTrans(c, t)
 		}
-		if _, dup := s.lookupBytes(s.cidBytes(c)); dup {
+		if !s.index(uint32(i)) {
 			d.err = errors.New("customer listed twice")
 			break
 		}
-		s.index(uint32(i))
 	}
 	na := d.count()
 	for i := 0; i < na && d.err == nil; i++ {

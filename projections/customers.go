@@ -141,8 +141,8 @@ func (s *state) lookupBytes(id []byte) (uint32, bool) {
 	}
 }
 
-// index adds customer ci (whose ID is not in the table yet) to the table.
-func (s *state) index(ci uint32) {
+// index adds customer ci to the table; it reports false (and adds nothing) if its ID is there.
+func (s *state) index(ci uint32) bool {
 	t := &s.cindex
 	if 2*(t.n+1) > len(t.slots) {
 		old := t.slots
@@ -154,16 +154,20 @@ func (s *state) index(ci uint32) {
 			}
 		}
 	}
-	s.place(ci)
+	return s.place(ci)
 }
 
-func (s *state) place(ci uint32) {
+func (s *state) place(ci uint32) bool {
 	t := &s.cindex
 	mask := uint64(len(t.slots) - 1)
-	i := maphash.Bytes(t.seed, s.cidBytes(&s.customers[ci])) & mask
-	for t.slots[i] != 0 {
-		i = (i + 1) & mask
+	id := s.cidBytes(&s.customers[ci])
+	i := maphash.Bytes(t.seed, id) & mask
+	for ; t.slots[i] != 0; i = (i + 1) & mask {
+		if string(s.cidBytes(&s.customers[t.slots[i]-1])) == string(id) {
+			return false
+		}
 	}
 	t.slots[i] = ci + 1
 	t.n++
+	return true
 }
