@@ -167,26 +167,11 @@ func Open(dir string, opts Options) (*Store, error) {
 // init creates the buckets of a new store, or runs the cheap checks on an existing one and loads
 // its head and chain tail.
 func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			if tx.Bucket(bucketEvents) != nil {
-				return s.corrupt("bucket meta is missing but bucket events exists")
-			}
-			for _, name := range buckets {
-				if _, err := tx.CreateBucket(name); err != nil {
-					return fmt.Errorf("embedded store: create bucket %s in %s: %w", name, s.path, err)
-				}
-			}
-			meta = tx.Bucket(bucketMeta)
-			var zero [ChainSize]byte
-			if err := meta.Put(keyFormat, formatVersion); err != nil {
-				return err
-			}
-			if err := meta.Put(keyHead, be64(0)); err != nil {
-				return err
-			}
-			return meta.Put(keyChain, zero[:])
+	fresh := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil && tx.Bucket(bucketEvents) == nil {
+			fresh = true
+			return nil
 		}
 		head, chain, err := checkTail(tx)
 		if err != nil {
@@ -199,6 +184,25 @@ func (s *Store) init() error {
 		}
 		s.head, s.chain = head, chain
 		return nil
+	})
+	if err != nil || !fresh {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range buckets {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return fmt.Errorf("embedded store: create bucket %s in %s: %w", name, s.path, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		var zero [ChainSize]byte
+		if err := meta.Put(keyFormat, formatVersion); err != nil {
+			return err
+		}
+		if err := meta.Put(keyHead, be64(0)); err != nil {
+			return err
+		}
+		return meta.Put(keyChain, zero[:])
 	})
 }
 
