@@ -227,7 +227,8 @@ func (v *verifier) lines(ctx context.Context) error {
 			continue
 		}
 		p := Problem{Line: line, Index: f.index, EventID: f.eventID}
-		if f.index != expect {
+		inOrder := f.index == expect
+		if !inOrder {
 			what := fmt.Sprintf("index %d where %d was expected: ", f.index, expect)
 			switch {
 			case f.index > expect:
@@ -236,18 +237,21 @@ func (v *verifier) lines(ctx context.Context) error {
 				what += "the line is out of order or repeated"
 			}
 			v.problem(Problem{Line: line, Index: f.index, EventID: f.eventID, What: what})
-			expect = f.index
 		}
-		expect++
+		// Resynchronise on the highest index seen, so that one moved or missing line is reported
+		// once rather than for every line after it.
+		expect = max(expect, f.index+1)
 		if f.position != "" {
 			pos, err := eventstore.ParsePosition(f.position)
 			switch {
 			case err != nil:
 				v.problem(withWhat(p, "position: "+err.Error()))
-			case havePos && !lastPos.Less(pos):
+			case inOrder && havePos && !lastPos.Less(pos):
 				v.problem(withWhat(p, fmt.Sprintf("position %s does not follow the previous line's %s", pos, lastPos)))
 			}
-			lastPos, havePos = pos, err == nil
+			if err == nil && (!havePos || lastPos.Less(pos)) {
+				lastPos, havePos = pos, true
+			}
 		} else {
 			v.problem(withWhat(p, "no position"))
 		}

@@ -171,7 +171,10 @@ func TestVerifyTamperMatrix(t *testing.T) {
 			lines[4], lines[5] = lines[5], lines[4]
 			return lines
 		}, []string{"line 5 (event " + eventID(f.lines[5]) + ", index 5): index 5 where 4 was expected",
-			"line 6 (event " + eventID(f.lines[4]) + ", index 4)", "position 5 does not follow"}},
+			"line 6 (event " + eventID(f.lines[4]) + ", index 4): index 4 where 6 was expected: the line is out of order or repeated"}},
+		{"repeated line", func(lines [][]byte, _ *VerifyInput) [][]byte {
+			return append(lines[:8], append([][]byte{lines[7]}, lines[8:]...)...)
+		}, []string{"line 9 (event " + eventID(f.lines[7]) + ", index 7): index 7 where 8 was expected: the line is out of order or repeated"}},
 		{"appended forged event", func(lines [][]byte, _ *VerifyInput) [][]byte {
 			forged := bytes.Replace(lines[39], []byte(`"index":39,"position":"40"`), []byte(`"index":40,"position":"41"`), 1)
 			forged = bytes.Replace(forged, []byte(eventID(lines[39])), []byte(uuid.NewString()), 1)
@@ -285,5 +288,24 @@ func TestVerifyPartialBundle(t *testing.T) {
 	}
 	if rep.First != 11 || rep.End != 30 || rep.RulesChecked {
 		t.Fatalf("report %+v", rep)
+	}
+}
+
+// One moved or missing line is reported once, not for every line after it.
+func TestVerifyReportsEachDisorderOnce(t *testing.T) {
+	f := newBundleFixture(t)
+	for name, lines := range map[string][][]byte{
+		"swap":   append(append(append([][]byte{}, f.lines[:4]...), f.lines[5], f.lines[4]), f.lines[6:]...),
+		"delete": append(append([][]byte{}, f.lines[:4]...), f.lines[5:]...),
+	} {
+		rep, err := verifyLines(lines, VerifyInput{Checkpoint: f.signed, PublicKey: f.tr.PublicKey(), Range: &f.proof})
+		if err == nil {
+			t.Fatalf("%s accepted", name)
+		}
+		for _, p := range rep.Problems {
+			if p.Line > 6 {
+				t.Errorf("%s: a later line is reported: %s", name, p)
+			}
+		}
 	}
 }
