@@ -411,4 +411,3 @@ func checkStatuses(t *testing.T, c *apiClient, ws []*crashWorker, acked []*crash
 		}
 	}
 }
-
