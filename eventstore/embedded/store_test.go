@@ -339,3 +339,119 @@ func TestVerifyAfterConcurrentAppends(t *testing.T) {
 		t.Fatalf("head = %s, want %d", h, 16*50*2)
 	}
 }
+
+// gate blocks the first commit until released.
+type gate struct {
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (g *gate) BeforeCommit(int) error {
+	first := false
+	g.once.Do(func() { first = true })
+	if first {
+		close(g.entered)
+		<-g.release
+	}
+	return nil
+}
+
+// waitingCtx reports when Append starts waiting on Done, i.e. after it queued its request.
+type waitingCtx struct {
+	context.Context
+	waiting chan struct{}
+	once    sync.Once
+}
+
+func (c *waitingCtx) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.waiting) })
+	return c.Context.Done()
+}
+
+// TestCancelledWhileQueued: an append whose context ends while it waits behind a commit returns
+// the context's error and is not written later.
+func TestCancelledWhileQueued(t *testing.T) {
+	ctx := context.Background()
+	g := &gate{entered: make(chan struct{}), release: make(chan struct{})}
+	s := open(t, t.TempDir(), embedded.Options{UnsafeNoSync: true, Faults: g})
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, "a", eventstore.NoStream, event(0))
+		first <- err
+	}()
+	<-g.entered // the first append's commit is in progress and blocked
+	inner, cancel := context.WithCancel(ctx)
+	cctx := &waitingCtx{Context: inner, waiting: make(chan struct{})}
+	second := make(chan error, 1)
+	go func() {
+		_, err := s.Append(cctx, "b", eventstore.NoStream, event(1))
+		second <- err
+	}()
+	<-cctx.waiting // Append has queued its request and waits for the outcome
+	cancel()
+	if err := <-second; !errors.Is(err, context.Canceled) {
+		t.Fatalf("queued append with a cancelled context: %v, want context.Canceled", err)
+	}
+	close(g.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	// A later append forces the queue through the committer.
+	if _, err := s.Append(ctx, "a", eventstore.Exact(0), event(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadStream(ctx, "b", eventstore.Forwards, 0, 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Fatalf("the cancelled append was written: %v", err)
+	}
+}
+
+// TestSubscriberBehindTheTail: a subscription that starts further back than the in-memory tail of
+// recent commits reads from the store, then hands over to the tail while writers run.
+func TestSubscriberBehindTheTail(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := embedded.Open(dir, embedded.Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(s *embedded.Store, n int) {
+		for i := 0; i < n; i += 100 {
+			evs := make([]eventstore.EventData, 100)
+			for j := range evs {
+				evs[j] = event(i + j)
+			}
+			if _, err := s.Append(ctx, fmt.Sprintf("tail-%d", i%7), eventstore.Any, evs...); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}
+	write(s, 5000)
+	s.Close()
+	s = open(t, dir, embedded.Options{UnsafeNoSync: true}) // the tail is empty after Open
+	write(s, 12000)                                         // more than the tail keeps
+	sub, err := s.SubscribeAll(ctx, eventstore.Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); write(s, 3000) }()
+	const total = 20000
+	var next uint64 = 1
+	for next <= total {
+		evs, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Position.Commit != next {
+				t.Fatalf("subscription delivered position %s, want %d", e.Position, next)
+			}
+			next++
+		}
+	}
+	wg.Wait()
+}
