@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/goleak"
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
@@ -93,7 +94,7 @@ func BenchmarkReadAllBaseline(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		after, n := eventstore.Start, 0
 		for {
-			recs, err := s.ReadAll(ctx, after, exportPage)
+			recs, err := s.ReadAll(ctx, after, int(exportPage))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -237,6 +238,11 @@ func TestMain(m *testing.M) {
 		benchTree.Close()
 		benchStore.Close()
 		os.RemoveAll(benchDir)
+	}
+	// Every Run, export worker and rule replayer a test started must have stopped.
+	if err := goleak.Find(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, "leaked goroutines:", err)
+		code = 1
 	}
 	os.Exit(code)
 }

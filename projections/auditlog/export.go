@@ -87,8 +87,9 @@ type ExportResult struct {
 // Events is the number of events exported.
 func (r ExportResult) Events() uint64 { return r.End - r.First }
 
-// exportPage is how many events an export reads from the store at a time: memory stays flat.
-const exportPage = 1024
+// exportPage is how many events an export reads from the store at a time: memory stays flat. A
+// variable for the tests.
+var exportPage uint64 = 1024
 
 // Export streams the events of req's range to w in req's format, each with its leaf index and leaf
 // hash. Each event's leaf hash is recomputed and compared with the tree's: a difference (the store
@@ -156,7 +157,7 @@ func (t *Tree) Export(ctx context.Context, w io.Writer, req ExportRequest) (Expo
 	pw := pageWorker{t: t}
 	index := first
 	for index < end {
-		n := min(uint64(exportPage), end-index)
+		n := min(exportPage, end-index)
 		var stop bool
 		index, after, stop, err = pw.encode(ctx, index, n, after, enc, func(ev *Event) (bool, bool) {
 			if toTime != "" && ev.Time >= toTime {
@@ -311,7 +312,10 @@ func (t *Tree) exportParallel(ctx context.Context, w io.Writer, format Format, f
 			}
 		}
 	}()
-	defer wg.Wait()
+	defer func() {
+		cancel() // stops the dispatcher, which closes jobs, which stops the workers
+		wg.Wait()
+	}()
 	for out := range order {
 		select {
 		case r := <-out:

@@ -165,25 +165,27 @@ func TestExportDetectsStoreChangedUnderTheTree(t *testing.T) {
 // Exports of more than a page are encoded in parallel: the lines must still come in order, and a
 // changed event deep in the log must still stop the export.
 func TestExportManyPagesInOrder(t *testing.T) {
+	defer func(p uint64) { exportPage = p }(exportPage)
+	exportPage = 7 // many pages: more than the workers and the pages in flight
 	s := newMemStore()
-	appendEvents(t, s, 5*exportPage+17)
+	const n = 5*7*7 + 3
+	appendEvents(t, s, n)
 	tr := runTree(t, t.TempDir(), s, Options{})
-	n := uint64(5*exportPage + 17)
 	waitSize(t, tr, n)
 	for _, format := range []Format{FormatJSONL, FormatCSV} {
 		var buf bytes.Buffer
-		res, err := tr.Export(context.Background(), &buf, ExportRequest{Format: format, From: mustBound(t, "100")})
-		if err != nil || res.First != 99 || res.End != n {
+		res, err := tr.Export(context.Background(), &buf, ExportRequest{Format: format, From: mustBound(t, "10")})
+		if err != nil || res.First != 9 || res.End != n {
 			t.Fatalf("%s: %+v, %v", format, res, err)
 		}
 		if format == FormatCSV {
 			rows, err := csv.NewReader(&buf).ReadAll()
-			if err != nil || uint64(len(rows)) != n-99+1 || rows[len(rows)-1][0] != fmt.Sprint(n-1) {
+			if err != nil || len(rows) != n-9+1 || rows[len(rows)-1][0] != fmt.Sprint(n-1) {
 				t.Fatalf("csv: %d rows, %v", len(rows), err)
 			}
 			continue
 		}
-		want := uint64(99)
+		want := uint64(9)
 		for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
 			var ev Event
 			if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Index != want {
@@ -195,11 +197,23 @@ func TestExportManyPagesInOrder(t *testing.T) {
 			t.Fatalf("last index %d", want-1)
 		}
 	}
-	rec := s.events[3*exportPage+5]
-	rec.Data = []byte(`{"customer_id":"forged"}`)
-	s.set(3*exportPage+5, rec)
-	_, err := tr.Export(context.Background(), io.Discard, ExportRequest{})
-	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("leaf %d", 3*exportPage+5)) {
-		t.Fatalf("changed event: %v", err)
+	// A changed event early in a long export stops it (and its workers: the test would hang or
+	// goleak-style leak otherwise).
+	for _, at := range []int{12, n - 2} {
+		rec := s.events[at]
+		orig := rec
+		rec.Data = []byte(`{"customer_id":"forged"}`)
+		s.set(at, rec)
+		_, err := tr.Export(context.Background(), io.Discard, ExportRequest{})
+		if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("leaf %d", at)) {
+			t.Fatalf("changed event %d: %v", at, err)
+		}
+		s.set(at, orig)
+	}
+	// A cancelled export returns promptly.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := tr.Export(ctx, io.Discard, ExportRequest{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled export: %v", err)
 	}
 }

@@ -23,7 +23,7 @@ func (t *Tree) CatchUp(ctx context.Context) error {
 		t.mu.RLock()
 		after := t.lastPos
 		t.mu.RUnlock()
-		recs, err := t.store.ReadAll(ctx, after, exportPage)
+		recs, err := t.store.ReadAll(ctx, after, int(exportPage))
 		if err != nil {
 			return fmt.Errorf("audit tree: read after %s: %w", after, err)
 		}
@@ -104,7 +104,7 @@ func (t *Tree) CheckAgainstStore(ctx context.Context) (StoreCheck, error) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		recs, err := t.store.ReadAll(ctx, after, exportPage)
+		recs, err := t.store.ReadAll(ctx, after, int(exportPage))
 		if err != nil {
 			return res, fmt.Errorf("read the store after %s: %w", after, err)
 		}
