@@ -415,11 +415,17 @@ func (t *Tree) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	signed := make(chan error, 1)
-	go func() { signed <- t.signLoop(ctx) }()
+	go func() {
+		err := t.signLoop(ctx)
+		if err != nil {
+			cancel() // a tree that cannot certify must not keep indexing silently
+		}
+		signed <- err
+	}()
 	err := t.ingest(ctx)
 	cancel()
-	if serr := <-signed; serr != nil && err == nil {
-		err = serr
+	if serr := <-signed; serr != nil {
+		return serr
 	}
 	return err
 }
