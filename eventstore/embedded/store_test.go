@@ -430,7 +430,7 @@ func TestSubscriberBehindTheTail(t *testing.T) {
 	write(s, 5000)
 	s.Close()
 	s = open(t, dir, embedded.Options{UnsafeNoSync: true}) // the tail is empty after Open
-	write(s, 12000)                                         // more than the tail keeps
+	write(s, 12000)                                        // more than the tail keeps
 	sub, err := s.SubscribeAll(ctx, eventstore.Start)
 	if err != nil {
 		t.Fatal(err)
