@@ -39,25 +39,29 @@ func (s *scanner) expect(c byte) bool {
 	return s.fail()
 }
 
+// plainByte marks the bytes a string may hold on the fast path: printable ASCII except '"' and '\\'.
+// Escapes, control characters and non-ASCII (encoding/json replaces invalid UTF-8) go the slow way.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // rawString returns the bytes of a string without escapes (the quotes consumed).
 func (s *scanner) rawString() []byte {
 	if !s.expect('"') {
 		return nil
 	}
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return s.b[start : s.i-1]
-		case c == '\\' || c < 0x20 || c >= 0x80:
-			// escapes, control characters and non-ASCII (encoding/json replaces invalid UTF-8) go
-			// the slow way
-			s.fail()
-			return nil
+	b, start := s.b, s.i
+	for i := start; i < len(b); i++ {
+		if c := b[i]; !plainByte[c] {
+			if c == '"' {
+				s.i = i + 1
+				return b[start:i]
+			}
+			break
 		}
-		s.i++
 	}
 	s.fail()
 	return nil
