@@ -263,6 +263,8 @@ func (s *Store) commit(batch []*appendReq) {
 		if !injected {
 			s.failed = err
 			s.log.Error("commit failed; refusing further appends until the store is reopened", "error", err, "file", s.path)
+		} else {
+			s.log.Error("commit failed; its appends are refused and nothing of them was written", "error", err, "file", s.path, "appends", live)
 		}
 		for _, r := range batch {
 			if r.err == nil {

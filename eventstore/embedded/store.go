@@ -130,6 +130,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("embedded store: create data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
+	if err := checkNotTruncated(path, opts.LockTimeout); err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("embedded store: %s is locked by another process or store (is another freezeledger using data directory %s?)", path, dir)
+		}
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         opts.LockTimeout,
 		NoSync:          opts.UnsafeNoSync,
@@ -162,6 +168,32 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.recent.init(s.head)
 	go s.committer()
 	return s, nil
+}
+
+// checkNotTruncated refuses a file shorter than its own meta page says it is (a truncated copy, a
+// file cut by a full disk): opened read-write, bbolt would read the missing pages through its memory
+// map and the process would die of SIGBUS instead of refusing. It opens the file read-only, which
+// reads only the meta pages.
+func checkNotTruncated(path string, timeout time.Duration) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() == 0 {
+		return nil // absent or new: bolt.Open creates it (and reports its own errors)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return err
+		}
+		return fmt.Errorf("%w: %s: %v (refusing to open; nothing was changed)", eventstore.ErrCorrupt, path, err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		if need := tx.Size(); need > fi.Size() {
+			return fmt.Errorf("%w: %s: the file is %d bytes but its pages reach byte %d: it was truncated (refusing to open; nothing was changed)",
+				eventstore.ErrCorrupt, path, fi.Size(), need)
+		}
+		return nil
+	})
 }
 
 // init creates the buckets of a new store, or runs the cheap checks on an existing one and loads
