@@ -44,6 +44,15 @@ func (m *Main) openStore(ctx context.Context, log hclog.Logger) (eventstore.Stor
 		if err != nil {
 			return nil, fmt.Errorf("open the embedded store in %s: %w", dir, err)
 		}
+		// Open checks only the log's tail; a record altered in the middle (a flipped bit, an edit)
+		// breaks the hash chain there, and the server must refuse to start on it, naming where.
+		start := time.Now()
+		if err := s.Verify(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("the embedded store in %s fails its integrity check, refusing to start (nothing was changed; freezeledger verify --data-dir %s reports the same): %w", dir, m.cfg.dataDir, err)
+		}
+		head, _ := s.Head(ctx)
+		log.Info("event store verified: records and hash chain", "events", head.Commit, "duration", time.Since(start).Round(time.Millisecond))
 		return s, nil
 	case isESDB(m.cfg.store):
 		return openESDB(ctx, m.cfg.store, log.Named("esdb"))
