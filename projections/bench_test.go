@@ -387,3 +387,25 @@ func BenchmarkMapLookupBaseline(b *testing.B) {
 	})
 	_ = sink
 }
+
+// BenchmarkIDLookup is the read models' customer ID index alone (no lock, no status).
+func BenchmarkIDLookup(b *testing.B) {
+	m, _ := modelsForLookups(b)
+	lookupBench(b, func(id string) error {
+		if _, ok := m.st.lookup(id); !ok {
+			return fmt.Errorf("%s not found", id)
+		}
+		return nil
+	})
+}
+
+// BenchmarkView is a customer's view (lookup, own state, cascade) under the read lock, no output.
+func BenchmarkView(b *testing.B) {
+	m, _ := modelsForLookups(b)
+	lookupBench(b, func(id string) error {
+		m.mu.RLock()
+		_, err := m.viewLocked(id, AsOf{})
+		m.mu.RUnlock()
+		return err
+	})
+}

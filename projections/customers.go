@@ -2,6 +2,8 @@ package projections
 
 import (
 	"hash/maphash"
+
+	"github.com/freezeledger/freezeledger/eventstore"
 )
 
 // The customer table is pointer-free, so that the garbage collector never scans it: at a million
@@ -27,7 +29,8 @@ type customer struct {
 	lastLeaf uint32
 	released bool
 	assocAt  int64
-	cur      ctrans // the freeze in force (kind kindFrozen), or zero when ACTIVE
+	lastPos  eventstore.Position // of lastLeaf: saves a cache miss in state.pos per lookup
+	cur      ctrans              // the freeze in force (kind kindFrozen), or zero when ACTIVE
 }
 
 const noTrans = ^uint32(0)
@@ -83,6 +86,7 @@ func (s *state) addTrans(c *customer, t ctrans) {
 	c.ntrans++
 	s.ctrans = append(s.ctrans, t)
 	c.note(t)
+	c.lastPos = s.pos[t.leaf]
 }
 
 // transOf returns c's transitions, oldest first (a copy).
@@ -96,11 +100,12 @@ func (s *state) transOf(c *customer) []ctrans {
 	return out
 }
 
-// idTable maps customer IDs to customer indices: linear probing over slots holding index+1 (0 is
-// empty), at most half full.
+// idTable maps customer IDs to customer indices by linear probing, at most half full. A slot holds
+// the customer index + 1 (0: empty) in its low 32 bits and the top 32 bits of the ID's hash above,
+// so a probe that meets another customer is rejected without touching that customer (a cache miss).
 type idTable struct {
 	seed  maphash.Seed
-	slots []uint32
+	slots []uint64
 	n     int
 }
 
@@ -109,34 +114,42 @@ func newIDTable(capacity int) idTable {
 	for size < 2*capacity {
 		size *= 2
 	}
-	return idTable{seed: maphash.MakeSeed(), slots: make([]uint32, size)}
+	return idTable{seed: maphash.MakeSeed(), slots: make([]uint64, size)}
 }
 
 // lookup returns the index of the customer with ID id.
 func (s *state) lookup(id string) (uint32, bool) {
 	t := &s.cindex
+	h := maphash.String(t.seed, id)
 	mask := uint64(len(t.slots) - 1)
-	for i := maphash.String(t.seed, id) & mask; ; i = (i + 1) & mask {
+	for i := h & mask; ; i = (i + 1) & mask {
 		v := t.slots[i]
 		if v == 0 {
 			return 0, false
 		}
-		if c := &s.customers[v-1]; int(c.idLen) == len(id) && string(s.cidBytes(c)) == id {
-			return v - 1, true
+		if v>>32 == h>>32 {
+			ci := uint32(v) - 1
+			if c := &s.customers[ci]; int(c.idLen) == len(id) && string(s.cidBytes(c)) == id {
+				return ci, true
+			}
 		}
 	}
 }
 
 func (s *state) lookupBytes(id []byte) (uint32, bool) {
 	t := &s.cindex
+	h := maphash.Bytes(t.seed, id)
 	mask := uint64(len(t.slots) - 1)
-	for i := maphash.Bytes(t.seed, id) & mask; ; i = (i + 1) & mask {
+	for i := h & mask; ; i = (i + 1) & mask {
 		v := t.slots[i]
 		if v == 0 {
 			return 0, false
 		}
-		if c := &s.customers[v-1]; int(c.idLen) == len(id) && string(s.cidBytes(c)) == string(id) {
-			return v - 1, true
+		if v>>32 == h>>32 {
+			ci := uint32(v) - 1
+			if c := &s.customers[ci]; int(c.idLen) == len(id) && string(s.cidBytes(c)) == string(id) {
+				return ci, true
+			}
 		}
 	}
 }
@@ -146,11 +159,11 @@ func (s *state) index(ci uint32) bool {
 	t := &s.cindex
 	if 2*(t.n+1) > len(t.slots) {
 		old := t.slots
-		t.slots = make([]uint32, 2*len(old))
+		t.slots = make([]uint64, 2*len(old))
 		t.n = 0
 		for _, v := range old {
 			if v != 0 {
-				s.place(v - 1)
+				s.place(uint32(v) - 1)
 			}
 		}
 	}
@@ -161,13 +174,15 @@ func (s *state) place(ci uint32) bool {
 	t := &s.cindex
 	mask := uint64(len(t.slots) - 1)
 	id := s.cidBytes(&s.customers[ci])
-	i := maphash.Bytes(t.seed, id) & mask
+	h := maphash.Bytes(t.seed, id)
+	i := h & mask
 	for ; t.slots[i] != 0; i = (i + 1) & mask {
-		if string(s.cidBytes(&s.customers[t.slots[i]-1])) == string(id) {
+		v := t.slots[i]
+		if v>>32 == h>>32 && string(s.cidBytes(&s.customers[uint32(v)-1])) == string(id) {
 			return false
 		}
 	}
-	t.slots[i] = ci + 1
+	t.slots[i] = h>>32<<32 | uint64(ci+1)
 	t.n++
 	return true
 }

@@ -415,7 +415,7 @@ func (m *ReadModels) Status(id string, a AsOf) (CustomerStatus, error) {
 	if err != nil {
 		return CustomerStatus{}, err
 	}
-	return m.st.status(&v, m.opts.Retention), nil
+	return m.st.status(&v, id, m.opts.Retention), nil
 }
 
 // Operations returns every operation's permission for customer id (DOMAIN.md's table), in

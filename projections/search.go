@@ -173,7 +173,7 @@ func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, 
 		if len(out) == limit {
 			return out, encodeCursor('c', uint64(ci)), nil
 		}
-		out = append(out, s.status(&v, m.opts.Retention))
+		out = append(out, s.status(&v, "", m.opts.Retention))
 	}
 	return out, "", nil
 }

@@ -177,10 +177,18 @@ func (s *state) cut(a AsOf) (uint32, error) {
 	return s.leaves(), nil
 }
 
-func (s *state) status(v *view, retention time.Duration) CustomerStatus {
+// status builds the status of the view; id is the customer's ID ("" to read it from the arena).
+func (s *state) status(v *view, id string, retention time.Duration) CustomerStatus {
 	c := v.c
+	if id == "" {
+		id = s.cid(c)
+	}
+	pos := c.lastPos
+	if v.lastLeaf != c.lastLeaf {
+		pos = s.pos[v.lastLeaf]
+	}
 	st := CustomerStatus{
-		CustomerID:     s.cid(c),
+		CustomerID:     id,
 		Name:           s.cname(c),
 		PartnerID:      v.p.id,
 		ManagedBy:      v.managedBy().id,
@@ -188,7 +196,7 @@ func (s *state) status(v *view, retention time.Duration) CustomerStatus {
 		EffectiveState: stateActive,
 		AccountManager: s.str(c.accountManager),
 		AssociatedAt:   fmtTime(v.own.associatedAt),
-		Position:       s.pos[v.lastLeaf].String(),
+		Position:       pos.String(),
 	}
 	switch {
 	case v.parent != nil:

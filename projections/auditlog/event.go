@@ -106,7 +106,7 @@ func (enc *leafEncoder) decode(rec eventstore.RecordedEvent, index uint64) (Even
 		Type:     rec.Type,
 		Stream:   rec.Stream,
 		Revision: rec.Revision,
-		Time:     t.UTC().Format(TimeFormat),
+		Time:     formatTime(t, timeRaw),
 		Actor:    actor,
 		Data:     json.RawMessage(rec.Data),
 		Metadata: json.RawMessage(enc.meta),
@@ -159,6 +159,30 @@ func decodeActor(raw []byte) (domain.Actor, error) {
 	a = domain.Actor{}
 	err := json.Unmarshal(raw, &a)
 	return a, err
+}
+
+// formatTime is t.UTC().Format(TimeFormat), read off raw (the JSON string t was parsed from) when raw
+// is already in UTC ("…Z"): Format truncates the fraction to milliseconds, so this is the same.
+func formatTime(t time.Time, raw []byte) string {
+	n := len(raw)
+	if n >= 22 && raw[0] == '"' && raw[n-1] == '"' && raw[n-2] == 'Z' && (raw[20] == 'Z' || raw[20] == '.') && t.Year() >= 0 && t.Year() <= 9999 {
+		var frac []byte
+		if raw[20] == '.' {
+			frac = raw[21 : n-2]
+		}
+		var b [24]byte
+		copy(b[:19], raw[1:20])
+		b[19] = '.'
+		for i := 0; i < 3; i++ {
+			b[20+i] = '0'
+			if i < len(frac) {
+				b[20+i] = frac[i]
+			}
+		}
+		b[23] = 'Z'
+		return string(b[:])
+	}
+	return t.UTC().Format(TimeFormat)
 }
 
 // decodeTime decodes the metadata's time as json.Unmarshal into time.Time would.

@@ -77,3 +77,20 @@ func TestFromRecordedRejectsBadMetadata(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatTimeMatchesFormat(t *testing.T) {
+	for _, s := range []string{"2026-11-26T10:00:00Z", "2026-11-26T10:00:00.1Z", "2026-11-26T10:00:00.123Z", "2026-11-26T10:00:00.123456789Z",
+		"2026-11-26T10:00:00.9999Z", "2026-11-26T10:00:00+02:00", "2026-11-26T10:00:00.5-07:30", "0001-01-01T00:00:00Z"} {
+		raw := []byte(`"` + s + `"`)
+		tm, err := decodeTime(raw)
+		if err != nil {
+			t.Fatal(s, err)
+		}
+		if got, want := formatTime(tm, raw), tm.UTC().Format(TimeFormat); got != want {
+			t.Errorf("%s: %s, want %s", s, got, want)
+		}
+	}
+	if got := formatTime(time.Time{}, nil); got != "0001-01-01T00:00:00.000Z" {
+		t.Errorf("no time: %s", got)
+	}
+}
