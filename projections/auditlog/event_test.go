@@ -90,6 +90,13 @@ func TestFormatTimeMatchesFormat(t *testing.T) {
 			t.Errorf("%s: %s, want %s", s, got, want)
 		}
 	}
+	for i := int64(0); i < 2000; i++ {
+		tm := time.Unix(1_700_000_000+i*7919, i*104729%1_000_000_000).UTC()
+		raw, _ := json.Marshal(tm)
+		if got, want := formatTime(tm, raw), tm.Format(TimeFormat); got != want {
+			t.Fatalf("%s: %s, want %s", raw, got, want)
+		}
+	}
 	if got := formatTime(time.Time{}, nil); got != "0001-01-01T00:00:00.000Z" {
 		t.Errorf("no time: %s", got)
 	}
