@@ -326,6 +326,9 @@ func checkIdempotencyKey(k string) error {
 
 // parseQuery parses the query string, refusing malformed, repeated and unknown parameters.
 func parseQuery(r *http.Request, allowed ...string) (map[string]string, error) {
+	if r.URL.RawQuery == "" {
+		return nil, nil // reads of a nil map are fine; the common case allocates nothing
+	}
 	vals, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, errorf(domain.CodeInvalid, "malformed query string")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,7 +43,13 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inflight prometheus.Gauge
-	cache    sync.Map // "method route code" -> *observers
+	mu       sync.RWMutex
+	cache    map[obsKey]*observers
+}
+
+type obsKey struct {
+	method, route string
+	status        int
 }
 
 type observers struct {
@@ -52,16 +59,20 @@ type observers struct {
 
 // observe records one request; the label lookups are cached per method, route and code.
 func (m *httpMetrics) observe(method, route string, status int, d time.Duration) {
-	key := method + " " + route + " " + strconv.Itoa(status)
-	o, ok := m.cache.Load(key)
+	key := obsKey{method, route, status}
+	m.mu.RLock()
+	obs, ok := m.cache[key]
+	m.mu.RUnlock()
 	if !ok {
 		code := strconv.Itoa(status)
-		o, _ = m.cache.LoadOrStore(key, &observers{
+		obs = &observers{
 			count:   m.requests.WithLabelValues(method, route, code),
 			latency: m.latency.WithLabelValues(method, route, code),
-		})
+		}
+		m.mu.Lock()
+		m.cache[key] = obs
+		m.mu.Unlock()
 	}
-	obs := o.(*observers)
 	obs.count.Inc()
 	obs.latency.Observe(d.Seconds())
 }
@@ -81,6 +92,7 @@ func newHTTPMetrics(reg *prometheus.Registry) (*httpMetrics, error) {
 			Name: "freezeledger_http_requests_in_flight",
 			Help: "HTTP requests being served.",
 		}),
+		cache: map[obsKey]*observers{},
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.inflight} {
 		if err := reg.Register(c); err != nil {
@@ -130,7 +142,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &requestInfo{id: requestIDFrom(r.Header.Get("X-Request-Id"))}
-		w.Header().Set("X-Request-Id", ri.id)
+		w.Header()["X-Request-Id"] = []string{ri.id}
 		sw := &statusWriter{ResponseWriter: w, ri: ri}
 		s.metrics.inflight.Inc()
 		defer func() {
@@ -191,7 +203,20 @@ func requestIDFrom(h string) string {
 			return h
 		}
 	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	// A random per-process prefix and a counter: unique without a random read per request.
+	n := requestSeq.Add(1)
+	var b [24]byte
+	copy(b[:8], requestPrefix[:])
+	hex.Encode(b[8:], []byte{byte(n >> 56), byte(n >> 48), byte(n >> 40), byte(n >> 32), byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	return string(b[:])
 }
+
+var (
+	requestSeq    atomic.Uint64
+	requestPrefix = func() (p [8]byte) {
+		var r [4]byte
+		_, _ = rand.Read(r[:])
+		hex.Encode(p[:], r[:])
+		return p
+	}()
+)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -39,6 +40,31 @@ func BenchmarkStatusHandler(b *testing.B) {
 		for b.Loop() {
 			rec := httptest.NewRecorder()
 			trivial.ServeHTTP(rec, req)
+		}
+	})
+}
+
+// BenchmarkStatusLoopback drives GET /v1/customers/{id}/status over loopback keep-alive connections
+// (8 concurrent clients in this process): the whole path, network included.
+func BenchmarkStatusLoopback(b *testing.B) {
+	ts := startServerForBench(b)
+	url := ts.url + "/v1/customers/c-a1/status"
+	auth := "Bearer " + ts.tokens["rd-a"]
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header.Set("Authorization", auth)
+			resp, err := ts.client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
 		}
 	})
 }
