@@ -13,9 +13,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/transparency-dev/merkle/compact"
@@ -195,36 +197,23 @@ func (v *verifier) lines(ctx context.Context) error {
 		v.prevRoot = hasher.EmptyRoot()
 	}
 
-	sc := bufio.NewScanner(v.in.Export)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	var (
-		line    int
 		expect  = first
 		lastPos eventstore.Position
 		havePos bool
-		canon   []byte
 		beyond  bool
 		metaBuf []byte
-		c       canonicalizer
 	)
-	for sc.Scan() {
-		line++
-		if line%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		raw := sc.Bytes()
-		if len(bytes.TrimSpace(raw)) == 0 {
+	line, err := parseLines(ctx, v.in.Export, func(pl *parsedLine) error {
+		line, f := pl.line, &pl.f
+		if pl.empty {
 			v.problem(Problem{Line: line, What: "empty line"})
-			continue
+			return nil
 		}
-		f, cb, err := parseLine(raw, &c, canon[:0])
-		canon = cb
-		if err != nil {
-			v.problem(Problem{Line: line, Index: expect, What: "not an event: " + err.Error()})
+		if pl.err != nil {
+			v.problem(Problem{Line: line, Index: expect, What: "not an event: " + pl.err.Error()})
 			expect++
-			continue
+			return nil
 		}
 		p := Problem{Line: line, Index: f.index, EventID: f.eventID}
 		inOrder := f.index == expect
@@ -255,7 +244,7 @@ func (v *verifier) lines(ctx context.Context) error {
 		} else {
 			v.problem(withWhat(p, "no position"))
 		}
-		leaf := HashLeaf(canon)
+		leaf := pl.leaf
 		if got := base64.StdEncoding.EncodeToString(leaf[:]); got != f.leafHash {
 			v.problem(withWhat(p, fmt.Sprintf("the event's content hashes to leaf %s but the line says %s: the line was altered", got, f.leafHash)))
 		}
@@ -277,21 +266,21 @@ func (v *verifier) lines(ctx context.Context) error {
 			v.rep.RulesStoppedAt = line
 		}
 		if rules {
-			metaBuf, err = rebuildMetadata(metaBuf[:0], f)
+			var err error
+			metaBuf, err = rebuildMetadata(metaBuf[:0], *f)
 			if err != nil {
 				v.ruleProblem(withWhat(p, "metadata: "+err.Error()))
-				continue
+				return nil
 			}
-			replay.add(p, f, metaBuf)
+			replay.add(p, *f, metaBuf)
 		}
-
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			v.problem(Problem{Line: line + 1, What: "line longer than 4 MiB"})
-		} else {
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, bufio.ErrTooLong) {
 			return fmt.Errorf("read export: %w", err)
 		}
+		v.problem(Problem{Line: line + 1, What: "line longer than 4 MiB"})
 	}
 	v.rep.Lines = line
 	v.rep.End = first + uint64(line)
@@ -642,4 +631,122 @@ func (r *ruleReplayer) close() []Problem {
 		<-r.done
 	}
 	return r.problems
+}
+
+// parsedLine is one export line, parsed and hashed.
+type parsedLine struct {
+	line  int // 1-based
+	empty bool
+	f     lineFields // aliases the batch the line was read into
+	leaf  [32]byte
+	err   error
+}
+
+const verifyBatch = 512
+
+type lineBatch struct {
+	first int // line number of the first line
+	arena []byte
+	ends  []int
+	out   []parsedLine
+	done  chan struct{}
+}
+
+// parseLines reads JSON Lines from r, parses and hashes them in parallel batches, and calls fn with
+// each line in order. It returns how many lines fn was called with and, after the last line, the read
+// error (bufio.ErrTooLong for a line longer than 4 MiB). A few batches are in flight at a time:
+// memory stays flat.
+func parseLines(ctx context.Context, r io.Reader, fn func(*parsedLine) error) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	workers := max(1, min(runtime.GOMAXPROCS(0), 4))
+	work := make(chan *lineBatch)
+	order := make(chan *lineBatch, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c canonicalizer
+			var canon []byte
+			for b := range work {
+				start := 0
+				for k, end := range b.ends {
+					raw := b.arena[start:end:end]
+					start = end
+					pl := parsedLine{line: b.first + k}
+					if len(bytes.TrimSpace(raw)) == 0 {
+						pl.empty = true
+					} else {
+						pl.f, canon, pl.err = parseLine(raw, &c, canon[:0])
+						if pl.err == nil {
+							pl.leaf = HashLeaf(canon)
+						}
+					}
+					b.out = append(b.out, pl)
+				}
+				close(b.done)
+			}
+		}()
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(order)
+		defer close(work)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+		newBatch := func(first int) *lineBatch {
+			return &lineBatch{first: first, ends: make([]int, 0, verifyBatch), out: make([]parsedLine, 0, verifyBatch), done: make(chan struct{})}
+		}
+		send := func(b *lineBatch) bool {
+			select {
+			case order <- b:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case work <- b:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		line := 0
+		b := newBatch(1)
+		for sc.Scan() {
+			line++
+			b.arena = append(b.arena, sc.Bytes()...)
+			b.ends = append(b.ends, len(b.arena))
+			if len(b.ends) == verifyBatch {
+				if !send(b) {
+					readErr <- ctx.Err()
+					return
+				}
+				b = newBatch(line + 1)
+			}
+		}
+		if len(b.ends) > 0 && !send(b) {
+			readErr <- ctx.Err()
+			return
+		}
+		readErr <- sc.Err()
+	}()
+	defer func() {
+		cancel() // stops the reader, which closes work, which stops the workers
+		wg.Wait()
+	}()
+	n := 0
+	for b := range order {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return n, ctx.Err()
+		}
+		for i := range b.out {
+			n++
+			if err := fn(&b.out[i]); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, <-readErr
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -307,5 +308,39 @@ func TestVerifyReportsEachDisorderOnce(t *testing.T) {
 				t.Errorf("%s: a later line is reported: %s", name, p)
 			}
 		}
+	}
+}
+
+// Exports longer than a batch are parsed in parallel: lines keep their numbers and order, across
+// batch boundaries.
+func TestVerifyAcrossBatches(t *testing.T) {
+	s := newMemStore()
+	n := 2*verifyBatch + 100
+	appendEvents(t, s, n)
+	tr := runTree(t, t.TempDir(), s, Options{})
+	waitSize(t, tr, uint64(n))
+	var buf bytes.Buffer
+	if _, err := tr.Export(context.Background(), &buf, ExportRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	_, signed := tr.Checkpoint()
+	lines := bytes.SplitAfter(buf.Bytes(), []byte("\n"))
+	lines = lines[:len(lines)-1]
+	rep, err := verifyLines(lines, VerifyInput{Checkpoint: signed, PublicKey: tr.PublicKey(), Validator: &rejectCustomer{id: fmt.Sprintf("c-%d", verifyBatch+3)}})
+	if !errors.Is(err, ErrVerification) || len(rep.Problems) != 1 || rep.Problems[0].Line != verifyBatch+4 || rep.Lines != n {
+		t.Fatalf("rule violation at line %d: %+v, %v", verifyBatch+4, rep.Problems, err)
+	}
+	// Swap the last line of the first batch with the first of the second.
+	tampered := append([][]byte{}, lines...)
+	tampered[verifyBatch-1], tampered[verifyBatch] = tampered[verifyBatch], tampered[verifyBatch-1]
+	rep, _ = verifyLines(tampered, VerifyInput{Checkpoint: signed, PublicKey: tr.PublicKey()})
+	if len(rep.Problems) != 3 || rep.Problems[0].Line != verifyBatch || rep.Problems[1].Line != verifyBatch+1 {
+		t.Fatalf("swap across batches: %v", rep.Problems)
+	}
+	// A cancelled verification stops.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Verify(ctx, VerifyInput{Export: bytes.NewReader(buf.Bytes()), Checkpoint: signed, PublicKey: tr.PublicKey()}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
 	}
 }
