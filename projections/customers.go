@@ -14,24 +14,33 @@ import (
 
 // customer is one customer: where its ID and name are, its place in the channel, its transitions
 // (state.ctrans, newest first through prev links) and a cached copy of its present state.
+//
+// The struct is exactly 128 bytes, and the slice's array is page-aligned (it is large), so each
+// customer is one aligned pair of cache lines: the first holds what the ID lookup and a live status
+// need first (ID place, present freeze), the second the rest; CPUs fetch such pairs together.
 type customer struct {
-	keyOff         uint64 // ID, then name, in state.arena
-	idLen          uint32
+	// First cache line.
+	keyOff   uint64 // ID, then name, in state.arena
+	idLen    uint32
+	ntrans   uint32
+	lastLeaf uint32
+	partner  uint32
+	cur      ctrans // the freeze in force (kind kindFrozen), or zero when ACTIVE
+
+	// Second cache line.
 	nameLen        uint32
-	partner        uint32
 	tags           uint32 // index into tagSets
 	accountManager uint32 // interned
 	last           uint32 // index in state.ctrans of the newest transition
-	ntrans         uint32
-
-	// The present, cached so that a live lookup reads this struct only (at folds transitions for
-	// the past). Kept by note; recomputed from the transitions when a checkpoint is loaded.
-	lastLeaf uint32
-	released bool
-	assocAt  int64
-	lastPos  eventstore.Position // of lastLeaf: saves a cache miss in state.pos per lookup
-	cur      ctrans              // the freeze in force (kind kindFrozen), or zero when ACTIVE
+	assocAt        int64
+	lastPos        eventstore.Position // of lastLeaf: saves a cache miss in state.pos per lookup
+	released       bool
+	_              [23]byte
 }
+
+// The present (cur, assocAt, lastLeaf, lastPos, released) is cached so that a live lookup reads the
+// customer only (state.customerAt folds transitions for the past). It is kept by note and addTrans,
+// and recomputed from the transitions when a checkpoint is loaded.
 
 const noTrans = ^uint32(0)
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
@@ -339,5 +340,14 @@ func TestFmtTimeMatchesFormat(t *testing.T) {
 		if got, want := fmtTime(tm.UnixNano()), tm.UTC().Format(auditlog.TimeFormat); got != want && tm.Year() > 1677 {
 			t.Errorf("fmtTime(%v) = %s, want %s", tm, got, want)
 		}
+	}
+}
+
+func TestCustomerIsTwoCacheLines(t *testing.T) {
+	if n := unsafe.Sizeof(customer{}); n != 128 {
+		t.Fatalf("customer is %d bytes, want 128 (see its doc comment)", n)
+	}
+	if o := unsafe.Offsetof(customer{}.nameLen); o != 64 {
+		t.Fatalf("second cache line starts at %d", o)
 	}
 }
