@@ -36,6 +36,7 @@ func main() {
 	writeConns := pflag.Int("write-conns", 64, "connections for the freeze/unfreeze test")
 	dur := pflag.Duration("duration", 5*time.Second, "duration of each test")
 	trivial := pflag.String("trivial", "", "baseline URL: a trivial handler started with --serve-trivial (default: served by this process)")
+	openRate := pflag.Float64("open-rate", 0, "rate of the open-loop latency test (default: half the measured status rate)")
 	serveTrivial := pflag.String("serve-trivial", "", "only serve the trivial baseline handler on this address, in its own process")
 	pflag.Parse()
 	if *serveTrivial != "" {
@@ -46,7 +47,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "freezeledger-load:", err)
 		os.Exit(1)
 	}
-	if err := run(*url, *tokens, *trivial, *conns, *writeConns, *dur); err != nil {
+	if err := run(*url, *tokens, *trivial, *openRate, *conns, *writeConns, *dur); err != nil {
 		fmt.Fprintln(os.Stderr, "freezeledger-load:", err)
 		os.Exit(1)
 	}
@@ -252,7 +253,7 @@ func managed(tokens map[string]string) (ids, toks []string) {
 	return ids, toks
 }
 
-func run(base, tokensFile, triv string, conns, writeConns int, d time.Duration) error {
+func run(base, tokensFile, triv string, openRate float64, conns, writeConns int, d time.Duration) error {
 	tokens, err := readTokens(tokensFile)
 	if err != nil {
 		return err
@@ -285,6 +286,13 @@ func run(base, tokensFile, triv string, conns, writeConns int, d time.Duration) 
 	fmt.Println(status)
 	fmt.Printf("%-44s %9.2f\n", "ratio status / baseline", status.rate()/base1.rate())
 	half := status.rate() / 2
+	if openRate > 0 {
+		half = openRate
+	}
+	openTriv := openLoop(fmt.Sprintf("trivial handler at %.0f req/s (same rate)", half), conns*4, half, d, func(c *http.Client, w int, i int64) bool {
+		return get(c, triv, "")
+	})
+	fmt.Println(openTriv)
 	open := openLoop(fmt.Sprintf("GET status at %.0f req/s (half of max)", half), conns*4, half, d, func(c *http.Client, w int, i int64) bool {
 		return get(c, base+"/v1/customers/"+ids[i%int64(len(ids))]+"/status", reader)
 	})
