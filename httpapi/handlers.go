@@ -147,6 +147,7 @@ func (s *Server) visiblePartner(ctx context.Context, p Principal, id string) (pr
 // a refusal never tells an outsider that the customer exists. The read models are first brought up to
 // the store's head, so a customer associated a moment ago is seen.
 func (s *Server) hideCustomer(ctx context.Context, p Principal, id string, err error) error {
+	s.syncRefusal(ctx, err)
 	if p.scope() == "" || !refusal(err) {
 		return err
 	}
@@ -160,6 +161,7 @@ func (s *Server) hideCustomer(ctx context.Context, p Principal, id string, err e
 }
 
 func (s *Server) hidePartner(ctx context.Context, p Principal, id string, err error) error {
+	s.syncRefusal(ctx, err)
 	if p.scope() == "" || !refusal(err) {
 		return err
 	}
@@ -189,6 +191,24 @@ func (s *Server) visibleAfterSync(ctx context.Context, check func(context.Contex
 		return false, err
 	}
 	return true, nil
+}
+
+// syncRefusal, for a write refused because of the state it met (conflict, type_mismatch,
+// actor_frozen, forbidden), waits (bounded) until the read models have applied the store's head. The
+// domain decided on committed state that the read models may not have applied yet; without the wait
+// a client could be told "not frozen" and then read FROZEN (found by TestLinearizable). On a timeout
+// the refusal is answered anyway: it is true, only a following read may lag.
+func (s *Server) syncRefusal(ctx context.Context, err error) {
+	switch domain.ErrorCode(err) {
+	case domain.CodeConflict, domain.CodeTypeMismatch, domain.CodeActorFrozen, domain.CodeForbidden:
+	default:
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.wait)
+	defer cancel()
+	if head, herr := s.reads.Head(wctx); herr == nil {
+		_ = s.reads.WaitFor(wctx, head)
+	}
 }
 
 func refusal(err error) bool {
