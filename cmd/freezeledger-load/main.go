@@ -236,18 +236,23 @@ func readTokens(path string) (map[string]string, error) {
 	return out, nil
 }
 
-// managed are the demo's customers with the token of their manager (see cmd/freezeledger/demo.go).
+// managed are the demo's customers with the token of their manager (see cmd/freezeledger/demo.go),
+// interleaved across the demo's three channels (dist-north, dist-south, sp-east) so that consecutive
+// writers hit different channels.
 func managed(tokens map[string]string) (ids, toks []string) {
-	for _, g := range []struct {
+	groups := []struct {
 		prefix, token string
 		n             int
 	}{
-		{"dn", "TOKEN_OPS_DIST_NORTH", 50}, {"rn1", "TOKEN_OPS_RES_NORTH_1", 50}, {"rn2", "TOKEN_OPS_DIST_NORTH", 40},
-		{"ds", "TOKEN_OPS_DIST_SOUTH", 40}, {"rs1", "TOKEN_OPS_RES_SOUTH_1", 40}, {"sp", "TOKEN_OPS_SP_EAST", 50},
-	} {
-		for i := 1; i <= g.n; i++ {
-			ids = append(ids, fmt.Sprintf("cust-%s-%03d", g.prefix, i))
-			toks = append(toks, tokens[g.token])
+		{"dn", "TOKEN_OPS_DIST_NORTH", 50}, {"ds", "TOKEN_OPS_DIST_SOUTH", 40}, {"sp", "TOKEN_OPS_SP_EAST", 50},
+		{"rn1", "TOKEN_OPS_RES_NORTH_1", 50}, {"rs1", "TOKEN_OPS_RES_SOUTH_1", 40}, {"rn2", "TOKEN_OPS_DIST_NORTH", 40},
+	}
+	for i := 1; i <= 50; i++ {
+		for _, g := range groups {
+			if i <= g.n {
+				ids = append(ids, fmt.Sprintf("cust-%s-%03d", g.prefix, i))
+				toks = append(toks, tokens[g.token])
+			}
 		}
 	}
 	return ids, toks
