@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/pflag"
 	"golang.org/x/mod/sumdb/note"
 
@@ -28,8 +29,8 @@ const exportUsage = `freezeledger export: export the audit log (offline: the ser
 while it runs use GET /v1/audit/export)
 
 Usage:
-  freezeledger export --data-dir DIR [--format jsonl|csv] [--from X] [--to Y] [--out FILE]
-  freezeledger export --data-dir DIR --bundle OUTDIR [--from X] [--to Y]
+  freezeledger export --data-dir DIR [--store esdb://...] [--format jsonl|csv] [--from X] [--to Y] [--out FILE]
+  freezeledger export --data-dir DIR [--store esdb://...] --bundle OUTDIR [--from X] [--to Y]
 
 X and Y are store positions (e.g. 1042) or RFC 3339 times; from is inclusive, to exclusive.
 A bundle is a directory with events.jsonl, checkpoint, proof.json and public-key (docs/AUDIT.md).
@@ -43,6 +44,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, exportUsage); fs.PrintDefaults() }
 	dataDir := fs.String("data-dir", "./data", "data directory")
+	storeFlag := fs.String("store", "embedded", "event store: embedded, or an EventStoreDB connection string (esdb://...)")
 	format := fs.String("format", "jsonl", "jsonl or csv")
 	from := fs.String("from", "", "first position or time (inclusive)")
 	to := fs.String("to", "", "end position or time (exclusive)")
@@ -70,7 +72,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "freezeledger export: --format %q: want jsonl or csv\n", *format)
 		return 2
 	}
-	store, tree, err := openAudit(*dataDir)
+	store, tree, err := openAudit(ctx, *dataDir, *storeFlag)
 	if err != nil {
 		return fail(err)
 	}
@@ -111,19 +113,33 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
-// openAudit opens the embedded store and the audit tree of dataDir.
-func openAudit(dataDir string) (*embedded.Store, *auditlog.Tree, error) {
-	if _, err := os.Stat(StoreDir(dataDir)); err != nil {
-		return nil, nil, fmt.Errorf("no event store in %s: %w", dataDir, err)
-	}
-	store, err := embedded.Open(StoreDir(dataDir), embedded.Options{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("open the store (is the server running on this data directory?): %w", err)
+// openAudit opens the event store (the embedded one of dataDir, or EventStoreDB) and the audit tree
+// of dataDir.
+func openAudit(ctx context.Context, dataDir, storeFlag string) (eventstore.Store, *auditlog.Tree, error) {
+	var store eventstore.Store
+	switch {
+	case storeFlag == "" || storeFlag == "embedded":
+		if _, err := os.Stat(StoreDir(dataDir)); err != nil {
+			return nil, nil, fmt.Errorf("no event store in %s: %w", dataDir, err)
+		}
+		s, err := embedded.Open(StoreDir(dataDir), embedded.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("open the store (is the server running on this data directory?): %w", err)
+		}
+		store = s
+	case isESDB(storeFlag):
+		s, err := openESDB(ctx, storeFlag, hclog.NewNullLogger())
+		if err != nil {
+			return nil, nil, err
+		}
+		store = s
+	default:
+		return nil, nil, fmt.Errorf("--store %q is neither embedded nor an EventStoreDB connection string (esdb://...)", storeFlag)
 	}
 	tree, err := auditlog.OpenTree(AuditDir(dataDir), store, auditlog.Options{})
 	if err != nil {
 		store.Close()
-		return nil, nil, fmt.Errorf("open the audit tree: %w", err)
+		return nil, nil, fmt.Errorf("open the audit tree (is the server running on this data directory?): %w", err)
 	}
 	return store, tree, nil
 }
@@ -133,7 +149,7 @@ const verifyUsage = `freezeledger verify: verify an audit export offline, or a d
 Usage:
   freezeledger verify --bundle DIR --public-key KEY [--previous-checkpoint FILE [--consistency-proof FILE]]
   freezeledger verify --export FILE --checkpoint FILE --public-key KEY [--range-proof FILE] [...]
-  freezeledger verify --data-dir DIR
+  freezeledger verify --data-dir DIR [--store esdb://...]
 
 KEY is the log's verifier key (GET /v1/audit/public-key) or a file holding it; take it from a source
 you trust, not from the bundle. The domain rules are replayed when the export starts at the first
@@ -157,6 +173,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	retention := fs.Duration("retention", 0, "the server's --retention, for rule 8 (0 accepts any deadline after the freeze)")
 	noRules := fs.Bool("no-rules", false, "do not replay the domain rules")
 	dataDir := fs.String("data-dir", "", "verify a data directory (store chain, audit tree, history, read models)")
+	storeFlag := fs.String("store", "embedded", "with --data-dir: event store, embedded or an EventStoreDB connection string")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -168,7 +185,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if *bundle != "" || *export != "" {
 			return usageErr("--data-dir excludes --bundle and --export")
 		}
-		return verifyDataDir(ctx, *dataDir, *retention, stdout, stderr)
+		return verifyDataDir(ctx, *dataDir, *storeFlag, *retention, stdout, stderr)
 	}
 	if *publicKey == "" {
 		return usageErr("--public-key is required (the log's verifier key, from a source you trust)")
@@ -257,14 +274,14 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // verifyDataDir checks a data directory offline: the store's own integrity check (its hash chain),
 // the audit tree against a recomputation from the store, the history against the domain rules, and
 // the read models against a rebuild (CheckReadModels).
-func verifyDataDir(ctx context.Context, dataDir string, retention time.Duration, stdout, stderr io.Writer) int {
+func verifyDataDir(ctx context.Context, dataDir, storeFlag string, retention time.Duration, stdout, stderr io.Writer) int {
 	failed := false
 	fail := func(what string, err error) { fmt.Fprintf(stderr, "FAIL: %s: %v\n", what, err); failed = true }
 	if _, err := os.Stat(AuditDir(dataDir)); err != nil {
 		fmt.Fprintln(stderr, "freezeledger verify: no audit tree:", err)
 		return 1
 	}
-	store, tree, err := openAudit(dataDir)
+	store, tree, err := openAudit(ctx, dataDir, storeFlag)
 	if err != nil {
 		fmt.Fprintln(stderr, "freezeledger verify:", err)
 		return 1
@@ -272,7 +289,9 @@ func verifyDataDir(ctx context.Context, dataDir string, retention time.Duration,
 	defer store.Close()
 	defer tree.Close()
 
-	if err := store.Verify(ctx); err != nil {
+	if v, ok := store.(interface{ Verify(context.Context) error }); !ok {
+		fmt.Fprintln(stdout, "skipped: event store integrity (the backend has no offline check)")
+	} else if err := v.Verify(ctx); err != nil {
 		fail("event store", err)
 	} else {
 		fmt.Fprintln(stdout, "ok: event store (records and hash chain)")

@@ -81,6 +81,12 @@ func TestAuditExportVerifyDemo(t *testing.T) {
 	if code, _, _ := cli(runExport, "--data-dir", dir, "--format", "xml"); code != 2 {
 		t.Fatalf("export --format xml: exit %d", code)
 	}
+	if code, _, e := cli(runExport, "--data-dir", dir, "--store", "mysql://x"); code != 1 || !strings.Contains(e, "neither embedded nor") {
+		t.Fatalf("export --store mysql: exit %d: %s", code, e)
+	}
+	if code, _, e := cli(runVerify, "--data-dir", t.TempDir()); code != 1 || !strings.Contains(e, "no audit tree") {
+		t.Fatalf("verify --data-dir of an empty directory: exit %d: %s", code, e)
+	}
 }
 
 // BenchmarkVerifyDemo verifies the demo data set's whole-log export from memory, with and without
