@@ -46,6 +46,8 @@ type Main struct {
 	StoreFaults embedded.FaultInjector
 	// WaitTimeout bounds min_position waits and write read-backs (default httpapi.DefaultWaitTimeout, 5 s).
 	WaitTimeout time.Duration
+	// PrincipalsReload is how often serve checks the principals file for changes (default 2 s).
+	PrincipalsReload time.Duration
 	// ShutdownTimeout bounds how long serve waits for in-flight requests on shutdown (default 30 s).
 	ShutdownTimeout time.Duration
 
@@ -304,7 +306,7 @@ func (m *Main) loadOrInitPrincipals(path string, log hclog.Logger) (*httpapi.Pri
 
 // watchPrincipals reloads the principals file when it changes, so `principals add` takes effect
 // without a restart. A file that fails to load is logged and the old set kept.
-func watchPrincipals(ctx context.Context, path string, srv *httpapi.Server, log hclog.Logger) {
+func watchPrincipals(ctx context.Context, path string, every time.Duration, srv *httpapi.Server, log hclog.Logger) {
 	stamp := func() (time.Time, int64) {
 		st, err := os.Stat(path)
 		if err != nil {
@@ -313,7 +315,7 @@ func watchPrincipals(ctx context.Context, path string, srv *httpapi.Server, log 
 		return st.ModTime(), st.Size()
 	}
 	lastT, lastN := stamp()
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

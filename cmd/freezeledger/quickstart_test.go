@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -185,4 +186,24 @@ func TestFirstStartAndPrincipalsAdd(t *testing.T) {
 		t.Errorf("a second start printed a token: %s", ts.stdout.String())
 	}
 	_ = os.Remove
+}
+
+// TestPrincipalsReload: a principal added while serve runs is accepted without a restart.
+func TestPrincipalsReload(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServerIn(t, dir, standardPrincipals, func(m *Main) { m.PrincipalsReload = 10 * time.Millisecond })
+	ts.setupHierarchy()
+	var out, errs bytes.Buffer
+	if code := run(context.Background(), []string{"principals", "add", "--data-dir", dir, "--name", "late", "--role", "reader", "--partner", "dist-a"}, &out, &errs); code != 0 {
+		t.Fatalf("principals add: %d %s", code, errs.String())
+	}
+	ts.tokens["late"] = strings.TrimSpace(out.String())
+	deadline := time.Now().Add(10 * time.Second)
+	for ts.call("GET", "/v1/customers/c-a/status", "late", nil).status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the added principal was not accepted within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond) // bounded polling of the reload, which runs on its own ticker
+	}
+	wantProblem(t, ts.call("GET", "/v1/customers/c-b/status", "late", nil), 404, "not_found")
 }

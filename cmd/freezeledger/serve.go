@@ -156,7 +156,11 @@ func (m *Main) serve(ctx context.Context) error {
 		waitBG()
 		return err
 	}
-	go watchPrincipals(bg, m.cfg.principals, srv, log)
+	reload := m.PrincipalsReload
+	if reload <= 0 {
+		reload = 2 * time.Second
+	}
+	go watchPrincipals(bg, m.cfg.principals, reload, srv, log)
 
 	ln, err := listen(m.cfg.listen)
 	if err != nil {
