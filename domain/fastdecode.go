@@ -241,8 +241,9 @@ func fastActor(s *scanner, a *Actor) {
 	})
 }
 
-// fastMetadata decodes metadata the way json.Unmarshal would, or reports false.
-func fastMetadata(b []byte, m *Metadata, intern map[string]string) bool {
+// fastMetadata decodes metadata the way json.Unmarshal would, or reports false. lean skips what
+// applying an event does not need (request_id, on_behalf_of), leaving them empty.
+func fastMetadata(b []byte, m *Metadata, intern map[string]string, lean bool) bool {
 	s := &scanner{b: b, ok: true, intern: intern}
 	s.object(func(k []byte) bool {
 		switch string(k) {
@@ -253,11 +254,19 @@ func fastMetadata(b []byte, m *Metadata, intern map[string]string) bool {
 		case "time":
 			m.Time = s.timeValue()
 		case "request_id":
-			m.RequestID = s.unique()
+			if lean {
+				s.rawString()
+			} else {
+				m.RequestID = s.unique()
+			}
 		case "idempotency_key":
 			m.IdempotencyKey = s.unique()
 		case "on_behalf_of":
-			m.OnBehalfOf = s.str()
+			if lean {
+				s.rawString()
+			} else {
+				m.OnBehalfOf = s.str()
+			}
 		case "command_hash":
 			m.CommandHash = s.unique()
 		default:
@@ -382,11 +391,11 @@ func fastData(typ string, b []byte, intern map[string]string) (any, bool) {
 	return v, true
 }
 
-// decodeEvent decodes a stored event's payload and metadata: the fast path, else encoding/json.
-// intern may be nil.
+// decodeEvent decodes a stored event's payload and the metadata apply needs (request_id and
+// on_behalf_of may be left empty): the fast path, else encoding/json. intern may be nil.
 func decodeEvent(se *StoredEvent, intern map[string]string) (any, Metadata, error) {
 	var m Metadata
-	if len(se.Metadata) > 0 && !fastMetadata(se.Metadata, &m, intern) {
+	if len(se.Metadata) > 0 && !fastMetadata(se.Metadata, &m, intern, true) {
 		m = Metadata{}
 		if err := json.Unmarshal(se.Metadata, &m); err != nil {
 			return nil, m, err

@@ -14,13 +14,21 @@ var fastTypes = []string{EventCustomerFrozen, EventCustomerUnfrozen, EventCustom
 // checkSame fails if the fast path accepts input and decodes it differently from encoding/json.
 func checkSame(t interface{ Fatalf(string, ...any) }, typ string, data, meta []byte) {
 	var fm Metadata
-	if fastMetadata(meta, &fm, map[string]string{}) {
+	if fastMetadata(meta, &fm, map[string]string{}, false) {
 		var sm Metadata
 		if err := json.Unmarshal(meta, &sm); err != nil {
 			t.Fatalf("fast path accepts metadata %q that encoding/json rejects: %v", meta, err)
 		}
 		if !reflect.DeepEqual(fm, sm) {
 			t.Fatalf("metadata %q: fast %+v, encoding/json %+v", meta, fm, sm)
+		}
+		var lm Metadata
+		if !fastMetadata(meta, &lm, nil, true) {
+			t.Fatalf("lean decoding refuses metadata %q", meta)
+		}
+		sm.RequestID, sm.OnBehalfOf = "", ""
+		if !reflect.DeepEqual(lm, sm) {
+			t.Fatalf("metadata %q: lean %+v, encoding/json without request_id/on_behalf_of %+v", meta, lm, sm)
 		}
 	}
 	if fv, ok := fastData(typ, data, map[string]string{}); ok {
@@ -77,7 +85,7 @@ func TestFastDecodeMatchesEncodingJSON(t *testing.T) {
 					rt.Fatalf("fast path refuses plain %s data %s", typ, data)
 				}
 				var m Metadata
-				if !fastMetadata(meta, &m, nil) {
+				if !fastMetadata(meta, &m, nil, false) {
 					rt.Fatalf("fast path refuses plain metadata %s", meta)
 				}
 			}
