@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"time"
@@ -72,10 +71,6 @@ func skipWS(b []byte, i int) int {
 
 // scanString returns the index just past the string starting at b[i] == '"', or -1.
 func scanString(b []byte, i int) int {
-	// Fast path: the next quote, with no backslash before it (bytes.IndexByte is vectorised).
-	if q := bytes.IndexByte(b[i+1:], '"'); q >= 0 && bytes.IndexByte(b[i+1:i+1+q], '\\') < 0 {
-		return i + 2 + q
-	}
 	for j := i + 1; j < len(b); j++ {
 		switch b[j] {
 		case '\\':
