@@ -47,6 +47,10 @@ const DefaultRetention = 15 * 24 * time.Hour
 // group again. A refusal decided against a state that might be stale is re-checked after reading the
 // stream's tail. Replies are sent only once the group's append is durable, so a command's result never
 // depends on an event that was not written.
+//
+// Once queued, a command runs to its outcome (ctx is used for the routing reads before). Every
+// channel the Service touches stays in memory for its lifetime. Errors that are not *Error (a
+// malformed stored event, an unexpected store error) are internal.
 type Service struct {
 	log  EventLog
 	opts Options
