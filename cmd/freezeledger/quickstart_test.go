@@ -114,7 +114,12 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("export exited %d: %s", code, errs.String())
 	}
 	errs.Reset()
-	if code := run(context.Background(), []string{"verify", "--bundle", bundle, "--public-key", key}, &out, &errs); code != 0 {
+	// curl -s localhost:8080/v1/audit/public-key > public-key.txt (taken from the server, not the bundle)
+	keyFile := filepath.Join(t.TempDir(), "public-key.txt")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(context.Background(), []string{"verify", "--bundle", bundle, "--public-key", keyFile}, &out, &errs); code != 0 {
 		t.Fatalf("verify exited %d: %s", code, errs.String())
 	}
 	// freezeledger verify --data-dir ./data: chain, tree, and read models against a rebuild.
@@ -185,7 +190,6 @@ func TestFirstStartAndPrincipalsAdd(t *testing.T) {
 	if strings.Contains(ts.stdout.String(), "token") {
 		t.Errorf("a second start printed a token: %s", ts.stdout.String())
 	}
-	_ = os.Remove
 }
 
 // TestPrincipalsReload: a principal added while serve runs is accepted without a restart.
