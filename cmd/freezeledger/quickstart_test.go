@@ -176,6 +176,8 @@ func TestFirstStartAndPrincipalsAdd(t *testing.T) {
 		{"principals", "remove"},
 		{"serve", "--log-format", "xml"},
 		{"serve", "--retention", "-1h"},
+		{"serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--store", "postgres://nope"},
+		{"serve", "--data-dir", t.TempDir(), "--listen", "256.0.0.1:99999"},
 		{"nonsense"},
 	} {
 		out.Reset()
