@@ -567,3 +567,24 @@ func TestRule11_Batches(t *testing.T) {
 }
 
 func slicesClone(c []cmd) []cmd { return append([]cmd(nil), c...) }
+
+// plainLog hides the MemoryLog's GlobalReader: the service then only knows the channels it loaded.
+type plainLog struct{ domain.EventLog }
+
+func TestRule08_WithoutGlobalReader(t *testing.T) {
+	f := newFixture(t)
+	f.must(world...)
+	f.must(freeze(op("dist-1"), "c-d", anr), freeze(op("sp-1"), "c-s", anr))
+	f.clock.Advance(15 * 24 * time.Hour)
+	svc := domain.NewService(plainLog{f.log}, f.opts)
+	if n, err := svc.ReleaseExpiredResources(f.ctx); err != nil || n != 0 {
+		t.Fatalf("no channel loaded yet: released %d, %v", n, err)
+	}
+	if _, _, _, err := svc.Customer(f.ctx, "c-d"); err != nil { // loads dist-1's channel
+		t.Fatal(err)
+	}
+	if n, err := svc.ReleaseExpiredResources(f.ctx); err != nil || n != 1 {
+		t.Fatalf("dist-1 loaded: released %d, %v; want 1", n, err)
+	}
+	f.validate()
+}

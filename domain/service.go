@@ -92,6 +92,11 @@ func NewService(log EventLog, opts Options) *Service {
 	}
 }
 
+// now is the service's time: the injected clock in UTC, truncated to milliseconds, the precision the
+// API and exports show. Recording more would make the offline verifier, which replays the rules from
+// exported (millisecond) times, disagree with retention deadlines computed from finer ones.
+func (s *Service) now() time.Time { return s.opts.Clock.Now().UTC().Truncate(time.Millisecond) }
+
 // newRandomIDs returns a generator of random (version 4) UUIDs reading crypto/rand in blocks, not
 // once per event (a system call each).
 func newRandomIDs() func() uuid.UUID {
@@ -242,7 +247,7 @@ func (w *worker) round(reqs []*request) {
 		c := w.state
 		base := c.revision
 		c.begin()
-		em := &emitter{c: c, now: s.opts.Clock.Now().UTC(), newID: s.opts.NewID}
+		em := &emitter{c: c, now: s.now(), newID: s.opts.NewID}
 		refused := false
 		for _, r := range reqs {
 			r.err, r.replay, r.events = nil, nil, nil
@@ -470,7 +475,7 @@ func (s *Service) run(stream string, m Meta, hash string, decide func(c *Channel
 	})
 	if stream == "" {
 		// No channel can hold this actor's command: decide against an empty state for the refusal.
-		_, err := decide(NewChannel(""), s.opts.Clock.Now().UTC())
+		_, err := decide(NewChannel(""), s.now())
 		if err == nil {
 			err = Errorf(CodeForbidden, "actor %q has no channel to act in", m.Actor.Name)
 		}
@@ -737,7 +742,7 @@ func (s *Service) claim(ctx context.Context, kind, id, stream, requestID string)
 			if !released {
 				var m Metadata
 				_ = json.Unmarshal(last.Metadata, &m)
-				if s.opts.Clock.Now().Sub(m.Time) < s.opts.ReservationGrace {
+				if s.now().Sub(m.Time) < s.opts.ReservationGrace {
 					return 0, Errorf(CodeConflict, "rule 10: %s %q is being associated with another partner right now", kind, id)
 				}
 				if err := s.releaseReservation(d.Channel, kind, id, last.Revision, requestID, "abandoned reservation taken over by "+stream); err != nil {
@@ -748,7 +753,7 @@ func (s *Service) claim(ctx context.Context, kind, id, stream, requestID string)
 				}
 			}
 		}
-		meta := Metadata{SchemaVersion: SchemaVersions[EventIDReserved], Actor: SystemActor, Time: s.opts.Clock.Now().UTC(), RequestID: requestID}
+		meta := Metadata{SchemaVersion: SchemaVersions[EventIDReserved], Actor: SystemActor, Time: s.now(), RequestID: requestID}
 		mb, _ := json.Marshal(meta)
 		data, _ := json.Marshal(IDReserved{Kind: kind, ID: id, Channel: stream})
 		app, err := s.log.Append(ctx, rs, expected, []NewEvent{{ID: s.opts.NewID(), Type: EventIDReserved, Data: data, Metadata: mb}})
@@ -828,7 +833,7 @@ func (s *Service) batch(ctx context.Context, m Meta, hash string, ids []string, 
 	if stream == "" {
 		empty := NewChannel("")
 		for i, id := range ids {
-			_, err := decide(empty, id, s.opts.Clock.Now())
+			_, err := decide(empty, id, s.now())
 			items[i] = ItemResult{CustomerID: id, Err: err}
 		}
 		return BatchResult{Items: items}, nil
