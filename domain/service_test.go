@@ -327,3 +327,23 @@ func TestServiceOnEmbeddedStore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMillisecondTimes: the service records times at millisecond resolution (what the API and the
+// exports show), so that the offline verifier's replay derives the same retention deadlines.
+func TestMillisecondTimes(t *testing.T) {
+	f := newFixture(t)
+	f.must(world...)
+	f.clock.Advance(1234567 * time.Nanosecond)
+	res, err := freeze(op("dist-1"), "c-d", anr)(f.ctx, f.svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metaOf(t, res.Events[0])
+	want := t0.Add(time.Millisecond)
+	if !m.Time.Equal(want) {
+		t.Errorf("recorded time %v, want %v", m.Time, want)
+	}
+	if d := decode[domain.CustomerFrozen](t, res.Events[0]); !d.RetentionDeadline.Equal(want.Add(f.opts.Retention)) {
+		t.Errorf("deadline %v", d.RetentionDeadline)
+	}
+}
