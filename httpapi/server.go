@@ -159,7 +159,10 @@ func (s *Server) routeTable() []route {
 }
 
 func (s *Server) routes() http.Handler {
-	r := mux.NewRouter()
+	// SkipClean: gorilla/mux would answer a path with dot segments or encoded slashes
+	// (/v1/customers/c-b/..%2Fc-a/status) with a 301 to the cleaned path, before authentication, and
+	// redirect writes. Such a path matches no route instead: 404, or 400 for an ID that is not one.
+	r := mux.NewRouter().SkipClean(true)
 	for _, rt := range s.routeTable() {
 		r.Handle(rt.path, s.endpoint(rt)).Methods(rt.method).Name(rt.method + " " + rt.path)
 	}
