@@ -3,10 +3,10 @@ package embedded
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/google/uuid"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/freezeledger/freezeledger/eventstore"
 )
@@ -98,8 +98,75 @@ func wrongExpected(stream string, expected eventstore.ExpectedRevision, cur uint
 // commits them together.
 func (s *Store) committer() {
 	defer close(s.done)
+	ckpts := make(chan checkpointJob)
+	ckptDone := make(chan error, 1)
+	go s.checkpointer(ckpts, ckptDone)
+	defer close(ckpts)
+	inFlight := false
+	// waitCheckpoint collects the result of the checkpoint in flight, if any.
+	waitCheckpoint := func(block bool) {
+		if !inFlight {
+			return
+		}
+		var err error
+		if block {
+			err = <-ckptDone
+		} else {
+			select {
+			case err = <-ckptDone:
+			default:
+				return
+			}
+		}
+		inFlight = false
+		if err != nil && s.failed == nil {
+			s.fail("checkpoint into bbolt", err)
+		}
+	}
+	// startCheckpoint hands the records only in the WAL to the checkpointer, after starting a new
+	// WAL segment for the records that follow them.
+	startCheckpoint := func() {
+		waitCheckpoint(false)
+		if inFlight || s.failed != nil || s.unhanded == 0 {
+			return
+		}
+		f, err := createSegment(s.dir, s.head+1, s.opts.UnsafeNoSync)
+		if err != nil {
+			s.fail("create WAL segment", err)
+			return
+		}
+		old := s.wal
+		s.wal = f
+		_, values := s.tail.snapshot() // no checkpoint in flight: the tail is exactly the unhanded records
+		ckpts <- checkpointJob{values: values, head: s.head, chain: s.chain, segment: old}
+		inFlight = true
+		s.unhanded, s.pendingBytes = 0, 0
+	}
+	ticker := time.NewTicker(checkpointInterval)
+	defer ticker.Stop()
 	batch := make([]*appendReq, 0, 64)
-	for first := range s.reqs {
+	for {
+		var first *appendReq
+		select {
+		case r, ok := <-s.reqs:
+			if !ok {
+				// Closing: finish the checkpoint in flight, then checkpoint the rest.
+				waitCheckpoint(true)
+				startCheckpoint()
+				waitCheckpoint(true)
+				return
+			}
+			first = r
+		case <-ticker.C:
+			startCheckpoint()
+			continue
+		case err := <-ckptDone:
+			inFlight = false
+			if err != nil && s.failed == nil {
+				s.fail("checkpoint into bbolt", err)
+			}
+			continue
+		}
 		batch = append(batch[:0], first)
 		size := first.size
 	drain:
@@ -117,7 +184,55 @@ func (s *Store) committer() {
 		}
 		s.commit(batch)
 		clear(batch)
+		if s.unhanded >= checkpointEvents || s.pendingBytes >= checkpointBytes {
+			startCheckpoint()
+		}
 	}
+}
+
+// checkpointInterval bounds how long records stay in the WAL only.
+const checkpointInterval = time.Second
+
+// checkpointJob is the WAL's records up to head, to copy into bbolt; segment is the WAL segment
+// that holds them (and nothing after them), to remove once they are in bbolt.
+type checkpointJob struct {
+	values  [][]byte
+	head    uint64
+	chain   [ChainSize]byte
+	segment *os.File
+}
+
+// checkpointer copies each job's records into bbolt in one synced transaction (appends go on
+// meanwhile, into the next WAL segment), removes the job's WAL segment and trims the tail. On
+// failure it reports the error (the committer then refuses further appends) and leaves the segment:
+// everything acknowledged is still in the WAL, which the next Open replays.
+func (s *Store) checkpointer(jobs <-chan checkpointJob, done chan<- error) {
+	for job := range jobs {
+		start := time.Now()
+		ckpt, _ := s.tail.snapshot()
+		err := s.putRecords(ckpt, job.values, job.chain)
+		if err == nil {
+			job.segment.Close()
+			if rerr := os.Remove(job.segment.Name()); rerr != nil {
+				s.log.Warn("could not remove a checkpointed WAL segment (replay skips it)", "file", job.segment.Name(), "error", rerr)
+			}
+			s.tail.mu.Lock()
+			s.tail.ckpt = job.head
+			s.tail.values = s.tail.values[len(job.values):]
+			s.tail.mu.Unlock()
+		} else {
+			job.segment.Close()
+		}
+		if d := time.Since(start); d > s.opts.SlowSync {
+			s.log.Warn("slow checkpoint", "duration", d, "events", len(job.values), "file", s.path)
+		}
+		done <- err
+	}
+}
+
+func (s *Store) fail(what string, err error) {
+	s.failed = fmt.Errorf("%s: %w", what, err)
+	s.log.Error("commit failed; refusing further appends until the store is reopened", "what", what, "error", err, "dir", s.dir)
 }
 
 // pendingStream is a stream's state during a group commit: its committed index (nil for a new
@@ -190,9 +305,8 @@ func (s *Store) commit(batch []*appendReq) {
 	created := time.Now().UTC().UnixNano()
 	start := time.Now()
 	injected := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		events := tx.Bucket(bucketEvents)
-		events.FillPercent = 1.0
+	var values [][]byte
+	err := func() error {
 		for _, r := range batch {
 			if r.err != nil {
 				continue
@@ -220,9 +334,7 @@ func (s *Store) commit(batch []*appendReq) {
 				head++
 				var v []byte
 				v, chain = encodeRecord(&chain, head, r.stream, rev, created, &r.events[i])
-				if err := events.Put(be64(head), v); err != nil {
-					return err
-				}
+				values = append(values, v)
 				p.positions = append(p.positions, head)
 				if p.ids == nil {
 					p.ids = make(map[uuid.UUID]uint64)
@@ -241,34 +353,32 @@ func (s *Store) commit(batch []*appendReq) {
 		if head == s.head {
 			return nil // nothing to write: every append failed its check or was a retry
 		}
-		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keyHead, be64(head)); err != nil {
-			return err
-		}
-		if err := meta.Put(keyChain, chain[:]); err != nil {
-			return err
-		}
 		if s.opts.Faults != nil {
 			if err := s.opts.Faults.BeforeCommit(len(out)); err != nil {
 				injected = true
 				return err
 			}
 		}
+		if err := writeAll(s.wal, frame(values)); err != nil {
+			return err
+		}
+		if !s.opts.UnsafeNoSync {
+			return datasync(s.wal)
+		}
 		return nil
-	})
+	}()
 	if d := time.Since(start); d > s.opts.SlowSync {
 		s.log.Warn("slow commit", "duration", d, "appends", live, "events", len(out), "file", s.path)
 	}
 	if err != nil {
 		if !injected {
-			s.failed = err
-			s.log.Error("commit failed; refusing further appends until the store is reopened", "error", err, "file", s.path)
+			s.fail("write to the WAL", err)
 		} else {
-			s.log.Error("commit failed; its appends are refused and nothing of them was written", "error", err, "file", s.path, "appends", live)
+			s.log.Error("commit failed; its appends are refused and nothing of them was written", "error", err, "dir", s.dir, "appends", live)
 		}
 		for _, r := range batch {
 			if r.err == nil {
-				r.err = fmt.Errorf("%w: append to stream %q not written: commit of %s failed: %w", eventstore.ErrUnavailable, r.stream, s.path, err)
+				r.err = fmt.Errorf("%w: append to stream %q not written: commit in %s failed: %w", eventstore.ErrUnavailable, r.stream, s.dir, err)
 			}
 		}
 		return
@@ -277,6 +387,13 @@ func (s *Store) commit(batch []*appendReq) {
 		return
 	}
 	s.head, s.chain = head, chain
+	s.tail.mu.Lock()
+	s.tail.values = append(s.tail.values, values...)
+	s.tail.mu.Unlock()
+	s.unhanded += len(values)
+	for _, v := range values {
+		s.pendingBytes += len(v)
+	}
 	s.idx.mu.Lock()
 	for _, p := range order {
 		if len(p.positions) == 0 {

@@ -25,6 +25,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	if err != nil {
 		return nil, err
 	}
+	// Positions first, then the tail, then bbolt: a position in the index is in the tail snapshot
+	// or at or before its checkpoint, and bbolt holds everything up to that checkpoint.
+	ckpt, tail := s.tail.snapshot()
 	out := make([]eventstore.RecordedEvent, 0, len(positions))
 	err = s.db.View(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
@@ -36,8 +39,13 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 					return err
 				}
 			}
-			binary.BigEndian.PutUint64(key[:], pos)
-			v := events.Get(key[:])
+			var v []byte
+			if pos > ckpt {
+				v = tail[pos-ckpt-1]
+			} else {
+				binary.BigEndian.PutUint64(key[:], pos)
+				v = events.Get(key[:])
+			}
 			if v == nil {
 				return fmt.Errorf("%w: %s: stream %q has an event at position %d, which has no record", eventstore.ErrCorrupt, s.path, stream, pos)
 			}
@@ -114,30 +122,49 @@ func (s *Store) readAll(ctx context.Context, after uint64, count int) ([]eventst
 	if count > 0 {
 		out = make([]eventstore.RecordedEvent, 0, min(count, 65536))
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketEvents).Cursor()
-		var d decoder
-		var key [8]byte
-		binary.BigEndian.PutUint64(key[:], after+1)
-		for k, v := c.Seek(key[:]); k != nil; k, v = c.Next() {
-			if count > 0 && len(out) >= count {
-				break
-			}
-			if len(out)%ctxCheckEvery == ctxCheckEvery-1 {
-				if err := ctx.Err(); err != nil {
-					return err
+	var d decoder
+	for count <= 0 || len(out) < count {
+		ckpt, tail := s.tail.snapshot()
+		if after >= ckpt {
+			for i := after - ckpt; i < uint64(len(tail)) && (count <= 0 || len(out) < count); i++ {
+				e, err := d.decode(tail[i])
+				if err != nil {
+					return nil, fmt.Errorf("%w: WAL record at position %d: %s", eventstore.ErrCorrupt, ckpt+1+i, err)
 				}
+				out = append(out, e)
 			}
-			e, err := d.decode(v)
-			if err != nil {
-				return fmt.Errorf("%w: %s: record at position %d: %s", eventstore.ErrCorrupt, s.path, binary.BigEndian.Uint64(k), err)
-			}
-			out = append(out, e)
+			return out, nil
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, readErr(err)
+		// Positions after..ckpt are in bbolt (and maybe more, if a checkpoint ran since the snapshot).
+		n := len(out)
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketEvents).Cursor()
+			var key [8]byte
+			binary.BigEndian.PutUint64(key[:], after+1)
+			for k, v := c.Seek(key[:]); k != nil; k, v = c.Next() {
+				if count > 0 && len(out) >= count {
+					break
+				}
+				if len(out)%ctxCheckEvery == ctxCheckEvery-1 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+				e, err := d.decode(v)
+				if err != nil {
+					return fmt.Errorf("%w: %s: record at position %d: %s", eventstore.ErrCorrupt, s.path, binary.BigEndian.Uint64(k), err)
+				}
+				out = append(out, e)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, readErr(err)
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("%w: %s: no record after position %d, but records up to %d were checkpointed", eventstore.ErrCorrupt, s.path, after, ckpt)
+		}
+		after = out[len(out)-1].Position.Commit
 	}
 	return out, nil
 }

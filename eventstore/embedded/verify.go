@@ -18,7 +18,8 @@ import (
 //   - each record's chain value is SHA-256(previous chain value || its canonical bytes);
 //   - each stream's revisions appear in global order as 0, 1, 2, ..., no event ID repeats in a
 //     stream, and the in-memory index agrees (each revision's position);
-//   - the meta head and chain value are those of the last record.
+//   - the meta head and chain value are those of bbolt's last record;
+//   - the records still only in the write-ahead log continue the positions and the chain.
 //
 // It returns nil, ctx's error, ErrClosed, or the first break found as an error wrapping
 // eventstore.ErrCorrupt that names the file, the position and what is wrong.
@@ -26,7 +27,8 @@ func (s *Store) Verify(ctx context.Context) error {
 	if err := s.usable(ctx); err != nil {
 		return err
 	}
-	err := s.db.View(func(tx *bolt.Tx) error { return s.verifyTx(ctx, tx) })
+	ckpt, tail := s.tail.snapshot() // before the transaction: bbolt then holds everything up to ckpt
+	err := s.db.View(func(tx *bolt.Tx) error { return s.verifyTx(ctx, tx, ckpt, tail) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -48,7 +50,7 @@ func breakAt(pos uint64, format string, args ...any) error {
 	return &verifyError{msg: fmt.Sprintf("position %d: ", pos) + fmt.Sprintf(format, args...)}
 }
 
-func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx) error {
+func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx, ckpt uint64, tail [][]byte) error {
 	for _, name := range buckets {
 		if tx.Bucket(name) == nil {
 			return &verifyError{msg: fmt.Sprintf("bucket %s is missing", name)}
@@ -57,17 +59,12 @@ func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx) error {
 	seen := newIndex()
 	var chain [ChainSize]byte
 	var want uint64 = 1
-	c := tx.Bucket(bucketEvents).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
+	check := func(pos uint64, v []byte) error {
 		if want%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		if len(k) != 8 {
-			return breakAt(want, "events key %x is not 8 bytes", k)
-		}
-		pos := binary.BigEndian.Uint64(k)
 		if pos != want {
 			return breakAt(want, "record missing: the next record is at position %d", pos)
 		}
@@ -92,6 +89,16 @@ func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx) error {
 			return breakAt(pos, "the in-memory index has stream %q revision %d at position %d (present: %v)", r.stream, r.rev, ipos, ok)
 		}
 		want++
+		return nil
+	}
+	c := tx.Bucket(bucketEvents).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			return breakAt(want, "events key %x is not 8 bytes", k)
+		}
+		if err := check(binary.BigEndian.Uint64(k), v); err != nil {
+			return err
+		}
 	}
 	last := want - 1
 	meta := tx.Bucket(bucketMeta)
@@ -100,6 +107,18 @@ func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx) error {
 	}
 	if cv := meta.Get(keyChain); !bytes.Equal(cv, chain[:]) {
 		return breakAt(last, "meta chain value %x differs from the last record's %x", cv, chain)
+	}
+	if last < ckpt {
+		return breakAt(last, "bbolt ends at position %d but records up to %d were checkpointed", last, ckpt)
+	}
+	// Then the records still only in the WAL (those a checkpoint since the snapshot copied into
+	// bbolt were checked above).
+	for i, v := range tail {
+		if pos := ckpt + 1 + uint64(i); pos > last {
+			if err := check(pos, v); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
