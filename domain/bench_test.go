@@ -355,7 +355,7 @@ func BenchmarkLoadChannel100k(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		start := time.Now()
-		if evs, err := l.EventLog.Read(ctx, domain.ChannelStream("dist-big"), 0); err != nil || len(evs) != 100_000 {
+		if evs, err := l.Read(ctx, domain.ChannelStream("dist-big"), 0); err != nil || len(evs) != 100_000 {
 			b.Fatal(len(evs), err)
 		}
 		plain += time.Since(start)

@@ -16,7 +16,9 @@ import (
 //     store's *WrongExpectedRevisionError), ErrUnavailable wrapping domain.ErrStoreUnavailable;
 //     other errors are returned as they are;
 //   - Read of a stream that does not exist returns an empty slice and no error;
-//   - positions are Position.String().
+//   - positions are Position.String();
+//   - it also implements domain.RangeReader and domain.GlobalReader (chunked channel loads, and
+//     finding every channel after a restart for resource release).
 func DomainLog(s Store) domain.EventLog { return domainLog{s: s} }
 
 type domainLog struct{ s Store }
@@ -50,13 +52,41 @@ func (l domainLog) Append(ctx context.Context, stream string, expected int64, ev
 }
 
 func (l domainLog) Read(ctx context.Context, stream string, from uint64) ([]domain.StoredEvent, error) {
-	recs, err := l.s.ReadStream(ctx, stream, Forwards, from, 0)
+	return l.ReadRange(ctx, stream, from, 0)
+}
+
+// ReadRange implements domain.RangeReader: up to count events (count <= 0: all) of stream from
+// revision from on; empty for a stream that does not exist.
+func (l domainLog) ReadRange(ctx context.Context, stream string, from uint64, count int) ([]domain.StoredEvent, error) {
+	recs, err := l.s.ReadStream(ctx, stream, Forwards, from, count)
 	if errors.Is(err, ErrStreamNotFound) {
 		return []domain.StoredEvent{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	return toDomain(recs), nil
+}
+
+// ReadAll implements domain.GlobalReader: up to count events strictly after position after ("" is
+// the start of the log), in global order.
+func (l domainLog) ReadAll(ctx context.Context, after string, count int) ([]domain.StoredEvent, error) {
+	pos := Start
+	if after != "" {
+		p, err := ParsePosition(after)
+		if err != nil {
+			return nil, err
+		}
+		pos = p
+	}
+	recs, err := l.s.ReadAll(ctx, pos, count)
+	if err != nil {
+		return nil, err
+	}
+	return toDomain(recs), nil
+}
+
+func toDomain(recs []RecordedEvent) []domain.StoredEvent {
 	out := make([]domain.StoredEvent, len(recs))
 	for i, r := range recs {
 		out[i] = domain.StoredEvent{
@@ -64,5 +94,10 @@ func (l domainLog) Read(ctx context.Context, stream string, from uint64) ([]doma
 			Position: r.Position.String(), Data: r.Data, Metadata: r.Metadata,
 		}
 	}
-	return out, nil
+	return out
 }
+
+var (
+	_ domain.GlobalReader = domainLog{}
+	_ domain.RangeReader  = domainLog{}
+)
