@@ -146,8 +146,9 @@ func (m *ReadModels) matchesStore(st *state) error {
 }
 
 type encoder struct {
-	w   *bufio.Writer
-	buf [binary.MaxVarintLen64]byte
+	trans []ctrans // scratch
+	w     *bufio.Writer
+	buf   [binary.MaxVarintLen64]byte
 }
 
 func (e *encoder) u(v uint64) {
@@ -254,7 +255,7 @@ func encodeState(e *encoder, s *state) {
 		e.u(uint64(c.accountManager))
 		e.u(uint64(c.ntrans))
 		prevLeaf := uint32(0)
-		for _, t := range s.transOf(c) {
+		for _, t := range s.transOfInto(c, &e.trans) {
 			e.i(t.time)
 			e.i(t.deadline)
 			e.u(uint64(t.leaf - prevLeaf))
@@ -539,10 +540,10 @@ func (s *state) validate() error {
 		if c.partner >= np || c.tags >= nt || c.accountManager >= ns || c.ntrans == 0 {
 			return errors.New("customer reference out of range")
 		}
-		for _, t := range s.transOf(c) {
-			if t.leaf >= nl || t.reason >= ns || t.actor >= ns || t.origin >= ns || t.sev > sevAll {
-				return errors.New("customer transition out of range")
-			}
+	}
+	for _, t := range s.ctrans { // the chains were linked by readState itself
+		if t.leaf >= nl || t.reason >= ns || t.actor >= ns || t.origin >= ns || t.sev > sevAll {
+			return errors.New("customer transition out of range")
 		}
 	}
 	for _, a := range s.actors {

@@ -100,7 +100,16 @@ func (s *state) addTrans(c *customer, t ctrans) {
 
 // transOf returns c's transitions, oldest first (a copy).
 func (s *state) transOf(c *customer) []ctrans {
-	out := make([]ctrans, c.ntrans)
+	var buf []ctrans
+	return s.transOfInto(c, &buf)
+}
+
+// transOfInto is transOf reusing *buf.
+func (s *state) transOfInto(c *customer, buf *[]ctrans) []ctrans {
+	if cap(*buf) < int(c.ntrans) {
+		*buf = make([]ctrans, c.ntrans)
+	}
+	out := (*buf)[:c.ntrans]
 	i := int(c.ntrans) - 1
 	for k := c.last; i >= 0; k = s.ctrans[k].prev {
 		out[i] = s.ctrans[k]

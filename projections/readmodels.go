@@ -344,13 +344,15 @@ func (m *ReadModels) catchUp(ctx context.Context) error {
 	m.mu.RLock()
 	gen, after := m.gen, m.st.applied()
 	m.mu.RUnlock()
-	return m.readPages(ctx, after, func(evs []eventstore.RecordedEvent) bool {
-		ok := m.applyBatch(gen, evs)
-		if ok {
-			m.maybeCheckpoint()
-		}
-		return ok
+	// No checkpoint per page: a first start over millions of events would write many growing
+	// checkpoints. One is considered once caught up.
+	err := m.readPages(ctx, after, func(evs []eventstore.RecordedEvent) bool {
+		return m.applyBatch(gen, evs)
 	})
+	if err == nil {
+		m.maybeCheckpoint()
+	}
+	return err
 }
 
 // Rebuild rebuilds the read models from the first event of the store. The current models keep
