@@ -342,3 +342,32 @@ func TestRunResubscribesAfterErrors(t *testing.T) {
 		t.Fatalf("WaitFor after Close: %v", err)
 	}
 }
+
+// Run writes checkpoints by itself (here every 5 events), so a crash loses at most that much work.
+func TestRunCheckpointsPeriodically(t *testing.T) {
+	l := newLedger(t)
+	dir := t.TempDir()
+	m, err := Open(l.store, dir, Options{CheckpointEvery: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	randomLog(l, 9, 30)
+	head, _ := l.store.Head(context.Background())
+	waitFor(t, m, head)
+	// Checkpoints are written by Run's goroutine after a batch: once Run has returned, all are
+	// done. Close is not called, so only the periodic ones exist.
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(l.store, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Events() < 5 {
+		t.Fatalf("the periodic checkpoint holds %d events", again.Events())
+	}
+}
