@@ -67,7 +67,6 @@ func (s *state) cnameBytes(c *customer) []byte {
 }
 
 func (s *state) cid(c *customer) string   { return string(s.cidBytes(c)) }
-func (s *state) cname(c *customer) string { return string(s.cnameBytes(c)) }
 
 func (s *state) newCustomer(id, name []byte) customer {
 	c := customer{keyOff: uint64(len(s.arena)), idLen: uint32(len(id)), nameLen: uint32(len(name)), partner: noPartner}

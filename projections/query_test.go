@@ -351,3 +351,11 @@ func TestCustomerIsTwoCacheLines(t *testing.T) {
 		t.Fatalf("second cache line starts at %d", o)
 	}
 }
+
+func TestAppendPositionMatchesString(t *testing.T) {
+	for _, p := range []eventstore.Position{{}, {Commit: 7, Prepare: 7}, {Commit: 10, Prepare: 3}, {Commit: 1 << 62, Prepare: 1 << 62}} {
+		if got := string(appendPosition(nil, p)); got != p.String() {
+			t.Errorf("appendPosition(%v) = %s, want %s", p, got, p.String())
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,38 +121,49 @@ var (
 
 func ptr(s string) *string { return &s }
 
-// fmtTime formats Unix nanoseconds as auditlog.TimeFormat (RFC 3339, UTC, milliseconds), by hand
-// for years 0 to 9999: time.Format parses its layout on every call, a third of a status lookup.
-func fmtTime(ns int64) string {
+// appendTime appends Unix nanoseconds formatted as auditlog.TimeFormat (RFC 3339, UTC,
+// milliseconds), by hand for years 0 to 9999: time.Format parses its layout on every call, which
+// was a third of a status lookup.
+func appendTime(b []byte, ns int64) []byte {
 	t := time.Unix(0, ns).UTC()
 	y, mo, d := t.Date()
 	if y < 0 || y > 9999 {
-		return t.Format(auditlog.TimeFormat)
+		return t.AppendFormat(b, auditlog.TimeFormat)
 	}
 	h, mi, s := t.Clock()
-	ms := t.Nanosecond() / 1e6
-	var b [24]byte
+	var f [24]byte
 	put := func(at, v, width int) {
 		for i := at + width - 1; i >= at; i-- {
-			b[i] = byte('0' + v%10)
+			f[i] = byte('0' + v%10)
 			v /= 10
 		}
 	}
 	put(0, y, 4)
-	b[4] = '-'
+	f[4] = '-'
 	put(5, int(mo), 2)
-	b[7] = '-'
+	f[7] = '-'
 	put(8, d, 2)
-	b[10] = 'T'
+	f[10] = 'T'
 	put(11, h, 2)
-	b[13] = ':'
+	f[13] = ':'
 	put(14, mi, 2)
-	b[16] = ':'
+	f[16] = ':'
 	put(17, s, 2)
-	b[19] = '.'
-	put(20, ms, 3)
-	b[23] = 'Z'
-	return string(b[:])
+	f[19] = '.'
+	put(20, t.Nanosecond()/1e6, 3)
+	f[23] = 'Z'
+	return append(b, f[:]...)
+}
+
+func fmtTime(ns int64) string { return string(appendTime(make([]byte, 0, 24), ns)) }
+
+// appendPosition appends p as eventstore.Position.String writes it.
+func appendPosition(b []byte, p eventstore.Position) []byte {
+	b = strconv.AppendUint(b, p.Commit, 10)
+	if p.Commit != p.Prepare {
+		b = strconv.AppendUint(append(b, '/'), p.Prepare, 10)
+	}
+	return b
 }
 
 func fmtTimePtr(ns int64) *string {
@@ -187,16 +199,39 @@ func (s *state) status(v *view, id string, retention time.Duration) CustomerStat
 	if v.lastLeaf != c.lastLeaf {
 		pos = s.pos[v.lastLeaf]
 	}
+	// Every text the status needs but the read models do not hold as a string (the name, times,
+	// the position) goes into one string: one allocation, plus one for the pointed-to times.
+	var buf [128]byte
+	b := append(buf[:0], s.cnameBytes(c)...)
+	nameEnd := len(b)
+	b = appendTime(b, v.own.associatedAt)
+	assocEnd := len(b)
+	b = appendPosition(b, pos)
+	posEnd := len(b)
+	f := v.own.freeze
+	var deadline int64
+	frozenEnd := posEnd
+	if f != nil {
+		b = appendTime(b, f.time)
+		frozenEnd = len(b)
+		if f.sev == sevAll && !v.own.released {
+			if deadline = f.deadline; deadline == 0 {
+				deadline = f.time + int64(retention)
+			}
+			b = appendTime(b, deadline)
+		}
+	}
+	text := string(b)
 	st := CustomerStatus{
 		CustomerID:     id,
-		Name:           s.cname(c),
+		Name:           text[:nameEnd],
 		PartnerID:      v.p.id,
 		ManagedBy:      v.managedBy().id,
 		State:          stateActive,
 		EffectiveState: stateActive,
 		AccountManager: s.str(c.accountManager),
-		AssociatedAt:   fmtTime(v.own.associatedAt),
-		Position:       pos.String(),
+		AssociatedAt:   text[nameEnd:assocEnd],
+		Position:       text[assocEnd:posEnd],
 	}
 	switch {
 	case v.parent != nil:
@@ -206,17 +241,15 @@ func (s *state) status(v *view, id string, retention time.Duration) CustomerStat
 	}
 	st.Tags = s.tagStrs[c.tags]
 	st.ResourcesReleased = v.own.released
-	if f := v.own.freeze; f != nil {
+	if f != nil {
 		st.State = stateFrozen
 		st.FreezeType = sevStr[f.sev]
 		st.Origin, st.Reason, st.FrozenBy = s.strPtr(f.origin), s.strPtr(f.reason), s.strPtr(f.actor)
-		st.FrozenAt = fmtTimePtr(f.time)
-		if f.sev == sevAll && !v.own.released {
-			d := f.deadline
-			if d == 0 {
-				d = f.time + int64(retention)
-			}
-			st.RetentionDeadline = fmtTimePtr(d)
+		times := &[2]string{text[posEnd:frozenEnd]}
+		st.FrozenAt = &times[0]
+		if deadline != 0 {
+			times[1] = text[frozenEnd:]
+			st.RetentionDeadline = &times[1]
 		}
 		st.EffectiveState, st.EffectiveFreezeType, st.EffectiveOrigin = stateFrozen, st.FreezeType, st.Origin
 	}

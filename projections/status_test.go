@@ -10,6 +10,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog"
 )
 
 func deref(p *string) string {
@@ -89,8 +90,13 @@ func TestStatusCascadeAndManager(t *testing.T) {
 	checkState(t, mustStatus(t, m, "c-1", AsOf{}), "ACTIVE", "<nil>", "<nil>", "ACTIVE", "<nil>", "<nil>")
 	s2 := mustStatus(t, m, "c-2", AsOf{})
 	checkState(t, s2, "FROZEN", "ACCOUNT_AND_RESOURCE", "manual", "FROZEN", "ACCOUNT_AND_RESOURCE", "manual")
-	if s2.RetentionDeadline == nil || s2.Position != p.String() {
+	if s2.RetentionDeadline == nil || s2.Position != p.String() || s2.FrozenAt == nil {
 		t.Fatalf("c-2 = %+v", s2)
+	}
+	fa, err1 := time.Parse(auditlog.TimeFormat, *s2.FrozenAt)
+	rd, err2 := time.Parse(auditlog.TimeFormat, *s2.RetentionDeadline)
+	if err1 != nil || err2 != nil || rd.Sub(fa) != DefaultRetention || fa.Before(t0) {
+		t.Fatalf("c-2 frozen_at %q retention_deadline %q: %v %v", *s2.FrozenAt, *s2.RetentionDeadline, err1, err2)
 	}
 
 	// Rule 7: freezing the distributor freezes everything below it in effect; own states stay.
