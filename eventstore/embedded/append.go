@@ -193,6 +193,9 @@ func (s *Store) committer() {
 // checkpointInterval bounds how long records stay in the WAL only.
 const checkpointInterval = time.Second
 
+// checkpointChunk is the most records one checkpoint transaction copies.
+var checkpointChunk = 2048
+
 // checkpointJob is the WAL's records up to head, to copy into bbolt; segment is the WAL segment
 // that holds them (and nothing after them), to remove once they are in bbolt.
 type checkpointJob struct {
@@ -209,19 +212,28 @@ type checkpointJob struct {
 func (s *Store) checkpointer(jobs <-chan checkpointJob, done chan<- error) {
 	for job := range jobs {
 		start := time.Now()
-		ckpt, _ := s.tail.snapshot()
-		err := s.putRecords(ckpt, job.values, job.chain)
+		var err error
+		// In chunks, each its own synced transaction: a chunk's flush is short, so the WAL syncs
+		// that queue behind it on the disk wait little.
+		for i := 0; i < len(job.values) && err == nil; i += checkpointChunk {
+			chunk := job.values[i:min(i+checkpointChunk, len(job.values))]
+			ckpt, _ := s.tail.snapshot()
+			chain := job.chain
+			if end := i + len(chunk); end < len(job.values) {
+				copy(chain[:], job.values[end-1][len(job.values[end-1])-ChainSize:])
+			}
+			if err = s.putRecords(ckpt, chunk, chain); err == nil {
+				s.tail.mu.Lock()
+				s.tail.ckpt += uint64(len(chunk))
+				s.tail.values = s.tail.values[len(chunk):]
+				s.tail.mu.Unlock()
+			}
+		}
+		job.segment.Close()
 		if err == nil {
-			job.segment.Close()
 			if rerr := os.Remove(job.segment.Name()); rerr != nil {
 				s.log.Warn("could not remove a checkpointed WAL segment (replay skips it)", "file", job.segment.Name(), "error", rerr)
 			}
-			s.tail.mu.Lock()
-			s.tail.ckpt = job.head
-			s.tail.values = s.tail.values[len(job.values):]
-			s.tail.mu.Unlock()
-		} else {
-			job.segment.Close()
 		}
 		if d := time.Since(start); d > s.opts.SlowSync {
 			s.log.Warn("slow checkpoint", "duration", d, "events", len(job.values), "file", s.path)
