@@ -21,9 +21,9 @@ import (
 
 // frequentCheckpoints makes checkpoints run every few batches for the duration of the test.
 func frequentCheckpoints(t *testing.T) {
-	events, size := checkpointEvents, checkpointBytes
-	checkpointEvents, checkpointBytes = 50, 64<<10
-	t.Cleanup(func() { checkpointEvents, checkpointBytes = events, size })
+	events, size, chunk := checkpointEvents, checkpointBytes, checkpointChunk
+	checkpointEvents, checkpointBytes, checkpointChunk = 50, 64<<10, 7
+	t.Cleanup(func() { checkpointEvents, checkpointBytes, checkpointChunk = events, size, chunk })
 }
 
 func testEvent(i int) eventstore.EventData {
