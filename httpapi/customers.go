@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -329,8 +330,25 @@ func (s *Server) statusRead(w http.ResponseWriter, r *http.Request, p Principal)
 	if err := checkAccess(r, p); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeStatus(w, &c)
 	return nil
+}
+
+var statusBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// writeStatus answers a customer status, encoded by appendStatus into a pooled buffer.
+func writeStatus(w http.ResponseWriter, c *projections.CustomerStatus) {
+	bp := statusBufs.Get().(*[]byte)
+	b := append(appendStatus((*bp)[:0], c), '\n')
+	h := w.Header()
+	h["Content-Type"] = headerJSON
+	h["Cache-Control"] = headerNoStore
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		statusBufs.Put(bp)
+	}
 }
 
 // GET /v1/customers/{id}
