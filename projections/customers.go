@@ -66,7 +66,7 @@ func (s *state) cnameBytes(c *customer) []byte {
 	return s.arena[o : o+uint64(c.nameLen)]
 }
 
-func (s *state) cid(c *customer) string   { return string(s.cidBytes(c)) }
+func (s *state) cid(c *customer) string { return string(s.cidBytes(c)) }
 
 func (s *state) newCustomer(id, name []byte) customer {
 	c := customer{keyOff: uint64(len(s.arena)), idLen: uint32(len(id)), nameLen: uint32(len(name)), partner: noPartner}
