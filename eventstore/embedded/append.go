@@ -388,9 +388,14 @@ func (s *Store) commit(batch []*appendReq) {
 		} else {
 			s.log.Error("commit failed; its appends are refused and nothing of them was written", "error", err, "dir", s.dir, "appends", live)
 		}
+		outcome := "not written"
+		if !injected {
+			// The frame may have reached the WAL before the write or sync failed.
+			outcome = "not acknowledged (it may be in the log after a restart; retrying with the same event IDs is safe)"
+		}
 		for _, r := range batch {
 			if r.err == nil {
-				r.err = fmt.Errorf("%w: append to stream %q not written: commit in %s failed: %w", eventstore.ErrUnavailable, r.stream, s.dir, err)
+				r.err = fmt.Errorf("%w: append to stream %q %s: commit in %s failed: %w", eventstore.ErrUnavailable, r.stream, outcome, s.dir, err)
 			}
 		}
 		return

@@ -44,12 +44,12 @@ import (
 const FileName = "events.db"
 
 // FaultInjector makes commits fail as a failing disk would, for reliability tests. BeforeCommit is
-// called once per group commit, inside the write transaction, after the batch's records are staged
-// and before anything is written or synced; events is the number of events in the batch. A non-nil
-// error aborts the batch: every append in it fails with an error wrapping eventstore.ErrUnavailable
-// and nothing of it is written. The store stays usable (the fault is treated as transient). Real
-// write or sync errors from bbolt, in contrast, make the store refuse all further appends with
-// ErrUnavailable until it is reopened, because after a failed fsync the file's state is unknown.
+// called once per group commit, after the batch's records are staged and before anything is written
+// to the write-ahead log; events is the number of events in the batch. A non-nil error aborts the
+// batch: every append in it fails with an error wrapping eventstore.ErrUnavailable and nothing of it
+// is written. The store stays usable (the fault is treated as transient). Real write or sync errors
+// (of the WAL or of a checkpoint into bbolt), in contrast, make the store refuse all further appends
+// with ErrUnavailable until it is reopened, because after a failed fsync a file's state is unknown.
 type FaultInjector interface {
 	BeforeCommit(events int) error
 }
