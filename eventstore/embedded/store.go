@@ -1,15 +1,19 @@
-// Package embedded is freezeledger's default event store: a single bbolt file in a data directory,
-// implementing eventstore.Store.
+// Package embedded is freezeledger's default event store, implementing eventstore.Store in a data
+// directory holding one bbolt file (events.db, the checkpointed log) and write-ahead log segments
+// (wal-<first position>, the records not yet checkpointed).
 //
 // Durability: an append is acknowledged only after its records are written to the write-ahead log
 // and synced (one fdatasync; see wal.go). Concurrent appends are group-committed: one committer
 // goroutine takes every append waiting and writes them with one write and one sync, so throughput
 // grows with the number of writers. Each append in a batch is checked on its own (a wrong
-// expectation fails only that append). Checkpoints copy the logged records into bbolt in one synced
-// transaction every checkpointEvents events, checkpointBytes bytes or checkpointInterval.
+// expectation fails only that append). Checkpoints copy the logged records into bbolt (synced
+// transactions of checkpointChunk records, in a goroutine of their own) every checkpointEvents
+// events, checkpointBytes bytes or checkpointInterval; the WAL segment is then removed.
 //
 // Tamper evidence: every record carries a SHA-256 chain value (see encodeRecord's format comment in
-// record.go); Verify walks the whole chain, Open checks the tail. Nothing is ever repaired silently.
+// record.go); Verify walks the whole chain, Open checks the tail. Nothing is ever repaired silently
+// (the one cut Open makes, a torn WAL frame that was never acknowledged, keeps a .broken copy and is
+// logged; see wal.go).
 //
 // Layout (bbolt buckets):
 //
