@@ -217,7 +217,7 @@ func corruptAt(t *testing.T, dataDir string, pos uint64, f func(v []byte)) {
 		t.Fatal(err)
 	}
 	i := bytes.Index(raw, value)
-	if i < 0 || bytes.Index(raw[i+1:], value) >= 0 {
+	if i < 0 || bytes.Contains(raw[i+1:], value) {
 		t.Fatalf("the record at position %d is not exactly once in the file", pos)
 	}
 	changed := append([]byte(nil), value...)
