@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/eventstore/storetest"
@@ -228,5 +229,54 @@ func TestWALDamageBeforeTheTailRefusesOpen(t *testing.T) {
 	_, err = Open(dir, Options{})
 	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "does not continue the chain") || !strings.Contains(err.Error(), filepath.Base(first)) {
 		t.Fatalf("open with a damaged WAL segment: %v; want ErrCorrupt naming the segment and the chain", err)
+	}
+}
+
+// TestWALReplayAfterPartialCheckpoint: a crash between two checkpoint transactions leaves bbolt's
+// head inside a WAL frame; Open replays the rest of that frame and the frames after it.
+func TestWALReplayAfterPartialCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	crashedStore(t, dir, 20) // frames of records 1-3, 4-6, ...
+	data, err := os.ReadFile(filepath.Join(dir, segmentName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zero [ChainSize]byte
+	r, err := replayWAL(dir, 0, zero)
+	if err != nil || len(r.values) != 20 || r.torn != "" {
+		t.Fatalf("replay of the intact WAL: %d records, torn %q, %v", len(r.values), r.torn, err)
+	}
+	// Checkpoint records 1-5 into bbolt by hand, as the first chunk of a checkpoint would.
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{dir: dir, db: db}
+	var chain [ChainSize]byte
+	copy(chain[:], r.values[4][len(r.values[4])-ChainSize:])
+	if err := s.putRecords(0, r.values[:5], chain); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := os.WriteFile(filepath.Join(dir, segmentName(1)), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs, err := st.ReadStream(ctx, "crash", eventstore.Forwards, 0, 0)
+	if err != nil || len(evs) != 20 {
+		t.Fatalf("after replay the stream has %d events (%v), want 20", len(evs), err)
+	}
+	for i, e := range evs {
+		if e.Revision != uint64(i) || e.Position.Commit != uint64(i+1) {
+			t.Fatalf("event %d: revision %d at %s", i, e.Revision, e.Position)
+		}
+	}
+	if err := st.Verify(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
