@@ -138,6 +138,23 @@ func TestTenancyMatrix(t *testing.T) {
 			}
 			return 403
 		}},
+		tcase{"DELETE", "/v1/partners/res-a2/delegation", nil, func(who string) int {
+			switch {
+			case !sees(who, "res-a2"):
+				return 404
+			case who == "op-dist-a":
+				return -1 // allowed
+			}
+			return 403
+		}},
+		tcase{"POST", "/v1/customers/unfreeze", map[string]any{"customer_ids": []string{"c-a"}, "reason": "matrix", "unfreeze_type": "ACCOUNT_AND_RESOURCE"}, func(who string) int {
+			switch matrixPrincipals[who].role {
+			case "auditor", "reader":
+				return 403
+			}
+			return 200 // per-item results (type_mismatch, forbidden or not_found)
+		}},
+		tcase{"GET", "/v1/audit/public-key", nil, func(string) int { return 200 }},
 		tcase{"GET", "/v1/customers", nil, func(who string) int {
 			if matrixPrincipals[who].role == "reader" {
 				return 403
