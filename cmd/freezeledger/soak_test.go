@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 var (
 	soakFor  = flag.Duration("soak", 20*time.Second, "TestSoak: how long the steady load runs (CI: 20s; e.g. -soak=60s or -soak=10m)")
 	soakRate = flag.Int("soak.rate", 400, "TestSoak: requests per second in total (paced, 8 clients)")
+	soakHeap = flag.String("soak.heapprofile", "", "TestSoak: write a heap profile (in use, after GC) here at the end of the load, server still up")
 )
 
 // memSnapshot is the process's heap and goroutines at a quiet moment, after GC.
@@ -167,6 +170,16 @@ func TestSoak(t *testing.T) {
 	second := runPhase(*soakFor - half)
 	s2 := settle()
 	e2 := ts.head().Commit
+	if *soakHeap != "" {
+		f, err := os.Create(*soakHeap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
 
 	all := append(append(warm.errs, first.errs...), second.errs...)
 	if len(all) > 0 {
