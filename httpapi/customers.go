@@ -94,7 +94,11 @@ func (s *Server) respondCustomer(w http.ResponseWriter, r *http.Request, id, pos
 	if err != nil {
 		return err
 	}
-	writeJSON(w, status, customerResponse{Customer: c, Position: pos})
+	// {"customer": <status>, "position": pos}: the bytes json.Marshal of customerResponse writes.
+	writeEncoded(w, status, func(b []byte) []byte {
+		b = appendStatus(append(b, `{"customer":`...), &c)
+		return append(appendJSONString(append(b, `,"position":`...), pos), '}')
+	})
 	return nil
 }
 
@@ -336,14 +340,19 @@ func (s *Server) statusRead(w http.ResponseWriter, r *http.Request, p Principal)
 
 var statusBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// writeStatus answers a customer status, encoded by appendStatus into a pooled buffer.
+// writeStatus answers a customer status, encoded by appendStatus.
 func writeStatus(w http.ResponseWriter, c *projections.CustomerStatus) {
+	writeEncoded(w, http.StatusOK, func(b []byte) []byte { return appendStatus(b, c) })
+}
+
+// writeEncoded answers the JSON that enc appends, in a pooled buffer.
+func writeEncoded(w http.ResponseWriter, status int, enc func([]byte) []byte) {
 	bp := statusBufs.Get().(*[]byte)
-	b := append(appendStatus((*bp)[:0], c), '\n')
+	b := append(enc((*bp)[:0]), '\n')
 	h := w.Header()
 	h["Content-Type"] = headerJSON
 	h["Cache-Control"] = headerNoStore
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	_, _ = w.Write(b)
 	if cap(b) <= 64<<10 {
 		*bp = b

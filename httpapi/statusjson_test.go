@@ -49,6 +49,13 @@ func TestAppendStatusMatchesMarshal(t *testing.T) {
 		if got := appendStatus(nil, &s); !bytes.Equal(got, want) {
 			t.Fatalf("appendStatus:\n got %s\nwant %s", got, want)
 		}
+		// The write answer's framing, as respondCustomer writes it.
+		pos := genString(t, "position")
+		want, _ = json.Marshal(customerResponse{Customer: s, Position: pos})
+		got := appendJSONString(append(appendStatus([]byte(`{"customer":`), &s), `,"position":`...), pos)
+		if got = append(got, '}'); !bytes.Equal(got, want) {
+			t.Fatalf("customer response:\n got %s\nwant %s", got, want)
+		}
 	})
 }
 
