@@ -176,6 +176,19 @@ func replayWAL(dir string, head uint64, chain [ChainSize]byte) (walReplay, error
 				if !last {
 					return r, fmt.Errorf("WAL segment %s at offset %d: %s", name, at, why)
 				}
+				// A torn write is the frame being written when the process died: nothing follows it
+				// but zeros. A bad frame with data after it (complete frames, acknowledged) is damage,
+				// and cutting the log there would drop acknowledged appends.
+				var after []byte // what follows the bad frame
+				switch {
+				case off > at: // a complete frame that failed its checks
+					after = data[off:]
+				case why == "empty frame":
+					after = data[at+4:]
+				}
+				if !allZero(after) {
+					return r, fmt.Errorf("WAL segment %s at offset %d: %s, and %d bytes follow it: damage, not a torn write", name, at, why, len(after))
+				}
 				r.torn, r.tornIn = fmt.Sprintf("WAL segment %s at offset %d: %s", name, at, why), name
 				break
 			}
@@ -186,6 +199,15 @@ func replayWAL(dir string, head uint64, chain [ChainSize]byte) (walReplay, error
 		}
 	}
 	return r, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // errShortWrite is a write that wrote less than asked without an error.
