@@ -59,18 +59,7 @@ func optString(s string) *string {
 
 // POST /v1/customers
 func (s *Server) associateCustomer(w http.ResponseWriter, r *http.Request, p Principal) error {
-	if _, err := parseQuery(r); err != nil {
-		return err
-	}
-	b, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
-	req, err := decodeRequest[associateCustomerRequest](b)
-	if err != nil {
-		return err
-	}
-	m, err := meta(r, p)
+	req, m, err := decodeWrite[associateCustomerRequest](w, r, p)
 	if err != nil {
 		return err
 	}
@@ -110,14 +99,7 @@ func customerWrite[T checker](s *Server, w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return "", req, m, err
 	}
-	if _, err := parseQuery(r); err != nil {
-		return "", req, m, err
-	}
-	b, err := readBody(w, r)
-	if err != nil {
-		return "", req, m, err
-	}
-	if req, err = decodeRequest[T](b); err != nil {
+	if req, err = decodeBody[T](w, r); err != nil {
 		return "", req, m, err
 	}
 	if !writers.allows(p.Role) {
@@ -162,18 +144,7 @@ func (s *Server) unfreezeCustomer(w http.ResponseWriter, r *http.Request, p Prin
 
 // POST /v1/customers/freeze
 func (s *Server) batchFreeze(w http.ResponseWriter, r *http.Request, p Principal) error {
-	if _, err := parseQuery(r); err != nil {
-		return err
-	}
-	b, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
-	req, err := decodeRequest[batchFreezeRequest](b)
-	if err != nil {
-		return err
-	}
-	m, err := meta(r, p)
+	req, m, err := decodeWrite[batchFreezeRequest](w, r, p)
 	if err != nil {
 		return err
 	}
@@ -190,18 +161,7 @@ func (s *Server) batchFreeze(w http.ResponseWriter, r *http.Request, p Principal
 
 // POST /v1/customers/unfreeze
 func (s *Server) batchUnfreeze(w http.ResponseWriter, r *http.Request, p Principal) error {
-	if _, err := parseQuery(r); err != nil {
-		return err
-	}
-	b, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
-	req, err := decodeRequest[batchUnfreezeRequest](b)
-	if err != nil {
-		return err
-	}
-	m, err := meta(r, p)
+	req, m, err := decodeWrite[batchUnfreezeRequest](w, r, p)
 	if err != nil {
 		return err
 	}

@@ -228,6 +228,30 @@ func (q delegationRequest) check() error {
 type checker interface{ check() error }
 
 // decodeRequest decodes and checks a request body of type T.
+// decodeBody runs the first steps every write with a body shares: no query parameters, a body
+// within MaxBodyBytes, decoded strictly into T and checked.
+func decodeBody[T checker](w http.ResponseWriter, r *http.Request) (T, error) {
+	var req T
+	if _, err := parseQuery(r); err != nil {
+		return req, err
+	}
+	b, err := readBody(w, r)
+	if err != nil {
+		return req, err
+	}
+	return decodeRequest[T](b)
+}
+
+// decodeWrite is decodeBody followed by the command's Meta (actor, request ID, idempotency key).
+func decodeWrite[T checker](w http.ResponseWriter, r *http.Request, p Principal) (T, domain.Meta, error) {
+	req, err := decodeBody[T](w, r)
+	if err != nil {
+		return req, domain.Meta{}, err
+	}
+	m, err := meta(r, p)
+	return req, m, err
+}
+
 func decodeRequest[T checker](b []byte) (T, error) {
 	var v T
 	if err := decodeStrict(b, &v); err != nil {

@@ -19,18 +19,7 @@ type delegationResponse struct {
 
 // POST /v1/partners
 func (s *Server) registerPartner(w http.ResponseWriter, r *http.Request, p Principal) error {
-	if _, err := parseQuery(r); err != nil {
-		return err
-	}
-	b, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
-	req, err := decodeRequest[registerPartnerRequest](b)
-	if err != nil {
-		return err
-	}
-	m, err := meta(r, p)
+	req, m, err := decodeWrite[registerPartnerRequest](w, r, p)
 	if err != nil {
 		return err
 	}
@@ -93,17 +82,13 @@ func partnerWrite[T checker](s *Server, w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return "", req, m, err
 	}
-	if _, err := parseQuery(r); err != nil {
-		return "", req, m, err
-	}
 	if body {
-		b, err := readBody(w, r)
-		if err != nil {
-			return "", req, m, err
-		}
-		if req, err = decodeRequest[T](b); err != nil {
-			return "", req, m, err
-		}
+		req, err = decodeBody[T](w, r)
+	} else {
+		_, err = parseQuery(r)
+	}
+	if err != nil {
+		return "", req, m, err
 	}
 	if !writers.allows(p.Role) {
 		return "", req, m, readOnlyRefusal(r, p, func() error {
