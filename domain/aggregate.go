@@ -379,39 +379,32 @@ func (j *journal) saveHeader(c *Channel) {
 	j.header, j.root, j.revision, j.position = true, c.root, c.revision, c.position
 }
 
+// remember keeps current[key] (nil if absent) in *saved the first time key is seen, so that a
+// rollback can restore the state from before the group.
+func remember[V any](saved *map[string]*V, current map[string]*V, key string) {
+	if *saved == nil {
+		*saved = make(map[string]*V, 4)
+	}
+	if _, ok := (*saved)[key]; !ok {
+		(*saved)[key] = current[key]
+	}
+}
+
 func (j *journal) savePartner(c *Channel, id string) {
-	if j == nil {
-		return
-	}
-	if j.partners == nil {
-		j.partners = map[string]*Partner{}
-	}
-	if _, ok := j.partners[id]; !ok {
-		j.partners[id] = c.partners[id]
+	if j != nil {
+		remember(&j.partners, c.partners, id)
 	}
 }
 
 func (j *journal) saveCustomer(c *Channel, id string) {
-	if j == nil {
-		return
-	}
-	if j.customers == nil {
-		j.customers = make(map[string]*Customer, 4)
-	}
-	if _, ok := j.customers[id]; !ok {
-		j.customers[id] = c.customers[id]
+	if j != nil {
+		remember(&j.customers, c.customers, id)
 	}
 }
 
 func (j *journal) saveIdem(c *Channel, key string) {
-	if j == nil {
-		return
-	}
-	if j.idem == nil {
-		j.idem = map[string]*idemEntry{}
-	}
-	if _, ok := j.idem[key]; !ok {
-		j.idem[key] = c.idem[key]
+	if j != nil {
+		remember(&j.idem, c.idem, key)
 	}
 }
 
