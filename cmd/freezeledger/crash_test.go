@@ -23,7 +23,8 @@ import (
 
 var crashKills = flag.Int("crash.kills", 5, "TestCrashKill9: how many times to SIGKILL the server (CI: 5)")
 
-// buildBinary builds the real freezeledger binary into a temporary directory.
+// buildBinary builds the real freezeledger binary into a temporary directory (with -race when the
+// tests run with it).
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
@@ -31,7 +32,11 @@ func buildBinary(t *testing.T) string {
 		goTool = "/usr/local/go/bin/go" // .ci/run's Go
 	}
 	bin := filepath.Join(t.TempDir(), "freezeledger")
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command(goTool, append(args, ".")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -43,6 +43,10 @@ func quietSnapshot() memSnapshot {
 // every transition for time travel) plus a fixed slack. Every request must succeed. Figures are
 // logged for docs/BENCHMARKS.md.
 func TestSoak(t *testing.T) {
+	if *soakHeap != "" {
+		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 4096 // fine-grained: the profile is for finding what grows per event
+	}
 	ts := startServerIn(t, t.TempDir(), standardPrincipals, func(m *Main) { m.UnsafeNoSync = false })
 	ts.setupHierarchy()
 	c := newAPIClient(ts.url, ts.tokens)
