@@ -1,12 +1,10 @@
 package embedded
 
 import (
-	"encoding/binary"
 	"fmt"
 	"sync"
 
 	"github.com/google/uuid"
-	bolt "go.etcd.io/bbolt"
 )
 
 // index is the in-memory index of the log: for each stream, the position of each revision and the
@@ -59,33 +57,4 @@ func (si *streamIndex) add(stream []byte, id uuid.UUID, rev, pos uint64) error {
 	si.positions = append(si.positions, pos)
 	si.ids[id] = rev
 	return nil
-}
-
-// rebuild scans the events bucket in order and builds the index, checking that positions are
-// 1, 2, ... with no gap, that each record parses and states its own position, that each stream's
-// revisions are 0, 1, ... and that no event ID repeats in a stream. It returns the last position.
-func (x *index) rebuild(tx *bolt.Tx) (uint64, error) {
-	var want uint64 = 1
-	c := tx.Bucket(bucketEvents).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(k) != 8 {
-			return 0, fmt.Errorf("position %d: events key %x is not 8 bytes", want, k)
-		}
-		pos := binary.BigEndian.Uint64(k)
-		if pos != want {
-			return 0, fmt.Errorf("position %d: record missing (the next record is at position %d)", want, pos)
-		}
-		r, err := parseRecord(v)
-		if err != nil {
-			return 0, fmt.Errorf("position %d: %s", pos, err)
-		}
-		if r.pos != pos {
-			return 0, fmt.Errorf("position %d: record says position %d", pos, r.pos)
-		}
-		if err := x.stream(r.stream).add(r.stream, r.id, r.rev, pos); err != nil {
-			return 0, fmt.Errorf("position %d: %s", pos, err)
-		}
-		want++
-	}
-	return want - 1, nil
 }

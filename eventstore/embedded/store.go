@@ -71,6 +71,13 @@ type Options struct {
 	SlowSync time.Duration
 	// Faults, if set, is consulted before each group commit (tests only).
 	Faults FaultInjector
+	// VerifyOnOpen makes Open run every check Verify runs, in the scan that rebuilds the index
+	// (the data is read and parsed once; the chain links are hashed on GOMAXPROCS workers while
+	// the scan goes on): every chain link, stream names, besides the structure, positions,
+	// revisions, duplicate IDs and WAL rules Open always checks. Open then refuses a store with
+	// any break, naming the first by position, as Verify would. Without it, Open checks the
+	// structure and only the last chain link; call Verify for the rest.
+	VerifyOnOpen bool
 }
 
 // Group commit bounds: one batch takes at most this many appends or bytes of events.
@@ -223,13 +230,21 @@ func (s *Store) init() error {
 			fresh = true
 			return nil
 		}
-		head, chain, err := checkTail(tx)
+		// Without VerifyOnOpen, the cheap tail checks come first. With it, a break in the middle
+		// is reported before one at the tail (the first break by position, as Verify does).
+		head, chain, tailErr := checkTail(tx)
+		if tailErr != nil && (!s.opts.VerifyOnOpen || !hasBuckets(tx)) {
+			return s.corrupt("%s", tailErr)
+		}
+		verify := s.opts.VerifyOnOpen
+		last, _, err := scanLog(context.Background(), tx, s.idx, scanOptions{chain: verify, names: verify})
 		if err != nil {
 			return s.corrupt("%s", err)
 		}
-		if last, err := s.idx.rebuild(tx); err != nil {
-			return s.corrupt("%s", err)
-		} else if last != head {
+		if tailErr != nil {
+			return s.corrupt("%s", tailErr)
+		}
+		if last != head {
 			return s.corrupt("meta head is position %d but the records end at position %d", head, last)
 		}
 		s.head, s.chain = head, chain
@@ -280,6 +295,11 @@ func (s *Store) recover() error {
 	// The replayed records must fit the index too (revisions in sequence, no repeated ID).
 	for i, v := range r.values {
 		rec, _ := parseRecord(v)
+		if s.opts.VerifyOnOpen && s.idx.streams[string(rec.stream)] == nil {
+			if err := eventstore.ValidateStreamName(string(rec.stream)); err != nil {
+				return s.corrupt("WAL record at position %d (%d of %d replayed): %s", rec.pos, i+1, len(r.values), err)
+			}
+		}
 		if err := s.idx.stream(rec.stream).add(rec.stream, rec.id, rec.rev, rec.pos); err != nil {
 			return s.corrupt("WAL record at position %d (%d of %d replayed): %s", rec.pos, i+1, len(r.values), err)
 		}
@@ -337,6 +357,15 @@ func (s *Store) putRecords(after uint64, values [][]byte, chain [ChainSize]byte)
 
 func (s *Store) corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s (refusing to open; nothing was changed)", eventstore.ErrCorrupt, s.path, fmt.Sprintf(format, args...))
+}
+
+func hasBuckets(tx *bolt.Tx) bool {
+	for _, name := range buckets {
+		if tx.Bucket(name) == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // checkTail runs Open's cheap checks: every bucket is there, the format is known, the meta head is

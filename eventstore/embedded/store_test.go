@@ -139,21 +139,22 @@ func TestVerifyAndOpenDetectTampering(t *testing.T) {
 		openErr    string // refused by Open's cheap checks, naming this
 		verifyErr  string // else found by Verify, naming this
 		atPosition string
+		onOpen     string // refused by Open with VerifyOnOpen, naming this (the first break by position)
 	}{
-		{name: "DataAltered", change: alterData(5), verifyErr: "chain breaks", atPosition: "position 5:"},
-		{name: "RecordRemoved", change: func(tx *bolt.Tx) error { return tx.Bucket([]byte("events")).Delete(key(7)) }, openErr: "position 7: record missing"},
+		{name: "DataAltered", change: alterData(5), verifyErr: "chain breaks", atPosition: "position 5:", onOpen: "position 5: chain breaks"},
+		{name: "RecordRemoved", change: func(tx *bolt.Tx) error { return tx.Bucket([]byte("events")).Delete(key(7)) }, openErr: "position 7: record missing", onOpen: "position 7: record missing"},
 		{name: "RevisionAltered", change: func(tx *bolt.Tx) error {
 			b := tx.Bucket([]byte("events"))
 			v := append([]byte(nil), b.Get(key(4))...)
 			binary.BigEndian.PutUint64(v[25:], 9)
 			return b.Put(key(4), v)
-		}, openErr: "position 4: stream \"stream-0\" revision 9 where revision 1 was next"},
-		{name: "LastRecordAltered", change: alterData(10), openErr: "chain breaks at position 10"},
-		{name: "LastRecordRemoved", change: func(tx *bolt.Tx) error { return tx.Bucket([]byte("events")).Delete(key(10)) }, openErr: "meta head is position 10 but the last record is at position 9"},
+		}, openErr: "position 4: stream \"stream-0\" revision 9 where revision 1 was next", onOpen: "position 4: chain breaks"},
+		{name: "LastRecordAltered", change: alterData(10), openErr: "chain breaks at position 10", onOpen: "position 10: chain breaks"},
+		{name: "LastRecordRemoved", change: func(tx *bolt.Tx) error { return tx.Bucket([]byte("events")).Delete(key(10)) }, openErr: "meta head is position 10 but the last record is at position 9", onOpen: "meta head is position 10 but the last record is at position 9"},
 		{name: "MetaChainAltered", change: func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("meta")).Put([]byte("chain"), bytes.Repeat([]byte{7}, 32))
-		}, openErr: "meta chain value"},
-		{name: "BucketDropped", change: func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("events")) }, openErr: "bucket events is missing"},
+		}, openErr: "meta chain value", onOpen: "meta chain value"},
+		{name: "BucketDropped", change: func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("events")) }, openErr: "bucket events is missing", onOpen: "bucket events is missing"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -168,6 +169,12 @@ func TestVerifyAndOpenDetectTampering(t *testing.T) {
 			}
 			s.Close()
 			tamper(t, dir, c.change)
+			if vs, err := embedded.Open(dir, embedded.Options{UnsafeNoSync: true, VerifyOnOpen: true}); err == nil {
+				vs.Close()
+				t.Fatalf("Open with VerifyOnOpen accepted a tampered store; want ErrCorrupt naming %q", c.onOpen)
+			} else if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), c.onOpen) || !strings.Contains(err.Error(), embedded.FileName) {
+				t.Fatalf("Open with VerifyOnOpen: %v; want ErrCorrupt naming the file and %q", err, c.onOpen)
+			}
 			s, err = embedded.Open(dir, embedded.Options{UnsafeNoSync: true})
 			if c.openErr != "" {
 				if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), c.openErr) || !strings.Contains(err.Error(), embedded.FileName) {
@@ -184,6 +191,44 @@ func TestVerifyAndOpenDetectTampering(t *testing.T) {
 				t.Fatalf("Verify: %v; want ErrCorrupt naming %q %q", err, c.atPosition, c.verifyErr)
 			}
 		})
+	}
+}
+
+// TestFirstBreakByPosition: two records damaged far apart, in different chunks of the parallel
+// chain check, and whichever worker finds its break first, Verify and Open with VerifyOnOpen both
+// report the earlier one.
+func TestFirstBreakByPosition(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := embedded.Open(dir, embedded.Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6000 // several chunks of 1024 records for each worker
+	fill(t, s, n)
+	if err := s.Verify(ctx); err != nil {
+		t.Fatalf("Verify of an intact store: %v", err)
+	}
+	s.Close()
+	if s, err := embedded.Open(dir, embedded.Options{UnsafeNoSync: true, VerifyOnOpen: true}); err != nil {
+		t.Fatalf("Open with VerifyOnOpen of an intact store: %v", err)
+	} else {
+		s.Close()
+	}
+	// The later break first, so that a check stopping at the first break it meets would name it.
+	tamper(t, dir, alterData(5500))
+	tamper(t, dir, alterData(1500))
+	for round := 0; round < 3; round++ {
+		_, err := embedded.Open(dir, embedded.Options{UnsafeNoSync: true, VerifyOnOpen: true})
+		if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "position 1500: chain breaks") {
+			t.Fatalf("Open with VerifyOnOpen: %v; want ErrCorrupt naming position 1500: chain breaks", err)
+		}
+		s := open(t, dir, embedded.Options{UnsafeNoSync: true})
+		err = s.Verify(ctx)
+		if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "position 1500: chain breaks") {
+			t.Fatalf("Verify: %v; want ErrCorrupt naming position 1500: chain breaks", err)
+		}
+		s.Close()
 	}
 }
 

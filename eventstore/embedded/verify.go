@@ -42,12 +42,16 @@ func (s *Store) Verify(ctx context.Context) error {
 	return nil
 }
 
-type verifyError struct{ msg string }
+// verifyError is a break found by a check: at position pos (0 if it names none), msg.
+type verifyError struct {
+	pos uint64
+	msg string
+}
 
 func (e *verifyError) Error() string { return e.msg }
 
 func breakAt(pos uint64, format string, args ...any) error {
-	return &verifyError{msg: fmt.Sprintf("position %d: ", pos) + fmt.Sprintf(format, args...)}
+	return &verifyError{pos: pos, msg: fmt.Sprintf("position %d: ", pos) + fmt.Sprintf(format, args...)}
 }
 
 func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx, ckpt uint64, tail [][]byte) error {
@@ -57,13 +61,32 @@ func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx, ckpt uint64, tail [][
 		}
 	}
 	seen := newIndex()
-	var chain [ChainSize]byte
-	var want uint64 = 1
-	check := func(pos uint64, v []byte) error {
-		if want%ctxCheckEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+	last, chain, err := scanLog(ctx, tx, seen, scanOptions{chain: true, names: true, record: func(pos uint64, r *rawRecord) error {
+		if ipos, ok := s.indexedPosition(r.stream, r.rev); !ok || ipos != pos {
+			return breakAt(pos, "the in-memory index has stream %q revision %d at position %d (present: %v)", r.stream, r.rev, ipos, ok)
+		}
+		return nil
+	}})
+	if err != nil {
+		return err
+	}
+	meta := tx.Bucket(bucketMeta)
+	if hv := meta.Get(keyHead); len(hv) != 8 || binary.BigEndian.Uint64(hv) != last {
+		return breakAt(last, "meta head is %x, the last record is at position %d", hv, last)
+	}
+	if cv := meta.Get(keyChain); !bytes.Equal(cv, chain[:]) {
+		return breakAt(last, "meta chain value %x differs from the last record's %x", cv, chain)
+	}
+	if last < ckpt {
+		return breakAt(last, "bbolt ends at position %d but records up to %d were checkpointed", last, ckpt)
+	}
+	// Then the records still only in the WAL (those a checkpoint since the snapshot copied into
+	// bbolt were checked above), in order: there are at most a checkpoint's worth.
+	want := last + 1
+	for i, v := range tail {
+		pos := ckpt + 1 + uint64(i)
+		if pos <= last {
+			continue
 		}
 		if pos != want {
 			return breakAt(want, "record missing: the next record is at position %d", pos)
@@ -89,36 +112,6 @@ func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx, ckpt uint64, tail [][
 			return breakAt(pos, "the in-memory index has stream %q revision %d at position %d (present: %v)", r.stream, r.rev, ipos, ok)
 		}
 		want++
-		return nil
-	}
-	c := tx.Bucket(bucketEvents).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(k) != 8 {
-			return breakAt(want, "events key %x is not 8 bytes", k)
-		}
-		if err := check(binary.BigEndian.Uint64(k), v); err != nil {
-			return err
-		}
-	}
-	last := want - 1
-	meta := tx.Bucket(bucketMeta)
-	if hv := meta.Get(keyHead); len(hv) != 8 || binary.BigEndian.Uint64(hv) != last {
-		return breakAt(last, "meta head is %x, the last record is at position %d", hv, last)
-	}
-	if cv := meta.Get(keyChain); !bytes.Equal(cv, chain[:]) {
-		return breakAt(last, "meta chain value %x differs from the last record's %x", cv, chain)
-	}
-	if last < ckpt {
-		return breakAt(last, "bbolt ends at position %d but records up to %d were checkpointed", last, ckpt)
-	}
-	// Then the records still only in the WAL (those a checkpoint since the snapshot copied into
-	// bbolt were checked above).
-	for i, v := range tail {
-		if pos := ckpt + 1 + uint64(i); pos > last {
-			if err := check(pos, v); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
