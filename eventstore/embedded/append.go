@@ -276,8 +276,7 @@ func (p *pendingStream) revisionOf(id uuid.UUID) (uint64, bool) {
 		return rev, true
 	}
 	if p.base != nil {
-		rev, ok := p.base.ids[id]
-		return rev, ok
+		return p.base.revisionOf(id)
 	}
 	return 0, false
 }
@@ -418,12 +417,18 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 		si := p.base
 		if si == nil {
-			si = &streamIndex{ids: make(map[uuid.UUID]uint64, len(p.ids))}
+			si = &streamIndex{}
 			s.idx.streams[p.name] = si
 		}
+		base := uint64(len(si.positions))
 		si.positions = append(si.positions, p.positions...)
+		// In revision order, so that a small stream's IDs stay a list.
+		ordered := make([]uuid.UUID, len(p.positions))
 		for id, rev := range p.ids {
-			si.ids[id] = rev
+			ordered[rev-base] = id
+		}
+		for i, id := range ordered {
+			si.putID(id, base+uint64(i))
 		}
 	}
 	s.idx.mu.Unlock()

@@ -20,8 +20,46 @@ type index struct {
 }
 
 type streamIndex struct {
-	positions []uint64             // positions[rev] is the position of revision rev
-	ids       map[uuid.UUID]uint64 // event ID -> revision
+	positions []uint64 // positions[rev] is the position of revision rev
+	// The revision of each event ID: while the stream has at most smallStream events, ids[rev] is
+	// the ID of revision rev (searched linearly); past that, byID maps ID -> revision and ids is
+	// nil. Most streams are small (a customer's few events), and a map each cost Open's rebuild
+	// about as much time as the rest of the scan.
+	ids  []uuid.UUID
+	byID map[uuid.UUID]uint64
+}
+
+// smallStream is the number of events up to which a stream's IDs are searched linearly.
+const smallStream = 16
+
+// revisionOf returns the revision of the event with this ID in the stream.
+func (si *streamIndex) revisionOf(id uuid.UUID) (uint64, bool) {
+	if si.byID != nil {
+		rev, ok := si.byID[id]
+		return rev, ok
+	}
+	for rev, x := range si.ids {
+		if x == id {
+			return uint64(rev), true
+		}
+	}
+	return 0, false
+}
+
+// putID records that revision rev (the next one, len(ids) while the stream is small) has this ID.
+func (si *streamIndex) putID(id uuid.UUID, rev uint64) {
+	if si.byID == nil && rev == uint64(len(si.ids)) && len(si.ids) < smallStream {
+		si.ids = append(si.ids, id)
+		return
+	}
+	if si.byID == nil {
+		si.byID = make(map[uuid.UUID]uint64, 2*len(si.ids)+1)
+		for r, x := range si.ids {
+			si.byID[x] = uint64(r)
+		}
+		si.ids = nil
+	}
+	si.byID[id] = rev
 }
 
 func newIndex() *index { return &index{streams: make(map[string]*streamIndex)} }
@@ -40,7 +78,7 @@ func (x *index) last(stream string) (rev uint64, exists bool) {
 func (x *index) stream(name []byte) *streamIndex {
 	si := x.streams[string(name)]
 	if si == nil {
-		si = &streamIndex{ids: make(map[uuid.UUID]uint64)}
+		si = &streamIndex{}
 		x.streams[string(name)] = si
 	}
 	return si
@@ -51,10 +89,10 @@ func (si *streamIndex) add(stream []byte, id uuid.UUID, rev, pos uint64) error {
 	if rev != uint64(len(si.positions)) {
 		return fmt.Errorf("stream %q revision %d where revision %d was next", stream, rev, len(si.positions))
 	}
-	if prev, dup := si.ids[id]; dup {
+	if prev, dup := si.revisionOf(id); dup {
 		return fmt.Errorf("event ID %s is at revisions %d and %d of stream %q", id, prev, rev, stream)
 	}
 	si.positions = append(si.positions, pos)
-	si.ids[id] = rev
+	si.putID(id, rev)
 	return nil
 }

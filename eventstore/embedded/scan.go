@@ -51,7 +51,8 @@ func scanLog(ctx context.Context, tx *bolt.Tx, x *index, o scanOptions) (last ui
 		}()
 	}
 	var want uint64 = 1
-	var lastChain []byte
+	var lastChain, lastStream []byte
+	var lastSI *streamIndex
 	prev := make([]byte, ChainSize) // chain value stored in the record before the batch
 	batch := make([][]byte, 0, chainBatch)
 	batchFirst := uint64(1)
@@ -91,14 +92,19 @@ func scanLog(ctx context.Context, tx *bolt.Tx, x *index, o scanOptions) (last ui
 		if cc != nil {
 			batch = append(batch, v)
 		}
-		si := x.streams[string(r.stream)]
-		if si == nil {
-			if o.names {
-				if err := eventstore.ValidateStreamName(string(r.stream)); err != nil {
-					return 0, chain, breakAt(pos, "%s", err)
+		si := lastSI // a stream's events are often next to each other: skip the map then
+		if !bytes.Equal(r.stream, lastStream) {
+			si = x.streams[string(r.stream)]
+			if si == nil {
+				if o.names {
+					if err := eventstore.ValidateStreamName(string(r.stream)); err != nil {
+						return 0, chain, breakAt(pos, "%s", err)
+					}
 				}
+				si = &streamIndex{}
+				x.streams[string(r.stream)] = si
 			}
-			si = x.stream(r.stream)
+			lastSI, lastStream = si, r.stream
 		}
 		if err := si.add(r.stream, r.id, r.rev, pos); err != nil {
 			return 0, chain, breakAt(pos, "%s", err)
