@@ -65,25 +65,125 @@ func (m *Main) openStore(ctx context.Context, log hclog.Logger) (eventstore.Stor
 // m.Close in reverse order). Nothing runs yet.
 func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error) {
 	l := &ledger{reg: prometheus.NewRegistry()}
-	var err error
-	if l.store, err = m.openStore(ctx, log); err != nil {
+	// Opening the read models and the audit tree mostly loads their own files (the read models'
+	// checkpoint: about a second at a million customers), so they are opened while the store is
+	// opened and verified, through a reference whose methods wait for the store. Nothing runs or
+	// is served unless all three succeed.
+	ref := newStoreRef()
+	var (
+		reads      *projections.ReadModels
+		tree       *auditlog.Tree
+		rerr, terr error
+		opened     = make(chan struct{})
+	)
+	go func() {
+		defer close(opened)
+		reads, rerr = projections.Open(ref, ProjectionsDir(m.cfg.dataDir), projections.Options{
+			Logger: log.Named("projections"), Clock: m.clock(), Retention: m.cfg.retention,
+		})
+		if rerr == nil {
+			tree, terr = auditlog.OpenTree(AuditDir(m.cfg.dataDir), ref, auditlog.Options{})
+		}
+	}()
+	store, err := m.openStore(ctx, log)
+	ref.set(store, err)
+	<-opened
+	if err != nil {
+		if reads != nil {
+			reads.Close() // nothing was applied: it writes nothing
+		}
+		if tree != nil {
+			tree.Close()
+		}
 		return nil, err
 	}
+	l.store = store
 	m.onClose(l.store.Close)
 	elog := newTimedLog(eventstore.DomainLog(l.store), l.reg)
 	l.svc = domain.NewService(elog, domain.Options{Clock: m.clock(), Retention: m.cfg.retention})
-	if l.reads, err = projections.Open(l.store, ProjectionsDir(m.cfg.dataDir), projections.Options{
-		Logger: log.Named("projections"), Clock: m.clock(), Retention: m.cfg.retention,
-	}); err != nil {
-		return nil, fmt.Errorf("open the read models: %w", err)
+	if rerr != nil {
+		return nil, fmt.Errorf("open the read models: %w", rerr)
 	}
+	l.reads = reads
 	m.onClose(l.reads.Close)
-	if l.tree, err = auditlog.OpenTree(AuditDir(m.cfg.dataDir), l.store, auditlog.Options{}); err != nil {
-		return nil, fmt.Errorf("open the audit tree: %w", err)
+	if terr != nil {
+		return nil, fmt.Errorf("open the audit tree: %w", terr)
 	}
+	l.tree = tree
 	m.onClose(l.tree.Close)
 	return l, nil
 }
+
+// storeRef is the store as the read models and the audit tree hold it, so that they can be opened
+// while the store is still being opened and verified: its methods wait until the store is open
+// (or failed to open: they then fail with ErrUnavailable). Close is the store's owner's business.
+type storeRef struct {
+	ready chan struct{} // closed once store or err is set
+	store eventstore.Store
+	err   error
+}
+
+func newStoreRef() *storeRef { return &storeRef{ready: make(chan struct{})} }
+
+func (r *storeRef) set(s eventstore.Store, err error) {
+	r.store, r.err = s, err
+	close(r.ready)
+}
+
+func (r *storeRef) get(ctx context.Context) (eventstore.Store, error) {
+	select {
+	case <-r.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: the event store did not open: %v", eventstore.ErrUnavailable, r.err)
+	}
+	return r.store, nil
+}
+
+func (r *storeRef) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	s, err := r.get(ctx)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return s.Append(ctx, stream, expected, events...)
+}
+
+func (r *storeRef) ReadStream(ctx context.Context, stream string, dir eventstore.Direction, from uint64, count int) ([]eventstore.RecordedEvent, error) {
+	s, err := r.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.ReadStream(ctx, stream, dir, from, count)
+}
+
+func (r *storeRef) ReadAll(ctx context.Context, after eventstore.Position, count int) ([]eventstore.RecordedEvent, error) {
+	s, err := r.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.ReadAll(ctx, after, count)
+}
+
+func (r *storeRef) SubscribeAll(ctx context.Context, after eventstore.Position) (eventstore.Subscription, error) {
+	s, err := r.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.SubscribeAll(ctx, after)
+}
+
+func (r *storeRef) Head(ctx context.Context) (eventstore.Position, error) {
+	s, err := r.get(ctx)
+	if err != nil {
+		return eventstore.Position{}, err
+	}
+	return s.Head(ctx)
+}
+
+// Close does nothing: the store is closed by whoever opened it.
+func (r *storeRef) Close() error { return nil }
 
 // background runs the read models, the audit tree and the resource release loop until ctx is done;
 // wait returns when all have stopped.

@@ -3,6 +3,8 @@ package embedded
 import (
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // TestChainCheckerFirstBreakWithManyWorkers: with more workers than cores, batches finish in any
@@ -32,6 +34,32 @@ func TestChainCheckerFirstBreakWithManyWorkers(t *testing.T) {
 		e := cc.wait()
 		if e == nil || e.pos != first || !strings.Contains(e.Error(), "chain breaks") {
 			t.Fatalf("round %d: first break %v; want position %d", round, e, first)
+		}
+	}
+}
+
+// TestStreamIndexPastSmall: a stream's event IDs are found, and repeats refused, on both sides of
+// the switch from a list to a map, whether revisions come one by one (Open's scan) or from a
+// commit's batch.
+func TestStreamIndexPastSmall(t *testing.T) {
+	x := newIndex()
+	si := x.stream([]byte("s"))
+	ids := make([]uuid.UUID, 3*smallStream)
+	for rev := range ids {
+		ids[rev] = uuid.New()
+		if err := si.add([]byte("s"), ids[rev], uint64(rev), uint64(rev+1)); err != nil {
+			t.Fatal(err)
+		}
+		for r := 0; r <= rev; r++ {
+			if got, ok := si.revisionOf(ids[r]); !ok || got != uint64(r) {
+				t.Fatalf("after %d events: revisionOf(ids[%d]) = %d, %v", rev+1, r, got, ok)
+			}
+		}
+		if _, ok := si.revisionOf(uuid.New()); ok {
+			t.Fatalf("after %d events: an unknown ID was found", rev+1)
+		}
+		if err := si.add([]byte("s"), ids[rev/2], uint64(rev+1), uint64(rev+2)); err == nil || !strings.Contains(err.Error(), "event ID") {
+			t.Fatalf("after %d events: a repeated ID was accepted: %v", rev+1, err)
 		}
 	}
 }
