@@ -20,7 +20,7 @@ type scanOptions struct {
 	// names checks each stream's name (once per stream, when the stream is first seen).
 	names bool
 	// record, if set, is an extra check of each record (Verify: the in-memory index agrees).
-	record func(pos uint64, r *rawRecord) error
+	record func(pos uint64, stream []byte, rev uint64) error
 }
 
 // chainBatch is the number of records a chain worker checks at a time.
@@ -110,7 +110,7 @@ func scanLog(ctx context.Context, tx *bolt.Tx, x *index, o scanOptions) (last ui
 			return 0, chain, breakAt(pos, "%s", err)
 		}
 		if o.record != nil {
-			if err := o.record(pos, &r); err != nil {
+			if err := o.record(pos, r.stream, r.rev); err != nil {
 				return 0, chain, err
 			}
 		}

@@ -61,9 +61,9 @@ func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx, ckpt uint64, tail [][
 		}
 	}
 	seen := newIndex()
-	last, chain, err := scanLog(ctx, tx, seen, scanOptions{chain: true, names: true, record: func(pos uint64, r *rawRecord) error {
-		if ipos, ok := s.indexedPosition(r.stream, r.rev); !ok || ipos != pos {
-			return breakAt(pos, "the in-memory index has stream %q revision %d at position %d (present: %v)", r.stream, r.rev, ipos, ok)
+	last, chain, err := scanLog(ctx, tx, seen, scanOptions{chain: true, names: true, record: func(pos uint64, stream []byte, rev uint64) error {
+		if ipos, ok := s.indexedPosition(stream, rev); !ok || ipos != pos {
+			return breakAt(pos, "the in-memory index has stream %q revision %d at position %d (present: %v)", stream, rev, ipos, ok)
 		}
 		return nil
 	}})
