@@ -42,9 +42,10 @@ func rawRequest(t *testing.T, addr, method, target, token string) (int, string, 
 	return resp.StatusCode, string(b), resp.Header
 }
 
-// TestHostileIDs sends, on every route that takes an ID, IDs with path tricks (dot segments, encoded
-// slashes and dots, NUL, spaces), Unicode look-alikes of a real ID, and huge lengths, as a partner
-// who may see c-a but not c-b. Every answer must be a clear 4xx problem (never 2xx for another
+// TestHostileIDs sends, on every route that takes an ID in its path, IDs with path tricks (dot
+// segments, encoded slashes and dots, NUL, spaces), Unicode look-alikes of a real ID, and huge
+// lengths, as a partner who may see c-b but not c-a; and the same IDs inside the JSON bodies that
+// carry IDs. Every answer must be a clear 4xx problem (never 2xx for another
 // resource, never a redirect, never a 5xx), and nothing may be appended.
 func TestHostileIDs(t *testing.T) {
 	ts := startServer(t)
@@ -98,6 +99,27 @@ func TestHostileIDs(t *testing.T) {
 			}
 			if strings.Contains(body, `"customer_id":"c-a"`) || strings.Contains(body, "dist-a") {
 				t.Errorf("%s %.100s: the answer shows another partner's data: %.300s", rt.method, target, body)
+			}
+		}
+	}
+	// The same IDs inside JSON bodies (decoded: real dots, slashes, look-alike runes, NUL).
+	c := newAPIClient(ts.url, ts.tokens)
+	defer c.close()
+	for _, id := range []string{"..", "../c-a", "c-b/../c-a", "c-a\u0000", "c-a ", " c-a", "\u0441-a", "c\u2010a", "\uff43-a", "c-a\u200b",
+		"\u202ea-c", "C-A\r\nX-Injected: 1", strings.Repeat("a", 65), strings.Repeat("a", 60000), strings.Repeat("a", 70000)} {
+		for _, b := range []struct{ method, path, who, body string }{
+			{"POST", "/v1/customers", "op-dist-b", `{"customer_id":"` + id + `","name":"x","partner_id":"dist-b"}`},
+			{"POST", "/v1/customers", "op-dist-b", `{"customer_id":"ok-1","name":"x","partner_id":"` + id + `"}`},
+			{"POST", "/v1/partners", "plat", `{"partner_id":"` + id + `","name":"x","type":"distributor"}`},
+			{"POST", "/v1/customers/freeze", "op-dist-b", `{"customer_ids":["c-b","` + id + `"],"reason":"x"}`},
+		} {
+			a, err := c.do(context.Background(), b.method, b.path, b.who, b.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			statuses[a.status]++
+			if (a.status != 400 || a.code() != "invalid") && (a.status != 413 || a.code() != "too_large") {
+				t.Errorf("%s %s with ID %.60q in the body: %d %.300s, want 400 invalid (or 413 too_large)", b.method, b.path, id, a.status, a.body)
 			}
 		}
 	}
