@@ -417,7 +417,7 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 		si := p.base
 		if si == nil {
-			si = &streamIndex{}
+			si = newStreamIndex()
 			s.idx.streams[p.name] = si
 		}
 		base := uint64(len(si.positions))

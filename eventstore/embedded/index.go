@@ -27,6 +27,17 @@ type streamIndex struct {
 	// about as much time as the rest of the scan.
 	ids  []uuid.UUID
 	byID map[uuid.UUID]uint64
+
+	// The first revisions' positions and IDs live in the struct itself: most streams are this
+	// small, and one allocation each instead of several keeps Open's rebuild (and its GC) cheap.
+	posBuf [4]uint64
+	idBuf  [4]uuid.UUID
+}
+
+func newStreamIndex() *streamIndex {
+	si := &streamIndex{}
+	si.positions, si.ids = si.posBuf[:0:len(si.posBuf)], si.idBuf[:0:len(si.idBuf)]
+	return si
 }
 
 // smallStream is the number of events up to which a stream's IDs are searched linearly.
@@ -78,7 +89,7 @@ func (x *index) last(stream string) (rev uint64, exists bool) {
 func (x *index) stream(name []byte) *streamIndex {
 	si := x.streams[string(name)]
 	if si == nil {
-		si = &streamIndex{}
+		si = newStreamIndex()
 		x.streams[string(name)] = si
 	}
 	return si

@@ -101,7 +101,7 @@ func scanLog(ctx context.Context, tx *bolt.Tx, x *index, o scanOptions) (last ui
 						return 0, chain, breakAt(pos, "%s", err)
 					}
 				}
-				si = &streamIndex{}
+				si = newStreamIndex()
 				x.streams[string(r.stream)] = si
 			}
 			lastSI, lastStream = si, r.stream
