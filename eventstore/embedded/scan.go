@@ -7,6 +7,9 @@ import (
 	"encoding/binary"
 	"runtime"
 	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -34,30 +37,52 @@ const chainBatch = 1024
 // worker finds a break, the lowest position is reported; at one position, a chain break before
 // the record's other faults, in Verify's historical order).
 //
-// The chain links are independent once the records are read: link n needs only the chain value
-// stored in record n-1 and the canonical bytes of record n. So the scan (parse, index: one core)
-// hands batches of chainBatch records, with the stored chain value before them, to GOMAXPROCS
-// workers, which hash while the scan goes on. The values point into bbolt's memory map, valid
-// until tx ends; scanLog returns only after every worker has finished.
-func scanLog(ctx context.Context, tx *bolt.Tx, x *index, o scanOptions) (last uint64, chain [ChainSize]byte, err error) {
+// The work is split three ways so that it spreads over the cores: the cursor walk checks positions
+// and parses (scanRecords); an indexer goroutine adds the records to x in order (one map lookup per
+// record, the costliest part with a million streams); and the chain links, independent once the
+// records are read (link n needs only the chain value stored in record n-1 and the canonical bytes
+// of record n), are hashed in batches of chainBatch records by GOMAXPROCS workers. Each reports the
+// first break it finds with its position, and the lowest wins. The values point into bbolt's
+// memory map, valid until tx ends; scanLog returns only after the indexer and every worker finished.
+func scanLog(ctx context.Context, tx *bolt.Tx, x *index, o scanOptions) (uint64, [ChainSize]byte, error) {
 	var cc *chainChecker
 	if o.chain {
 		cc = newChainChecker(runtime.GOMAXPROCS(0))
-		defer func() {
-			chainErr := cc.wait()
-			if chainErr != nil && (err == nil || chainErr.pos <= scanErrPos(err)) {
-				last, err = 0, chainErr
-			}
-		}()
 	}
+	ix := newIndexer(x, o)
+	last, chain, err := scanRecords(ctx, tx, cc, ix)
+	// The first break by position; at one position, a chain break first. (A record that fails
+	// to parse or is misplaced is handed to neither the indexer nor the chain workers.)
+	if e := ix.wait(); e != nil && (err == nil || e.pos < scanErrPos(err)) {
+		err = e
+	}
+	if cc != nil {
+		if e := cc.wait(); e != nil && (err == nil || e.pos <= scanErrPos(err)) {
+			err = e
+		}
+	}
+	if err != nil {
+		return 0, chain, err
+	}
+	return last, chain, nil
+}
+
+// scanRecords is scanLog's cursor walk: it checks the positions and the records' structure and
+// hands each record to the indexer and the chain workers, in batches. It stops early, with no error
+// of its own, once the indexer or a chain worker has found a break before where it is.
+func scanRecords(ctx context.Context, tx *bolt.Tx, cc *chainChecker, ix *indexer) (last uint64, chain [ChainSize]byte, err error) {
 	var want uint64 = 1
-	var lastChain, lastStream []byte
-	var lastSI *streamIndex
-	prev := make([]byte, ChainSize) // chain value stored in the record before the batch
+	var lastChain []byte
+	prev := make([]byte, ChainSize) // chain value stored in the record before the chain batch
 	batch := make([][]byte, 0, chainBatch)
+	items := ix.batch()
 	batchFirst := uint64(1)
 	flush := func() {
-		if len(batch) > 0 {
+		if len(items) > 0 {
+			ix.work <- items
+			items = ix.batch()
+		}
+		if cc != nil && len(batch) > 0 {
 			cc.submit(batchFirst, prev, batch)
 			v := batch[len(batch)-1]
 			prev = v[len(v)-ChainSize:]
@@ -65,9 +90,7 @@ func scanLog(ctx context.Context, tx *bolt.Tx, x *index, o scanOptions) (last ui
 		}
 		batchFirst = want
 	}
-	if cc != nil {
-		defer flush() // hand over the records scanned before a break, too
-	}
+	defer flush() // hand over the records scanned before a break, too
 	c := tx.Bucket(bucketEvents).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if want%ctxCheckEvery == 0 {
@@ -92,39 +115,116 @@ func scanLog(ctx context.Context, tx *bolt.Tx, x *index, o scanOptions) (last ui
 		if cc != nil {
 			batch = append(batch, v)
 		}
-		si := lastSI // a stream's events are often next to each other: skip the map then
-		if !bytes.Equal(r.stream, lastStream) {
-			si = x.streams[string(r.stream)]
-			if si == nil {
-				if o.names {
-					if err := eventstore.ValidateStreamName(string(r.stream)); err != nil {
-						return 0, chain, breakAt(pos, "%s", err)
-					}
-				}
-				si = newStreamIndex()
-				x.streams[string(r.stream)] = si
-			}
-			lastSI, lastStream = si, r.stream
-		}
-		if err := si.add(r.stream, r.id, r.rev, pos); err != nil {
-			return 0, chain, breakAt(pos, "%s", err)
-		}
-		if o.record != nil {
-			if err := o.record(pos, r.stream, r.rev); err != nil {
-				return 0, chain, err
-			}
-		}
+		items = append(items, indexItem{stream: r.stream, id: r.id, rev: r.rev, pos: pos})
 		want++
 		lastChain = r.chain
-		if cc != nil && len(batch) == chainBatch {
+		if len(items) == chainBatch {
 			flush()
-			if cc.brokenBefore(want) {
-				return 0, chain, nil // a worker found an earlier break: that is the answer
+			if ix.brokenBefore(want) || (cc != nil && cc.brokenBefore(want)) {
+				return 0, chain, nil // an earlier break is known: that is the answer
 			}
 		}
 	}
 	copy(chain[:], lastChain)
 	return want - 1, chain, nil
+}
+
+// indexer adds the scanned records to the index on a goroutine of its own, in order, so that the
+// map work (one lookup per record in a map of up to millions of streams) runs alongside the
+// cursor walk and the parsing.
+type indexer struct {
+	x    *index
+	o    scanOptions
+	work chan []indexItem
+	free chan []indexItem // batches handed back for reuse
+	done chan struct{}
+
+	err      *verifyError  // the break found (read after done)
+	failedAt atomic.Uint64 // its position, 0 if none
+}
+
+type indexItem struct {
+	stream []byte // points into the record (bbolt's memory map)
+	id     uuid.UUID
+	rev    uint64
+	pos    uint64
+}
+
+func newIndexer(x *index, o scanOptions) *indexer {
+	ix := &indexer{x: x, o: o, work: make(chan []indexItem, 4), free: make(chan []indexItem, 8), done: make(chan struct{})}
+	go ix.run()
+	return ix
+}
+
+func (ix *indexer) batch() []indexItem {
+	select {
+	case b := <-ix.free:
+		return b[:0]
+	default:
+		return make([]indexItem, 0, chainBatch)
+	}
+}
+
+func (ix *indexer) run() {
+	defer close(ix.done)
+	var lastStream []byte
+	var lastSI *streamIndex
+	for items := range ix.work {
+		for i := 0; i < len(items) && ix.err == nil; i++ {
+			it := &items[i]
+			si := lastSI // a stream's events are often next to each other: skip the map then
+			if !bytes.Equal(it.stream, lastStream) {
+				si = ix.x.streams[string(it.stream)]
+				if si == nil {
+					if ix.o.names {
+						if err := eventstore.ValidateStreamName(string(it.stream)); err != nil {
+							ix.fail(breakAt(it.pos, "%s", err))
+							break
+						}
+					}
+					si = newStreamIndex()
+					ix.x.streams[string(it.stream)] = si
+				}
+				lastSI, lastStream = si, it.stream
+			}
+			if err := si.add(it.stream, it.id, it.rev, it.pos); err != nil {
+				ix.fail(breakAt(it.pos, "%s", err))
+				break
+			}
+			if ix.o.record != nil {
+				if err := ix.o.record(it.pos, it.stream, it.rev); err != nil {
+					if e, ok := err.(*verifyError); ok {
+						ix.fail(e)
+					} else {
+						ix.fail(breakAt(it.pos, "%s", err))
+					}
+					break
+				}
+			}
+		}
+		select {
+		case ix.free <- items:
+		default:
+		}
+	}
+}
+
+func (ix *indexer) fail(e error) {
+	ix.err = e.(*verifyError)
+	ix.failedAt.Store(ix.err.pos)
+}
+
+// brokenBefore reports whether the indexer found a break at a position before pos.
+func (ix *indexer) brokenBefore(pos uint64) bool {
+	f := ix.failedAt.Load()
+	return f != 0 && f < pos
+}
+
+// wait ends the work and returns the break found (nil if none).
+func (ix *indexer) wait() *verifyError {
+	close(ix.work)
+	<-ix.done
+	return ix.err
 }
 
 // scanErrPos is the position a scan error names (the highest for errors without one, like ctx's).
