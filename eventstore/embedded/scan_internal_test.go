@@ -1,10 +1,18 @@
 package embedded
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/freezeledger/freezeledger/eventstore"
 )
 
 // TestChainCheckerFirstBreakWithManyWorkers: with more workers than cores, batches finish in any
@@ -61,5 +69,97 @@ func TestStreamIndexPastSmall(t *testing.T) {
 		if err := si.add([]byte("s"), ids[rev/2], uint64(rev+1), uint64(rev+2)); err == nil || !strings.Contains(err.Error(), "event ID") {
 			t.Fatalf("after %d events: a repeated ID was accepted: %v", rev+1, err)
 		}
+	}
+}
+
+// rechain rewrites the whole events bucket of the closed store in dir, applying edit to the
+// canonical bytes of the record at each position and recomputing every chain value after it (and
+// the meta chain value), so that only the checks other than the chain see the edits.
+func rechain(t *testing.T, dir string, edit func(pos uint64, canonical []byte)) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents)
+		var prev [ChainSize]byte
+		var vals [][]byte
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			vals = append(vals, append([]byte(nil), v...))
+		}
+		for i, v := range vals {
+			pos := uint64(i + 1)
+			canon := v[:len(v)-ChainSize]
+			edit(pos, canon)
+			prev = chainNext(&prev, canon)
+			copy(v[len(v)-ChainSize:], prev[:])
+			if err := b.Put(be64(pos), v); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyChain, prev[:])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFirstBreakAcrossStages: the scan's indexer and its chain workers each find a break; the one
+// at the lower position is reported, whichever stage found it.
+func TestFirstBreakAcrossStages(t *testing.T) {
+	ctx := context.Background()
+	const n = 5000
+	for _, c := range []struct {
+		name          string
+		revAt, flipAt uint64
+		want          string
+	}{
+		{"IndexBreakFirst", 1200, 4000, "position 1200: stream"},
+		{"ChainBreakFirst", 4000, 1200, "position 1200: chain breaks"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{UnsafeNoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < n; i += 10 {
+				evs := make([]eventstore.EventData, 10)
+				for j := range evs {
+					evs[j] = eventstore.EventData{ID: uuid.New(), Type: "t", Data: []byte(`{"a":1}`)}
+				}
+				if _, err := s.Append(ctx, fmt.Sprintf("s-%d", i%7), eventstore.Any, evs...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Close()
+			rechain(t, dir, func(pos uint64, canon []byte) {
+				if pos == c.revAt {
+					canon[25+7] ^= 0x40 // the stream revision, with the chain recomputed
+				}
+			})
+			db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(func(tx *bolt.Tx) error { // a flipped byte, chain not recomputed
+				b := tx.Bucket(bucketEvents)
+				v := append([]byte(nil), b.Get(be64(c.flipAt))...)
+				v[bytes.Index(v, []byte(`{"a":`))+5] ^= 1
+				return b.Put(be64(c.flipAt), v)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			for round := 0; round < 3; round++ {
+				_, err := Open(dir, Options{UnsafeNoSync: true, VerifyOnOpen: true})
+				if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("Open with VerifyOnOpen: %v; want ErrCorrupt naming %q", err, c.want)
+				}
+			}
+		})
 	}
 }
