@@ -46,6 +46,9 @@ package domain
 // reader (no writes: forbidden), system (only resource release and reservation housekeeping).
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -98,9 +101,26 @@ type reservationKey struct {
 	rev      uint64
 }
 
+// idemID identifies a remembered idempotency key: a digest of the actor name and the key (see
+// digest), so that every remembered key costs the same few bytes whatever the lengths.
+type idemID [16]byte
+
+// idemEntry is a remembered idempotency key: the hash of the command it was first used for, and
+// where that command's events are in the channel's stream (revisions first to first+n-1). A
+// command's events are contiguous: the service appends each command's events together, in one
+// append that is conditional on the stream revision its decision saw. A stream written otherwise may
+// hold one key's events in several runs: Channel.idemRuns then keeps them all. The events themselves
+// are read back from the log on a replay (rare) instead of being kept here.
 type idemEntry struct {
-	hash   string
-	events []StoredEvent
+	hash  [16]byte
+	first uint64
+	n     uint32
+}
+
+// idemRun is a run of consecutive revisions of one key's events.
+type idemRun struct {
+	first uint64
+	n     uint32
 }
 
 // Channel is the state of one channel stream. It is not safe for concurrent use; the Service owns
@@ -113,7 +133,8 @@ type Channel struct {
 	partners  map[string]*Partner
 	customers map[string]*Customer
 	released  map[reservationKey]struct{} // reservations released in this channel
-	idem      map[string]*idemEntry       // actor name + "\x00" + idempotency key
+	idem      map[idemID]idemEntry        // remembered idempotency keys (see keyID)
+	idemRuns  map[idemID][]idemRun        // the runs of keys whose events are not contiguous (rare)
 	due       map[string]time.Time        // customers awaiting resource release: id -> deadline
 	j         *journal
 }
@@ -126,7 +147,7 @@ func NewChannel(stream string) *Channel {
 		partners:  map[string]*Partner{},
 		customers: map[string]*Customer{},
 		released:  map[reservationKey]struct{}{},
-		idem:      map[string]*idemEntry{},
+		idem:      map[idemID]idemEntry{},
 		due:       map[string]time.Time{},
 	}
 }
@@ -231,20 +252,7 @@ func (c *Channel) apply(typ string, data any, ec eventCtx) {
 		at = ec.meta.Time
 		actorName = ec.meta.Actor.Name
 		if ec.meta.IdempotencyKey != "" {
-			key := idemKey(ec.meta.Actor.Name, ec.meta.IdempotencyKey)
-			e := c.idem[key]
-			c.j.saveIdem(c, key)
-			if e == nil {
-				e = &idemEntry{hash: ec.meta.CommandHash}
-				c.idem[key] = e
-			} else if c.j != nil {
-				cp := *e
-				c.idem[key] = &cp
-				e = &cp
-			}
-			if ec.stored != nil {
-				e.events = append(slices.Clip(e.events), *ec.stored)
-			}
+			c.noteKey(keyID(ec.meta.Actor.Name, ec.meta.IdempotencyKey), ec.meta.CommandHash, uint64(c.revision))
 		}
 	}
 	switch d := data.(type) {
@@ -356,7 +364,87 @@ func (c *Channel) syncDue(cu *Customer) {
 	}
 }
 
-func idemKey(actor, key string) string { return actor + "\x00" + key }
+// noteKey records that the event at revision rev carries idempotency key id, first used for the
+// command whose hash is hash.
+func (c *Channel) noteKey(id idemID, hash string, rev uint64) {
+	e, ok := c.idem[id]
+	if !ok {
+		c.j.saveIdem(c, id)
+		c.idem[id] = idemEntry{hash: hashID(hash), first: rev, n: 1}
+		return
+	}
+	runs, split := c.idemRuns[id]
+	if !split && e.first+uint64(e.n) == rev && e.n < math.MaxUint32 {
+		c.j.saveIdem(c, id)
+		e.n++
+		c.idem[id] = e
+		return
+	}
+	// Not contiguous with the key's earlier events: keep every run (never modifying a slice that
+	// a journal may hold).
+	c.j.saveIdemRuns(c, id)
+	if !split {
+		runs = []idemRun{{e.first, e.n}}
+	} else {
+		runs = slices.Clone(runs)
+	}
+	if last := &runs[len(runs)-1]; last.first+uint64(last.n) == rev && last.n < math.MaxUint32 {
+		last.n++
+	} else {
+		runs = append(runs, idemRun{rev, 1})
+	}
+	if c.idemRuns == nil {
+		c.idemRuns = map[idemID][]idemRun{}
+	}
+	c.idemRuns[id] = runs
+}
+
+// keyRuns returns where the events of remembered key id are, in stream order.
+func (c *Channel) keyRuns(id idemID) []idemRun {
+	if runs, ok := c.idemRuns[id]; ok {
+		return slices.Clone(runs)
+	}
+	e := c.idem[id]
+	return []idemRun{{e.first, e.n}}
+}
+
+// keyID is the idemID of idempotency key key used by the actor named actor.
+func keyID(actor, key string) idemID { return digest(actor, key) }
+
+// digest is the first 16 bytes of the SHA-256 of parts, each preceded by its length.
+func digest(parts ...string) idemID {
+	var buf [256]byte
+	b := buf[:0]
+	for _, p := range parts {
+		b = binary.AppendUvarint(b, uint64(len(p)))
+		b = append(b, p...)
+	}
+	sum := sha256.Sum256(b)
+	return idemID(sum[:16])
+}
+
+// hashID is a command hash (32 lower-case hex digits, as commandHash makes them) as 16 bytes. Any
+// other string (a stream not written by this service) is digested instead: equal strings still give
+// equal values, different ones different values.
+func hashID(h string) [16]byte {
+	var out [16]byte
+	if len(h) != 2*len(out) {
+		return digest("command hash", h)
+	}
+	for i := 0; i < len(h); i++ {
+		var v byte
+		switch c := h[i]; {
+		case '0' <= c && c <= '9':
+			v = c - '0'
+		case 'a' <= c && c <= 'f':
+			v = c - 'a' + 10
+		default:
+			return digest("command hash", h)
+		}
+		out[i/2] = out[i/2]<<4 | v
+	}
+	return out
+}
 
 // ---- journal: undo of tentative applies (the service decides a group of commands, applies their
 // events, and rolls back if the append fails) ----
@@ -368,8 +456,19 @@ type journal struct {
 	position  string
 	partners  map[string]*Partner
 	customers map[string]*Customer
-	idem      map[string]*idemEntry
+	idem      map[idemID]savedIdem
+	idemRuns  map[idemID]savedRuns
 	res       []reservationKey
+}
+
+type savedIdem struct {
+	e  idemEntry
+	ok bool
+}
+
+type savedRuns struct {
+	runs []idemRun
+	ok   bool
 }
 
 func (j *journal) saveHeader(c *Channel) {
@@ -402,9 +501,29 @@ func (j *journal) saveCustomer(c *Channel, id string) {
 	}
 }
 
-func (j *journal) saveIdem(c *Channel, key string) {
-	if j != nil {
-		remember(&j.idem, c.idem, key)
+func (j *journal) saveIdem(c *Channel, id idemID) {
+	if j == nil {
+		return
+	}
+	if j.idem == nil {
+		j.idem = make(map[idemID]savedIdem, 4)
+	}
+	if _, seen := j.idem[id]; !seen {
+		e, ok := c.idem[id]
+		j.idem[id] = savedIdem{e, ok}
+	}
+}
+
+func (j *journal) saveIdemRuns(c *Channel, id idemID) {
+	if j == nil {
+		return
+	}
+	if j.idemRuns == nil {
+		j.idemRuns = map[idemID]savedRuns{}
+	}
+	if _, seen := j.idemRuns[id]; !seen {
+		runs, ok := c.idemRuns[id]
+		j.idemRuns[id] = savedRuns{runs, ok}
 	}
 }
 
@@ -449,11 +568,18 @@ func (c *Channel) rollback() {
 			c.syncDue(cu)
 		}
 	}
-	for k, e := range j.idem {
-		if e == nil {
-			delete(c.idem, k)
+	for id, sv := range j.idem {
+		if sv.ok {
+			c.idem[id] = sv.e
 		} else {
-			c.idem[k] = e
+			delete(c.idem, id)
+		}
+	}
+	for id, sv := range j.idemRuns {
+		if sv.ok {
+			c.idemRuns[id] = sv.runs
+		} else {
+			delete(c.idemRuns, id)
 		}
 	}
 	for _, k := range j.res {

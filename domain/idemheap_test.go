@@ -100,3 +100,14 @@ func BenchmarkIdempotencyKeyHeap(b *testing.B) {
 		})
 	}
 }
+
+// TestIdempotencyKeyHeap: a remembered key costs a small fixed amount (about 75 bytes; it was about
+// 680 bytes on the embedded store, 290 on the in-memory log, while the full events were kept), in
+// the running service and after a restart. The bound leaves room for map growth and noise.
+func TestIdempotencyKeyHeap(t *testing.T) {
+	live, loaded := idemHeap(t, domaintest.NewMemoryLog(), 20_000)
+	t.Logf("%.1f B/key live, %.1f B/key loaded", live, loaded)
+	if live > 160 || loaded > 160 {
+		t.Fatalf("a remembered idempotency key costs %.1f bytes (live) and %.1f (loaded): want at most 160", live, loaded)
+	}
+}

@@ -57,10 +57,10 @@ type Service struct {
 
 	mu        sync.Mutex
 	workers   map[string]*worker
-	partners  map[string]string // partner ID -> channel stream (confirmed)
-	customers map[string]string // customer ID -> channel stream (confirmed)
-	keys      map[string]string // scoped idempotency key -> command hash, for keys used across channels
-	scanned   string            // GlobalReader position already scanned for channel streams
+	partners  map[string]string   // partner ID -> channel stream (confirmed)
+	customers map[string]string   // customer ID -> channel stream (confirmed)
+	keys      map[idemID][16]byte // platform idempotency key -> command hash, for keys used across channels
+	scanned   string              // GlobalReader position already scanned for channel streams
 }
 
 // NewService returns a Service writing to log.
@@ -88,7 +88,7 @@ func NewService(log EventLog, opts Options) *Service {
 		workers:   map[string]*worker{},
 		partners:  map[string]string{},
 		customers: map[string]string{},
-		keys:      map[string]string{},
+		keys:      map[idemID][16]byte{},
 	}
 }
 
@@ -147,13 +147,18 @@ func (e *emitter) emit(pend ...pendingEvent) {
 }
 
 type request struct {
-	meta Metadata // actor, request ID, idempotency key and command hash; Time is set per round
-	key  string   // scoped idempotency key, "" if none
-	run  func(c *Channel, e *emitter) error
+	meta  Metadata // actor, request ID, idempotency key and command hash; Time is set per round
+	keyed bool     // the request carries an idempotency key: id and hash are set
+	id    idemID
+	hash  [16]byte
+	run   func(c *Channel, e *emitter) error
 
 	// outcome
-	events   []StoredEvent
-	replay   *idemEntry
+	events []StoredEvent // the events appended; for a replay, those of the first request if at hand
+	replay bool          // the key was used for the same command before: nothing was decided
+	// runs are where the first request's events are in the stream, when replay is set and events
+	// are not at hand (they are read back from the log).
+	runs     []idemRun
 	position string // the channel's position after the round
 	err      error
 	done     chan struct{}
@@ -250,11 +255,11 @@ func (w *worker) round(reqs []*request) {
 		em := &emitter{c: c, now: s.now(), newID: s.opts.NewID}
 		refused := false
 		for _, r := range reqs {
-			r.err, r.replay, r.events = nil, nil, nil
-			if r.key != "" {
-				if e := c.idem[r.key]; e != nil {
-					if e.hash == r.meta.CommandHash {
-						r.replay = e
+			r.err, r.replay, r.events, r.runs = nil, false, nil, nil
+			if r.keyed {
+				if e, ok := c.idem[r.id]; ok {
+					if e.hash == r.hash {
+						r.replay = true
 					} else {
 						r.err = Errorf(CodeConflict, "idempotency key %q was already used by %q for a different command", r.meta.IdempotencyKey, r.meta.Actor.Name)
 						refused = true
@@ -297,7 +302,7 @@ func (w *worker) round(reqs []*request) {
 		}
 		if len(em.events) == 0 {
 			c.commit()
-			finish(c, reqs)
+			finish(c, reqs, nil)
 			return
 		}
 		expected := base
@@ -306,8 +311,8 @@ func (w *worker) round(reqs []*request) {
 		}
 		app, err := s.log.Append(ctx, w.stream, expected, em.events)
 		if err == nil {
-			w.committed(ctx, c, em, app)
-			finish(c, reqs)
+			stored := w.committed(ctx, c, em, app)
+			finish(c, reqs, stored)
 			return
 		}
 		c.rollback()
@@ -331,19 +336,28 @@ func (w *worker) round(reqs []*request) {
 	}
 }
 
-// finish gives every request of a successful round the channel's position, and replays their
-// idempotency entries as committed.
-func finish(c *Channel, reqs []*request) {
+// finish gives every request of a successful round the channel's position, and every replay where
+// the first request's events are: the events themselves when the round just appended them (stored:
+// the round's events, a key used twice in one round), else their revisions, to be read back.
+func finish(c *Channel, reqs []*request, stored []StoredEvent) {
 	for _, r := range reqs {
 		r.position = c.position
-		if r.replay != nil {
-			r.replay = c.idem[r.key]
+		if !r.replay {
+			continue
 		}
+		runs := c.keyRuns(r.id)
+		if len(stored) > 0 && len(runs) == 1 && runs[0].first >= stored[0].Revision &&
+			runs[0].first+uint64(runs[0].n) <= stored[0].Revision+uint64(len(stored)) {
+			i := runs[0].first - stored[0].Revision
+			r.events = slices.Clone(stored[i : i+uint64(runs[0].n)])
+			continue
+		}
+		r.runs = runs
 	}
 }
 
-// committed records a successful append: stored events for the requests and their idempotency keys.
-func (w *worker) committed(ctx context.Context, c *Channel, em *emitter, app Appended) {
+// committed records a successful append: stored events for the requests. It returns them all.
+func (w *worker) committed(ctx context.Context, c *Channel, em *emitter, app Appended) []StoredEvent {
 	n := len(em.events)
 	stored := make([]StoredEvent, n)
 	first := app.Revision + 1 - uint64(n)
@@ -365,12 +379,8 @@ func (w *worker) committed(ctx context.Context, c *Channel, em *emitter, app App
 	c.position = app.Position
 	for i, r := range em.owners {
 		r.events = append(r.events, stored[i])
-		if r.key != "" {
-			if e := c.idem[r.key]; e != nil {
-				e.events = append(e.events, stored[i])
-			}
-		}
 	}
+	return stored
 }
 
 func (w *worker) applyTail(tail []StoredEvent) error {
@@ -387,13 +397,6 @@ func (w *worker) applyTail(tail []StoredEvent) error {
 
 // ---- command plumbing ----
 
-func scopedKey(m Meta) string {
-	if m.IdempotencyKey == "" {
-		return ""
-	}
-	return idemKey(m.Actor.Name, m.IdempotencyKey)
-}
-
 // commandHash fingerprints a command without its Meta. It is only needed (and only recorded) when
 // the command carries an idempotency key.
 func commandHash(m Meta, kind string, cmd any) string {
@@ -408,11 +411,14 @@ func commandHash(m Meta, kind string, cmd any) string {
 }
 
 func newRequest(m Meta, hash string, run func(c *Channel, e *emitter) error) *request {
-	return &request{
+	r := &request{
 		meta: Metadata{Actor: m.Actor, RequestID: m.RequestID, IdempotencyKey: m.IdempotencyKey, OnBehalfOf: m.OnBehalfOf, CommandHash: hash},
-		key:  scopedKey(m),
 		run:  run,
 	}
+	if m.IdempotencyKey != "" {
+		r.keyed, r.id, r.hash = true, keyID(m.Actor.Name, m.IdempotencyKey), hashID(hash)
+	}
+	return r
 }
 
 // checkKey refuses a platform idempotency key this process saw with another command: the platform's
@@ -429,7 +435,7 @@ func (s *Service) checkKey(m Meta, hash string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if h, ok := s.keys[scopedKey(m)]; ok && h != hash {
+	if h, ok := s.keys[keyID(m.Actor.Name, m.IdempotencyKey)]; ok && h != hashID(hash) {
 		return Errorf(CodeConflict, "idempotency key %q was already used by %q for a different command", m.IdempotencyKey, m.Actor.Name)
 	}
 	return nil
@@ -440,28 +446,59 @@ func (s *Service) rememberKey(m Meta, hash string) {
 		return
 	}
 	s.mu.Lock()
-	s.keys[scopedKey(m)] = hash
+	s.keys[keyID(m.Actor.Name, m.IdempotencyKey)] = hashID(hash)
 	s.mu.Unlock()
 }
 
-func resultOf(r *request) Result {
-	if r.replay != nil {
-		evs := slices.Clone(r.replay.events)
-		pos := r.position
-		if len(evs) > 0 {
-			pos = evs[len(evs)-1].Position
+// resultOf is request r's Result once it ran in stream's worker: for a replay, the first request's
+// events, read back from the log unless the round had them at hand.
+func (s *Service) resultOf(ctx context.Context, stream string, r *request) (Result, error) {
+	evs := r.events
+	if r.replay && r.runs != nil {
+		var err error
+		if evs, err = s.readRuns(context.WithoutCancel(ctx), stream, r.runs); err != nil {
+			return Result{}, err
 		}
-		return Result{Position: pos, Events: evs, Replayed: true}
 	}
 	pos := r.position
-	if len(r.events) > 0 {
-		pos = r.events[len(r.events)-1].Position
+	if len(evs) > 0 {
+		pos = evs[len(evs)-1].Position
 	}
-	return Result{Position: pos, Events: r.events}
+	return Result{Position: pos, Events: evs, Replayed: r.replay}, nil
+}
+
+// readRuns reads the events at the revisions of runs from stream (an idempotent replay).
+func (s *Service) readRuns(ctx context.Context, stream string, runs []idemRun) ([]StoredEvent, error) {
+	var out []StoredEvent
+	for _, run := range runs {
+		var evs []StoredEvent
+		var err error
+		if rr, ok := s.log.(RangeReader); ok {
+			evs, err = rr.ReadRange(ctx, stream, run.first, int(run.n))
+		} else {
+			evs, err = s.log.Read(ctx, stream, run.first)
+		}
+		if err != nil {
+			if errors.Is(err, ErrStoreUnavailable) {
+				return nil, &Error{Code: CodeUnavailable, Message: fmt.Sprintf("reading %s from revision %d for an idempotent replay: %v", stream, run.first, err)}
+			}
+			return nil, fmt.Errorf("reading %s from revision %d for an idempotent replay: %w", stream, run.first, err)
+		}
+		if len(evs) < int(run.n) {
+			return nil, fmt.Errorf("idempotent replay: %s has %d events from revision %d, want %d", stream, len(evs), run.first, run.n)
+		}
+		for i := range int(run.n) {
+			if evs[i].Revision != run.first+uint64(i) {
+				return nil, fmt.Errorf("idempotent replay: read revision %d of %s where %d was expected", evs[i].Revision, stream, run.first+uint64(i))
+			}
+		}
+		out = append(out, evs[:run.n]...)
+	}
+	return out, nil
 }
 
 // run executes a one-channel command: routes it, runs it, and returns its Result.
-func (s *Service) run(stream string, m Meta, hash string, decide func(c *Channel, now time.Time) ([]pendingEvent, error)) (Result, error) {
+func (s *Service) run(ctx context.Context, stream string, m Meta, hash string, decide func(c *Channel, now time.Time) ([]pendingEvent, error)) (Result, error) {
 	if err := s.checkKey(m, hash); err != nil {
 		return Result{}, err
 	}
@@ -484,8 +521,12 @@ func (s *Service) run(stream string, m Meta, hash string, decide func(c *Channel
 	if err := s.exec(stream, r); err != nil {
 		return Result{}, err
 	}
+	res, err := s.resultOf(ctx, stream, r)
+	if err != nil {
+		return Result{}, err
+	}
 	s.rememberKey(m, hash)
-	return resultOf(r), nil
+	return res, nil
 }
 
 // actorChannel is the channel a partner actor acts in ("" for other roles).
@@ -653,7 +694,7 @@ func (s *Service) AssociateCustomer(ctx context.Context, cmd AssociateCustomer) 
 // refusal without touching the reservation stream), the claim, then the decision, which must find the
 // reservation still held; a refusal after the claim gives the reservation back.
 func (s *Service) claimAndRun(ctx context.Context, kind, id, stream string, m Meta, hash string, decide func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error)) (Result, error) {
-	pre, err := s.run(stream, m, hash, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	pre, err := s.run(ctx, stream, m, hash, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		_, err := decide(c, 0, false) // the precheck appends nothing
 		return nil, err
 	})
@@ -665,7 +706,7 @@ func (s *Service) claimAndRun(ctx context.Context, kind, id, stream string, m Me
 		if err != nil {
 			return Result{}, err
 		}
-		res, err := s.run(stream, m, hash, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+		res, err := s.run(ctx, stream, m, hash, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 			return decide(c, rev, true)
 		})
 		if errors.Is(err, errReservationLost) {
@@ -779,7 +820,7 @@ func (s *Service) FreezeCustomer(ctx context.Context, cmd FreezeCustomer) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(stream, cmd.Meta, commandHash(cmd.Meta, "FreezeCustomer", plain), func(c *Channel, now time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "FreezeCustomer", plain), func(c *Channel, now time.Time) ([]pendingEvent, error) {
 		return c.decideFreezeCustomer(cmd.Actor, cmd.CustomerID, cmd.Reason, cmd.FreezeType, now, s.opts.Retention)
 	})
 }
@@ -792,7 +833,7 @@ func (s *Service) UnfreezeCustomer(ctx context.Context, cmd UnfreezeCustomer) (R
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezeCustomer", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezeCustomer", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideUnfreezeCustomer(cmd.Actor, cmd.CustomerID, cmd.Reason, cmd.UnfreezeType)
 	})
 }
@@ -851,10 +892,13 @@ func (s *Service) batch(ctx context.Context, m Meta, hash string, ids []string, 
 	if err := s.exec(stream, r); err != nil {
 		return BatchResult{}, err
 	}
-	res := resultOf(r)
-	if r.replay != nil {
+	res, err := s.resultOf(ctx, stream, r)
+	if err != nil {
+		return BatchResult{}, err
+	}
+	if r.replay {
 		done := map[string]bool{}
-		for _, ev := range r.replay.events {
+		for _, ev := range res.Events {
 			done[customerOf(ev)] = true
 		}
 		for i, id := range ids {
@@ -864,7 +908,7 @@ func (s *Service) batch(ctx context.Context, m Meta, hash string, ids []string, 
 			}
 		}
 	}
-	if len(r.events) > 0 || r.replay != nil {
+	if len(r.events) > 0 || r.replay {
 		s.rememberKey(m, hash)
 	}
 	out := BatchResult{Items: items, Replayed: res.Replayed}
@@ -891,7 +935,7 @@ func (s *Service) FreezePartner(ctx context.Context, cmd FreezePartner) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(stream, cmd.Meta, commandHash(cmd.Meta, "FreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "FreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideFreezePartner(cmd)
 	})
 }
@@ -904,7 +948,7 @@ func (s *Service) UnfreezePartner(ctx context.Context, cmd UnfreezePartner) (Res
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideUnfreezePartner(cmd)
 	})
 }
@@ -925,7 +969,7 @@ func (s *Service) SetDelegation(ctx context.Context, cmd SetDelegation) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(stream, cmd.Meta, commandHash(cmd.Meta, "SetDelegation", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "SetDelegation", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideSetDelegation(cmd)
 	})
 }

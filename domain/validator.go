@@ -47,7 +47,7 @@ type HistoryValidator struct {
 	revs      map[string]uint64
 	res       map[string]*resState           // "partner/ID" or "customer/ID"
 	expect    map[string]expectedAssocFreeze // stream -> the association freeze that must come next
-	keys      map[string]string              // stream + scoped idempotency key -> command hash
+	keys      map[idemID][16]byte            // digest of stream, actor and idempotency key -> command hash
 	checked   int
 	lastValid string
 }
@@ -73,7 +73,7 @@ func NewHistoryValidator(opts HistoryOptions) *HistoryValidator {
 		revs:     map[string]uint64{},
 		res:      map[string]*resState{},
 		expect:   map[string]expectedAssocFreeze{},
-		keys:     map[string]string{},
+		keys:     map[idemID][16]byte{},
 	}
 }
 
@@ -225,11 +225,11 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		return nil
 	}
 	if meta.IdempotencyKey != "" {
-		k := ev.Stream + "\x00" + idemKey(meta.Actor.Name, meta.IdempotencyKey)
-		if h, ok := v.keys[k]; ok && h != meta.CommandHash {
+		k, hash := digest(ev.Stream, meta.Actor.Name, meta.IdempotencyKey), hashID(meta.CommandHash)
+		if h, ok := v.keys[k]; ok && h != hash {
 			return viol("idempotency", "idempotency key %q of %q was used for a different command before", meta.IdempotencyKey, meta.Actor.Name)
 		}
-		v.keys[k] = meta.CommandHash
+		v.keys[k] = hash
 	}
 	m := Meta{Actor: meta.Actor}
 	now := meta.Time

@@ -1,0 +1,74 @@
+package domain
+
+import (
+	"maps"
+	"slices"
+	"testing"
+)
+
+// TestNoteKeyRuns: a key's events are one run while contiguous, several runs otherwise; a journal
+// rollback restores both the entry and the runs.
+func TestNoteKeyRuns(t *testing.T) {
+	const h = "0123456789abcdef0123456789abcdef"
+	a, b := keyID("ops", "k-a"), keyID("ops", "k-b")
+	c := NewChannel("channel-x")
+	c.noteKey(a, h, 3)
+	c.noteKey(a, h, 4)
+	if got := c.keyRuns(a); !slices.Equal(got, []idemRun{{3, 2}}) || len(c.idemRuns) != 0 {
+		t.Fatalf("contiguous: %v (%d split)", got, len(c.idemRuns))
+	}
+	c.noteKey(a, h, 9)
+	if got := c.keyRuns(a); !slices.Equal(got, []idemRun{{3, 2}, {9, 1}}) {
+		t.Fatalf("split: %v", got)
+	}
+	idem, runs := maps.Clone(c.idem), maps.Clone(c.idemRuns)
+	saved := slices.Clone(c.idemRuns[a])
+
+	c.begin()
+	c.noteKey(a, h, 10)
+	c.noteKey(a, h, 12)
+	c.noteKey(b, h, 13)
+	c.noteKey(b, h, 14)
+	if got := c.keyRuns(a); !slices.Equal(got, []idemRun{{3, 2}, {9, 2}, {12, 1}}) {
+		t.Fatalf("split, in a group: %v", got)
+	}
+	if got := c.keyRuns(b); !slices.Equal(got, []idemRun{{13, 2}}) {
+		t.Fatalf("new key in a group: %v", got)
+	}
+	c.rollback()
+	if !maps.Equal(c.idem, idem) || !slices.Equal(c.idemRuns[a], saved) || len(c.idemRuns) != len(runs) {
+		t.Fatalf("after rollback: %v %v, want %v %v", c.idem, c.idemRuns, idem, runs)
+	}
+
+	c.begin()
+	c.noteKey(b, h, 10)
+	c.commit()
+	if e, ok := c.idem[b]; !ok || e.hash != hashID(h) || e.first != 10 || e.n != 1 {
+		t.Fatalf("committed entry %+v %v", e, ok)
+	}
+}
+
+func TestHashAndKeyIDs(t *testing.T) {
+	h := "00ff0123456789abcdef0123456789ab"
+	if got := hashID(h); got != [16]byte{0x00, 0xff, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab} {
+		t.Fatalf("hashID(%q) = %x", h, got)
+	}
+	seen := map[[16]byte]string{}
+	for _, s := range []string{h, "", "x", "00FF0123456789ABCDEF0123456789AB", "zz0123456789abcdef0123456789abcd", h + "0"} {
+		got := hashID(s)
+		if got != hashID(s) {
+			t.Fatalf("hashID(%q) is not deterministic", s)
+		}
+		if o, dup := seen[got]; dup && o != s {
+			t.Fatalf("hashID(%q) == hashID(%q)", s, o)
+		}
+		seen[got] = s
+	}
+	// The actor and the key are delimited by their lengths, not by a separator they might contain.
+	if keyID("a\x00b", "c") == keyID("a", "b\x00c") || keyID("ab", "c") == keyID("a", "bc") {
+		t.Fatal("keyID is ambiguous")
+	}
+	if k := "k"; keyID("ops", k) != keyID("ops", "k") || keyID("ops", "k") == keyID("ops2", "k") {
+		t.Fatal("keyID is not a function of actor and key")
+	}
+}
