@@ -106,16 +106,25 @@ type reservationKey struct {
 type idemID [16]byte
 
 // idemEntry is a remembered idempotency key: the hash of the command it was first used for, and
-// where that command's events are in the channel's stream (revisions first to first+n-1). A
-// command's events are contiguous: the service appends each command's events together, in one
-// append that is conditional on the stream revision its decision saw. A stream written otherwise may
-// hold one key's events in several runs: Channel.idemRuns then keeps them all. The events themselves
-// are read back from the log on a replay (rare) instead of being kept here.
+// where that command's events are in the channel's stream: revisions first to first+n-1, packed in
+// at as first<<16 | n. A command's events are contiguous: the service appends each command's events
+// together, in one append that is conditional on the stream revision its decision saw. A stream
+// written otherwise may hold one key's events in several runs (or at revisions or in numbers that do
+// not pack): n is then 0 and Channel.idemRuns keeps them all. The events themselves are read back
+// from the log on a replay (rare) instead of being kept here. 32 bytes a key, with the map's key.
 type idemEntry struct {
-	hash  [16]byte
-	first uint64
-	n     uint32
+	hash [16]byte
+	at   uint64
 }
+
+const (
+	idemCountBits = 16
+	idemMaxCount  = 1<<idemCountBits - 1
+	idemMaxFirst  = 1<<(64-idemCountBits) - 1
+)
+
+func (e idemEntry) first() uint64 { return e.at >> idemCountBits }
+func (e idemEntry) n() uint32     { return uint32(e.at & idemMaxCount) }
 
 // idemRun is a run of consecutive revisions of one key's events.
 type idemRun struct {
@@ -368,28 +377,34 @@ func (c *Channel) syncDue(cu *Customer) {
 // command whose hash is hash.
 func (c *Channel) noteKey(id idemID, hash string, rev uint64) {
 	e, ok := c.idem[id]
-	if !ok {
+	if !ok && rev <= idemMaxFirst {
 		c.j.saveIdem(c, id)
-		c.idem[id] = idemEntry{hash: hashID(hash), first: rev, n: 1}
+		c.idem[id] = idemEntry{hash: hashID(hash), at: rev<<idemCountBits | 1}
 		return
 	}
-	runs, split := c.idemRuns[id]
-	if !split && e.first+uint64(e.n) == rev && e.n < math.MaxUint32 {
+	if n := e.n(); ok && n != 0 && n < idemMaxCount && e.first()+uint64(n) == rev {
 		c.j.saveIdem(c, id)
-		e.n++
+		e.at++
 		c.idem[id] = e
 		return
 	}
-	// Not contiguous with the key's earlier events: keep every run (never modifying a slice that
-	// a journal may hold).
+	// Not contiguous with the key's earlier events, or not packable: keep every run in idemRuns
+	// (never modifying a slice that a journal may hold).
 	c.j.saveIdemRuns(c, id)
-	if !split {
-		runs = []idemRun{{e.first, e.n}}
-	} else {
-		runs = slices.Clone(runs)
+	var runs []idemRun
+	switch {
+	case !ok:
+		c.j.saveIdem(c, id)
+		c.idem[id] = idemEntry{hash: hashID(hash)}
+	case e.n() == 0:
+		runs = slices.Clone(c.idemRuns[id])
+	default:
+		runs = []idemRun{{e.first(), e.n()}}
+		c.j.saveIdem(c, id)
+		c.idem[id] = idemEntry{hash: e.hash}
 	}
-	if last := &runs[len(runs)-1]; last.first+uint64(last.n) == rev && last.n < math.MaxUint32 {
-		last.n++
+	if k := len(runs) - 1; k >= 0 && runs[k].first+uint64(runs[k].n) == rev && runs[k].n < math.MaxUint32 {
+		runs[k].n++
 	} else {
 		runs = append(runs, idemRun{rev, 1})
 	}
@@ -401,11 +416,11 @@ func (c *Channel) noteKey(id idemID, hash string, rev uint64) {
 
 // keyRuns returns where the events of remembered key id are, in stream order.
 func (c *Channel) keyRuns(id idemID) []idemRun {
-	if runs, ok := c.idemRuns[id]; ok {
-		return slices.Clone(runs)
-	}
 	e := c.idem[id]
-	return []idemRun{{e.first, e.n}}
+	if e.n() == 0 {
+		return slices.Clone(c.idemRuns[id])
+	}
+	return []idemRun{{e.first(), e.n()}}
 }
 
 // keyID is the idemID of idempotency key key used by the actor named actor.

@@ -43,8 +43,22 @@ func TestNoteKeyRuns(t *testing.T) {
 	c.begin()
 	c.noteKey(b, h, 10)
 	c.commit()
-	if e, ok := c.idem[b]; !ok || e.hash != hashID(h) || e.first != 10 || e.n != 1 {
+	if e, ok := c.idem[b]; !ok || e.hash != hashID(h) || e.first() != 10 || e.n() != 1 {
 		t.Fatalf("committed entry %+v %v", e, ok)
+	}
+
+	// Revisions and counts that do not pack into an entry go to the runs too.
+	far, long := keyID("ops", "k-far"), keyID("ops", "k-long")
+	c.noteKey(far, h, 1<<50)
+	c.noteKey(far, h, 1<<50+1)
+	if got := c.keyRuns(far); !slices.Equal(got, []idemRun{{1 << 50, 2}}) || c.idem[far].hash != hashID(h) {
+		t.Fatalf("far revision: %v %+v", got, c.idem[far])
+	}
+	for i := range idemMaxCount + 2 {
+		c.noteKey(long, h, 100+uint64(i))
+	}
+	if got := c.keyRuns(long); !slices.Equal(got, []idemRun{{100, idemMaxCount + 2}}) {
+		t.Fatalf("long run: %v", got)
 	}
 }
 
