@@ -338,30 +338,28 @@ func setPerm(d *Delegation, p Permission, v bool) {
 }
 
 func (c *Channel) touchPartner(id string) *Partner {
-	p := c.partners[id]
-	if p == nil {
-		return nil
+	if c.j != nil {
+		c.j.savePartner(c, id)
 	}
-	if c.j == nil {
-		return p
-	}
-	c.j.savePartner(c, id)
-	cp := *p
-	c.partners[id] = &cp
-	return &cp
+	return copyOnWrite(c.partners, id, c.j != nil)
 }
 
 func (c *Channel) touchCustomer(id string) *Customer {
-	cu := c.customers[id]
-	if cu == nil {
-		return nil
+	if c.j != nil {
+		c.j.saveCustomer(c, id)
 	}
-	if c.j == nil {
-		return cu
+	return copyOnWrite(c.customers, id, c.j != nil)
+}
+
+// copyOnWrite returns m[id] (nil if absent) ready to change: inside a group (journaled) it is a fresh
+// copy put in m, so that the journal keeps the value from before the group.
+func copyOnWrite[V any](m map[string]*V, id string, journaled bool) *V {
+	v := m[id]
+	if v == nil || !journaled {
+		return v
 	}
-	c.j.saveCustomer(c, id)
-	cp := *cu
-	c.customers[id] = &cp
+	cp := *v
+	m[id] = &cp
 	return &cp
 }
 
