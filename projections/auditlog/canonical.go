@@ -181,25 +181,32 @@ func (c *canonicalizer) object(dst, b []byte, i, depth int) ([]byte, int, error)
 		i = skipSpace(b, i+1)
 	}
 	c.scratch[depth] = scratch
-	ms := c.members[base:]
+	dst = append(dst, '{')
+	for k, m := range canonicalOrder(c.members[base:]) {
+		if k > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, m.key)
+		dst = append(dst, ':')
+		dst = append(dst, scratch[m.start:m.end]...)
+	}
+	return append(dst, '}'), i, nil
+}
+
+// canonicalOrder sorts ms by key, stably, and keeps only the last member of each key (a later
+// duplicate wins), in place.
+func canonicalOrder(ms []member) []member {
 	if !sortedKeys(ms) {
 		slices.SortStableFunc(ms, func(x, y member) int { return bytes.Compare(x.key, y.key) })
 	}
-	dst = append(dst, '{')
-	first := true
+	out := ms[:0]
 	for k := range ms {
 		if k+1 < len(ms) && bytes.Equal(ms[k].key, ms[k+1].key) {
-			continue // a later duplicate wins
+			continue
 		}
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = appendString(dst, ms[k].key)
-		dst = append(dst, ':')
-		dst = append(dst, scratch[ms[k].start:ms[k].end]...)
+		out = append(out, ms[k])
 	}
-	return append(dst, '}'), i, nil
+	return out
 }
 
 func sortedKeys(ms []member) bool {
@@ -215,20 +222,12 @@ func sortedKeys(ms []member) bool {
 // them.
 func (c *canonicalizer) sortedMembers(dst, b []byte, base, depth int) ([]byte, error) {
 	defer func() { c.members = c.members[:base] }()
-	ms := c.members[base:]
-	if !sortedKeys(ms) {
-		slices.SortStableFunc(ms, func(x, y member) int { return bytes.Compare(x.key, y.key) })
-	}
+	ms := canonicalOrder(c.members[base:])
 	dst = append(dst, '{')
-	first := true
 	for k := range ms {
-		if k+1 < len(ms) && bytes.Equal(ms[k].key, ms[k+1].key) {
-			continue // a later duplicate wins
-		}
-		if !first {
+		if k > 0 {
 			dst = append(dst, ',')
 		}
-		first = false
 		dst = appendString(dst, ms[k].key)
 		dst = append(dst, ':')
 		var err error
