@@ -15,12 +15,12 @@ import (
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/projections"
-	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 type eventsResponse struct {
-	Events    []auditlog.Event `json:"events"`
-	NextAfter *string          `json:"next_after"` // the position to pass as after for the next page; null at the end
+	Events    []leaf.Event `json:"events"`
+	NextAfter *string      `json:"next_after"` // the position to pass as after for the next page; null at the end
 }
 
 type proofResponse struct {
@@ -41,12 +41,12 @@ func (s *Server) needAudit() error {
 // subtreeFilter returns a filter keeping the events about p's subtree, or nil when p sees everything.
 // An event is about the customer or partner its data names (customer_id, partner_id, or the ID of a
 // reservation); the owner is looked up in the current read models, with a cache per request.
-func (s *Server) subtreeFilter(ctx context.Context, p Principal) func(auditlog.Event) bool {
+func (s *Server) subtreeFilter(ctx context.Context, p Principal) func(leaf.Event) bool {
 	if p.scope() == "" {
 		return nil
 	}
 	seen := map[string]bool{}
-	return func(ev auditlog.Event) bool {
+	return func(ev leaf.Event) bool {
 		var d struct {
 			CustomerID string `json:"customer_id"`
 			PartnerID  string `json:"partner_id"`
@@ -117,7 +117,7 @@ func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, p Principal
 		w.Header().Set("Cache-Control", "no-store")
 		bw := bufio.NewWriterSize(w, 32<<10)
 		enc := json.NewEncoder(bw)
-		err := s.audit.Events(r.Context(), after, limit, func(ev auditlog.Event) error {
+		err := s.audit.Events(r.Context(), after, limit, func(ev leaf.Event) error {
 			if keep != nil && !keep(ev) {
 				return nil
 			}
@@ -128,10 +128,10 @@ func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, p Principal
 		}
 		return bw.Flush()
 	}
-	out := eventsResponse{Events: []auditlog.Event{}}
+	out := eventsResponse{Events: []leaf.Event{}}
 	var last string
 	n := 0
-	err = s.audit.Events(r.Context(), after, limit, func(ev auditlog.Event) error {
+	err = s.audit.Events(r.Context(), after, limit, func(ev leaf.Event) error {
 		n++
 		last = ev.Position
 		if keep == nil || keep(ev) {
@@ -215,7 +215,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, p Principal
 type lineFilter struct {
 	next   io.Writer
 	csv    bool
-	keep   func(auditlog.Event) bool
+	keep   func(leaf.Event) bool
 	buf    []byte
 	header bool
 }
@@ -236,7 +236,7 @@ func (f *lineFilter) Write(b []byte) (int, error) {
 }
 
 func (f *lineFilter) line(l []byte) error {
-	var ev auditlog.Event
+	var ev leaf.Event
 	if f.csv {
 		if !f.header {
 			f.header = true

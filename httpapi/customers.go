@@ -10,7 +10,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/projections"
-	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 type customerResponse struct {
@@ -36,8 +36,8 @@ type searchResponse struct {
 }
 
 type historyResponse struct {
-	Events     []auditlog.Event `json:"events"`
-	NextCursor *string          `json:"next_cursor"`
+	Events     []leaf.Event `json:"events"`
+	NextCursor *string      `json:"next_cursor"`
 }
 
 type operationResponse struct {
@@ -413,7 +413,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal)
 		return err
 	}
 	if page.Events == nil {
-		page.Events = []auditlog.Event{}
+		page.Events = []leaf.Event{}
 	}
 	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
 	return nil

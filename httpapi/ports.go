@@ -7,7 +7,7 @@ import (
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/projections"
-	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // Ledger is the write side the API needs: *domain.Service satisfies it. Refusals are *domain.Error.
@@ -46,7 +46,7 @@ type ReadModels interface {
 type Audit interface {
 	// Events calls fn for up to limit events strictly after position after, in log order, until fn
 	// returns an error. limit <= 0 means no limit.
-	Events(ctx context.Context, after eventstore.Position, limit int, fn func(auditlog.Event) error) error
+	Events(ctx context.Context, after eventstore.Position, limit int, fn func(leaf.Event) error) error
 	// Export writes the events in the range as format ("jsonl" or "csv") to w. from and to are
 	// times (RFC 3339) or positions, "" for open ends.
 	Export(ctx context.Context, w io.Writer, format, from, to string) error

@@ -7,7 +7,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
-	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // VisibleTo reports whether customer customerID exists and lies in the subtree of viewer: its own
@@ -67,11 +67,11 @@ type HistoryQuery struct {
 // page may hold fewer than Limit events and still have a NextCursor (at most 10×Limit events are
 // examined per page).
 type HistoryPage struct {
-	Events     []auditlog.Event
+	Events     []leaf.Event
 	NextCursor string
 }
 
-// History pages a history, oldest first, as auditlog.Event values (leaf index, position, leaf hash),
+// History pages a history, oldest first, as leaf.Event values (leaf index, position, leaf hash),
 // reading each event's body from the store. Errors: not_found (unknown customer, partner or actor:
 // an actor is known once it has appended an event), invalid (bad kind or cursor), or the store's.
 func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, error) {
@@ -145,7 +145,7 @@ func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, 
 	}
 	m.mu.RUnlock()
 
-	page := HistoryPage{Events: []auditlog.Event{}}
+	page := HistoryPage{Events: []leaf.Event{}}
 	for _, l := range locs {
 		if len(page.Events) == limit {
 			page.NextCursor = encodeCursor('h', uint64(l.leaf))
@@ -161,7 +161,7 @@ func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, 
 		if q.Viewer != "" && !m.eventVisible(&recs[0], q.Viewer) {
 			continue
 		}
-		ev, err := auditlog.FromRecorded(recs[0], uint64(l.leaf))
+		ev, err := leafEvent(recs[0], uint64(l.leaf))
 		if err != nil {
 			return HistoryPage{}, fmt.Errorf("projections: history: %w", err)
 		}
@@ -186,4 +186,11 @@ func (m *ReadModels) eventVisible(rec *eventstore.RecordedEvent, viewer string) 
 		return m.PartnerVisibleTo(viewer, string(d.partnerID))
 	}
 	return false
+}
+
+// leafEvent is the public shape of a stored event at leaf index index, with its leaf hash: the
+// store's fields handed to the leaf format (projections needs nothing of the audit tree).
+func leafEvent(rec eventstore.RecordedEvent, index uint64) (leaf.Event, error) {
+	return leaf.FromRecord(leaf.Record{Position: rec.Position.String(), EventID: rec.ID.String(), Type: rec.Type,
+		Stream: rec.Stream, Revision: rec.Revision, Data: rec.Data, Metadata: rec.Metadata}, index)
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
-	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 func ids(cs []CustomerStatus) []string {
@@ -164,15 +164,15 @@ func TestHistory(t *testing.T) {
 
 	// The reference: every event with its leaf index, from a plain read of the log.
 	all := readAll(t, l.store)
-	ref := make([]auditlog.Event, len(all))
+	ref := make([]leaf.Event, len(all))
 	for i, rec := range all {
-		e, err := auditlog.FromRecorded(rec, uint64(i))
+		e, err := leafEvent(rec, uint64(i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ref[i] = e
 	}
-	subject := func(e auditlog.Event) (customer, partner string) {
+	subject := func(e leaf.Event) (customer, partner string) {
 		var d struct {
 			CustomerID string `json:"customer_id"`
 			PartnerID  string `json:"partner_id"`
@@ -183,9 +183,9 @@ func TestHistory(t *testing.T) {
 		}
 		return d.CustomerID, d.PartnerID
 	}
-	page := func(q HistoryQuery) []auditlog.Event {
+	page := func(q HistoryQuery) []leaf.Event {
 		t.Helper()
-		var out []auditlog.Event
+		var out []leaf.Event
 		for n := 0; ; n++ {
 			p, err := m.History(context.Background(), q)
 			if err != nil {
@@ -201,8 +201,8 @@ func TestHistory(t *testing.T) {
 			q.Cursor = p.NextCursor
 		}
 	}
-	filter := func(keep func(auditlog.Event) bool) []auditlog.Event {
-		var out []auditlog.Event
+	filter := func(keep func(leaf.Event) bool) []leaf.Event {
+		var out []leaf.Event
 		for _, e := range ref {
 			if keep(e) {
 				out = append(out, e)
@@ -210,7 +210,7 @@ func TestHistory(t *testing.T) {
 		}
 		return out
 	}
-	check := func(name string, got, want []auditlog.Event) {
+	check := func(name string, got, want []leaf.Event) {
 		t.Helper()
 		if len(want) == 0 {
 			t.Fatalf("%s: empty reference", name)
@@ -223,14 +223,14 @@ func TestHistory(t *testing.T) {
 		}
 	}
 	for _, id := range customers[:5] {
-		want := filter(func(e auditlog.Event) bool { c, _ := subject(e); return c == id })
+		want := filter(func(e leaf.Event) bool { c, _ := subject(e); return c == id })
 		for _, limit := range []int{1, 3, 0} {
 			check("customer "+id, page(HistoryQuery{Kind: HistoryCustomer, ID: id, Limit: limit}), want)
 		}
 	}
 	// Partner history: the partner, its resellers, and all their customers' events.
-	inTree := func(root string) func(auditlog.Event) bool {
-		return func(e auditlog.Event) bool {
+	inTree := func(root string) func(leaf.Event) bool {
+		return func(e leaf.Event) bool {
 			c, p := subject(e)
 			if c != "" {
 				p = ""
@@ -249,9 +249,9 @@ func TestHistory(t *testing.T) {
 	}
 	// Actor history: everything ops-dist-1 did, reservations included; and with a viewer.
 	check("actor ops-dist-1", page(HistoryQuery{Kind: HistoryActor, ID: "ops-dist-1", Limit: 5}),
-		filter(func(e auditlog.Event) bool { return e.Actor.Name == "ops-dist-1" }))
+		filter(func(e leaf.Event) bool { return e.Actor.Name == "ops-dist-1" }))
 	check("actor ops-platform seen by dist-1", page(HistoryQuery{Kind: HistoryActor, ID: "ops-platform", Viewer: "dist-1", Limit: 2}),
-		filter(func(e auditlog.Event) bool {
+		filter(func(e leaf.Event) bool {
 			return e.Actor.Name == "ops-platform" && e.Type != domain.EventIDReserved && inTree("dist-1")(e)
 		}))
 	for _, q := range []HistoryQuery{{Kind: HistoryCustomer, ID: "nope"}, {Kind: HistoryPartner, ID: "nope"}, {Kind: HistoryActor, ID: "nobody"}} {
@@ -337,7 +337,7 @@ func FuzzDecodeEvent(f *testing.F) {
 
 func TestFmtTimeMatchesFormat(t *testing.T) {
 	for _, tm := range []time.Time{t0, time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(1, 1, 1, 0, 0, 0, 1e6, time.UTC), time.Date(2024, 2, 29, 12, 0, 0, 5e8, time.FixedZone("x", -7200))} {
-		if got, want := fmtTime(tm.UnixNano()), tm.UTC().Format(auditlog.TimeFormat); got != want && tm.Year() > 1677 {
+		if got, want := fmtTime(tm.UnixNano()), tm.UTC().Format(leaf.TimeFormat); got != want && tm.Year() > 1677 {
 			t.Errorf("fmtTime(%v) = %s, want %s", tm, got, want)
 		}
 	}

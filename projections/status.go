@@ -7,7 +7,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
-	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // CustomerStatus is a customer's status, exactly the "Status shape" of shared/API.md. Nullable
@@ -121,14 +121,14 @@ var (
 
 func ptr(s string) *string { return &s }
 
-// appendTime appends Unix nanoseconds formatted as auditlog.TimeFormat (RFC 3339, UTC,
+// appendTime appends Unix nanoseconds formatted as leaf.TimeFormat (RFC 3339, UTC,
 // milliseconds), by hand for years 0 to 9999: time.Format parses its layout on every call, which
 // was a third of a status lookup.
 func appendTime(b []byte, ns int64) []byte {
 	t := time.Unix(0, ns).UTC()
 	y, mo, d := t.Date()
 	if y < 0 || y > 9999 {
-		return t.AppendFormat(b, auditlog.TimeFormat)
+		return t.AppendFormat(b, leaf.TimeFormat)
 	}
 	h, mi, s := t.Clock()
 	var f [24]byte

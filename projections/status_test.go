@@ -10,7 +10,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
-	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 func deref(p *string) string {
@@ -93,8 +93,8 @@ func TestStatusCascadeAndManager(t *testing.T) {
 	if s2.RetentionDeadline == nil || s2.Position != p.String() || s2.FrozenAt == nil {
 		t.Fatalf("c-2 = %+v", s2)
 	}
-	fa, err1 := time.Parse(auditlog.TimeFormat, *s2.FrozenAt)
-	rd, err2 := time.Parse(auditlog.TimeFormat, *s2.RetentionDeadline)
+	fa, err1 := time.Parse(leaf.TimeFormat, *s2.FrozenAt)
+	rd, err2 := time.Parse(leaf.TimeFormat, *s2.RetentionDeadline)
 	if err1 != nil || err2 != nil || rd.Sub(fa) != DefaultRetention || fa.Before(t0) {
 		t.Fatalf("c-2 frozen_at %q retention_deadline %q: %v %v", *s2.FrozenAt, *s2.RetentionDeadline, err1, err2)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/eventstore/embedded"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // CheckReadModels, if set by the wiring, checks the read models of dataDir against a rebuild from
@@ -213,7 +214,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return usageErr(err.Error())
 		}
 		if *rangeProof != "" {
-			var rp auditlog.RangeProof
+			var rp leaf.RangeProof
 			if err := readJSON(*rangeProof, &rp); err != nil {
 				return usageErr(err.Error())
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // TestAuditExportVerifyDemo: the demo data set, exported as a bundle, verifies end to end offline
@@ -41,18 +42,18 @@ func TestAuditExportVerifyDemo(t *testing.T) {
 
 	// The same with separate files, and the key given inline.
 	keyText, _ := os.ReadFile(key)
-	code, o, e = cli(runVerify, "--export", filepath.Join(bundle, auditlog.BundleEvents), "--checkpoint", filepath.Join(bundle, auditlog.BundleCheckpoint),
+	code, o, e = cli(runVerify, "--export", filepath.Join(bundle, leaf.BundleEvents), "--checkpoint", filepath.Join(bundle, leaf.BundleCheckpoint),
 		"--public-key", strings.TrimSpace(string(keyText)))
 	if code != 0 {
 		t.Fatalf("verify --export: exit %d\n%s\n%s", code, o, e)
 	}
 
 	// A flipped byte in line 3 fails with the line named.
-	events, _ := os.ReadFile(filepath.Join(bundle, auditlog.BundleEvents))
+	events, _ := os.ReadFile(filepath.Join(bundle, leaf.BundleEvents))
 	lines := bytes.SplitAfter(events, []byte("\n"))
 	i := bytes.Index(lines[2], []byte(`"data":{`)) + len(`"data":{`) + 3
 	lines[2][i] ^= 0x01
-	os.WriteFile(filepath.Join(bundle, auditlog.BundleEvents), bytes.Join(lines, nil), 0o644)
+	os.WriteFile(filepath.Join(bundle, leaf.BundleEvents), bytes.Join(lines, nil), 0o644)
 	code, _, e = cli(runVerify, "--bundle", bundle, "--public-key", key)
 	if code != 1 || !strings.Contains(e, "FAIL: line 3 (event ") {
 		t.Fatalf("tampered bundle: exit %d\n%s", code, e)
@@ -101,8 +102,8 @@ func BenchmarkVerifyDemo(b *testing.B) {
 	if code := runExport(ctx, []string{"--data-dir", dir, "--bundle", bundle}, io.Discard, io.Discard); code != 0 {
 		b.Fatalf("export: exit %d", code)
 	}
-	events, _ := os.ReadFile(filepath.Join(bundle, auditlog.BundleEvents))
-	signed, _ := os.ReadFile(filepath.Join(bundle, auditlog.BundleCheckpoint))
+	events, _ := os.ReadFile(filepath.Join(bundle, leaf.BundleEvents))
+	signed, _ := os.ReadFile(filepath.Join(bundle, leaf.BundleCheckpoint))
 	key, _ := os.ReadFile(filepath.Join(AuditDir(dir), auditlog.VerifierKeyFile))
 	for _, rules := range []bool{false, true} {
 		b.Run(map[bool]string{false: "hashes", true: "hashes+rules"}[rules], func(b *testing.B) {

@@ -13,7 +13,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
-	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // TestEveryRoute calls every route of the API successfully, validating each response against the
@@ -114,7 +114,7 @@ func TestEveryRoute(t *testing.T) {
 	}
 	cp := ts.must(200, "GET", "/v1/audit/checkpoint?min_position="+ts.head().String(), "rd", nil)
 	key := ts.must(200, "GET", "/v1/audit/public-key", "", nil)
-	sig, err := auditlog.OpenCheckpoint(cp.body, strings.TrimSpace(string(key.body)))
+	sig, err := leaf.OpenCheckpoint(cp.body, strings.TrimSpace(string(key.body)))
 	if err != nil {
 		t.Fatalf("checkpoint does not verify with the served key: %v", err)
 	}
@@ -122,7 +122,7 @@ func TestEveryRoute(t *testing.T) {
 		t.Fatalf("checkpoint size %d", sig.Size)
 	}
 	// An inclusion proof for leaf 1 in the checkpoint's tree, checked with transparency-dev's verifier.
-	var first auditlog.Event
+	var first leaf.Event
 	sc := bufio.NewScanner(bytes.NewReader(exp.body))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {

@@ -21,6 +21,7 @@ import (
 	"github.com/freezeledger/freezeledger/httpapi"
 	"github.com/freezeledger/freezeledger/projections"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // ledger is everything serve, demo and rebuild wire together over one store.
@@ -448,7 +449,7 @@ func sizeErr(err error) error {
 
 // Events reads events after position after from the store and numbers them by the tree: only
 // events the tree has indexed are returned (the tree follows the store within milliseconds).
-func (a *auditAdapter) Events(ctx context.Context, after eventstore.Position, limit int, fn func(auditlog.Event) error) error {
+func (a *auditAdapter) Events(ctx context.Context, after eventstore.Position, limit int, fn func(leaf.Event) error) error {
 	size := a.tree.Size()
 	next := uint64(0)
 	if after != eventstore.Start {

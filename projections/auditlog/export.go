@@ -21,6 +21,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // Format is an export's file format.
@@ -116,10 +117,10 @@ func (t *Tree) Export(ctx context.Context, w io.Writer, req ExportRequest) (Expo
 	}
 	var fromTime, toTime string
 	if req.From.Time != nil {
-		fromTime = req.From.Time.Format(TimeFormat)
+		fromTime = req.From.Time.Format(leaf.TimeFormat)
 	}
 	if req.To.Time != nil {
-		toTime = req.To.Time.Format(TimeFormat)
+		toTime = req.To.Time.Format(leaf.TimeFormat)
 	}
 	switch req.Format {
 	case "":
@@ -159,7 +160,7 @@ func (t *Tree) Export(ctx context.Context, w io.Writer, req ExportRequest) (Expo
 	for index < end {
 		n := min(exportPage, end-index)
 		var stop bool
-		index, after, stop, err = pw.encode(ctx, index, n, after, enc, func(ev *Event) (bool, bool) {
+		index, after, stop, err = pw.encode(ctx, index, n, after, enc, func(ev *leaf.Event) (bool, bool) {
 			if toTime != "" && ev.Time >= toTime {
 				return false, true
 			}
@@ -191,7 +192,7 @@ func (t *Tree) Export(ctx context.Context, w io.Writer, req ExportRequest) (Expo
 // pageWorker encodes pages of leaves, reusing its buffers.
 type pageWorker struct {
 	t            *Tree
-	le           leafEncoder
+	le           leaf.Encoder
 	stored, posb []byte
 }
 
@@ -200,7 +201,7 @@ type pageWorker struct {
 // event whether to write it and whether to stop before it. It returns the next leaf index and its
 // predecessor's position.
 func (p *pageWorker) encode(ctx context.Context, start, n uint64, after eventstore.Position, enc lineEncoder,
-	keep func(ev *Event) (write, stop bool)) (uint64, eventstore.Position, bool, error) {
+	keep func(ev *leaf.Event) (write, stop bool)) (uint64, eventstore.Position, bool, error) {
 	t := p.t
 	index := start
 	if err := ctx.Err(); err != nil {
@@ -222,7 +223,7 @@ func (p *pageWorker) encode(ctx context.Context, start, n uint64, after eventsto
 		if pos != rec.Position {
 			return index, after, false, fmt.Errorf("%w: export: leaf %d is at position %s in the audit tree but the store's event is at %s", eventstore.ErrCorrupt, index, pos, rec.Position)
 		}
-		ev, err := p.le.decode(rec, index)
+		ev, err := p.le.Decode(recordOf(rec), index)
 		if err != nil {
 			return index, after, false, fmt.Errorf("export: leaf %d: %w", index, err)
 		}
@@ -234,16 +235,16 @@ func (p *pageWorker) encode(ctx context.Context, start, n uint64, after eventsto
 			}
 		}
 		if write {
-			leaf, err := p.le.leaf(&ev)
+			lh, err := p.le.LeafHash(&ev)
 			if err != nil {
 				return index, after, false, fmt.Errorf("export: leaf %d: %w", index, err)
 			}
-			if !bytes.Equal(leaf[:], p.stored[k*hashSize:(k+1)*hashSize]) {
+			if !bytes.Equal(lh[:], p.stored[k*hashSize:(k+1)*hashSize]) {
 				return index, after, false, fmt.Errorf("%w: export: event %s at position %s hashes differently from leaf %d of the audit tree: the stored event changed after it was indexed",
 					eventstore.ErrCorrupt, rec.ID, rec.Position, index)
 			}
-			ev.LeafHash = base64.StdEncoding.EncodeToString(leaf[:])
-			if err := enc.write(&ev, p.le.canonical()); err != nil {
+			ev.LeafHash = base64.StdEncoding.EncodeToString(lh[:])
+			if err := enc.write(&ev, p.le.Canonical()); err != nil {
 				return index, after, false, err
 			}
 		}
@@ -352,7 +353,7 @@ func (t *Tree) readLeaves(index, n uint64, hashes, positions []byte) ([]byte, []
 
 type lineEncoder interface {
 	// write writes ev, whose canonical bytes (CanonicalBytes) are canon.
-	write(ev *Event, canon []byte) error
+	write(ev *leaf.Event, canon []byte) error
 	flush() error
 }
 
@@ -373,16 +374,8 @@ func (*jsonlEncoder) flush() error { return nil }
 // write writes the line {"index":…,"position":…,<the members of the canonical bytes>,"leaf_hash":…}:
 // the event's API shape, with the members the leaf covers in canonical form and order, so that the
 // leaf bytes can be read off the line.
-func (e *jsonlEncoder) write(ev *Event, canon []byte) error {
-	b := append(e.buf[:0], `{"index":`...)
-	b = strconv.AppendUint(b, ev.Index, 10)
-	b = append(b, `,"position":`...)
-	b = appendString(b, []byte(ev.Position))
-	b = append(b, ',')
-	b = append(b, canon[1:len(canon)-1]...)
-	b = append(b, `,"leaf_hash":"`...)
-	b = append(b, ev.LeafHash...)
-	b = append(b, "\"}\n"...)
+func (e *jsonlEncoder) write(ev *leaf.Event, canon []byte) error {
+	b := leaf.AppendLine(e.buf[:0], ev, canon)
 	e.buf = b
 	_, err := e.w.Write(b)
 	return err
@@ -414,7 +407,7 @@ func (e *csvEncoder) flush() error {
 	return e.cw.Error()
 }
 
-func (e *csvEncoder) write(ev *Event, _ []byte) error {
+func (e *csvEncoder) write(ev *leaf.Event, _ []byte) error {
 	data, err := appendCompact(e.buf[:0], ev.Data)
 	if err != nil {
 		return fmt.Errorf("event %s: data: %w", ev.EventID, err)
@@ -452,46 +445,26 @@ func NeutraliseCell(s string) string {
 	return s
 }
 
-// Bundle files.
-const (
-	BundleEvents     = "events.jsonl" // the export (JSON Lines)
-	BundleCheckpoint = "checkpoint"   // a signed checkpoint covering it
-	BundleProof      = "proof.json"   // RangeProof tying the export to the checkpoint's root
-	BundlePublicKey  = "public-key"   // the log's verifier key, for reference only: get it independently
-)
-
-// RangeProof ties the leaves [First, End) of an export to a checkpoint of size TreeSize: Left are the
-// hashes of the perfect subtrees covering [0, First) and Right those covering [End, TreeSize), left to
-// right, as compact ranges (github.com/transparency-dev/merkle/compact) define them. Merging Left,
-// the export's leaf hashes and Right gives the root of the tree of size TreeSize.
-type RangeProof struct {
-	TreeSize uint64   `json:"tree_size"`
-	First    uint64   `json:"first"`
-	End      uint64   `json:"end"`
-	Left     [][]byte `json:"left"`
-	Right    [][]byte `json:"right"`
-}
-
 // RangeProof returns the proof for leaves [first, end) in the tree of size treeSize.
-func (t *Tree) RangeProof(first, end, treeSize uint64) (RangeProof, error) {
+func (t *Tree) RangeProof(first, end, treeSize uint64) (leaf.RangeProof, error) {
 	if first > end || end > treeSize || treeSize > t.Size() {
-		return RangeProof{}, fmt.Errorf("%w: range [%d, %d) of tree size %d (current size %d)", ErrSize, first, end, treeSize, t.Size())
+		return leaf.RangeProof{}, fmt.Errorf("%w: range [%d, %d) of tree size %d (current size %d)", ErrSize, first, end, treeSize, t.Size())
 	}
 	left, err := t.readNodes(compact.RangeNodes(0, first, nil))
 	if err != nil {
-		return RangeProof{}, err
+		return leaf.RangeProof{}, err
 	}
 	right, err := t.readNodes(compact.RangeNodes(end, treeSize, nil))
 	if err != nil {
-		return RangeProof{}, err
+		return leaf.RangeProof{}, err
 	}
-	return RangeProof{TreeSize: treeSize, First: first, End: end, Left: left, Right: right}, nil
+	return leaf.RangeProof{TreeSize: treeSize, First: first, End: end, Left: left, Right: right}, nil
 }
 
 // BundleResult describes a written bundle.
 type BundleResult struct {
 	ExportResult
-	Checkpoint Checkpoint
+	Checkpoint leaf.Checkpoint
 }
 
 // WriteBundle writes an export bundle into dir (created if needed; existing bundle files are
@@ -503,7 +476,7 @@ func (t *Tree) WriteBundle(ctx context.Context, dir string, req ExportRequest) (
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return BundleResult{}, err
 	}
-	f, err := os.Create(filepath.Join(dir, BundleEvents))
+	f, err := os.Create(filepath.Join(dir, leaf.BundleEvents))
 	if err != nil {
 		return BundleResult{}, err
 	}
@@ -528,7 +501,7 @@ func (t *Tree) WriteBundle(ctx context.Context, dir string, req ExportRequest) (
 	if err != nil {
 		return BundleResult{}, err
 	}
-	for name, data := range map[string][]byte{BundleCheckpoint: signed, BundleProof: append(pj, '\n'), BundlePublicKey: []byte(t.vkey + "\n")} {
+	for name, data := range map[string][]byte{leaf.BundleCheckpoint: signed, leaf.BundleProof: append(pj, '\n'), leaf.BundlePublicKey: []byte(t.vkey + "\n")} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return BundleResult{}, err
 		}

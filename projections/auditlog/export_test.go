@@ -16,6 +16,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 func mustBound(t *testing.T, s string) Bound {
@@ -46,7 +47,7 @@ func TestExportJSONLinesIsTheAPIShape(t *testing.T) {
 		t.Fatalf("%d lines", len(lines))
 	}
 	for i, line := range lines {
-		var got Event
+		var got leaf.Event
 		if err := json.Unmarshal([]byte(line), &got); err != nil {
 			t.Fatalf("line %d: %v", i+1, err)
 		}
@@ -99,7 +100,7 @@ func TestExportRanges(t *testing.T) {
 				t.Fatalf("%d lines, want %d", n, c.end-c.first)
 			}
 			if c.end > c.first {
-				var ev Event
+				var ev leaf.Event
 				json.Unmarshal([]byte(buf.String()[:strings.IndexByte(buf.String(), '\n')]), &ev)
 				if ev.Index != c.first {
 					t.Fatalf("first line has index %d", ev.Index)
@@ -187,7 +188,7 @@ func TestExportManyPagesInOrder(t *testing.T) {
 		}
 		want := uint64(9)
 		for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
-			var ev Event
+			var ev leaf.Event
 			if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Index != want {
 				t.Fatalf("line with index %d, want %d (%v)", ev.Index, want, err)
 			}

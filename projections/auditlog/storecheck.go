@@ -10,6 +10,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // CatchUp indexes the events the store holds beyond the tree and signs a checkpoint covering them.
@@ -51,9 +52,9 @@ func (t *Tree) CatchUp(ctx context.Context) error {
 
 // StoreCheck is the result of CheckAgainstStore.
 type StoreCheck struct {
-	TreeSize    uint64     // leaves in the tree
-	StoreEvents uint64     // events in the store (more than TreeSize if the tree lags)
-	Checkpoint  Checkpoint // the latest signed checkpoint, checked
+	TreeSize    uint64          // leaves in the tree
+	StoreEvents uint64          // events in the store (more than TreeSize if the tree lags)
+	Checkpoint  leaf.Checkpoint // the latest signed checkpoint, checked
 	Problems    []string
 }
 
@@ -73,7 +74,7 @@ func (t *Tree) CheckAgainstStore(ctx context.Context) (StoreCheck, error) {
 	res.TreeSize = size
 	cp, signed := t.Checkpoint()
 	res.Checkpoint = cp
-	if _, err := OpenCheckpoint(signed, t.vkey); err != nil {
+	if _, err := leaf.OpenCheckpoint(signed, t.vkey); err != nil {
 		problem("latest checkpoint: %v", err)
 	}
 	rng := rangeFactory.NewEmptyRange(0)
@@ -97,7 +98,7 @@ func (t *Tree) CheckAgainstStore(ctx context.Context) (StoreCheck, error) {
 	var (
 		after        = eventstore.Start
 		index        uint64
-		le           leafEncoder
+		le           leaf.Encoder
 		stored, posb []byte
 	)
 	for {
@@ -124,23 +125,23 @@ func (t *Tree) CheckAgainstStore(ctx context.Context) (StoreCheck, error) {
 				index++
 				continue
 			}
-			ev, err := le.decode(rec, index)
-			var leaf [32]byte
+			ev, err := le.Decode(recordOf(rec), index)
+			var lh [32]byte
 			if err == nil {
-				leaf, err = le.leaf(&ev)
+				lh, err = le.LeafHash(&ev)
 			}
 			if err != nil {
 				problem("leaf %d (event %s at position %s): %v", index, rec.ID, rec.Position, err)
 				return res, fmt.Errorf("%w: audit tree %s: %s", eventstore.ErrCorrupt, t.dir, res.Problems[0])
 			}
-			if !bytes.Equal(leaf[:], stored[k*hashSize:(k+1)*hashSize]) {
+			if !bytes.Equal(lh[:], stored[k*hashSize:(k+1)*hashSize]) {
 				problem("leaf %d (event %s at position %s): the stored leaf hash differs from the event's", index, rec.ID, rec.Position)
 			}
 			pos := eventstore.Position{Commit: binary.BigEndian.Uint64(posb[k*posSize:]), Prepare: binary.BigEndian.Uint64(posb[k*posSize+8:])}
 			if pos != rec.Position {
 				problem("leaf %d: stored position %s, the store's event is at %s", index, pos, rec.Position)
 			}
-			if err := rng.Append(leaf[:], visit); err != nil {
+			if err := rng.Append(lh[:], visit); err != nil {
 				return res, err
 			}
 			index++

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // DirName is the conventional subdirectory of the service's data directory that holds the audit
@@ -95,14 +96,14 @@ type Tree struct {
 	closed    bool
 
 	// Owned by the Run goroutine.
-	enc       leafEncoder
+	enc       leaf.Encoder
 	rng       *compact.Range
 	bufs      []*bufio.Writer
 	posBuf    *bufio.Writer
 	werr      error
 	cpMu      sync.Mutex
-	pending   *Checkpoint // the checkpoint found at start, until the tree is checked against it
-	cp        Checkpoint
+	pending   *leaf.Checkpoint // the checkpoint found at start, until the tree is checked against it
+	cp        leaf.Checkpoint
 	cpNote    []byte
 	cpChanged chan struct{} // closed and replaced at every new checkpoint
 
@@ -183,7 +184,7 @@ func (t *Tree) recover() error {
 	case err != nil:
 		return fmt.Errorf("audit tree: %w", err)
 	default:
-		cp, err := OpenCheckpoint(signed, t.vkey)
+		cp, err := leaf.OpenCheckpoint(signed, t.vkey)
 		if err != nil {
 			return fmt.Errorf("%w: audit checkpoint %s: %v", eventstore.ErrCorrupt, filepath.Join(t.dir, checkpointFile), err)
 		}
@@ -463,15 +464,15 @@ func (t *Tree) appendBatch(recs []eventstore.RecordedEvent) error {
 		if !last.Less(rec.Position) {
 			return fmt.Errorf("%w: audit tree: event %s at position %s does not follow position %s", eventstore.ErrCorrupt, rec.ID, rec.Position, last)
 		}
-		ev, err := t.enc.decode(rec, size)
+		ev, err := t.enc.Decode(recordOf(rec), size)
 		if err != nil {
 			return fmt.Errorf("audit tree: leaf %d: %w", size, err)
 		}
-		leaf, err := t.enc.leaf(&ev)
+		lh, err := t.enc.LeafHash(&ev)
 		if err != nil {
 			return fmt.Errorf("audit tree: leaf %d: event %s at position %s: %w", size, rec.ID, rec.Position, err)
 		}
-		if err := t.rng.Append(leaf[:], t.visit); err != nil {
+		if err := t.rng.Append(lh[:], t.visit); err != nil {
 			return fmt.Errorf("audit tree: %w", err)
 		}
 		binary.BigEndian.PutUint64(posb[:8], rec.Position.Commit)
@@ -583,7 +584,7 @@ func (t *Tree) syncFiles() error {
 
 // sign signs and stores a checkpoint for the tree of size leaves with the given root, and publishes it.
 func (t *Tree) sign(size uint64, root []byte) error {
-	cp := Checkpoint{Origin: t.origin, Size: size, Hash: root}
+	cp := leaf.Checkpoint{Origin: t.origin, Size: size, Hash: root}
 	signed, err := SignCheckpoint(cp, t.signer)
 	if err != nil {
 		return fmt.Errorf("audit tree: sign checkpoint: %w", err)
@@ -601,7 +602,7 @@ func (t *Tree) sign(size uint64, root []byte) error {
 
 // Checkpoint returns the latest signed checkpoint: its parsed body and the signed note (the body
 // of GET /v1/audit/checkpoint, text/plain). Its size never decreases.
-func (t *Tree) Checkpoint() (Checkpoint, []byte) {
+func (t *Tree) Checkpoint() (leaf.Checkpoint, []byte) {
 	t.cpMu.Lock()
 	defer t.cpMu.Unlock()
 	return t.cp, t.cpNote
@@ -609,7 +610,7 @@ func (t *Tree) Checkpoint() (Checkpoint, []byte) {
 
 // WaitCheckpoint waits until a signed checkpoint covers at least size leaves and returns it, or
 // returns ctx's error. Run must be running for new checkpoints to appear.
-func (t *Tree) WaitCheckpoint(ctx context.Context, size uint64) (Checkpoint, []byte, error) {
+func (t *Tree) WaitCheckpoint(ctx context.Context, size uint64) (leaf.Checkpoint, []byte, error) {
 	for {
 		t.cpMu.Lock()
 		cp, signed, changed := t.cp, t.cpNote, t.cpChanged
@@ -619,7 +620,7 @@ func (t *Tree) WaitCheckpoint(ctx context.Context, size uint64) (Checkpoint, []b
 		}
 		select {
 		case <-ctx.Done():
-			return Checkpoint{}, nil, ctx.Err()
+			return leaf.Checkpoint{}, nil, ctx.Err()
 		case <-changed:
 		}
 	}

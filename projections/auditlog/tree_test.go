@@ -18,6 +18,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 var baseTime = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
@@ -95,7 +96,7 @@ func runTree(t testing.TB, dir string, s eventstore.Store, opts Options) *Tree {
 	return tr
 }
 
-func waitSize(t testing.TB, tr *Tree, n uint64) Checkpoint {
+func waitSize(t testing.TB, tr *Tree, n uint64) leaf.Checkpoint {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -184,7 +185,7 @@ func TestCheckpointIsSignedNoteInTlogFormat(t *testing.T) {
 	if tr.Origin() != "freezeledger/test" || cp.Origin != tr.Origin() {
 		t.Fatalf("origin %q / %q", tr.Origin(), cp.Origin)
 	}
-	got, err := OpenCheckpoint(signed, tr.PublicKey())
+	got, err := leaf.OpenCheckpoint(signed, tr.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestCheckpointIsSignedNoteInTlogFormat(t *testing.T) {
 	}
 	// Another key with the same name does not verify it.
 	other := runTree(t, t.TempDir(), newMemStore(), Options{Name: "test"})
-	if _, err := OpenCheckpoint(signed, other.PublicKey()); !errors.Is(err, ErrBadSignature) {
+	if _, err := leaf.OpenCheckpoint(signed, other.PublicKey()); !errors.Is(err, leaf.ErrBadSignature) {
 		t.Fatalf("another key: %v", err)
 	}
 }

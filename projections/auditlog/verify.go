@@ -6,17 +6,12 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -25,6 +20,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // HistoryValidator replays the domain's rules over a log in global order; *domain.HistoryValidator
@@ -43,7 +39,7 @@ type VerifyInput struct {
 	PublicKey  string    // the log's verifier key, obtained independently of the export
 	// Range ties the export to the checkpoint when it is not the whole tree of the checkpoint's size
 	// (a bundle's proof.json). Without it the export must hold leaves 0 to the checkpoint's size.
-	Range *RangeProof
+	Range *leaf.RangeProof
 	// Previous is an earlier signed checkpoint the auditor holds (optional). The log must have only
 	// grown since: checked from the export's own leaves when they cover it from leaf 0, otherwise
 	// with Consistency, the proof from GET /v1/audit/proof/consistency?first=<its size>&second=<the
@@ -78,8 +74,8 @@ func (p Problem) String() string {
 
 // VerifyReport is the verifier's result.
 type VerifyReport struct {
-	Checkpoint   Checkpoint
-	Previous     *Checkpoint
+	Checkpoint   leaf.Checkpoint
+	Previous     *leaf.Checkpoint
 	Lines        int
 	First, End   uint64 // the leaves the export holds, by the first line's index and the line count
 	RulesChecked bool   // the domain rules were replayed (a validator was given and the export starts at leaf 0)
@@ -104,7 +100,7 @@ func Verify(ctx context.Context, in VerifyInput) (VerifyReport, error) {
 	if in.MaxProblems <= 0 {
 		in.MaxProblems = 20
 	}
-	cp, err := OpenCheckpoint(in.Checkpoint, in.PublicKey)
+	cp, err := leaf.OpenCheckpoint(in.Checkpoint, in.PublicKey)
 	if err != nil {
 		rep.Problems = append(rep.Problems, Problem{What: "checkpoint: " + err.Error()})
 		return rep, fmt.Errorf("%w: %s", ErrVerification, rep.Problems[0])
@@ -131,8 +127,8 @@ func Verify(ctx context.Context, in VerifyInput) (VerifyReport, error) {
 type verifier struct {
 	in       VerifyInput
 	rep      *VerifyReport
-	cp       Checkpoint
-	prev     *Checkpoint
+	cp       leaf.Checkpoint
+	prev     *leaf.Checkpoint
 	prevRoot []byte // the root of the export's leaves at the previous checkpoint's size, if reached
 	rng      *compact.Range
 	full     bool // too many problems
@@ -155,7 +151,7 @@ func (v *verifier) previous() error {
 	if v.in.Previous == nil {
 		return nil
 	}
-	prev, err := OpenCheckpoint(v.in.Previous, v.in.PublicKey)
+	prev, err := leaf.OpenCheckpoint(v.in.Previous, v.in.PublicKey)
 	if err != nil {
 		v.problem(Problem{What: "earlier checkpoint: " + err.Error()})
 		return nil
@@ -215,23 +211,23 @@ func (v *verifier) lines(ctx context.Context) error {
 			expect++
 			return nil
 		}
-		p := Problem{Line: line, Index: f.index, EventID: f.eventID}
-		inOrder := f.index == expect
+		p := Problem{Line: line, Index: f.Index, EventID: f.EventID}
+		inOrder := f.Index == expect
 		if !inOrder {
-			what := fmt.Sprintf("index %d where %d was expected: ", f.index, expect)
+			what := fmt.Sprintf("index %d where %d was expected: ", f.Index, expect)
 			switch {
-			case f.index > expect:
-				what += fmt.Sprintf("%d line(s) are missing before this one, or lines were reordered", f.index-expect)
+			case f.Index > expect:
+				what += fmt.Sprintf("%d line(s) are missing before this one, or lines were reordered", f.Index-expect)
 			default:
 				what += "the line is out of order or repeated"
 			}
-			v.problem(Problem{Line: line, Index: f.index, EventID: f.eventID, What: what})
+			v.problem(Problem{Line: line, Index: f.Index, EventID: f.EventID, What: what})
 		}
 		// Resynchronise on the highest index seen, so that one moved or missing line is reported
 		// once rather than for every line after it.
-		expect = max(expect, f.index+1)
-		if f.position != "" {
-			pos, err := eventstore.ParsePosition(f.position)
+		expect = max(expect, f.Index+1)
+		if f.Position != "" {
+			pos, err := eventstore.ParsePosition(f.Position)
 			switch {
 			case err != nil:
 				v.problem(withWhat(p, "position: "+err.Error()))
@@ -244,9 +240,9 @@ func (v *verifier) lines(ctx context.Context) error {
 		} else {
 			v.problem(withWhat(p, "no position"))
 		}
-		leaf := pl.leaf
-		if got := base64.StdEncoding.EncodeToString(leaf[:]); got != f.leafHash {
-			v.problem(withWhat(p, fmt.Sprintf("the event's content hashes to leaf %s but the line says %s: the line was altered", got, f.leafHash)))
+		lh := pl.leaf
+		if got := base64.StdEncoding.EncodeToString(lh[:]); got != f.LeafHash {
+			v.problem(withWhat(p, fmt.Sprintf("the event's content hashes to leaf %s but the line says %s: the line was altered", got, f.LeafHash)))
 		}
 		if v.rng.End() >= v.cp.Size {
 			if !beyond {
@@ -254,7 +250,7 @@ func (v *verifier) lines(ctx context.Context) error {
 				beyond = true
 			}
 		} else {
-			if err := v.rng.Append(leaf[:], nil); err != nil {
+			if err := v.rng.Append(lh[:], nil); err != nil {
 				return err
 			}
 			if v.prev != nil && first == 0 && v.rng.End() == v.prev.Size {
@@ -393,106 +389,22 @@ func missingOrExtra(got, want uint64) string {
 	return fmt.Sprintf("%d line(s) were added", got-want)
 }
 
-// lineFields are the members of an export line the verifier needs.
-type lineFields struct {
-	index                              uint64
-	position, eventID, typ, stream     string
-	time                               string
-	revision                           uint64
-	actor, data, metadata, rawTime     []byte
-	leafHash                           string
-	hasIndex, hasRevision, hasMetadata bool
-}
-
-// parseLine extracts the members of an export line and appends its canonical bytes (the object
-// without index, position and leaf_hash) to canon, in one pass.
-func parseLine(raw []byte, c *canonicalizer, canon []byte) (lineFields, []byte, error) {
-	var f lineFields
-	str := func(v []byte, name string) (string, error) {
-		if len(v) == 0 || v[0] != '"' {
-			return "", fmt.Errorf("%s is not a string", name)
-		}
-		s, _, err := scanString(v, 0)
-		return string(s), err
-	}
-	num := func(v []byte, name string) (uint64, error) {
-		n, err := strconv.ParseUint(string(v), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s is not a non-negative integer", name)
-		}
-		return n, nil
-	}
-	c.members = c.members[:0]
-	err := forEachMember(raw, func(key, value []byte) error {
-		var err error
-		switch string(key) {
-		case "index", "position", "leaf_hash":
-		default:
-			off := cap(raw) - cap(value)
-			c.members = append(c.members, member{key: key, start: off, end: off + len(value)})
-		}
-		switch string(key) {
-		case "index":
-			f.index, err = num(value, "index")
-			f.hasIndex = true
-		case "revision":
-			f.revision, err = num(value, "revision")
-			f.hasRevision = true
-		case "position":
-			f.position, err = str(value, "position")
-		case "event_id":
-			f.eventID, err = str(value, "event_id")
-		case "type":
-			f.typ, err = str(value, "type")
-		case "stream":
-			f.stream, err = str(value, "stream")
-		case "time":
-			f.time, err = str(value, "time")
-			f.rawTime = value
-		case "leaf_hash":
-			f.leafHash, err = str(value, "leaf_hash")
-		case "actor":
-			f.actor = value
-		case "data":
-			f.data = value
-		case "metadata":
-			f.metadata = value
-			f.hasMetadata = true
-		}
-		return err
-	})
-	if err != nil {
-		return f, canon, err
-	}
-	var missing []string
-	for name, ok := range map[string]bool{"index": f.hasIndex, "event_id": f.eventID != "", "leaf_hash": f.leafHash != ""} {
-		if !ok {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return f, canon, fmt.Errorf("missing %s", strings.Join(missing, ", "))
-	}
-	canon, err = c.sortedMembers(canon, raw, 0, 0)
-	return f, canon, err
-}
-
 // rebuildMetadata rebuilds the stored metadata of an export line: its metadata object with actor and
 // time added back.
-func rebuildMetadata(dst []byte, f lineFields) ([]byte, error) {
-	meta := bytes.TrimSpace(f.metadata)
-	if !f.hasMetadata || len(meta) < 2 || meta[0] != '{' {
+func rebuildMetadata(dst []byte, f leaf.Line) ([]byte, error) {
+	meta := bytes.TrimSpace(f.Metadata)
+	if !f.HasMetadata || len(meta) < 2 || meta[0] != '{' {
 		return nil, errors.New("not a JSON object")
 	}
 	dst = append(dst, '{')
-	if f.actor != nil {
+	if f.Actor != nil {
 		dst = append(dst, `"actor":`...)
-		dst = append(dst, f.actor...)
+		dst = append(dst, f.Actor...)
 		dst = append(dst, ',')
 	}
-	if f.rawTime != nil {
+	if f.RawTime != nil {
 		dst = append(dst, `"time":`...)
-		dst = append(dst, f.rawTime...)
+		dst = append(dst, f.RawTime...)
 		dst = append(dst, ',')
 	}
 	inner := bytes.TrimSpace(meta[1 : len(meta)-1])
@@ -512,24 +424,12 @@ func rebuildMetadata(dst []byte, f lineFields) ([]byte, error) {
 // is not taken from the bundle: set PublicKey from a source the auditor trusts.
 func ReadBundle(dir string) (VerifyInput, io.Closer, error) {
 	var in VerifyInput
-	signed, err := os.ReadFile(filepath.Join(dir, BundleCheckpoint))
+	b, err := leaf.OpenBundle(dir)
 	if err != nil {
-		return in, nil, fmt.Errorf("bundle: %w", err)
+		return in, nil, err
 	}
-	pj, err := os.ReadFile(filepath.Join(dir, BundleProof))
-	if err != nil {
-		return in, nil, fmt.Errorf("bundle: %w", err)
-	}
-	var rp RangeProof
-	if err := json.Unmarshal(pj, &rp); err != nil {
-		return in, nil, fmt.Errorf("bundle: %s: %w", BundleProof, err)
-	}
-	f, err := os.Open(filepath.Join(dir, BundleEvents))
-	if err != nil {
-		return in, nil, fmt.Errorf("bundle: %w", err)
-	}
-	in.Export, in.Checkpoint, in.Range = f, signed, &rp
-	return in, f, nil
+	in.Export, in.Checkpoint, in.Range = b.Events, b.Checkpoint, &b.Proof
+	return in, b.Events, nil
 }
 
 func lineOrder(p Problem) int {
@@ -594,7 +494,7 @@ func (r *ruleReplayer) run() {
 }
 
 // add queues the event of line f (with its rebuilt metadata) for the replay.
-func (r *ruleReplayer) add(p Problem, f lineFields, meta []byte) {
+func (r *ruleReplayer) add(p Problem, f leaf.Line, meta []byte) {
 	if r.cur == nil {
 		select {
 		case r.cur = <-r.free:
@@ -604,10 +504,10 @@ func (r *ruleReplayer) add(p Problem, f lineFields, meta []byte) {
 		}
 	}
 	b := r.cur
-	id, _ := uuid.Parse(f.eventID)
-	it := ruleItem{p: p, ev: domain.StoredEvent{ID: id, Type: f.typ, Stream: f.stream, Revision: f.revision, Position: f.position}}
+	id, _ := uuid.Parse(f.EventID)
+	it := ruleItem{p: p, ev: domain.StoredEvent{ID: id, Type: f.Type, Stream: f.Stream, Revision: f.Revision, Position: f.Position}}
 	it.dataOff = len(b.arena)
-	b.arena = append(b.arena, f.data...)
+	b.arena = append(b.arena, f.Data...)
 	it.dataEnd = len(b.arena)
 	it.metaOff = len(b.arena)
 	b.arena = append(b.arena, meta...)
@@ -637,7 +537,7 @@ func (r *ruleReplayer) close() []Problem {
 type parsedLine struct {
 	line  int // 1-based
 	empty bool
-	f     lineFields // aliases the batch the line was read into
+	f     leaf.Line // aliases the batch the line was read into
 	leaf  [32]byte
 	err   error
 }
@@ -666,8 +566,7 @@ func parseLines(ctx context.Context, r io.Reader, fn func(*parsedLine) error) (i
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var c canonicalizer
-			var canon []byte
+			var lp leaf.LineParser
 			for b := range work {
 				start := 0
 				for k, end := range b.ends {
@@ -677,10 +576,7 @@ func parseLines(ctx context.Context, r io.Reader, fn func(*parsedLine) error) (i
 					if len(bytes.TrimSpace(raw)) == 0 {
 						pl.empty = true
 					} else {
-						pl.f, canon, pl.err = parseLine(raw, &c, canon[:0])
-						if pl.err == nil {
-							pl.leaf = HashLeaf(canon)
-						}
+						pl.f, pl.leaf, pl.err = lp.Parse(raw)
 					}
 					b.out = append(b.out, pl)
 				}

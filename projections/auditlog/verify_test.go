@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // bundleFixture is a tree of 40 events with a full bundle written from it.
@@ -24,7 +25,7 @@ type bundleFixture struct {
 	tr     *Tree
 	lines  [][]byte
 	signed []byte
-	proof  RangeProof
+	proof  leaf.RangeProof
 }
 
 func newBundleFixture(t *testing.T) *bundleFixture {
@@ -42,15 +43,15 @@ func newBundleFixture(t *testing.T) *bundleFixture {
 		t.Fatalf("bundle %+v", res)
 	}
 	f := &bundleFixture{tr: tr}
-	events, _ := os.ReadFile(filepath.Join(dir, BundleEvents))
+	events, _ := os.ReadFile(filepath.Join(dir, leaf.BundleEvents))
 	f.lines = bytes.SplitAfter(events, []byte("\n"))
 	f.lines = f.lines[:len(f.lines)-1]
-	f.signed, _ = os.ReadFile(filepath.Join(dir, BundleCheckpoint))
-	pj, _ := os.ReadFile(filepath.Join(dir, BundleProof))
+	f.signed, _ = os.ReadFile(filepath.Join(dir, leaf.BundleCheckpoint))
+	pj, _ := os.ReadFile(filepath.Join(dir, leaf.BundleProof))
 	if err := json.Unmarshal(pj, &f.proof); err != nil {
 		t.Fatal(err)
 	}
-	key, _ := os.ReadFile(filepath.Join(dir, BundlePublicKey))
+	key, _ := os.ReadFile(filepath.Join(dir, leaf.BundlePublicKey))
 	if strings.TrimSpace(string(key)) != tr.PublicKey() {
 		t.Fatal("bundle public key differs")
 	}
@@ -72,7 +73,7 @@ func (f *bundleFixture) signedAt(t *testing.T, size uint64) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := SignCheckpoint(Checkpoint{Origin: f.tr.Origin(), Size: size, Hash: root}, f.tr.signer)
+	signed, err := SignCheckpoint(leaf.Checkpoint{Origin: f.tr.Origin(), Size: size, Hash: root}, f.tr.signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +83,11 @@ func (f *bundleFixture) signedAt(t *testing.T, size uint64) []byte {
 // relineHash recomputes a line's leaf_hash after an edit, as a careful forger would.
 func relineHash(t *testing.T, line []byte) []byte {
 	t.Helper()
-	canon, err := canonicalObjectExcept(nil, bytes.TrimSpace(line), func(k []byte) bool {
-		return string(k) == "index" || string(k) == "position" || string(k) == "leaf_hash"
-	})
+	canon, err := lineCanonical(bytes.TrimSpace(line))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := HashLeaf(canon)
+	h := leaf.HashLeaf(canon)
 	var ev map[string]json.RawMessage
 	json.Unmarshal(line, &ev)
 	i := bytes.Index(line, []byte(`"leaf_hash":"`)) + len(`"leaf_hash":"`)
@@ -145,7 +144,7 @@ func TestVerifyTamperMatrix(t *testing.T) {
 		return s
 	}()
 	eventID := func(line []byte) string {
-		var ev Event
+		var ev leaf.Event
 		json.Unmarshal(line, &ev)
 		return ev.EventID
 	}
@@ -182,7 +181,7 @@ func TestVerifyTamperMatrix(t *testing.T) {
 			return append(lines, relineHash(t, forged))
 		}, []string{"line 41", "index 40): the line is beyond the checkpoint, which covers 40 events"}},
 		{"checkpoint signed by another key", func(lines [][]byte, in *VerifyInput) [][]byte {
-			cp, _ := ParseCheckpoint(f.signed[:bytes.Index(f.signed, []byte("\n\n"))+1])
+			cp, _ := leaf.ParseCheckpoint(f.signed[:bytes.Index(f.signed, []byte("\n\n"))+1])
 			in.Checkpoint, _ = SignCheckpoint(cp, otherSigner)
 			return lines
 		}, []string{"checkpoint signature: the checkpoint is not signed by key " + f.tr.Origin()}},
@@ -195,7 +194,7 @@ func TestVerifyTamperMatrix(t *testing.T) {
 		{"rewritten history against an earlier checkpoint", func(lines [][]byte, in *VerifyInput) [][]byte {
 			// The earlier checkpoint certified a different root for 30 events.
 			root, _ := f.tr.Root(29)
-			in.Previous, _ = SignCheckpoint(Checkpoint{Origin: f.tr.Origin(), Size: 30, Hash: root}, f.tr.signer)
+			in.Previous, _ = SignCheckpoint(leaf.Checkpoint{Origin: f.tr.Origin(), Size: 30, Hash: root}, f.tr.signer)
 			return lines
 		}, []string{"the earlier checkpoint (tree size 30) does not match the export's first 30 events"}},
 		{"event not permitted by the rules", func(lines [][]byte, in *VerifyInput) [][]byte {
@@ -343,4 +342,13 @@ func TestVerifyAcrossBatches(t *testing.T) {
 	if _, err := Verify(ctx, VerifyInput{Export: bytes.NewReader(buf.Bytes()), Checkpoint: signed, PublicKey: tr.PublicKey()}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
+}
+
+// lineCanonical is the leaf bytes an export line carries.
+func lineCanonical(line []byte) ([]byte, error) {
+	var p leaf.LineParser
+	if _, _, err := p.Parse(line); err != nil {
+		return nil, err
+	}
+	return p.Canonical(), nil
 }

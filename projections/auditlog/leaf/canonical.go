@@ -1,4 +1,4 @@
-package auditlog
+package leaf
 
 import (
 	"bytes"
@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 )
 
-// This file holds a fast JSON canonicaliser producing exactly the form documented at
-// Event.CanonicalBytes (the form encoding/json produces for a value decoded with UseNumber and encoded
+// This file holds a fast JSON canonicaliser producing exactly the form of the package
+// documentation (the form encoding/json produces for a value decoded with UseNumber and encoded
 // with SetEscapeHTML(false)). It scans the input once and re-serialises it without building a
 // generic tree, so that exports, the tree's ingestion and the verifier keep their rates. The
 // reference implementation (decode into any, encode) is kept in the tests and a fuzz test checks the
@@ -18,7 +18,7 @@ import (
 
 var errSyntax = errors.New("invalid JSON")
 
-// Canonicalize re-serialises a JSON value in the canonical form described at CanonicalBytes.
+// Canonicalize re-serialises a JSON value in the leaf's canonical form (the package documentation).
 func Canonicalize(raw []byte) ([]byte, error) {
 	out, err := appendCanonical(make([]byte, 0, len(raw)), raw)
 	if err != nil {
@@ -488,21 +488,4 @@ func forEachMember(raw []byte, fn func(key, value []byte) error) error {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil
-}
-
-// canonicalObjectExcept appends the canonical form of the JSON object raw without the top-level
-// members whose key skip reports.
-func canonicalObjectExcept(dst, raw []byte, skip func(key []byte) bool) ([]byte, error) {
-	var c canonicalizer
-	err := forEachMember(raw, func(key, value []byte) error {
-		if !skip(key) {
-			off := cap(raw) - cap(value) // value aliases raw: its offset
-			c.members = append(c.members, member{key: key, start: off, end: off + len(value)})
-		}
-		return nil
-	})
-	if err != nil {
-		return dst, err
-	}
-	return c.sortedMembers(dst, raw, 0, 0)
 }

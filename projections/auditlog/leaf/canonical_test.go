@@ -1,4 +1,4 @@
-package auditlog
+package leaf
 
 import (
 	"bytes"
@@ -6,8 +6,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/freezeledger/freezeledger/domain"
 )
 
 // referenceCanonicalize is the definition of the canonical form in executable terms: decode with
@@ -76,7 +74,7 @@ func FuzzCanonicalize(f *testing.F) {
 func TestCanonicalBytesMatchesDefinition(t *testing.T) {
 	evs := []Event{
 		{EventID: "id-1", Type: "customer.frozen", Stream: "channel-d", Revision: 3, Time: "2026-11-26T10:00:00.000Z",
-			Actor: domain.Actor{Name: "a<b>&", Role: domain.RolePartner, PartnerID: "d"}, Data: json.RawMessage(`{"z":1,"a":"\u2028"}`),
+			Actor: Actor{Name: "a<b>&", Role: "partner", PartnerID: "d"}, Data: json.RawMessage(`{"z":1,"a":"\u2028"}`),
 			Metadata: json.RawMessage(`{"request_id":"r"}`)},
 		{EventID: "bad \xff", Type: "t", Stream: "s\n", Data: nil, Metadata: json.RawMessage(`{}`)},
 	}

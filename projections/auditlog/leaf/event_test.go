@@ -1,4 +1,4 @@
-package auditlog
+package leaf
 
 import (
 	"encoding/base64"
@@ -6,20 +6,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+)
 
-	"github.com/google/uuid"
-
-	"github.com/freezeledger/freezeledger/domain"
-	"github.com/freezeledger/freezeledger/eventstore"
+// The stored forms of the tests' events, as the service writes them (json.Marshal of the domain's
+// metadata and event payloads).
+const (
+	testMetadata = `{"schema_version":1,"actor":{"name":"ops-dist-1","role":"partner","partner_id":"dist-1"},"time":"2026-11-26T10:00:00.123456789Z","request_id":"r-1"}`
+	testData     = `{"customer_id":"c-1","freeze_type":"ACCOUNT","origin":"manual","reason":"overdue \u003cinvoice\u003e \u0026 \u2028 é"}`
 )
 
 func TestCanonicalBytesRecomputableFromExportLine(t *testing.T) {
-	meta, _ := json.Marshal(domain.Metadata{SchemaVersion: 1, Actor: domain.Actor{Name: "ops-dist-1", Role: domain.RolePartner, PartnerID: "dist-1"},
-		Time: time.Date(2026, 11, 26, 10, 0, 0, 123456789, time.UTC), RequestID: "r-1"})
-	data, _ := json.Marshal(domain.CustomerFrozen{CustomerID: "c-1", FreezeType: domain.FreezeAccount, Origin: domain.OriginManual, Reason: "overdue <invoice> & \u2028 é"})
-	rec := eventstore.RecordedEvent{ID: uuid.MustParse("0b7e4a52-55d4-4bd3-9a4b-5b0a3b0e0f01"), Type: domain.EventCustomerFrozen,
-		Stream: "channel-dist-1", Revision: 17, Position: eventstore.Position{Commit: 1042, Prepare: 1042}, Data: data, Metadata: meta}
-	ev, err := FromRecorded(rec, 1041)
+	rec := Record{EventID: "0b7e4a52-55d4-4bd3-9a4b-5b0a3b0e0f01", Type: "customer.frozen",
+		Stream: "channel-dist-1", Revision: 17, Position: "1042", Data: []byte(testData), Metadata: []byte(testMetadata)}
+	ev, err := FromRecord(rec, 1041)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +68,10 @@ func TestCanonicalBytesRecomputableFromExportLine(t *testing.T) {
 	}
 }
 
-func TestFromRecordedRejectsBadMetadata(t *testing.T) {
+func TestFromRecordRejectsBadMetadata(t *testing.T) {
 	for _, md := range []string{``, `[]`, `{"actor":5}`, `{"time":"yesterday"}`} {
-		rec := eventstore.RecordedEvent{ID: uuid.New(), Type: "x", Stream: "s", Data: []byte(`{}`), Metadata: []byte(md)}
-		if _, err := FromRecorded(rec, 0); err == nil {
+		rec := Record{EventID: "3f2b8c1e-0000-4000-8000-000000000001", Type: "x", Stream: "s", Data: []byte(`{}`), Metadata: []byte(md)}
+		if _, err := FromRecord(rec, 0); err == nil {
 			t.Errorf("metadata %q accepted", md)
 		}
 	}
