@@ -19,6 +19,7 @@ import (
 	"github.com/freezeledger/freezeledger/eventstore/embedded"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
+	"github.com/freezeledger/freezeledger/projections/auditlog/verify"
 )
 
 // CheckReadModels, if set by the wiring, checks the read models of dataDir against a rebuild from
@@ -195,11 +196,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return usageErr(err.Error())
 	}
-	var in auditlog.VerifyInput
+	var in verify.VerifyInput
 	switch {
 	case *bundle != "" && *export == "":
 		var closer io.Closer
-		if in, closer, err = auditlog.ReadBundle(*bundle); err != nil {
+		if in, closer, err = verify.ReadBundle(*bundle); err != nil {
 			return usageErr(err.Error())
 		}
 		defer closer.Close()
@@ -245,7 +246,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		in.Validator = domain.NewHistoryValidator(domain.HistoryOptions{Retention: *retention})
 	}
 	start := time.Now()
-	rep, err := auditlog.Verify(ctx, in)
+	rep, err := verify.Verify(ctx, in)
 	for _, p := range rep.Problems {
 		fmt.Fprintln(stderr, "FAIL:", p)
 	}

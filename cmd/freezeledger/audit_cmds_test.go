@@ -13,6 +13,7 @@ import (
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
+	"github.com/freezeledger/freezeledger/projections/auditlog/verify"
 )
 
 // TestAuditExportVerifyDemo: the demo data set, exported as a bundle, verifies end to end offline
@@ -110,11 +111,11 @@ func BenchmarkVerifyDemo(b *testing.B) {
 			n := 0
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
-				in := auditlog.VerifyInput{Export: bytes.NewReader(events), Checkpoint: signed, PublicKey: strings.TrimSpace(string(key))}
+				in := verify.VerifyInput{Export: bytes.NewReader(events), Checkpoint: signed, PublicKey: strings.TrimSpace(string(key))}
 				if rules {
 					in.Validator = domain.NewHistoryValidator(domain.HistoryOptions{})
 				}
-				rep, err := auditlog.Verify(ctx, in)
+				rep, err := verify.Verify(ctx, in)
 				if err != nil || rep.RulesChecked != rules {
 					b.Fatal(err)
 				}

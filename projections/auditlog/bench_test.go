@@ -20,6 +20,7 @@ import (
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/eventstore/embedded"
+	"github.com/freezeledger/freezeledger/projections/auditlog/verify"
 )
 
 // benchEvents is the size of the benchmarks' log.
@@ -148,7 +149,7 @@ func BenchmarkVerify(b *testing.B) {
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
 	for i := 0; i < b.N; i++ {
-		rep, err := Verify(context.Background(), VerifyInput{Export: bytes.NewReader(buf.Bytes()), Checkpoint: signed, PublicKey: tr.PublicKey()})
+		rep, err := verify.Verify(context.Background(), verify.VerifyInput{Export: bytes.NewReader(buf.Bytes()), Checkpoint: signed, PublicKey: tr.PublicKey()})
 		if err != nil || rep.Lines != benchEvents {
 			b.Fatal(err)
 		}

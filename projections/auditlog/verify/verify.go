@@ -1,4 +1,4 @@
-package auditlog
+package verify
 
 import (
 	"bufio"
@@ -10,27 +10,19 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime"
 	"slices"
-	"sync"
 
-	"github.com/google/uuid"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
 
-	"github.com/freezeledger/freezeledger/domain"
-	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
-// HistoryValidator replays the domain's rules over a log in global order; *domain.HistoryValidator
-// (domain.NewHistoryValidator) is one.
-type HistoryValidator interface {
-	// Check checks the next event; an error says why it was not permitted at its position.
-	Check(domain.StoredEvent) error
-	// Finish reports what can only be judged at the end of the log.
-	Finish() error
-}
+// hasher is the RFC 6962 SHA-256 hasher.
+var hasher = rfc6962.DefaultHasher
+
+var rangeFactory = compact.RangeFactory{Hash: hasher.HashChildren}
 
 // VerifyInput is what the offline verifier checks: no server and no data directory are needed.
 type VerifyInput struct {
@@ -166,7 +158,7 @@ func (v *verifier) previous() error {
 	case prev.Size > v.cp.Size:
 		v.problem(Problem{What: fmt.Sprintf("checkpoint rolled back: it covers %d events but an earlier checkpoint covered %d", v.cp.Size, prev.Size)})
 		v.prev = nil
-	case prev.Size == v.cp.Size && !equalHash(prev.Hash, v.cp.Hash):
+	case prev.Size == v.cp.Size && !bytes.Equal(prev.Hash, v.cp.Hash):
 		v.problem(Problem{What: fmt.Sprintf("checkpoint forked: an earlier checkpoint of the same size %d has a different root", prev.Size)})
 		v.prev = nil
 	case prev.Size == v.cp.Size || prev.Size == 0:
@@ -195,7 +187,7 @@ func (v *verifier) lines(ctx context.Context) error {
 
 	var (
 		expect  = first
-		lastPos eventstore.Position
+		lastPos leaf.Position
 		havePos bool
 		beyond  bool
 		metaBuf []byte
@@ -227,7 +219,7 @@ func (v *verifier) lines(ctx context.Context) error {
 		// once rather than for every line after it.
 		expect = max(expect, f.Index+1)
 		if f.Position != "" {
-			pos, err := eventstore.ParsePosition(f.Position)
+			pos, err := leaf.ParsePosition(f.Position)
 			switch {
 			case err != nil:
 				v.problem(withWhat(p, "position: "+err.Error()))
@@ -312,14 +304,14 @@ func withWhat(p Problem, what string) Problem { p.What = what; return p }
 func (v *verifier) finish() {
 	v.in.MaxProblems = len(v.rep.Problems) + 3 // the whole-export checks are always reported
 	root, ok := v.root()
-	if ok && !equalHash(root, v.cp.Hash) {
+	if ok && !bytes.Equal(root, v.cp.Hash) {
 		v.problem(Problem{What: fmt.Sprintf("the export's leaves do not hash to the checkpoint's root (tree size %d): an event was altered, removed, reordered or inserted", v.cp.Size)})
 	}
 	if v.prev == nil {
 		return
 	}
 	if v.prevRoot != nil {
-		if !equalHash(v.prevRoot, v.prev.Hash) {
+		if !bytes.Equal(v.prevRoot, v.prev.Hash) {
 			v.problem(Problem{What: fmt.Sprintf("the earlier checkpoint (tree size %d) does not match the export's first %d events: the log was rewritten since", v.prev.Size, v.prev.Size)})
 		}
 		return
@@ -389,260 +381,9 @@ func missingOrExtra(got, want uint64) string {
 	return fmt.Sprintf("%d line(s) were added", got-want)
 }
 
-// rebuildMetadata rebuilds the stored metadata of an export line: its metadata object with actor and
-// time added back.
-func rebuildMetadata(dst []byte, f leaf.Line) ([]byte, error) {
-	meta := bytes.TrimSpace(f.Metadata)
-	if !f.HasMetadata || len(meta) < 2 || meta[0] != '{' {
-		return nil, errors.New("not a JSON object")
-	}
-	dst = append(dst, '{')
-	if f.Actor != nil {
-		dst = append(dst, `"actor":`...)
-		dst = append(dst, f.Actor...)
-		dst = append(dst, ',')
-	}
-	if f.RawTime != nil {
-		dst = append(dst, `"time":`...)
-		dst = append(dst, f.RawTime...)
-		dst = append(dst, ',')
-	}
-	inner := bytes.TrimSpace(meta[1 : len(meta)-1])
-	if len(inner) == 0 {
-		dst = dst[:len(dst)-1]
-		if len(dst) == 0 {
-			dst = append(dst, '{')
-		}
-		return append(dst, '}'), nil
-	}
-	dst = append(dst, inner...)
-	return append(dst, '}'), nil
-}
-
-// ReadBundle loads a bundle directory written by WriteBundle into a VerifyInput: the export (an
-// open file: close it with the returned Closer), the checkpoint and the range proof. The public key
-// is not taken from the bundle: set PublicKey from a source the auditor trusts.
-func ReadBundle(dir string) (VerifyInput, io.Closer, error) {
-	var in VerifyInput
-	b, err := leaf.OpenBundle(dir)
-	if err != nil {
-		return in, nil, err
-	}
-	in.Export, in.Checkpoint, in.Range = b.Events, b.Checkpoint, &b.Proof
-	return in, b.Events, nil
-}
-
 func lineOrder(p Problem) int {
 	if p.Line == 0 {
 		return math.MaxInt
 	}
 	return p.Line
-}
-
-// ruleReplayer runs the domain's history validator in its own goroutine, on batches of events, so
-// that the rule replay overlaps the hashing. Problems it finds are returned by close.
-type ruleReplayer struct {
-	val      HistoryValidator
-	max      int
-	batches  chan *ruleBatch
-	free     chan *ruleBatch
-	done     chan struct{}
-	cur      *ruleBatch
-	problems []Problem
-	closed   bool
-}
-
-type ruleBatch struct {
-	items []ruleItem
-	arena []byte // the items' data and metadata
-}
-
-type ruleItem struct {
-	p                                  Problem
-	ev                                 domain.StoredEvent
-	dataOff, dataEnd, metaOff, metaEnd int
-}
-
-const ruleBatchSize = 256
-
-func newRuleReplayer(val HistoryValidator, max int) *ruleReplayer {
-	r := &ruleReplayer{val: val, max: max, batches: make(chan *ruleBatch, 4), free: make(chan *ruleBatch, 6), done: make(chan struct{})}
-	go r.run()
-	return r
-}
-
-func (r *ruleReplayer) run() {
-	defer close(r.done)
-	for b := range r.batches {
-		for i := range b.items {
-			it := &b.items[i]
-			it.ev.Data = b.arena[it.dataOff:it.dataEnd:it.dataEnd]
-			it.ev.Metadata = b.arena[it.metaOff:it.metaEnd:it.metaEnd]
-			if err := r.val.Check(it.ev); err != nil && len(r.problems) < r.max {
-				it.p.What = "not permitted at its position: " + err.Error()
-				r.problems = append(r.problems, it.p)
-			}
-		}
-		select {
-		case r.free <- b:
-		default:
-		}
-	}
-	if err := r.val.Finish(); err != nil {
-		r.problems = append(r.problems, Problem{What: "end of the export: " + err.Error()})
-	}
-}
-
-// add queues the event of line f (with its rebuilt metadata) for the replay.
-func (r *ruleReplayer) add(p Problem, f leaf.Line, meta []byte) {
-	if r.cur == nil {
-		select {
-		case r.cur = <-r.free:
-			r.cur.items, r.cur.arena = r.cur.items[:0], r.cur.arena[:0]
-		default:
-			r.cur = &ruleBatch{items: make([]ruleItem, 0, ruleBatchSize)}
-		}
-	}
-	b := r.cur
-	id, _ := uuid.Parse(f.EventID)
-	it := ruleItem{p: p, ev: domain.StoredEvent{ID: id, Type: f.Type, Stream: f.Stream, Revision: f.Revision, Position: f.Position}}
-	it.dataOff = len(b.arena)
-	b.arena = append(b.arena, f.Data...)
-	it.dataEnd = len(b.arena)
-	it.metaOff = len(b.arena)
-	b.arena = append(b.arena, meta...)
-	it.metaEnd = len(b.arena)
-	b.items = append(b.items, it)
-	if len(b.items) == ruleBatchSize {
-		r.batches <- b
-		r.cur = nil
-	}
-}
-
-// close replays what is queued, runs the validator's Finish and returns the problems found. It may
-// be called more than once.
-func (r *ruleReplayer) close() []Problem {
-	if !r.closed {
-		r.closed = true
-		if r.cur != nil && len(r.cur.items) > 0 {
-			r.batches <- r.cur
-		}
-		close(r.batches)
-		<-r.done
-	}
-	return r.problems
-}
-
-// parsedLine is one export line, parsed and hashed.
-type parsedLine struct {
-	line  int // 1-based
-	empty bool
-	f     leaf.Line // aliases the batch the line was read into
-	leaf  [32]byte
-	err   error
-}
-
-const verifyBatch = 512
-
-type lineBatch struct {
-	first int // line number of the first line
-	arena []byte
-	ends  []int
-	out   []parsedLine
-	done  chan struct{}
-}
-
-// parseLines reads JSON Lines from r, parses and hashes them in parallel batches, and calls fn with
-// each line in order. It returns how many lines fn was called with and, after the last line, the read
-// error (bufio.ErrTooLong for a line longer than 4 MiB). A few batches are in flight at a time:
-// memory stays flat.
-func parseLines(ctx context.Context, r io.Reader, fn func(*parsedLine) error) (int, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	workers := max(1, min(runtime.GOMAXPROCS(0), 4))
-	work := make(chan *lineBatch)
-	order := make(chan *lineBatch, 2*workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var lp leaf.LineParser
-			for b := range work {
-				start := 0
-				for k, end := range b.ends {
-					raw := b.arena[start:end:end]
-					start = end
-					pl := parsedLine{line: b.first + k}
-					if len(bytes.TrimSpace(raw)) == 0 {
-						pl.empty = true
-					} else {
-						pl.f, pl.leaf, pl.err = lp.Parse(raw)
-					}
-					b.out = append(b.out, pl)
-				}
-				close(b.done)
-			}
-		}()
-	}
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(order)
-		defer close(work)
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-		newBatch := func(first int) *lineBatch {
-			return &lineBatch{first: first, ends: make([]int, 0, verifyBatch), out: make([]parsedLine, 0, verifyBatch), done: make(chan struct{})}
-		}
-		send := func(b *lineBatch) bool {
-			select {
-			case order <- b:
-			case <-ctx.Done():
-				return false
-			}
-			select {
-			case work <- b:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		line := 0
-		b := newBatch(1)
-		for sc.Scan() {
-			line++
-			b.arena = append(b.arena, sc.Bytes()...)
-			b.ends = append(b.ends, len(b.arena))
-			if len(b.ends) == verifyBatch {
-				if !send(b) {
-					readErr <- ctx.Err()
-					return
-				}
-				b = newBatch(line + 1)
-			}
-		}
-		if len(b.ends) > 0 && !send(b) {
-			readErr <- ctx.Err()
-			return
-		}
-		readErr <- sc.Err()
-	}()
-	defer func() {
-		cancel() // stops the reader, which closes work, which stops the workers
-		wg.Wait()
-	}()
-	n := 0
-	for b := range order {
-		select {
-		case <-b.done:
-		case <-ctx.Done():
-			return n, ctx.Err()
-		}
-		for i := range b.out {
-			n++
-			if err := fn(&b.out[i]); err != nil {
-				return n, err
-			}
-		}
-	}
-	return n, <-readErr
 }

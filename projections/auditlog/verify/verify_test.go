@@ -1,4 +1,4 @@
-package auditlog
+package verify
 
 import (
 	"bytes"
@@ -16,13 +16,12 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
-// bundleFixture is a tree of 40 events with a full bundle written from it.
+// bundleFixture is a log of 40 events with a full bundle of it.
 type bundleFixture struct {
-	tr     *Tree
+	log    *testLog
 	lines  [][]byte
 	signed []byte
 	proof  leaf.RangeProof
@@ -30,32 +29,8 @@ type bundleFixture struct {
 
 func newBundleFixture(t *testing.T) *bundleFixture {
 	t.Helper()
-	s := newMemStore()
-	appendEvents(t, s, 40)
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, 40)
-	dir := t.TempDir()
-	res, err := tr.WriteBundle(context.Background(), dir, ExportRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Checkpoint.Size != 40 || res.Events() != 40 {
-		t.Fatalf("bundle %+v", res)
-	}
-	f := &bundleFixture{tr: tr}
-	events, _ := os.ReadFile(filepath.Join(dir, leaf.BundleEvents))
-	f.lines = bytes.SplitAfter(events, []byte("\n"))
-	f.lines = f.lines[:len(f.lines)-1]
-	f.signed, _ = os.ReadFile(filepath.Join(dir, leaf.BundleCheckpoint))
-	pj, _ := os.ReadFile(filepath.Join(dir, leaf.BundleProof))
-	if err := json.Unmarshal(pj, &f.proof); err != nil {
-		t.Fatal(err)
-	}
-	key, _ := os.ReadFile(filepath.Join(dir, leaf.BundlePublicKey))
-	if strings.TrimSpace(string(key)) != tr.PublicKey() {
-		t.Fatal("bundle public key differs")
-	}
-	return f
+	l := newTestLog(t, 40)
+	return &bundleFixture{log: l, lines: l.lines, signed: l.signedAt(t, 40), proof: l.rangeProof(t, 0, 40, 40)}
 }
 
 func (f *bundleFixture) copyLines() [][]byte {
@@ -67,18 +42,7 @@ func (f *bundleFixture) copyLines() [][]byte {
 }
 
 // signedAt signs a checkpoint of the fixture's log at size.
-func (f *bundleFixture) signedAt(t *testing.T, size uint64) []byte {
-	t.Helper()
-	root, err := f.tr.Root(size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := SignCheckpoint(leaf.Checkpoint{Origin: f.tr.Origin(), Size: size, Hash: root}, f.tr.signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signed
-}
+func (f *bundleFixture) signedAt(t *testing.T, size uint64) []byte { return f.log.signedAt(t, size) }
 
 // relineHash recomputes a line's leaf_hash after an edit, as a careful forger would.
 func relineHash(t *testing.T, line []byte) []byte {
@@ -88,8 +52,6 @@ func relineHash(t *testing.T, line []byte) []byte {
 		t.Fatal(err)
 	}
 	h := leaf.HashLeaf(canon)
-	var ev map[string]json.RawMessage
-	json.Unmarshal(line, &ev)
 	i := bytes.Index(line, []byte(`"leaf_hash":"`)) + len(`"leaf_hash":"`)
 	return append(append(bytes.Clone(line[:i]), base64.StdEncoding.EncodeToString(h[:])...), `"}`+"\n"...)
 }
@@ -99,30 +61,10 @@ func verifyLines(lines [][]byte, in VerifyInput) (VerifyReport, error) {
 	return Verify(context.Background(), in)
 }
 
-// rejectCustomer is a stand-in history validator that refuses one customer's freeze.
-type rejectCustomer struct {
-	id      string
-	checked int
-}
-
-func (r *rejectCustomer) Check(ev domain.StoredEvent) error {
-	r.checked++
-	var meta domain.Metadata
-	if err := json.Unmarshal(ev.Metadata, &meta); err != nil || meta.Actor.Name == "" || meta.Time.IsZero() {
-		return errors.New("metadata not rebuilt")
-	}
-	if strings.Contains(string(ev.Data), `"`+r.id+`"`) {
-		return errors.New("rule 4: the actor does not manage the customer")
-	}
-	return nil
-}
-
-func (r *rejectCustomer) Finish() error { return nil }
-
 func TestVerifyAcceptsUntamperedBundle(t *testing.T) {
 	f := newBundleFixture(t)
 	val := &rejectCustomer{id: "none"}
-	rep, err := verifyLines(f.lines, VerifyInput{Checkpoint: f.signed, PublicKey: f.tr.PublicKey(), Range: &f.proof, Validator: val})
+	rep, err := verifyLines(f.lines, VerifyInput{Checkpoint: f.signed, PublicKey: f.log.key, Range: &f.proof, Validator: val})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +72,7 @@ func TestVerifyAcceptsUntamperedBundle(t *testing.T) {
 		t.Fatalf("report %+v, checked %d", rep, val.checked)
 	}
 	// Without the range proof, a whole-tree export verifies too.
-	if _, err := verifyLines(f.lines, VerifyInput{Checkpoint: f.signed, PublicKey: f.tr.PublicKey()}); err != nil {
+	if _, err := verifyLines(f.lines, VerifyInput{Checkpoint: f.signed, PublicKey: f.log.key}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -139,7 +81,7 @@ func TestVerifyAcceptsUntamperedBundle(t *testing.T) {
 func TestVerifyTamperMatrix(t *testing.T) {
 	f := newBundleFixture(t)
 	otherSigner := func() note.Signer {
-		skey, _, _ := note.GenerateKey(rand.Reader, f.tr.Origin())
+		skey, _, _ := note.GenerateKey(rand.Reader, testOrigin)
 		s, _ := note.NewSigner(skey)
 		return s
 	}()
@@ -182,9 +124,9 @@ func TestVerifyTamperMatrix(t *testing.T) {
 		}, []string{"line 41", "index 40): the line is beyond the checkpoint, which covers 40 events"}},
 		{"checkpoint signed by another key", func(lines [][]byte, in *VerifyInput) [][]byte {
 			cp, _ := leaf.ParseCheckpoint(f.signed[:bytes.Index(f.signed, []byte("\n\n"))+1])
-			in.Checkpoint, _ = SignCheckpoint(cp, otherSigner)
+			in.Checkpoint, _ = note.Sign(&note.Note{Text: string(cp.Marshal())}, otherSigner)
 			return lines
-		}, []string{"checkpoint signature: the checkpoint is not signed by key " + f.tr.Origin()}},
+		}, []string{"checkpoint signature: the checkpoint is not signed by key " + testOrigin}},
 		{"rolled-back checkpoint", func(lines [][]byte, in *VerifyInput) [][]byte {
 			in.Previous = in.Checkpoint
 			in.Checkpoint = f.signedAt(t, 30)
@@ -193,8 +135,7 @@ func TestVerifyTamperMatrix(t *testing.T) {
 		}, []string{"checkpoint rolled back: it covers 30 events but an earlier checkpoint covered 40"}},
 		{"rewritten history against an earlier checkpoint", func(lines [][]byte, in *VerifyInput) [][]byte {
 			// The earlier checkpoint certified a different root for 30 events.
-			root, _ := f.tr.Root(29)
-			in.Previous, _ = SignCheckpoint(leaf.Checkpoint{Origin: f.tr.Origin(), Size: 30, Hash: root}, f.tr.signer)
+			in.Previous = f.log.sign(t, leaf.Checkpoint{Origin: testOrigin, Size: 30, Hash: f.log.root(t, 29)})
 			return lines
 		}, []string{"the earlier checkpoint (tree size 30) does not match the export's first 30 events"}},
 		{"event not permitted by the rules", func(lines [][]byte, in *VerifyInput) [][]byte {
@@ -212,7 +153,7 @@ func TestVerifyTamperMatrix(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			in := VerifyInput{Checkpoint: f.signed, PublicKey: f.tr.PublicKey(), Range: &f.proof}
+			in := VerifyInput{Checkpoint: f.signed, PublicKey: f.log.key, Range: &f.proof}
 			lines := c.tamper(f.copyLines(), &in)
 			rep, err := verifyLines(lines, in)
 			if !errors.Is(err, ErrVerification) {
@@ -235,24 +176,18 @@ func TestVerifyTamperMatrix(t *testing.T) {
 func TestVerifyEarlierCheckpoint(t *testing.T) {
 	f := newBundleFixture(t)
 	prev := f.signedAt(t, 30)
-	key := f.tr.PublicKey()
+	key := f.log.key
 	// From the export's own leaves.
 	if _, err := verifyLines(f.lines, VerifyInput{Checkpoint: f.signed, PublicKey: key, Previous: prev}); err != nil {
 		t.Fatal(err)
 	}
 	// A partial export needs the consistency proof.
-	rp, err := f.tr.RangeProof(32, 40, 40)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = verifyLines(f.lines[32:], VerifyInput{Checkpoint: f.signed, PublicKey: key, Range: &rp, Previous: prev})
+	rp := f.log.rangeProof(t, 32, 40, 40)
+	_, err := verifyLines(f.lines[32:], VerifyInput{Checkpoint: f.signed, PublicKey: key, Range: &rp, Previous: prev})
 	if !errors.Is(err, ErrVerification) || !strings.Contains(err.Error(), "give the consistency proof") {
 		t.Fatalf("missing consistency proof: %v", err)
 	}
-	cons, err := f.tr.ConsistencyProof(30, 40)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := f.log.consistencyProof(t, 30, 40)
 	if _, err := verifyLines(f.lines[32:], VerifyInput{Checkpoint: f.signed, PublicKey: key, Range: &rp, Previous: prev, Consistency: cons}); err != nil {
 		t.Fatal(err)
 	}
@@ -263,24 +198,21 @@ func TestVerifyEarlierCheckpoint(t *testing.T) {
 }
 
 func TestVerifyPartialBundle(t *testing.T) {
-	s := newMemStore()
-	appendEvents(t, s, 50)
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, 50)
+	l := newTestLog(t, 50)
 	dir := t.TempDir()
-	res, err := tr.WriteBundle(context.Background(), dir, ExportRequest{From: mustBound(t, "12"), To: mustBound(t, "31")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.First != 11 || res.End != 30 {
-		t.Fatalf("bundle %+v", res)
+	pj, _ := json.Marshal(l.rangeProof(t, 11, 30, 50))
+	for name, data := range map[string][]byte{leaf.BundleEvents: bytes.Join(l.lines[11:30], nil), leaf.BundleCheckpoint: l.signedAt(t, 50),
+		leaf.BundleProof: pj, leaf.BundlePublicKey: []byte(l.key + "\n")} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	in, closer, err := ReadBundle(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closer.Close()
-	in.PublicKey = tr.PublicKey()
+	in.PublicKey = l.key
 	in.Validator = &rejectCustomer{id: "c-20"} // skipped: the rules need the history from leaf 0
 	rep, err := Verify(context.Background(), in)
 	if err != nil {
@@ -298,7 +230,7 @@ func TestVerifyReportsEachDisorderOnce(t *testing.T) {
 		"swap":   append(append(append([][]byte{}, f.lines[:4]...), f.lines[5], f.lines[4]), f.lines[6:]...),
 		"delete": append(append([][]byte{}, f.lines[:4]...), f.lines[5:]...),
 	} {
-		rep, err := verifyLines(lines, VerifyInput{Checkpoint: f.signed, PublicKey: f.tr.PublicKey(), Range: &f.proof})
+		rep, err := verifyLines(lines, VerifyInput{Checkpoint: f.signed, PublicKey: f.log.key, Range: &f.proof})
 		if err == nil {
 			t.Fatalf("%s accepted", name)
 		}
@@ -313,42 +245,26 @@ func TestVerifyReportsEachDisorderOnce(t *testing.T) {
 // Exports longer than a batch are parsed in parallel: lines keep their numbers and order, across
 // batch boundaries.
 func TestVerifyAcrossBatches(t *testing.T) {
-	s := newMemStore()
 	n := 2*verifyBatch + 100
-	appendEvents(t, s, n)
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, uint64(n))
-	var buf bytes.Buffer
-	if _, err := tr.Export(context.Background(), &buf, ExportRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	_, signed := tr.Checkpoint()
-	lines := bytes.SplitAfter(buf.Bytes(), []byte("\n"))
-	lines = lines[:len(lines)-1]
-	rep, err := verifyLines(lines, VerifyInput{Checkpoint: signed, PublicKey: tr.PublicKey(), Validator: &rejectCustomer{id: fmt.Sprintf("c-%d", verifyBatch+3)}})
+	l := newTestLog(t, n)
+	signed := l.signedAt(t, uint64(n))
+	lines := l.lines
+	export := l.export()
+	rep, err := verifyLines(lines, VerifyInput{Checkpoint: signed, PublicKey: l.key, Validator: &rejectCustomer{id: fmt.Sprintf("c-%d", verifyBatch+3)}})
 	if !errors.Is(err, ErrVerification) || len(rep.Problems) != 1 || rep.Problems[0].Line != verifyBatch+4 || rep.Lines != n {
 		t.Fatalf("rule violation at line %d: %+v, %v", verifyBatch+4, rep.Problems, err)
 	}
 	// Swap the last line of the first batch with the first of the second.
 	tampered := append([][]byte{}, lines...)
 	tampered[verifyBatch-1], tampered[verifyBatch] = tampered[verifyBatch], tampered[verifyBatch-1]
-	rep, _ = verifyLines(tampered, VerifyInput{Checkpoint: signed, PublicKey: tr.PublicKey()})
+	rep, _ = verifyLines(tampered, VerifyInput{Checkpoint: signed, PublicKey: l.key})
 	if len(rep.Problems) != 3 || rep.Problems[0].Line != verifyBatch || rep.Problems[1].Line != verifyBatch+1 {
 		t.Fatalf("swap across batches: %v", rep.Problems)
 	}
 	// A cancelled verification stops.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Verify(ctx, VerifyInput{Export: bytes.NewReader(buf.Bytes()), Checkpoint: signed, PublicKey: tr.PublicKey()}); !errors.Is(err, context.Canceled) {
+	if _, err := Verify(ctx, VerifyInput{Export: bytes.NewReader(export), Checkpoint: signed, PublicKey: l.key}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
-}
-
-// lineCanonical is the leaf bytes an export line carries.
-func lineCanonical(line []byte) ([]byte, error) {
-	var p leaf.LineParser
-	if _, _, err := p.Parse(line); err != nil {
-		return nil, err
-	}
-	return p.Canonical(), nil
 }
