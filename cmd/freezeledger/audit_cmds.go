@@ -310,7 +310,7 @@ func verifyDataDir(ctx context.Context, dataDir, storeFlag string, retention tim
 			res.TreeSize, res.StoreEvents, res.Checkpoint.Size)
 	}
 
-	n, err := checkHistory(ctx, store, retention)
+	n, err := auditlog.CheckHistory(ctx, store, domain.NewHistoryValidator(domain.HistoryOptions{Retention: retention}))
 	if err != nil {
 		fail("history", err)
 	} else {
@@ -328,31 +328,6 @@ func verifyDataDir(ctx context.Context, dataDir, storeFlag string, retention tim
 		return 1
 	}
 	return 0
-}
-
-// checkHistory replays the store's whole log through the domain's history validator.
-func checkHistory(ctx context.Context, store eventstore.Store, retention time.Duration) (int, error) {
-	v := domain.NewHistoryValidator(domain.HistoryOptions{Retention: retention})
-	after := eventstore.Start
-	n := 0
-	for {
-		recs, err := store.ReadAll(ctx, after, 1024)
-		if err != nil {
-			return n, err
-		}
-		if len(recs) == 0 {
-			return n, v.Finish()
-		}
-		for _, rec := range recs {
-			err := v.Check(domain.StoredEvent{ID: rec.ID, Type: rec.Type, Stream: rec.Stream, Revision: rec.Revision,
-				Position: rec.Position.String(), Data: rec.Data, Metadata: rec.Metadata})
-			if err != nil {
-				return n, fmt.Errorf("leaf %d: %w", n, err)
-			}
-			n++
-			after = rec.Position
-		}
-	}
 }
 
 // readKey reads a verifier key given as a file or inline.

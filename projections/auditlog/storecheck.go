@@ -6,11 +6,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
+	"github.com/freezeledger/freezeledger/projections/auditlog/verify"
 )
 
 // CatchUp indexes the events the store holds beyond the tree and signs a checkpoint covering them.
@@ -169,4 +172,36 @@ func (t *Tree) CheckAgainstStore(ctx context.Context) (StoreCheck, error) {
 		return res, fmt.Errorf("%w: audit tree %s: %d problem(s), the first: %s", eventstore.ErrCorrupt, t.dir, len(res.Problems), res.Problems[0])
 	}
 	return res, nil
+}
+
+// CheckHistory replays the store's whole log, in global order, through the domain's history
+// validator (domain.NewHistoryValidator; verify.ReplayHistory does the replay). It returns how many
+// events were permitted, and the first event not permitted ("leaf N: …"), a read error, or what
+// the validator's Finish reports. It reads the store in pages: memory stays flat.
+func CheckHistory(ctx context.Context, store eventstore.Store, val verify.HistoryValidator) (int, error) {
+	return verify.ReplayHistory(storedEvents(ctx, store), val)
+}
+
+// storedEvents yields the store's events in global order, as the domain sees them.
+func storedEvents(ctx context.Context, store eventstore.Store) iter.Seq2[domain.StoredEvent, error] {
+	return func(yield func(domain.StoredEvent, error) bool) {
+		after := eventstore.Start
+		for {
+			recs, err := store.ReadAll(ctx, after, int(exportPage))
+			if err != nil {
+				yield(domain.StoredEvent{}, err)
+				return
+			}
+			if len(recs) == 0 {
+				return
+			}
+			for _, rec := range recs {
+				if !yield(domain.StoredEvent{ID: rec.ID, Type: rec.Type, Stream: rec.Stream, Revision: rec.Revision,
+					Position: rec.Position.String(), Data: rec.Data, Metadata: rec.Metadata}, nil) {
+					return
+				}
+				after = rec.Position
+			}
+		}
+	}
 }
