@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,95 +111,6 @@ func newRandomIDs() func() uuid.UUID {
 var errReservationLost = errors.New("id reservation lost")
 
 // ---- command plumbing ----
-
-// commandHash fingerprints a command without its Meta. It is only needed (and only recorded) when
-// the command carries an idempotency key.
-func commandHash(m Meta, kind string, cmd any) string {
-	if m.IdempotencyKey == "" {
-		return ""
-	}
-	h := sha256.New()
-	h.Write([]byte(kind))
-	h.Write([]byte{0})
-	_ = json.NewEncoder(h).Encode(cmd)
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// checkKey refuses a platform idempotency key this process saw with another command: the platform's
-// commands span channels, while each channel's index (recovered from its stream) only knows its own.
-func (s *Service) checkKey(m Meta, hash string) error {
-	if m.IdempotencyKey == "" {
-		return nil
-	}
-	if n := len(m.IdempotencyKey); n > 128 {
-		return Errorf(CodeInvalid, "an idempotency key is 1 to 128 characters")
-	}
-	if m.Actor.Role != RolePlatform {
-		return nil // a partner's commands all go to its own channel, whose index is complete
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if h, ok := s.keys[keyID(m.Actor.Name, m.IdempotencyKey)]; ok && h != hashID(hash) {
-		return Errorf(CodeConflict, "idempotency key %q was already used by %q for a different command", m.IdempotencyKey, m.Actor.Name)
-	}
-	return nil
-}
-
-func (s *Service) rememberKey(m Meta, hash string) {
-	if m.IdempotencyKey == "" || m.Actor.Role != RolePlatform {
-		return
-	}
-	s.mu.Lock()
-	s.keys[keyID(m.Actor.Name, m.IdempotencyKey)] = hashID(hash)
-	s.mu.Unlock()
-}
-
-// resultOf is request r's Result once it ran in stream's worker: for a replay, the first request's
-// events, read back from the log unless the round had them at hand.
-func (s *Service) resultOf(ctx context.Context, stream string, r *request) (Result, error) {
-	evs := r.events
-	if r.replay && r.runs != nil {
-		var err error
-		if evs, err = s.readRuns(context.WithoutCancel(ctx), stream, r.runs); err != nil {
-			return Result{}, err
-		}
-	}
-	pos := r.position
-	if len(evs) > 0 {
-		pos = evs[len(evs)-1].Position
-	}
-	return Result{Position: pos, Events: evs, Replayed: r.replay}, nil
-}
-
-// readRuns reads the events at the revisions of runs from stream (an idempotent replay).
-func (s *Service) readRuns(ctx context.Context, stream string, runs []idemRun) ([]StoredEvent, error) {
-	var out []StoredEvent
-	for _, run := range runs {
-		var evs []StoredEvent
-		var err error
-		if rr, ok := s.log.(RangeReader); ok {
-			evs, err = rr.ReadRange(ctx, stream, run.first, int(run.n))
-		} else {
-			evs, err = s.log.Read(ctx, stream, run.first)
-		}
-		if err != nil {
-			if errors.Is(err, ErrStoreUnavailable) {
-				return nil, &Error{Code: CodeUnavailable, Message: fmt.Sprintf("reading %s from revision %d for an idempotent replay: %v", stream, run.first, err)}
-			}
-			return nil, fmt.Errorf("reading %s from revision %d for an idempotent replay: %w", stream, run.first, err)
-		}
-		if len(evs) < int(run.n) {
-			return nil, fmt.Errorf("idempotent replay: %s has %d events from revision %d, want %d", stream, len(evs), run.first, run.n)
-		}
-		for i := range int(run.n) {
-			if evs[i].Revision != run.first+uint64(i) {
-				return nil, fmt.Errorf("idempotent replay: read revision %d of %s where %d was expected", evs[i].Revision, stream, run.first+uint64(i))
-			}
-		}
-		out = append(out, evs[:run.n]...)
-	}
-	return out, nil
-}
 
 // run executes a one-channel command: routes it, runs it, and returns its Result.
 func (s *Service) run(ctx context.Context, stream string, m Meta, hash string, decide func(c *Channel, now time.Time) ([]pendingEvent, error)) (Result, error) {
