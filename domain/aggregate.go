@@ -93,11 +93,6 @@ type Customer struct {
 	ResourcesReleased bool // sticky (rule 8)
 }
 
-type reservationKey struct {
-	kind, id string
-	rev      uint64
-}
-
 // Channel is the state of one channel stream. It is not safe for concurrent use; the Service owns
 // each Channel through one worker at a time.
 type Channel struct {
@@ -859,27 +854,6 @@ func (c *Channel) decideReleaseResources(id string, now time.Time) ([]pendingEve
 		return nil, Errorf(CodeConflict, "rule 8: customer %q's retention runs until %s", id, cu.RetentionDeadline.Format(time.RFC3339Nano))
 	}
 	return []pendingEvent{{EventCustomerResourcesRelease, &CustomerResourcesReleased{CustomerID: id, FrozenAt: cu.ResourceFrozenAt, Reason: ReleaseReason}}}, nil
-}
-
-// decideReleaseReservation gives up this channel's reservation rev of an ID (rule 10): permitted
-// while the ID is not registered or associated here and that reservation was not released yet.
-func (c *Channel) decideReleaseReservation(kind, id string, rev uint64, reason string) ([]pendingEvent, error) {
-	switch kind {
-	case "customer":
-		if _, ok := c.customers[id]; ok {
-			return nil, Errorf(CodeConflict, "rule 10: customer %q is associated in %s; its reservation cannot be released", id, c.stream)
-		}
-	case "partner":
-		if _, ok := c.partners[id]; ok {
-			return nil, Errorf(CodeConflict, "rule 10: partner %q is registered in %s; its reservation cannot be released", id, c.stream)
-		}
-	default:
-		return nil, Errorf(CodeInvalid, "reservation kind must be partner or customer, not %q", kind)
-	}
-	if _, ok := c.released[reservationKey{kind, id, rev}]; ok {
-		return nil, nil
-	}
-	return []pendingEvent{{EventIDReservationReleased, &IDReservationReleased{Kind: kind, ID: id, Channel: c.stream, Reason: reason, ReservationRevision: rev}}}, nil
 }
 
 // applyStored applies a stored event (used when loading a stream).
