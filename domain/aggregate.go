@@ -838,24 +838,6 @@ func (c *Channel) decideUnfreezeCustomer(a Actor, id, reason string, ut FreezeTy
 	return []pendingEvent{{EventCustomerUnfrozen, &CustomerUnfrozen{CustomerID: id, UnfreezeType: ut, Reason: reason}}}, nil
 }
 
-// ReleaseReason is the reason recorded on customer.resources_released.
-const ReleaseReason = "retention period ended (rule 8)"
-
-// decideReleaseResources releases customer id's resources if its retention ran out by now (rule 8).
-func (c *Channel) decideReleaseResources(id string, now time.Time) ([]pendingEvent, error) {
-	cu := c.customers[id]
-	if cu == nil {
-		return nil, Errorf(CodeNotFound, "customer %q not found", id)
-	}
-	if !cu.Frozen || cu.FreezeType != FreezeAccountAndResource || cu.RetentionDeadline.IsZero() {
-		return nil, Errorf(CodeConflict, "rule 8: customer %q has no ACCOUNT_AND_RESOURCE freeze awaiting resource release", id)
-	}
-	if now.Before(cu.RetentionDeadline) {
-		return nil, Errorf(CodeConflict, "rule 8: customer %q's retention runs until %s", id, cu.RetentionDeadline.Format(time.RFC3339Nano))
-	}
-	return []pendingEvent{{EventCustomerResourcesRelease, &CustomerResourcesReleased{CustomerID: id, FrozenAt: cu.ResourceFrozenAt, Reason: ReleaseReason}}}, nil
-}
-
 // applyStored applies a stored event (used when loading a stream).
 func (c *Channel) applyStored(se *StoredEvent) error {
 	data, m, err := decodeEvent(se, nil)
