@@ -1,11 +1,15 @@
 package domain
 
+// The command service: Service, its Options, and run, the path of every one-channel command (check
+// the idempotency key, decide in the channel's worker, return the Result). The rest of the Service is
+// split by concern: worker.go (the per-channel worker and group commit), directory.go (routing),
+// reservation.go (rule 10), idempotency.go, retention.go (rule 8), partner_commands.go and
+// customer_commands.go (the command methods), queries.go (reads).
+
 import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"strings"
 	"sync"
 	"time"
 
@@ -104,8 +108,6 @@ func newRandomIDs() func() uuid.UUID {
 	}
 }
 
-// ---- command plumbing ----
-
 // run executes a one-channel command: routes it, runs it, and returns its Result.
 func (s *Service) run(ctx context.Context, stream string, m Meta, hash string, decide func(c *Channel, now time.Time) ([]pendingEvent, error)) (Result, error) {
 	if err := s.checkKey(m, hash); err != nil {
@@ -136,172 +138,4 @@ func (s *Service) run(ctx context.Context, stream string, m Meta, hash string, d
 	}
 	s.rememberKey(m, hash)
 	return res, nil
-}
-
-// Partner returns partner id's state and its channel stream.
-func (s *Service) Partner(ctx context.Context, id string) (Partner, string, error) {
-	ch, err := s.PartnerChannel(ctx, id)
-	if err != nil {
-		return Partner{}, "", err
-	}
-	var p Partner
-	err = s.query(ch, func(c *Channel) { p, _ = c.Partner(id) })
-	return p, ch, err
-}
-
-// Customer returns customer id's own state (no cascade), its manager (rule 2) and its channel stream.
-func (s *Service) Customer(ctx context.Context, id string) (cu Customer, manager, channel string, err error) {
-	channel, err = s.CustomerChannel(ctx, id)
-	if err != nil {
-		return Customer{}, "", "", err
-	}
-	err = s.query(channel, func(c *Channel) {
-		cu, _ = c.Customer(id)
-		manager = c.Manager(cu)
-	})
-	return cu, manager, channel, err
-}
-
-// ---- commands ----
-
-// AssociateCustomer associates a new customer with a partner (by the partner itself or the
-// distributor of the reseller named): customer.associated and customer.frozen (rule 1), after
-// claiming the customer ID (rule 10).
-func (s *Service) AssociateCustomer(ctx context.Context, cmd AssociateCustomer) (Result, error) {
-	plain := cmd
-	plain.Meta = Meta{}
-	hash := commandHash(cmd.Meta, "AssociateCustomer", plain)
-	stream, err := s.actorChannel(ctx, cmd.Actor)
-	if err != nil {
-		return Result{}, err
-	}
-	return s.claimAndRun(ctx, "customer", cmd.CustomerID, stream, cmd.Meta, hash, func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error) {
-		if !reserved {
-			return nil, c.checkAssociate(cmd)
-		}
-		return c.decideAssociate(cmd, rev)
-	})
-}
-
-// FreezeCustomer freezes a customer or upgrades its freeze (rules 2 to 5).
-func (s *Service) FreezeCustomer(ctx context.Context, cmd FreezeCustomer) (Result, error) {
-	plain := cmd
-	plain.Meta = Meta{}
-	stream, err := s.actorChannel(ctx, cmd.Actor)
-	if err != nil {
-		return Result{}, err
-	}
-	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "FreezeCustomer", plain), func(c *Channel, now time.Time) ([]pendingEvent, error) {
-		return c.decideFreezeCustomer(cmd.Actor, cmd.CustomerID, cmd.Reason, cmd.FreezeType, now, s.opts.Retention)
-	})
-}
-
-// UnfreezeCustomer unfreezes a customer (rules 2 to 5).
-func (s *Service) UnfreezeCustomer(ctx context.Context, cmd UnfreezeCustomer) (Result, error) {
-	plain := cmd
-	plain.Meta = Meta{}
-	stream, err := s.actorChannel(ctx, cmd.Actor)
-	if err != nil {
-		return Result{}, err
-	}
-	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezeCustomer", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
-		return c.decideUnfreezeCustomer(cmd.Actor, cmd.CustomerID, cmd.Reason, cmd.UnfreezeType)
-	})
-}
-
-// FreezeCustomers freezes up to MaxBatch customers, one result each (rule 11).
-func (s *Service) FreezeCustomers(ctx context.Context, cmd FreezeCustomers) (BatchResult, error) {
-	plain := cmd
-	plain.Meta = Meta{}
-	return s.batch(ctx, cmd.Meta, commandHash(cmd.Meta, "FreezeCustomers", plain), cmd.CustomerIDs, func(c *Channel, id string, now time.Time) ([]pendingEvent, error) {
-		return c.decideFreezeCustomer(cmd.Actor, id, cmd.Reason, cmd.FreezeType, now, s.opts.Retention)
-	})
-}
-
-// UnfreezeCustomers unfreezes up to MaxBatch customers, one result each (rule 11).
-func (s *Service) UnfreezeCustomers(ctx context.Context, cmd UnfreezeCustomers) (BatchResult, error) {
-	plain := cmd
-	plain.Meta = Meta{}
-	return s.batch(ctx, cmd.Meta, commandHash(cmd.Meta, "UnfreezeCustomers", plain), cmd.CustomerIDs, func(c *Channel, id string, _ time.Time) ([]pendingEvent, error) {
-		return c.decideUnfreezeCustomer(cmd.Actor, id, cmd.Reason, cmd.UnfreezeType)
-	})
-}
-
-func (s *Service) batch(ctx context.Context, m Meta, hash string, ids []string, decide func(c *Channel, id string, now time.Time) ([]pendingEvent, error)) (BatchResult, error) {
-	if len(ids) == 0 || len(ids) > MaxBatch {
-		return BatchResult{}, Errorf(CodeInvalid, "rule 11: a batch takes 1 to %d customers, not %d", MaxBatch, len(ids))
-	}
-	if err := checkWriter(m.Actor); err != nil {
-		return BatchResult{}, err
-	}
-	if err := s.checkKey(m, hash); err != nil {
-		return BatchResult{}, err
-	}
-	stream, err := s.actorChannel(ctx, m.Actor)
-	if err != nil {
-		return BatchResult{}, err
-	}
-	items := make([]ItemResult, len(ids))
-	if stream == "" {
-		empty := NewChannel("")
-		for i, id := range ids {
-			_, err := decide(empty, id, s.now())
-			items[i] = ItemResult{CustomerID: id, Err: err}
-		}
-		return BatchResult{Items: items}, nil
-	}
-	r := newRequest(m, hash, func(c *Channel, e *emitter) error {
-		for i, id := range ids {
-			pend, err := decide(c, id, e.now)
-			items[i] = ItemResult{CustomerID: id, Err: err}
-			if err == nil {
-				e.emit(pend...)
-			}
-		}
-		return nil
-	})
-	if err := s.exec(stream, r); err != nil {
-		return BatchResult{}, err
-	}
-	res, err := s.resultOf(ctx, stream, r)
-	if err != nil {
-		return BatchResult{}, err
-	}
-	if r.replay {
-		done := map[string]bool{}
-		for _, ev := range res.Events {
-			done[customerOf(ev)] = true
-		}
-		for i, id := range ids {
-			items[i] = ItemResult{CustomerID: id}
-			if !done[id] {
-				items[i].Err = Errorf(CodeConflict, "rule 11: customer %q was refused in the first request with this idempotency key, which appended nothing for it", id)
-			}
-		}
-	}
-	if len(r.events) > 0 || r.replay {
-		s.rememberKey(m, hash)
-	}
-	out := BatchResult{Items: items, Replayed: res.Replayed}
-	if len(res.Events) > 0 {
-		out.Position = res.Position
-	}
-	return out, nil
-}
-
-func customerOf(ev StoredEvent) string {
-	var d struct {
-		CustomerID string `json:"customer_id"`
-	}
-	_ = json.Unmarshal(ev.Data, &d)
-	return d.CustomerID
-}
-
-// QueryChannel runs f against the committed state of the channel stored in stream (loading it if
-// needed), in order with that channel's commands. f must not keep c or call the Service.
-func (s *Service) QueryChannel(ctx context.Context, stream string, f func(c *Channel)) error {
-	if !strings.HasPrefix(stream, ChannelStreamPrefix) {
-		return Errorf(CodeInvalid, "%q is not a channel stream", stream)
-	}
-	return s.query(stream, f)
 }
