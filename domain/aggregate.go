@@ -36,7 +36,7 @@ package domain
 //  9. Marketplace products are a read-side matter (projections); the domain keeps the freeze type and
 //     resources-released flag they need.
 //  10. A customer (and a partner) ID is associated with at most one channel: IDs are claimed in
-//     reservation streams (see service_reservation.go) and an association is only permitted while its
+//     reservation streams (see reservation.go) and an association is only permitted while its
 //     channel holds the live reservation.
 //  11. Batches take at most MaxBatch customers and report one result per customer; one refusal does
 //     not undo the others.
