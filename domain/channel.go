@@ -215,7 +215,8 @@ func (c *Channel) apply(typ string, data any, ec eventCtx) {
 			c.syncDue(cu)
 		}
 	case *IDReservationReleased:
-		k := reservationKey{d.Kind, d.ID, d.ReservationRevision}
+		kind, _ := parseEntityKind(d.Kind) // a kind this service never writes: kept under none, never looked up
+		k := reservationKey{kind, d.ID, d.ReservationRevision}
 		c.j.saveReservation(c, k)
 		c.released[k] = struct{}{}
 	}

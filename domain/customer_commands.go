@@ -21,7 +21,7 @@ func (s *Service) AssociateCustomer(ctx context.Context, cmd AssociateCustomer) 
 	if err != nil {
 		return Result{}, err
 	}
-	return s.claimAndRun(ctx, "customer", cmd.CustomerID, stream, cmd.Meta, hash, func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error) {
+	return s.claimAndRun(ctx, kindCustomer, cmd.CustomerID, stream, cmd.Meta, hash, func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error) {
 		if !reserved {
 			return nil, c.checkAssociate(cmd)
 		}

@@ -27,7 +27,7 @@ func (c *Channel) decideAssociate(cmd AssociateCustomer, reservationRev uint64) 
 	if err := c.checkAssociate(cmd); err != nil {
 		return nil, err
 	}
-	if _, lost := c.released[reservationKey{"customer", cmd.CustomerID, reservationRev}]; lost {
+	if _, lost := c.released[reservationKey{kindCustomer, cmd.CustomerID, reservationRev}]; lost {
 		return nil, errReservationLost
 	}
 	target := c.partners[cmd.PartnerID]

@@ -28,31 +28,28 @@ func (s *Service) actorChannel(ctx context.Context, a Actor) (string, error) {
 
 // PartnerChannel returns the channel stream holding partner id, or a not_found *Error.
 func (s *Service) PartnerChannel(ctx context.Context, id string) (string, error) {
-	return s.directory(ctx, "partner", id)
+	return s.directory(ctx, kindPartner, id)
 }
 
 // CustomerChannel returns the channel stream holding customer id, or a not_found *Error.
 func (s *Service) CustomerChannel(ctx context.Context, id string) (string, error) {
-	return s.directory(ctx, "customer", id)
+	return s.directory(ctx, kindCustomer, id)
 }
 
-func (s *Service) directory(ctx context.Context, kind, id string) (string, error) {
+func (s *Service) directory(ctx context.Context, kind entityKind, id string) (string, error) {
 	if !ValidID(id) {
 		return "", Errorf(CodeNotFound, "%s %q not found", kind, truncateString(id, 80))
 	}
-	dir := s.partners
-	if kind == "customer" {
-		dir = s.customers
-	}
+	dir := s.dir(kind)
 	s.mu.Lock()
 	ch, ok := dir[id]
 	s.mu.Unlock()
 	if ok {
 		return ch, nil
 	}
-	res, err := s.log.Read(ctx, ReservationStream(kind, id), 0)
+	res, err := s.log.Read(ctx, kind.reservationStream(id), 0)
 	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", ReservationStream(kind, id), err)
+		return "", fmt.Errorf("reading %s: %w", kind.reservationStream(id), err)
 	}
 	holder := ""
 	for i := range res {
@@ -79,8 +76,17 @@ func (s *Service) directory(ctx context.Context, kind, id string) (string, error
 	return holder, nil
 }
 
-func (c *Channel) holds(kind, id string) bool {
-	if kind == "partner" {
+// dir is the directory of IDs of kind: ID -> the channel stream holding it (confirmed). The caller
+// holds s.mu to use it.
+func (s *Service) dir(kind entityKind) map[string]string {
+	if kind == kindCustomer {
+		return s.customers
+	}
+	return s.partners
+}
+
+func (c *Channel) holds(kind entityKind, id string) bool {
+	if kind == kindPartner {
 		_, ok := c.partners[id]
 		return ok
 	}

@@ -37,10 +37,10 @@ func (s *Service) RegisterPartner(ctx context.Context, cmd RegisterPartner) (Res
 		}
 		stream = ch
 	}
-	return s.claimAndRun(ctx, "partner", cmd.PartnerID, stream, cmd.Meta, hash, func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error) {
+	return s.claimAndRun(ctx, kindPartner, cmd.PartnerID, stream, cmd.Meta, hash, func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error) {
 		pend, err := c.decideRegisterPartner(cmd)
 		if err == nil && reserved {
-			if _, lost := c.released[reservationKey{"partner", cmd.PartnerID, rev}]; lost {
+			if _, lost := c.released[reservationKey{kindPartner, cmd.PartnerID, rev}]; lost {
 				return nil, errReservationLost
 			}
 		}

@@ -17,10 +17,50 @@ import (
 // errReservationLost: the channel's reservation of an ID was taken over; claim it again.
 var errReservationLost = errors.New("id reservation lost")
 
+// entityKind is what an ID names, for the directory and the reservations of rule 10: a partner or a
+// customer. Its zero value is neither.
+type entityKind uint8
+
+const (
+	kindPartner entityKind = iota + 1
+	kindCustomer
+)
+
+// String is the kind as reservation events write it (IDReserved.Kind, IDReservationReleased.Kind)
+// and messages show it: "partner" or "customer".
+func (k entityKind) String() string {
+	switch k {
+	case kindPartner:
+		return "partner"
+	case kindCustomer:
+		return "customer"
+	}
+	return fmt.Sprintf("entityKind(%d)", uint8(k))
+}
+
+// parseEntityKind is the kind s names in a reservation event; false for anything but "partner" and
+// "customer".
+func parseEntityKind(s string) (entityKind, bool) {
+	for _, k := range [...]entityKind{kindPartner, kindCustomer} {
+		if s == k.String() {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// reservationStream is the reservation stream of ID id of kind k (ReservationStream).
+func (k entityKind) reservationStream(id string) string {
+	if k == kindPartner {
+		return PartnerReservationStreamPrefix + id
+	}
+	return CustomerReservationStreamPrefix + id
+}
+
 // claimAndRun runs a command that creates an ID (kind) in stream: a precheck (idempotent replay or
 // refusal without touching the reservation stream), the claim, then the decision, which must find the
 // reservation still held; a refusal after the claim gives the reservation back.
-func (s *Service) claimAndRun(ctx context.Context, kind, id, stream string, m Meta, hash string, decide func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error)) (Result, error) {
+func (s *Service) claimAndRun(ctx context.Context, kind entityKind, id, stream string, m Meta, hash string, decide func(c *Channel, rev uint64, reserved bool) ([]pendingEvent, error)) (Result, error) {
 	pre, err := s.run(ctx, stream, m, hash, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		_, err := decide(c, 0, false) // the precheck appends nothing
 		return nil, err
@@ -41,15 +81,11 @@ func (s *Service) claimAndRun(ctx context.Context, kind, id, stream string, m Me
 		}
 		if err != nil && ErrorCode(err) != "" && ErrorCode(err) != CodeUnavailable {
 			// Refused after the claim (the state changed meanwhile): give the reservation back.
-			_ = s.releaseReservation(stream, kind, id, rev, m.RequestID, "the "+kind+" command it was made for was refused")
+			_ = s.releaseReservation(stream, kind, id, rev, m.RequestID, "the "+kind.String()+" command it was made for was refused")
 		}
 		if err == nil {
 			s.mu.Lock()
-			if kind == "partner" {
-				s.partners[id] = stream
-			} else {
-				s.customers[id] = stream
-			}
+			s.dir(kind)[id] = stream
 			s.mu.Unlock()
 		}
 		return res, err
@@ -57,7 +93,7 @@ func (s *Service) claimAndRun(ctx context.Context, kind, id, stream string, m Me
 	return Result{}, Errorf(CodeConflict, "rule 10: %s %q is contended by several partners; try again", kind, id)
 }
 
-func (s *Service) releaseReservation(stream, kind, id string, rev uint64, requestID, reason string) error {
+func (s *Service) releaseReservation(stream string, kind entityKind, id string, rev uint64, requestID, reason string) error {
 	r := newRequest(Meta{Actor: SystemActor, RequestID: requestID}, "", func(c *Channel, e *emitter) error {
 		pend, err := c.decideReleaseReservation(kind, id, rev, reason)
 		if err != nil {
@@ -74,8 +110,8 @@ func (s *Service) releaseReservation(stream, kind, id string, rev uint64, reques
 // another channel's is a conflict if the ID is taken there or the reservation is younger than
 // ReservationGrace, and is otherwise taken over after releasing it in the holder's stream (which
 // fences an association still in flight there).
-func (s *Service) claim(ctx context.Context, kind, id, stream, requestID string) (uint64, error) {
-	rs := ReservationStream(kind, id)
+func (s *Service) claim(ctx context.Context, kind entityKind, id, stream, requestID string) (uint64, error) {
+	rs := kind.reservationStream(id)
 	for attempt := 0; attempt < 8; attempt++ {
 		evs, err := s.log.Read(ctx, rs, 0)
 		if err != nil {
@@ -123,7 +159,7 @@ func (s *Service) claim(ctx context.Context, kind, id, stream, requestID string)
 		}
 		meta := Metadata{SchemaVersion: SchemaVersions[EventIDReserved], Actor: SystemActor, Time: s.now(), RequestID: requestID}
 		mb, _ := json.Marshal(meta)
-		data, _ := json.Marshal(IDReserved{Kind: kind, ID: id, Channel: stream})
+		data, _ := json.Marshal(IDReserved{Kind: kind.String(), ID: id, Channel: stream})
 		app, err := s.log.Append(ctx, rs, expected, []NewEvent{{ID: s.opts.NewID(), Type: EventIDReserved, Data: data, Metadata: mb}})
 		if errors.Is(err, ErrWrongRevision) {
 			continue
@@ -140,19 +176,20 @@ func (s *Service) claim(ctx context.Context, kind, id, stream, requestID string)
 }
 
 type reservationKey struct {
-	kind, id string
-	rev      uint64
+	kind entityKind
+	id   string
+	rev  uint64
 }
 
 // decideReleaseReservation gives up this channel's reservation rev of an ID (rule 10): permitted
 // while the ID is not registered or associated here and that reservation was not released yet.
-func (c *Channel) decideReleaseReservation(kind, id string, rev uint64, reason string) ([]pendingEvent, error) {
+func (c *Channel) decideReleaseReservation(kind entityKind, id string, rev uint64, reason string) ([]pendingEvent, error) {
 	switch kind {
-	case "customer":
+	case kindCustomer:
 		if _, ok := c.customers[id]; ok {
 			return nil, Errorf(CodeConflict, "rule 10: customer %q is associated in %s; its reservation cannot be released", id, c.stream)
 		}
-	case "partner":
+	case kindPartner:
 		if _, ok := c.partners[id]; ok {
 			return nil, Errorf(CodeConflict, "rule 10: partner %q is registered in %s; its reservation cannot be released", id, c.stream)
 		}
@@ -162,5 +199,5 @@ func (c *Channel) decideReleaseReservation(kind, id string, rev uint64, reason s
 	if _, ok := c.released[reservationKey{kind, id, rev}]; ok {
 		return nil, nil
 	}
-	return []pendingEvent{{EventIDReservationReleased, &IDReservationReleased{Kind: kind, ID: id, Channel: c.stream, Reason: reason, ReservationRevision: rev}}}, nil
+	return []pendingEvent{{EventIDReservationReleased, &IDReservationReleased{Kind: kind.String(), ID: id, Channel: c.stream, Reason: reason, ReservationRevision: rev}}}, nil
 }
