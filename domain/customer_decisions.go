@@ -1,25 +1,14 @@
 package domain
 
-// The customer decisions: who manages a customer (rule 2), associating one (rules 1 and 10), and
-// freezing and unfreezing it (rules 2 to 5 and 8's retention deadline), each decided against a Channel
-// into events or an *Error.
+// The customer decisions: associating a customer (rules 1 and 10), and freezing and unfreezing it
+// (rules 2 to 5 and 8's retention deadline; its manager is manager.go's), each decided against a
+// Channel into events or an *Error.
 
 import (
 	"strings"
 	"time"
 	"unicode/utf8"
 )
-
-// Manager returns the partner ID that may freeze and unfreeze customer cu (rule 2).
-func (c *Channel) Manager(cu Customer) string {
-	if cu.DistributorID == "" {
-		return cu.PartnerID
-	}
-	if r := c.partners[cu.PartnerID]; r != nil && r.Delegation.Freeze {
-		return cu.PartnerID
-	}
-	return cu.DistributorID
-}
 
 // decideAssociate decides an association; reservationRev is the revision of the reservation-stream
 // event by which this channel holds the customer ID (rule 10).
