@@ -175,6 +175,8 @@ func (s *Service) claim(ctx context.Context, kind entityKind, id, stream, reques
 	return 0, Errorf(CodeConflict, "rule 10: %s %q is contended; try again", kind, id)
 }
 
+// reservationKey names one reservation: the ID and the revision of its id.reserved event in the
+// ID's reservation stream.
 type reservationKey struct {
 	kind entityKind
 	id   string

@@ -27,6 +27,8 @@ type emitter struct {
 	err    error // an encoding failure (internal)
 }
 
+// emit applies each pending event to the channel and adds it, encoded, to the round's events, owned
+// by the current request. An encoding failure is kept in e.err and stops the emission.
 func (e *emitter) emit(pend ...pendingEvent) {
 	for _, p := range pend {
 		meta := e.req.meta
@@ -48,6 +50,8 @@ func (e *emitter) emit(pend ...pendingEvent) {
 	}
 }
 
+// request is one command (or query) queued for a channel's worker, and its outcome once done is
+// closed.
 type request struct {
 	meta  Metadata // actor, request ID, idempotency key and command hash; Time is set per round
 	keyed bool     // the request carries an idempotency key: id and hash are set
@@ -66,6 +70,8 @@ type request struct {
 	done     chan struct{}
 }
 
+// newRequest is the request of a command with metadata m and command hash hash, decided by run; a
+// request with an idempotency key carries the key's ID and hash for the channel's index.
 func newRequest(m Meta, hash string, run func(c *Channel, e *emitter) error) *request {
 	r := &request{
 		meta: Metadata{Actor: m.Actor, RequestID: m.RequestID, IdempotencyKey: m.IdempotencyKey, OnBehalfOf: m.OnBehalfOf, CommandHash: hash},
@@ -77,6 +83,8 @@ func newRequest(m Meta, hash string, run func(c *Channel, e *emitter) error) *re
 	return r
 }
 
+// worker decides the commands of one channel stream, one round at a time (loop, round); running
+// says a loop goroutine is draining queue. It owns the channel's state.
 type worker struct {
 	s      *Service
 	stream string
