@@ -1,9 +1,10 @@
 // Package domain is freezeledger's heart: the parties, events and rules of account freezing in a
 // partner resale model (shared/DOMAIN.md), the channel aggregate that enforces the rules
-// (aggregate.go), the command service that turns commands into appended events (Service), and the
-// history validator that checks a whole log against the rules (HistoryValidator, reused by the
-// auditors' offline verifier). It imports only the standard library and google/uuid; storage is
-// reached through the EventLog port (ports.go), adapted by package eventstore.
+// (aggregate.go lists them and says which file holds each part), the command service that turns
+// commands into appended events (Service, service.go), and the history validator that checks a whole
+// log against the rules (HistoryValidator, reused by the auditors' offline verifier). It imports only
+// the standard library and google/uuid; storage is reached through the EventLog port (ports.go),
+// adapted by package eventstore.
 //
 // Streams: one channel stream per distributor or solution provider (ChannelStream) and one
 // reservation stream per partner or customer ID (ReservationStream). docs/ARCHITECTURE.md

@@ -86,12 +86,11 @@ type GlobalReader interface {
 	ReadAll(ctx context.Context, after string, count int) ([]StoredEvent, error)
 }
 
-// ReservationStream is the reservation stream of a partner or customer ID (kind "partner" or "customer").
+// ReservationStream is the reservation stream of a partner or customer ID (kind "partner" or
+// "customer", as reservation events write it; any other kind is taken as "customer").
 func ReservationStream(kind, id string) string {
-	if kind == "partner" {
-		return PartnerReservationStreamPrefix + id
-	}
-	return CustomerReservationStreamPrefix + id
+	k, _ := parseEntityKind(kind)
+	return k.reservationStream(id)
 }
 
 // RangeReader is optionally implemented by an EventLog that can read part of a stream. The Service

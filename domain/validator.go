@@ -45,7 +45,7 @@ type HistoryValidator struct {
 	opts      HistoryOptions
 	channels  map[string]*Channel
 	revs      map[string]uint64
-	res       map[string]*resState           // "partner/ID" or "customer/ID"
+	res       map[resID]*resState
 	expect    map[string]expectedAssocFreeze // stream -> the association freeze that must come next
 	keys      map[idemID][16]byte            // digest of stream, actor and idempotency key -> command hash
 	checked   int
@@ -71,7 +71,7 @@ func NewHistoryValidator(opts HistoryOptions) *HistoryValidator {
 		opts:     opts,
 		channels: map[string]*Channel{},
 		revs:     map[string]uint64{},
-		res:      map[string]*resState{},
+		res:      map[resID]*resState{},
 		expect:   map[string]expectedAssocFreeze{},
 		keys:     map[idemID][16]byte{},
 	}
@@ -170,8 +170,14 @@ func normalized(data any) []byte {
 	return b
 }
 
-func (v *HistoryValidator) resOf(kind, id string) *resState {
-	k := kind + "/" + id
+// resID names a reserved ID: its kind and the ID.
+type resID struct {
+	kind entityKind
+	id   string
+}
+
+func (v *HistoryValidator) resOf(kind entityKind, id string) *resState {
+	k := resID{kind, id}
 	r := v.res[k]
 	if r == nil {
 		r = &resState{holders: map[uint64]string{}, released: map[uint64]bool{}}
@@ -185,11 +191,11 @@ func (v *HistoryValidator) checkReservation(ev *StoredEvent, meta *Metadata, dat
 	if !ok {
 		return viol("rule 10", "a reservation stream holds only id.reserved events (releases are recorded in the holding channel)")
 	}
-	kind := "customer"
+	kind := kindCustomer
 	if strings.HasPrefix(ev.Stream, PartnerReservationStreamPrefix) {
-		kind = "partner"
+		kind = kindPartner
 	}
-	if d.Kind != kind || ReservationStream(kind, d.ID) != ev.Stream || !ValidID(d.ID) {
+	if d.Kind != kind.String() || kind.reservationStream(d.ID) != ev.Stream || !ValidID(d.ID) {
 		return viol("rule 10", "reservation of %s %q does not belong in stream %s", d.Kind, d.ID, ev.Stream)
 	}
 	if !strings.HasPrefix(d.Channel, ChannelStreamPrefix) {
@@ -238,7 +244,7 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 	var after func()
 	switch d := data.(type) {
 	case *PartnerRegistered:
-		r := v.resOf("partner", d.PartnerID)
+		r := v.resOf(kindPartner, d.PartnerID)
 		if !r.any || r.holders[r.current] != ev.Stream || r.released[r.current] || r.taken {
 			return viol("rule 10", "partner %q is registered without %s holding its live reservation", d.PartnerID, ev.Stream)
 		}
@@ -267,7 +273,7 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		}
 		produced, err = c.decideSetDelegation(SetDelegation{Meta: m, ResellerID: id, Freeze: want.Freeze, Budget: want.Budget})
 	case *CustomerAssociated:
-		r := v.resOf("customer", d.CustomerID)
+		r := v.resOf(kindCustomer, d.CustomerID)
 		if !r.any || r.holders[r.current] != ev.Stream || r.released[r.current] || r.taken {
 			return viol("rule 10", "customer %q is associated without %s holding its live reservation", d.CustomerID, ev.Stream)
 		}
@@ -303,11 +309,15 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		if meta.Actor.Role != RoleSystem {
 			return viol("rule 10", "reservations are released by the system actor, not %q", meta.Actor.Name)
 		}
-		r := v.resOf(d.Kind, d.ID)
+		kind, ok := parseEntityKind(d.Kind)
+		if !ok { // no reservation of another kind is ever held
+			return viol("rule 10", "%s releases reservation %d of %s %q, which it never held", ev.Stream, d.ReservationRevision, d.Kind, d.ID)
+		}
+		r := v.resOf(kind, d.ID)
 		if d.Channel != ev.Stream || r.holders[d.ReservationRevision] != ev.Stream {
 			return viol("rule 10", "%s releases reservation %d of %s %q, which it never held", ev.Stream, d.ReservationRevision, d.Kind, d.ID)
 		}
-		produced, err = c.decideReleaseReservation(d.Kind, d.ID, d.ReservationRevision, d.Reason)
+		produced, err = c.decideReleaseReservation(kind, d.ID, d.ReservationRevision, d.Reason)
 		if err == nil && len(produced) == 0 {
 			return viol("rule 10", "reservation %d of %s %q was already released", d.ReservationRevision, d.Kind, d.ID)
 		}

@@ -1,16 +1,19 @@
-// Package eventstore defines the event store contract every backend keeps, and the embedded
-// backend (bbolt) that is freezeledger's default. The contract follows EventStoreDB's semantics so
-// that the EventStoreDB backend (eventstore/esdb) can implement it faithfully:
+// Package eventstore defines the event store contract every backend keeps (Store, Subscription,
+// Position, ExpectedRevision, the typed errors and the limits), and DomainLog, which adapts any Store
+// to the domain's EventLog port. The backends are subpackages: eventstore/embedded (bbolt and a
+// write-ahead log, freezeledger's default) and eventstore/esdb (EventStoreDB/KurrentDB). The contract
+// follows EventStoreDB's semantics so that the EventStoreDB backend can implement it faithfully:
 //
 //   - streams are append-only sequences of events with revisions starting at 0;
 //   - an append states what it expects of the stream (Any, NoStream, StreamExists or an exact
 //     revision) and fails with ErrWrongExpectedRevision, carrying the actual revision, otherwise;
 //   - every event has a caller-set ID; retrying an append with the same IDs and expectation returns the
-//     first result and writes nothing;
+//     first result and writes nothing (an append whose IDs are only partly in the stream is refused
+//     with ErrWrongExpectedRevision);
 //   - every event also has a global Position in the all-stream: opaque, totally ordered, with a string
 //     form that round-trips;
 //   - limits are those of EventStoreDB: at most MaxAppendSize bytes per append, validated stream names
-//     and event types. A violation is a typed error and nothing is written.
+//     and event types (ValidateAppend). A violation is a typed error and nothing is written.
 //
 // The conformance suite in eventstore/storetest checks all of this for any backend.
 package eventstore

@@ -580,12 +580,14 @@ func (s *state) view(ci uint32, cut uint32) (view, bool) {
 	return v, true
 }
 
-// managedBy is the partner that may freeze and unfreeze the customer (rule 2).
-func (v *view) managedBy() *partner {
-	if v.p.typ == ptypeReseller && v.parent != nil && v.ps.deleg&delegFreeze == 0 {
-		return v.parent
+// managedBy is the ID of the partner that may freeze and unfreeze the customer (rule 2, stated once
+// in domain.ManagerOf), as of the view's cut.
+func (v *view) managedBy() string {
+	distributor := ""
+	if v.p.typ == ptypeReseller && v.parent != nil {
+		distributor = v.parent.id
 	}
-	return v.p
+	return domain.ManagerOf(v.p.id, distributor, v.ps.deleg&delegFreeze != 0)
 }
 
 // cutAtPosition is the number of leaves at or before pos.

@@ -226,7 +226,7 @@ func (s *state) status(v *view, id string, retention time.Duration) CustomerStat
 		CustomerID:     id,
 		Name:           text[:nameEnd],
 		PartnerID:      v.p.id,
-		ManagedBy:      v.managedBy().id,
+		ManagedBy:      v.managedBy(),
 		State:          stateActive,
 		EffectiveState: stateActive,
 		AccountManager: s.str(c.accountManager),
