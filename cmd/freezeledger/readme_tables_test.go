@@ -107,3 +107,49 @@ func TestREADMEDataDirListsEveryFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDocsLinkOnlyInsideTheRepo: every relative link of the repository's Markdown files leads to a
+// file of the repository (a clone has nothing beside it), and no Go comment points at the specs outside it.
+func TestDocsLinkOnlyInsideTheRepo(t *testing.T) {
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	outside := "../" + "shared" // split, so that this file does not match itself
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") && path != root {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		switch {
+		case strings.HasSuffix(path, ".go"):
+			if strings.Contains(readFile(t, path), outside) {
+				t.Errorf("%s points at %s, outside the repository", rel, outside)
+			}
+		case strings.HasSuffix(path, ".md"):
+			for _, m := range link.FindAllStringSubmatch(readFile(t, path), -1) {
+				target, _, _ := strings.Cut(m[1], "#")
+				if target == "" || strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+					continue
+				}
+				abs := filepath.Join(filepath.Dir(path), target)
+				if r, err := filepath.Rel(root, abs); err != nil || strings.HasPrefix(r, "..") {
+					t.Errorf("%s links %s, outside the repository", rel, m[1])
+				} else if _, err := os.Stat(abs); err != nil {
+					t.Errorf("%s links %s, which does not exist", rel, m[1])
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
