@@ -4,7 +4,7 @@ import (
 	"github.com/freezeledger/freezeledger/domain"
 )
 
-// Operation names (shared/DOMAIN.md, "What a frozen customer may still do"), in table order.
+// Operation names (docs/RULES.md, "What a frozen customer may still do"), in table order.
 const (
 	OpView              = "view"
 	OpRename            = "rename"

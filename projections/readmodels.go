@@ -1,5 +1,5 @@
 // Package projections is freezeledger's read side: in-memory read models fed by a subscription to
-// the event store (eventstore.Store.SubscribeAll), answering the questions of shared/API.md:
+// the event store (eventstore.Store.SubscribeAll), answering the questions of docs/HTTP-API.md:
 //
 //   - customer status with the partner cascade of rule 7 (CustomerStatus);
 //   - operation permissions per DOMAIN.md's table, both billing modes, with each denial's reason, and

@@ -11,7 +11,7 @@ import (
 	"github.com/freezeledger/freezeledger/domain"
 )
 
-// Page sizes of list reads (shared/API.md).
+// Page sizes of list reads (docs/HTTP-API.md).
 const (
 	DefaultLimit = 100
 	MaxLimit     = 1000

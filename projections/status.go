@@ -10,7 +10,7 @@ import (
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
-// CustomerStatus is a customer's status, exactly the "Status shape" of shared/API.md. Nullable
+// CustomerStatus is a customer's status, exactly the "Status shape" of docs/HTTP-API.md. Nullable
 // fields are pointers (JSON null): the freeze fields when the customer is ACTIVE, the retention
 // deadline unless the customer's own freeze is ACCOUNT_AND_RESOURCE with resources not yet released.
 //

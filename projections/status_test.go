@@ -67,7 +67,7 @@ func TestStatusCascadeAndManager(t *testing.T) {
 	if s := mustStatus(t, m, "c-3", AsOf{}); s.ManagedBy != "sp-1" || s.DistributorID != "" {
 		t.Fatalf("c-3 = %+v", s)
 	}
-	// The JSON shape has every key of shared/API.md's example, nulls included.
+	// The JSON shape has every key of docs/HTTP-API.md's example, nulls included.
 	raw, _ := json.Marshal(s1)
 	for _, k := range []string{"customer_id", "name", "partner_id", "distributor_id", "managed_by", "state", "freeze_type", "origin", "reason", "frozen_by", "frozen_at", "effective_state", "effective_freeze_type", "effective_origin", "resources_released", "retention_deadline", "tags", "account_manager", "associated_at", "position"} {
 		if !strings.Contains(string(raw), `"`+k+`":`) {

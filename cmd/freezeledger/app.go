@@ -116,7 +116,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.role, "role", "", "role: platform, partner, auditor or reader")
 		fs.StringVar(&c.partner, "partner", "", "partner ID (required for partner; optional scope for auditor and reader)")
 	case "demo":
-		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory to create and fill (must be empty or absent)")
+		fs.StringVar(&c.dataDir, "data-dir", "./demo-data", "data directory to create and fill (must be empty or absent)")
 		fs.StringVar(&c.logLevel, "log-level", "warn", "log level")
 	case "rebuild":
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory")
@@ -150,6 +150,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.cmd == "serve" && c.retention <= 0 {
 		return fmt.Errorf("--retention must be positive")
+	}
+	if m.cmd == "serve" && c.store != "" && c.store != "embedded" && !isESDB(c.store) {
+		return fmt.Errorf("--store %q is neither embedded nor an EventStoreDB connection string (esdb://...)", c.store)
 	}
 	return nil
 }
@@ -241,7 +244,12 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
-func (m *Main) logger() hclog.Logger {
+// logger is the command's logger, writing to Stderr.
+func (m *Main) logger() hclog.Logger { return m.loggerTo(m.Stderr) }
+
+// loggerTo is a logger like logger's, writing to w. Each call makes a root logger of its own, so
+// its level can be changed without changing the others'.
+func (m *Main) loggerTo(w io.Writer) hclog.Logger {
 	lvl := hclog.LevelFromString(m.cfg.logLevel)
 	if lvl == hclog.NoLevel {
 		lvl = hclog.Info
@@ -249,7 +257,7 @@ func (m *Main) logger() hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       "freezeledger",
 		Level:      lvl,
-		Output:     m.Stderr,
+		Output:     w,
 		JSONFormat: m.cfg.logFormat == "json",
 		TimeFormat: "2006-01-02T15:04:05.000Z07:00",
 	})
@@ -260,29 +268,6 @@ func (m *Main) clock() domain.Clock {
 		return m.Clock
 	}
 	return domain.SystemClock{}
-}
-
-// principalsAdd implements `principals add`.
-func (m *Main) principalsAdd() error {
-	c := m.cfg
-	if c.name == "" || c.role == "" {
-		return errors.New("principals add: --name and --role are required")
-	}
-	token, err := httpapi.CreatePrincipal(c.principals, c.name, domain.Role(c.role), c.partner)
-	if err != nil {
-		return fmt.Errorf("principals add: %w", err)
-	}
-	fmt.Fprintf(m.Stderr, "added principal %q (role %s%s) to %s; its token is printed once, below:\n",
-		c.name, c.role, partnerNote(c.partner), c.principals)
-	fmt.Fprintln(m.Stdout, token)
-	return nil
-}
-
-func partnerNote(p string) string {
-	if p == "" {
-		return ""
-	}
-	return ", partner " + p
 }
 
 // loadOrInitPrincipals loads the principals file; on a first start (no file, or an empty list) it

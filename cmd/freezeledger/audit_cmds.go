@@ -189,8 +189,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return verifyDataDir(ctx, *dataDir, *storeFlag, *retention, stdout, stderr)
 	}
+	if *bundle == "" && *export == "" {
+		return usageErr("nothing to verify: give --bundle DIR or --export FILE --checkpoint FILE, each with --public-key KEY, or --data-dir DIR (freezeledger verify --help)")
+	}
 	if *publicKey == "" {
-		return usageErr("--public-key is required (the log's verifier key, from a source you trust)")
+		return usageErr("--public-key is required with --bundle and --export (the log's verifier key, from a source you trust)")
 	}
 	key, err := readKey(*publicKey)
 	if err != nil {

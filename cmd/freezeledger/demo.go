@@ -66,11 +66,13 @@ func actorOf(name string) domain.Actor {
 	panic("demo: unknown principal " + name)
 }
 
-// demo fills an empty data directory with a sample ledger through the domain service.
+// demo fills an empty data directory with a sample ledger through the domain service. Its default
+// directory is ./demo-data, not serve's ./data: a newcomer who has started serve once (which fills
+// ./data) can still run the demo with its defaults.
 func (m *Main) demo(ctx context.Context) error {
 	dir := m.cfg.dataDir
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("demo: %s is not empty; give a new directory", dir)
+		return fmt.Errorf("demo: %s is not empty; the demo fills a data directory of its own: give a new one (--data-dir DIR), or remove %s to start over", dir, dir)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("demo: %w", err)
 	}

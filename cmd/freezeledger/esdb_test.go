@@ -5,13 +5,15 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
 // TestServeExitsWhenEventStoreDBIsUnreachable: `serve --store esdb://...` pointing at a closed local
-// port fails fast, exits non-zero and says which address it could not reach.
+// port fails fast, exits non-zero and says in one line which address it could not reach, and
+// leaves no data directory behind.
 func TestServeExitsWhenEventStoreDBIsUnreachable(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -23,7 +25,8 @@ func TestServeExitsWhenEventStoreDBIsUnreachable(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	code := run(ctx, []string{"serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0",
+	dir := filepath.Join(t.TempDir(), "data")
+	code := run(ctx, []string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0",
 		"--store", fmt.Sprintf("esdb://%s?tls=false", addr)}, &stdout, &stderr)
 	if code == 0 {
 		t.Fatalf("serve exited 0 against a closed port; stderr:\n%s", stderr.String())
@@ -34,4 +37,9 @@ func TestServeExitsWhenEventStoreDBIsUnreachable(t *testing.T) {
 	if !strings.Contains(stderr.String(), addr) || !strings.Contains(stderr.String(), "EventStoreDB") {
 		t.Fatalf("the error does not name EventStoreDB and the address %s:\n%s", addr, stderr.String())
 	}
+	// One clear error line, not the client's warning at every discovery attempt.
+	if lines := strings.Count(strings.TrimSpace(stderr.String()), "\n") + 1; lines != 1 {
+		t.Errorf("serve wrote %d lines to stderr, want the one error line:\n%s", lines, stderr.String())
+	}
+	wantAbsent(t, dir, "serve against an unreachable EventStoreDB")
 }

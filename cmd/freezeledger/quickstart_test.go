@@ -38,12 +38,13 @@ func demoTokens(t *testing.T, path string) map[string]string {
 	return out
 }
 
-// TestQuickstart runs the README's quickstart: demo, serve, the curl calls (as HTTP requests),
-// then the offline export and verify of the same directory.
-func TestQuickstart(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
+// TestDemoWalkthrough walks the quickstart's path in process, with more checks than the script of
+// TestQuickstart can make: demo, serve, the curl calls (as HTTP requests, each checked), then the
+// offline export and verify of the same directory, and a rebuild.
+func TestDemoWalkthrough(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo-data")
 	var out, errs bytes.Buffer
-	// go run ./cmd/freezeledger demo --data-dir ./data
+	// ./freezeledger demo --data-dir ./demo-data
 	if code := run(context.Background(), []string{"demo", "--data-dir", dir}, &out, &errs); code != 0 {
 		t.Fatalf("demo exited %d: %s", code, errs.String())
 	}
@@ -61,7 +62,7 @@ func TestQuickstart(t *testing.T) {
 		}
 	}
 
-	// go run ./cmd/freezeledger serve --data-dir ./data
+	// ./freezeledger serve --data-dir ./demo-data
 	ts := startServerIn(t, dir, nil, nil)
 	for k, v := range tokens {
 		ts.tokens[k] = v
@@ -108,7 +109,7 @@ func TestQuickstart(t *testing.T) {
 	key := strings.TrimSpace(string(ts.must(200, "GET", "/v1/audit/public-key", "", nil).body))
 	ts.shutdown()
 
-	// freezeledger export --data-dir ./data --bundle ./bundle ; freezeledger verify --bundle ./bundle --public-key KEY
+	// freezeledger export --data-dir ./demo-data --bundle ./bundle ; freezeledger verify --bundle ./bundle --public-key KEY
 	bundle := filepath.Join(t.TempDir(), "bundle")
 	if code := run(context.Background(), []string{"export", "--data-dir", dir, "--bundle", bundle}, &out, &errs); code != 0 {
 		t.Fatalf("export exited %d: %s", code, errs.String())
@@ -122,7 +123,7 @@ func TestQuickstart(t *testing.T) {
 	if code := run(context.Background(), []string{"verify", "--bundle", bundle, "--public-key", keyFile}, &out, &errs); code != 0 {
 		t.Fatalf("verify exited %d: %s", code, errs.String())
 	}
-	// freezeledger verify --data-dir ./data: chain, tree, and read models against a rebuild.
+	// freezeledger verify --data-dir ./demo-data: chain, tree, and read models against a rebuild.
 	out.Reset()
 	if code := run(context.Background(), []string{"verify", "--data-dir", dir}, &out, &errs); code != 0 {
 		t.Fatalf("verify --data-dir exited %d: %s\n%s", code, out.String(), errs.String())
@@ -130,7 +131,7 @@ func TestQuickstart(t *testing.T) {
 	if !strings.Contains(out.String(), "equal to a rebuild") {
 		t.Errorf("verify --data-dir did not check the read models: %s", out.String())
 	}
-	// freezeledger rebuild --data-dir ./data
+	// freezeledger rebuild --data-dir ./demo-data
 	out.Reset()
 	if code := run(context.Background(), []string{"rebuild", "--data-dir", dir}, &out, &errs); code != 0 || !strings.Contains(out.String(), "rebuilt the read models") {
 		t.Fatalf("rebuild exited %d: %s %s", code, out.String(), errs.String())

@@ -48,7 +48,7 @@ func wantProblem(t *testing.T, r response, status int, code string) {
 	}
 }
 
-// TestRulesThroughAPI checks every rule of shared/DOMAIN.md through the HTTP API.
+// TestRulesThroughAPI checks every rule of docs/RULES.md through the HTTP API.
 func TestRulesThroughAPI(t *testing.T) {
 	clock := &testClock{t: time.Now().UTC()}
 	ts := startServerIn(t, t.TempDir(), standardPrincipals, func(m *Main) {

@@ -51,25 +51,42 @@ func (m *Main) openStore(ctx context.Context, log hclog.Logger) (eventstore.Stor
 			return nil, fmt.Errorf("the embedded store in %s fails its integrity check, refusing to start (nothing was changed; freezeledger verify --data-dir %s reports the same): %w", dir, m.cfg.dataDir, err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("open the embedded store in %s: %w", dir, err)
+			return nil, fmt.Errorf("data directory %s: open its embedded store: %w", m.cfg.dataDir, err)
 		}
 		head, _ := s.Head(ctx)
 		log.Info("event store verified: records and hash chain", "events", head.Commit, "duration", time.Since(start).Round(time.Millisecond))
 		return s, nil
 	case isESDB(m.cfg.store):
-		return openESDB(ctx, m.cfg.store, log.Named("esdb"))
+		return openESDB(ctx, m.cfg.store, m.loggerTo(m.Stderr).Named("esdb"))
 	}
 	return nil, fmt.Errorf("--store %q is neither embedded nor an EventStoreDB connection string (esdb://...)", m.cfg.store)
 }
 
 // openLedger opens the store, the command service, the read models and the audit tree (all closed by
 // m.Close in reverse order). Nothing runs yet.
+//
+// Nothing is written to the data directory before the store has opened: a start that fails there
+// (a store locked by another process, an EventStoreDB that cannot be reached) leaves a fresh data
+// directory as absent as it was and a used one as it was.
 func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error) {
-	l := &ledger{reg: prometheus.NewRegistry()}
+	if !dirExists(ProjectionsDir(m.cfg.dataDir)) || !dirExists(AuditDir(m.cfg.dataDir)) {
+		// A fresh data directory: the read models and the tree have nothing to load, so there is
+		// nothing to gain from opening them alongside the store, and they would create their
+		// directories (and the tree its signing key) before the store had a chance to fail.
+		store, err := m.openStore(ctx, log)
+		if err != nil {
+			return nil, err
+		}
+		return m.openOver(store, func() (*projections.ReadModels, *auditlog.Tree, error, error) {
+			return m.openReadSide(store, log)
+		})
+	}
 	// Opening the read models and the audit tree mostly loads their own files (the read models'
 	// checkpoint: about a second at a million customers), so they are opened while the store is
-	// opened and verified, through a reference whose methods wait for the store. Nothing runs or
-	// is served unless all three succeed.
+	// opened and verified, through a reference whose methods wait for the store. Their log lines
+	// are held until the store has opened, and dropped if it fails. Nothing runs or is served
+	// unless all three succeed.
+	held := newHeldWriter(m.Stderr)
 	ref := newStoreRef()
 	var (
 		reads      *projections.ReadModels
@@ -79,17 +96,13 @@ func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error
 	)
 	go func() {
 		defer close(opened)
-		reads, rerr = projections.Open(ref, ProjectionsDir(m.cfg.dataDir), projections.Options{
-			Logger: log.Named("projections"), Clock: m.clock(), Retention: m.cfg.retention,
-		})
-		if rerr == nil {
-			tree, terr = auditlog.OpenTree(AuditDir(m.cfg.dataDir), ref, auditlog.Options{})
-		}
+		reads, tree, rerr, terr = m.openReadSide(ref, m.loggerTo(held))
 	}()
 	store, err := m.openStore(ctx, log)
 	ref.set(store, err)
-	<-opened
 	if err != nil {
+		held.Drop()
+		<-opened
 		if reads != nil {
 			reads.Close() // nothing was applied: it writes nothing
 		}
@@ -98,10 +111,31 @@ func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error
 		}
 		return nil, err
 	}
-	l.store = store
+	held.Release()
+	return m.openOver(store, func() (*projections.ReadModels, *auditlog.Tree, error, error) {
+		<-opened
+		return reads, tree, rerr, terr
+	})
+}
+
+// openReadSide opens the read models and then the audit tree over store.
+func (m *Main) openReadSide(store eventstore.Store, log hclog.Logger) (reads *projections.ReadModels, tree *auditlog.Tree, rerr, terr error) {
+	reads, rerr = projections.Open(store, ProjectionsDir(m.cfg.dataDir), projections.Options{
+		Logger: log.Named("projections"), Clock: m.clock(), Retention: m.cfg.retention,
+	})
+	if rerr == nil {
+		tree, terr = auditlog.OpenTree(AuditDir(m.cfg.dataDir), store, auditlog.Options{})
+	}
+	return reads, tree, rerr, terr
+}
+
+// openOver builds the ledger on an opened store and the read side readSide opens (or opened).
+func (m *Main) openOver(store eventstore.Store, readSide func() (*projections.ReadModels, *auditlog.Tree, error, error)) (*ledger, error) {
+	l := &ledger{reg: prometheus.NewRegistry(), store: store}
 	m.onClose(l.store.Close)
 	elog := newTimedLog(eventstore.DomainLog(l.store), l.reg)
 	l.svc = domain.NewService(elog, domain.Options{Clock: m.clock(), Retention: m.cfg.retention})
+	reads, tree, rerr, terr := readSide()
 	if rerr != nil {
 		return nil, fmt.Errorf("open the read models: %w", rerr)
 	}
@@ -113,6 +147,12 @@ func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error
 	l.tree = tree
 	m.onClose(l.tree.Close)
 	return l, nil
+}
+
+// dirExists reports whether path is an existing directory.
+func dirExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }
 
 // storeRef is the store as the read models and the audit tree hold it, so that they can be opened
@@ -232,8 +272,19 @@ func (m *Main) releaseLoop(ctx context.Context, svc *domain.Service, log hclog.L
 }
 
 // serve runs the HTTP service until ctx is done, then shuts down gracefully.
+//
+// What can fail is tried before anything is written: the flags were checked by ParseFlags, the
+// socket is bound first, then the store is opened (openLedger writes nothing before it has), and
+// only then are the principals created. So a start that fails (port in use, bad --listen, store
+// locked or unreachable) leaves no data directory behind and keeps the one-time platform token for
+// the start that succeeds.
 func (m *Main) serve(ctx context.Context) error {
 	log := m.logger()
+	ln, err := listen(m.cfg.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // after Serve has closed it, a second Close does nothing
 	l, err := m.openLedger(ctx, log)
 	if err != nil {
 		return err
@@ -264,12 +315,6 @@ func (m *Main) serve(ctx context.Context) error {
 	}
 	go watchPrincipals(bg, m.cfg.principals, reload, srv, log)
 
-	ln, err := listen(m.cfg.listen)
-	if err != nil {
-		stopBG()
-		waitBG()
-		return err
-	}
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,

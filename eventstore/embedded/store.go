@@ -152,7 +152,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	path := filepath.Join(dir, FileName)
 	if err := checkNotTruncated(path, opts.LockTimeout); err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("embedded store: %s is locked by another process or store (is another freezeledger using data directory %s?)", path, dir)
+			return nil, fmt.Errorf("embedded store: %s is locked by another process or store (is another freezeledger using the same data directory?)", path)
 		}
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		InitialMmapSize: 1 << 30,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("embedded store: %s is locked by another process or store (is another freezeledger using data directory %s?)", path, dir)
+		return nil, fmt.Errorf("embedded store: %s is locked by another process or store (is another freezeledger using the same data directory?)", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
