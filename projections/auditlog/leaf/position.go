@@ -25,14 +25,14 @@ func ParsePosition(s string) (Position, error) {
 	c, p, pair := strings.Cut(s, "/")
 	commit, err := strconv.ParseUint(c, 10, 64)
 	if err != nil || (len(c) > 1 && c[0] == '0') {
-		return Position{}, fmt.Errorf("%w: position %q is not a decimal or commit/prepare pair", ErrInvalidPosition, s)
+		return Position{}, fmt.Errorf("%w: position %q is not a log position (a decimal number, as responses show it)", ErrInvalidPosition, s)
 	}
 	if !pair {
 		return Position{Commit: commit, Prepare: commit}, nil
 	}
 	prepare, err := strconv.ParseUint(p, 10, 64)
 	if err != nil || (len(p) > 1 && p[0] == '0') || prepare == commit {
-		return Position{}, fmt.Errorf("%w: position %q is not a decimal or commit/prepare pair", ErrInvalidPosition, s)
+		return Position{}, fmt.Errorf("%w: position %q is not a log position (a decimal number, as responses show it)", ErrInvalidPosition, s)
 	}
 	return Position{Commit: commit, Prepare: prepare}, nil
 }
