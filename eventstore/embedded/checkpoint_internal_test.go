@@ -117,7 +117,7 @@ func TestReadsAndVerifyAcrossCheckpoints(t *testing.T) {
 
 func walSegments(t *testing.T, dir string) []string {
 	t.Helper()
-	names, err := segments(dir)
+	names, err := segments(osFS{}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestWALDamageBeforeTheTailRefusesOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A later segment makes the damaged one not the last: damage there is not a torn tail.
-	later, err := createSegment(dir, 11, true)
+	later, err := createSegment(osFS{}, dir, 11, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestWALReplayAfterPartialCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	var zero [ChainSize]byte
-	r, err := replayWAL(dir, 0, zero)
+	r, err := replayWAL(osFS{}, dir, 0, zero)
 	if err != nil || len(r.values) != 20 || r.torn != "" {
 		t.Fatalf("replay of the intact WAL: %d records, torn %q, %v", len(r.values), r.torn, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -39,14 +38,13 @@ var (
 func segmentName(first uint64) string { return fmt.Sprintf("%s%020d", walPrefix, first) }
 
 // segments lists the WAL segments of dir in order.
-func segments(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+func segments(fsys fileSystem, dir string) ([]string, error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var names []string
-	for _, e := range entries {
-		n := e.Name()
+	for _, n := range entries {
 		if !strings.HasPrefix(n, walPrefix) || strings.HasSuffix(n, ".broken") {
 			continue
 		}
@@ -61,27 +59,18 @@ func segments(dir string) ([]string, error) {
 
 // createSegment creates (truncating) the segment for records from position first on, and makes its
 // directory entry durable.
-func createSegment(dir string, first uint64, noSync bool) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, segmentName(first)), os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o600)
+func createSegment(fsys fileSystem, dir string, first uint64, noSync bool) (walFile, error) {
+	f, err := fsys.Create(filepath.Join(dir, segmentName(first)))
 	if err != nil {
 		return nil, err
 	}
 	if !noSync {
-		if err := syncDir(dir); err != nil {
+		if err := fsys.SyncDir(dir); err != nil {
 			f.Close()
 			return nil, err
 		}
 	}
 	return f, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // frame encodes one group commit's records.
@@ -143,15 +132,15 @@ type walReplay struct {
 }
 
 // replayWAL reads the segments of dir after bbolt's head and chain value.
-func replayWAL(dir string, head uint64, chain [ChainSize]byte) (walReplay, error) {
+func replayWAL(fsys fileSystem, dir string, head uint64, chain [ChainSize]byte) (walReplay, error) {
 	r := walReplay{head: head, chain: chain}
-	names, err := segments(dir)
+	names, err := segments(fsys, dir)
 	if err != nil {
 		return r, err
 	}
 	r.names = names
 	for i, name := range names {
-		data, err := os.ReadFile(filepath.Join(dir, name))
+		data, err := fsys.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			return r, err
 		}
