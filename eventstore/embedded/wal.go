@@ -24,7 +24,10 @@ import (
 // checkpointed into bbolt before the store opens. A frame that is incomplete or does not continue
 // the chain can only be the tail of the last segment written while the process died (acknowledged
 // frames are complete and synced): the log ends there, the segment is kept as <name>.broken and a
-// warning names the file and offset. The same thing anywhere else refuses the open (ErrCorrupt).
+// warning names the file and offset. The same thing anywhere else refuses the open (ErrCorrupt), as
+// does a bad frame in the last segment that is followed by anything but zeros, or one that runs past
+// the end of the file but whose whole records do not continue the log (a damaged length, not a
+// torn write).
 const walPrefix = "wal-"
 
 // Checkpoint when this many events or bytes are in the WAL only, or every checkpointInterval. Few,
@@ -155,6 +158,12 @@ func replayWAL(fsys fileSystem, dir string, head uint64, chain [ChainSize]byte) 
 				why = "incomplete frame length"
 			} else if n := int(binary.BigEndian.Uint32(data[off:])); n > len(data)-off-4 {
 				why = fmt.Sprintf("frame of %d bytes runs past the end of the file", n)
+				// A torn write is a prefix of a good frame: its whole records continue the log. A
+				// length that was damaged (made larger) reads the frames after it as records, which
+				// do not; cutting there would drop them, acknowledged.
+				if _, _, _, bad := parseFrame(wholeRecords(data[off+4:]), r.head, r.chain); bad != "" {
+					return r, fmt.Errorf("WAL segment %s at offset %d: %s, but its records do not continue the log (%s): damage, not a torn write", name, at, why, bad)
+				}
 			} else if n == 0 {
 				why = "empty frame"
 			} else {
@@ -188,6 +197,19 @@ func replayWAL(fsys fileSystem, dir string, head uint64, chain [ChainSize]byte) 
 		}
 	}
 	return r, nil
+}
+
+// wholeRecords returns the part of a frame's payload cut short that holds whole records.
+func wholeRecords(partial []byte) []byte {
+	off := 0
+	for len(partial)-off >= 4 {
+		n := int(binary.BigEndian.Uint32(partial[off:]))
+		if n > len(partial)-off-4 {
+			break
+		}
+		off += 4 + n
+	}
+	return partial[:off]
 }
 
 func allZero(b []byte) bool {
