@@ -190,8 +190,9 @@ func (s *Store) committer() {
 	}
 }
 
-// checkpointInterval bounds how long records stay in the WAL only.
-const checkpointInterval = time.Second
+// checkpointInterval bounds how long records stay in the WAL only. A variable so that tests can
+// turn timed checkpoints off.
+var checkpointInterval = time.Second
 
 // checkpointChunk is the most records one checkpoint transaction copies.
 var checkpointChunk = 2048

@@ -70,6 +70,11 @@ type Options struct {
 	VerifyOnOpen bool
 }
 
+// initialMmapSize is bbolt's first memory map: large, so that reads rarely hold up a checkpoint's
+// remap. A variable so that tests opening many small stores can map less (the race detector's work
+// grows with the mapping).
+var initialMmapSize = 1 << 30
+
 // Group commit bounds: one batch takes at most this many appends or bytes of events.
 const (
 	maxBatchAppends = 4096
@@ -161,7 +166,7 @@ func openFS(dir string, opts Options, fsys fileSystem) (*Store, error) {
 		NoGrowSync:      opts.UnsafeNoSync,
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: 1 << 30,
+		InitialMmapSize: initialMmapSize,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("embedded store: %s is locked by another process or store (is another freezeledger using data directory %s?)", path, dir)
