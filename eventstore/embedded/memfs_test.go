@@ -375,9 +375,10 @@ func (c *crashModel) reachable() []int {
 
 // variants makes the states a power cut at this point could leave: the unsynced writes all
 // dropped or all kept, with none, some or all of the directory changes since the last SyncDir;
-// with every directory change, the last write of each file torn after a few bytes (tears: the
-// number of random tear points besides 1 to 5, the middle and the last byte; -1 for every byte);
-// and, for files with several unsynced writes, every prefix of them and two random subsets.
+// with every directory change, the last write of each file torn after a few bytes, or kept whole
+// but with zeros after those bytes (tears: the number of random tear points besides 1 to 5, the
+// middle and the last byte; -1 for every byte); and, for files with several unsynced writes, every
+// prefix of them and two random subsets.
 func (c *crashModel) variants(rng *rand.Rand, tears int) []crashState {
 	d := len(c.pendingDir)
 	dirChoices := []int{d}
@@ -414,6 +415,17 @@ func (c *crashModel) variants(rng *rand.Rand, tears int) []crashState {
 					}
 					return k
 				}))
+		}
+		// The size reached the disk but not all the data (a sector or page not written): the
+		// write's bytes after b read as zeros.
+		for _, b := range tearPoints(rng, len(last.data), tears) {
+			st := c.state(fmt.Sprintf("inode %d's last write (%d bytes at offset %d) zeros after %d bytes", ino, len(last.data), last.off, b), d, nil)
+			for name, i := range c.cur {
+				if i == ino && st.files[name] != nil {
+					clear(st.files[name][last.off+b : last.off+len(last.data)])
+				}
+			}
+			out = append(out, st)
 		}
 		if len(p) < 2 {
 			continue
