@@ -21,7 +21,7 @@ import (
 )
 
 var (
-	powerLossStates  = flag.Int("powerloss.states", 1200, "crash states TestPowerLoss checks, sampled from those it makes (0: all of them, with a tear at every byte); TestPowerLossUnsynced checks a third as many")
+	powerLossStates  = flag.Int("powerloss.states", 1200, "crash states TestPowerLoss checks, sampled from those it makes (0: all of them, with a tear at every byte; give -timeout=0); TestPowerLossUnsynced checks a third as many")
 	powerLossAppends = flag.Int("powerloss.appends", 40, "appends per writer in the power-loss tests")
 	powerLossSeed    = flag.Uint64("powerloss.seed", 0, "the power-loss tests' random seed (0: from the clock)")
 )
@@ -29,9 +29,9 @@ var (
 // TestPowerLoss appends durably from several goroutines (group commits, WAL rotations and
 // checkpoints every 50 events) with the WAL in a memFS that records every write and sync, then, at
 // every point between two file operations, makes the states a power cut there could leave
-// (crashModel.variants: unsynced writes dropped or kept, the last write torn at any byte, subsets of
-// unsynced writes, directory changes since the last directory sync undone in part or whole) and
-// reopens the store on each, with VerifyOnOpen. It checks that every acknowledged append is there
+// (crashModel.variants: unsynced writes dropped or kept, the last write torn after any byte or kept
+// with zeros after it, subsets of unsynced writes, directory changes since the last directory sync
+// undone in part or whole) and reopens the store on each, with VerifyOnOpen. It checks that every acknowledged append is there
 // (same IDs, same positions), that the log ends at the end of a frame (a group commit is there whole
 // or not at all; nothing of an unacknowledged append is half there), that it holds nothing but what
 // was written, and that the chain verifies. A state with zeros in the middle of a file (a dropped
