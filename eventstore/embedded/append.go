@@ -2,8 +2,8 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/google/uuid"
@@ -130,7 +130,7 @@ func (s *Store) committer() {
 		if inFlight || s.failed != nil || s.unhanded == 0 {
 			return
 		}
-		f, err := createSegment(s.dir, s.head+1, s.opts.UnsafeNoSync)
+		f, err := createSegment(s.fs, s.dir, s.head+1, s.opts.UnsafeNoSync)
 		if err != nil {
 			s.fail("create WAL segment", err)
 			return
@@ -190,8 +190,9 @@ func (s *Store) committer() {
 	}
 }
 
-// checkpointInterval bounds how long records stay in the WAL only.
-const checkpointInterval = time.Second
+// checkpointInterval bounds how long records stay in the WAL only. A variable so that tests can
+// turn timed checkpoints off.
+var checkpointInterval = time.Second
 
 // checkpointChunk is the most records one checkpoint transaction copies.
 var checkpointChunk = 2048
@@ -202,7 +203,7 @@ type checkpointJob struct {
 	values  [][]byte
 	head    uint64
 	chain   [ChainSize]byte
-	segment *os.File
+	segment walFile
 }
 
 // checkpointer copies each job's records into bbolt in one synced transaction (appends go on
@@ -231,7 +232,7 @@ func (s *Store) checkpointer(jobs <-chan checkpointJob, done chan<- error) {
 		}
 		job.segment.Close()
 		if err == nil {
-			if rerr := os.Remove(job.segment.Name()); rerr != nil {
+			if rerr := s.fs.Remove(job.segment.Name()); rerr != nil {
 				s.log.Warn("could not remove a checkpointed WAL segment (replay skips it)", "file", job.segment.Name(), "error", rerr)
 			}
 		}
@@ -315,7 +316,6 @@ func (s *Store) commit(batch []*appendReq) {
 	var out []eventstore.RecordedEvent
 	created := time.Now().UTC().UnixNano()
 	start := time.Now()
-	injected := false
 	var values [][]byte
 	err := func() error {
 		for _, r := range batch {
@@ -364,17 +364,11 @@ func (s *Store) commit(batch []*appendReq) {
 		if head == s.head {
 			return nil // nothing to write: every append failed its check or was a retry
 		}
-		if s.opts.Faults != nil {
-			if err := s.opts.Faults.BeforeCommit(len(out)); err != nil {
-				injected = true
-				return err
-			}
-		}
 		if err := writeAll(s.wal, frame(values)); err != nil {
 			return err
 		}
 		if !s.opts.UnsafeNoSync {
-			return datasync(s.wal)
+			return s.wal.Sync()
 		}
 		return nil
 	}()
@@ -382,6 +376,7 @@ func (s *Store) commit(batch []*appendReq) {
 		s.log.Warn("slow commit", "duration", d, "appends", live, "events", len(out), "file", s.path)
 	}
 	if err != nil {
+		injected := errors.As(err, new(injectedFault))
 		if !injected {
 			s.fail("write to the WAL", err)
 		} else {

@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -117,7 +118,7 @@ func TestReadsAndVerifyAcrossCheckpoints(t *testing.T) {
 
 func walSegments(t *testing.T, dir string) []string {
 	t.Helper()
-	names, err := segments(dir)
+	names, err := segments(osFS{}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestWALDamageBeforeTheTailRefusesOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A later segment makes the damaged one not the last: damage there is not a torn tail.
-	later, err := createSegment(dir, 11, true)
+	later, err := createSegment(osFS{}, dir, 11, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +230,32 @@ func TestWALDamageBeforeTheTailRefusesOpen(t *testing.T) {
 	_, err = Open(dir, Options{})
 	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "does not continue the chain") || !strings.Contains(err.Error(), filepath.Base(first)) {
 		t.Fatalf("open with a damaged WAL segment: %v; want ErrCorrupt naming the segment and the chain", err)
+	}
+}
+
+// TestWALDamagedFrameLengthRefusesOpen: a frame length made larger, so that the frame seems to run
+// past the end of the last segment, is damage, not a torn write: the frames after it (acknowledged)
+// are not cut. Found by TestPowerLoss.
+func TestWALDamagedFrameLengthRefusesOpen(t *testing.T) {
+	dir := t.TempDir()
+	crashedStore(t, dir, 10) // frames of records 1-3, 4-6, 7-9, 10
+	seg := filepath.Join(dir, walSegments(t, dir)[0])
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := 4 + int(binary.BigEndian.Uint32(data))
+	data[second] ^= 0x40 // the second frame's length, now some 1 GiB
+	if err := os.WriteFile(seg, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(dir, Options{})
+	want := fmt.Sprintf("WAL segment %s at offset %d: frame of", filepath.Base(seg), second)
+	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "damage, not a torn write") {
+		t.Fatalf("open with a damaged frame length: %v; want ErrCorrupt with %q and damage, not a torn write", err, want)
+	}
+	if _, err := os.Stat(seg + ".broken"); err == nil {
+		t.Fatal("the damaged segment was cut as a torn tail")
 	}
 }
 
@@ -243,7 +270,7 @@ func TestWALReplayAfterPartialCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	var zero [ChainSize]byte
-	r, err := replayWAL(dir, 0, zero)
+	r, err := replayWAL(osFS{}, dir, 0, zero)
 	if err != nil || len(r.values) != 20 || r.torn != "" {
 		t.Fatalf("replay of the intact WAL: %d records, torn %q, %v", len(r.values), r.torn, err)
 	}

@@ -47,17 +47,6 @@ import (
 // FileName is the name of the bbolt file inside the data directory.
 const FileName = "events.db"
 
-// FaultInjector makes commits fail as a failing disk would, for reliability tests. BeforeCommit is
-// called once per group commit, after the batch's records are staged and before anything is written
-// to the write-ahead log; events is the number of events in the batch. A non-nil error aborts the
-// batch: every append in it fails with an error wrapping eventstore.ErrUnavailable and nothing of it
-// is written. The store stays usable (the fault is treated as transient). Real write or sync errors
-// (of the WAL or of a checkpoint into bbolt), in contrast, make the store refuse all further appends
-// with ErrUnavailable until it is reopened, because after a failed fsync a file's state is unknown.
-type FaultInjector interface {
-	BeforeCommit(events int) error
-}
-
 // Options configure Open. The zero value is a durable store with defaults.
 type Options struct {
 	// Logger receives warnings (slow syncs, failures). Nil discards them.
@@ -69,7 +58,8 @@ type Options struct {
 	LockTimeout time.Duration
 	// SlowSync is the commit duration above which a warning is logged (default 100 ms).
 	SlowSync time.Duration
-	// Faults, if set, is consulted before each group commit (tests only).
+	// Faults, if set, is consulted before each group commit (tests only); it wraps the store's file
+	// seam (see FaultInjector).
 	Faults FaultInjector
 	// VerifyOnOpen makes Open run every check Verify runs, in the scan that rebuilds the index
 	// (the data is read and parsed once; the chain links are hashed on GOMAXPROCS workers while
@@ -79,6 +69,11 @@ type Options struct {
 	// structure and only the last chain link; call Verify for the rest.
 	VerifyOnOpen bool
 }
+
+// initialMmapSize is bbolt's first memory map: large, so that reads rarely hold up a checkpoint's
+// remap. A variable so that tests opening many small stores can map less (the race detector's work
+// grows with the mapping).
+var initialMmapSize = 1 << 30
 
 // Group commit bounds: one batch takes at most this many appends or bytes of events.
 const (
@@ -100,6 +95,7 @@ var (
 // concurrent use.
 type Store struct {
 	db     *bolt.DB
+	fs     fileSystem // the WAL's and the checkpointer's files (fs.go)
 	dir    string
 	path   string
 	log    hclog.Logger
@@ -118,9 +114,9 @@ type Store struct {
 	head         uint64
 	chain        [ChainSize]byte
 	failed       error
-	wal          *os.File // current WAL segment
-	unhanded     int      // records in the WAL not yet handed to a checkpoint
-	pendingBytes int      // their bytes
+	wal          walFile // current WAL segment
+	unhanded     int     // records in the WAL not yet handed to a checkpoint
+	pendingBytes int     // their bytes
 
 	// tail holds the records that are in the WAL but not yet in bbolt
 	tail tailState
@@ -137,6 +133,14 @@ var _ eventstore.Store = (*Store)(nil)
 // another Store in this process) holds the directory, and refuses, with an error wrapping
 // eventstore.ErrCorrupt that names what is wrong, a store whose meta data and chain tail disagree.
 func Open(dir string, opts Options) (*Store, error) {
+	return openFS(dir, opts, osFS{})
+}
+
+// openFS is Open with the WAL's and the checkpointer's files in fsys.
+func openFS(dir string, opts Options, fsys fileSystem) (*Store, error) {
+	if opts.Faults != nil {
+		fsys = faultFS{fsys, opts.Faults}
+	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
@@ -162,7 +166,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		NoGrowSync:      opts.UnsafeNoSync,
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: 1 << 30,
+		InitialMmapSize: initialMmapSize,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("embedded store: %s is locked by another process or store (is another freezeledger using the same data directory?)", path)
@@ -172,6 +176,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db:     db,
+		fs:     fsys,
 		dir:    dir,
 		path:   path,
 		log:    opts.Logger.Named("eventstore"),
@@ -288,7 +293,7 @@ func (t *tailState) snapshot() (uint64, [][]byte) {
 
 // recover replays the WAL after bbolt's head into bbolt, then starts a new segment.
 func (s *Store) recover() error {
-	r, err := replayWAL(s.dir, s.head, s.chain)
+	r, err := replayWAL(s.fs, s.dir, s.head, s.chain)
 	if err != nil {
 		return s.corrupt("%s", err)
 	}
@@ -318,16 +323,16 @@ func (s *Store) recover() error {
 	for _, name := range r.names {
 		p := filepath.Join(s.dir, name)
 		if name == r.tornIn {
-			if err := os.Rename(p, p+".broken"); err != nil {
+			if err := s.fs.Rename(p, p+".broken"); err != nil {
 				return fmt.Errorf("embedded store: keep torn WAL segment: %w", err)
 			}
 			continue
 		}
-		if err := os.Remove(p); err != nil {
+		if err := s.fs.Remove(p); err != nil {
 			return fmt.Errorf("embedded store: remove checkpointed WAL segment: %w", err)
 		}
 	}
-	f, err := createSegment(s.dir, s.head+1, s.opts.UnsafeNoSync)
+	f, err := createSegment(s.fs, s.dir, s.head+1, s.opts.UnsafeNoSync)
 	if err != nil {
 		return fmt.Errorf("embedded store: create WAL segment in %s: %w", s.dir, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,7 +24,10 @@ import (
 // checkpointed into bbolt before the store opens. A frame that is incomplete or does not continue
 // the chain can only be the tail of the last segment written while the process died (acknowledged
 // frames are complete and synced): the log ends there, the segment is kept as <name>.broken and a
-// warning names the file and offset. The same thing anywhere else refuses the open (ErrCorrupt).
+// warning names the file and offset. The same thing anywhere else refuses the open (ErrCorrupt), as
+// does a bad frame in the last segment that is followed by anything but zeros, or one that runs past
+// the end of the file but whose whole records do not continue the log (a damaged length, not a
+// torn write).
 const walPrefix = "wal-"
 
 // Checkpoint when this many events or bytes are in the WAL only, or every checkpointInterval. Few,
@@ -39,14 +41,13 @@ var (
 func segmentName(first uint64) string { return fmt.Sprintf("%s%020d", walPrefix, first) }
 
 // segments lists the WAL segments of dir in order.
-func segments(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+func segments(fsys fileSystem, dir string) ([]string, error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var names []string
-	for _, e := range entries {
-		n := e.Name()
+	for _, n := range entries {
 		if !strings.HasPrefix(n, walPrefix) || strings.HasSuffix(n, ".broken") {
 			continue
 		}
@@ -61,27 +62,18 @@ func segments(dir string) ([]string, error) {
 
 // createSegment creates (truncating) the segment for records from position first on, and makes its
 // directory entry durable.
-func createSegment(dir string, first uint64, noSync bool) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, segmentName(first)), os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o600)
+func createSegment(fsys fileSystem, dir string, first uint64, noSync bool) (walFile, error) {
+	f, err := fsys.Create(filepath.Join(dir, segmentName(first)))
 	if err != nil {
 		return nil, err
 	}
 	if !noSync {
-		if err := syncDir(dir); err != nil {
+		if err := fsys.SyncDir(dir); err != nil {
 			f.Close()
 			return nil, err
 		}
 	}
 	return f, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // frame encodes one group commit's records.
@@ -143,15 +135,15 @@ type walReplay struct {
 }
 
 // replayWAL reads the segments of dir after bbolt's head and chain value.
-func replayWAL(dir string, head uint64, chain [ChainSize]byte) (walReplay, error) {
+func replayWAL(fsys fileSystem, dir string, head uint64, chain [ChainSize]byte) (walReplay, error) {
 	r := walReplay{head: head, chain: chain}
-	names, err := segments(dir)
+	names, err := segments(fsys, dir)
 	if err != nil {
 		return r, err
 	}
 	r.names = names
 	for i, name := range names {
-		data, err := os.ReadFile(filepath.Join(dir, name))
+		data, err := fsys.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			return r, err
 		}
@@ -166,6 +158,12 @@ func replayWAL(dir string, head uint64, chain [ChainSize]byte) (walReplay, error
 				why = "incomplete frame length"
 			} else if n := int(binary.BigEndian.Uint32(data[off:])); n > len(data)-off-4 {
 				why = fmt.Sprintf("frame of %d bytes runs past the end of the file", n)
+				// A torn write is a prefix of a good frame: its whole records continue the log. A
+				// length that was damaged (made larger) reads the frames after it as records, which
+				// do not; cutting there would drop them, acknowledged.
+				if _, _, _, bad := parseFrame(wholeRecords(data[off+4:]), r.head, r.chain); bad != "" {
+					return r, fmt.Errorf("WAL segment %s at offset %d: %s, but its records do not continue the log (%s): damage, not a torn write", name, at, why, bad)
+				}
 			} else if n == 0 {
 				why = "empty frame"
 			} else {
@@ -199,6 +197,19 @@ func replayWAL(dir string, head uint64, chain [ChainSize]byte) (walReplay, error
 		}
 	}
 	return r, nil
+}
+
+// wholeRecords returns the part of a frame's payload cut short that holds whole records.
+func wholeRecords(partial []byte) []byte {
+	off := 0
+	for len(partial)-off >= 4 {
+		n := int(binary.BigEndian.Uint32(partial[off:]))
+		if n > len(partial)-off-4 {
+			break
+		}
+		off += 4 + n
+	}
+	return partial[:off]
 }
 
 func allZero(b []byte) bool {
