@@ -272,7 +272,7 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 		meta domain.Metadata
 	}{
 		{domain.CustomerAssociated{CustomerID: "c-1", Name: "Acme \"quoted\" \\ \u00e9 <&>", PartnerID: "res-1", DistributorID: "d", Tags: []string{"a\tb", "gold"}, AccountManager: "li"},
-			domain.Metadata{SchemaVersion: 1, Actor: domain.Actor{Name: "ops \u2028 x", Role: "partner"}, Time: tm}},
+			domain.Metadata{SchemaVersion: 1, Actor: domain.Actor{Name: "ops \u2028 x", Role: "partner", PartnerID: "res-\u00e9"}, Time: tm}},
 		{domain.CustomerFrozen{CustomerID: "c-1", FreezeType: "ACCOUNT_AND_RESOURCE", Origin: "manual", Reason: "line\nbreak", RetentionDeadline: &tm},
 			domain.Metadata{SchemaVersion: 1, Actor: domain.Actor{Name: "x"}, Time: tm.Add(time.Nanosecond)}},
 		{domain.PartnerDelegationGranted{PartnerID: "r", Permissions: []domain.Permission{"freeze", "budget"}},
@@ -291,8 +291,8 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 				t.Errorf("%d: %s = %q, want %q", i, k, got, want)
 			}
 		}
-		if string(d.actorName) != c.meta.Actor.Name || d.time != c.meta.Time.UnixNano() {
-			t.Errorf("%d: actor %q time %d, want %q %d", i, d.actorName, d.time, c.meta.Actor.Name, c.meta.Time.UnixNano())
+		if string(d.actorName) != c.meta.Actor.Name || string(d.actorPartner) != c.meta.Actor.PartnerID || d.time != c.meta.Time.UnixNano() {
+			t.Errorf("%d: actor %q (partner %q) time %d, want %q (%q) %d", i, d.actorName, d.actorPartner, d.time, c.meta.Actor.Name, c.meta.Actor.PartnerID, c.meta.Time.UnixNano())
 		}
 		var tags []string
 		for _, x := range d.tags {
