@@ -246,6 +246,11 @@ func TestHistory(t *testing.T) {
 	}
 	for _, p := range []string{"dist-0", "res-0-1", "sp-0"} {
 		check("partner "+p, page(HistoryQuery{Kind: HistoryPartner, ID: p, Limit: 7}), filter(inTree(p)))
+		// With what its principals did (reservations included), each event once.
+		for _, limit := range []int{1, 7, 0} {
+			check("partner activity "+p, page(HistoryQuery{Kind: HistoryPartnerActivity, ID: p, Limit: limit}),
+				filter(func(e auditlog.Event) bool { return inTree(p)(e) || e.Actor.PartnerID == p }))
+		}
 	}
 	// Actor history: everything ops-dist-1 did, reservations included; and with a viewer.
 	check("actor ops-dist-1", page(HistoryQuery{Kind: HistoryActor, ID: "ops-dist-1", Limit: 5}),
@@ -254,7 +259,7 @@ func TestHistory(t *testing.T) {
 		filter(func(e auditlog.Event) bool {
 			return e.Actor.Name == "ops-platform" && e.Type != domain.EventIDReserved && inTree("dist-1")(e)
 		}))
-	for _, q := range []HistoryQuery{{Kind: HistoryCustomer, ID: "nope"}, {Kind: HistoryPartner, ID: "nope"}, {Kind: HistoryActor, ID: "nobody"}} {
+	for _, q := range []HistoryQuery{{Kind: HistoryCustomer, ID: "nope"}, {Kind: HistoryPartner, ID: "nope"}, {Kind: HistoryPartnerActivity, ID: "nope"}, {Kind: HistoryActor, ID: "nobody"}} {
 		if _, err := m.History(context.Background(), q); domain.ErrorCode(err) != domain.CodeNotFound {
 			t.Errorf("%+v: %v", q, err)
 		}
