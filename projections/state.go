@@ -22,8 +22,11 @@ import (
 //   - each customer is one small struct plus its transitions: one 32-byte record per event about it,
 //     which is at once its time-travel history and its history index (the leaf of each event);
 //   - per event (leaf) the log keeps its position, the running maximum of event times (for as-of-time
-//     lookups by binary search), and its stream and revision, so history pages are read back from the
-//     store on demand: event bodies never live in the heap.
+//     lookups by binary search), its stream and revision, so history pages are read back from the
+//     store on demand (event bodies never live in the heap), and a one-byte event type code (the
+//     audit events' type filter);
+//   - leaf lists per actor, per partner (events about its subtree; events by its principals) and
+//     per customer (its transitions) are the history and audit-filter indexes.
 type state struct {
 	strs   []string
 	strIdx map[string]uint32
