@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
@@ -88,7 +89,11 @@ func (s *Server) subtreeFilter(ctx context.Context, p Principal) func(leaf.Event
 
 // GET /v1/audit/events
 func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, p Principal) error {
-	q, err := parseQuery(r, "after", "limit", "min_position")
+	q, err := parseQuery(r, "after", "limit", "min_position", "actor", "actor_partner_id", "customer_id", "partner_id", "type", "from", "to")
+	if err != nil {
+		return err
+	}
+	fq, filtered, err := parseAuditFilter(q)
 	if err != nil {
 		return err
 	}
@@ -112,6 +117,10 @@ func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, p Principal
 		return err
 	}
 	keep := s.subtreeFilter(r.Context(), p)
+	if filtered {
+		fq.After = &after
+		return s.filteredAuditEvents(w, r, fq, limit, ndjson, keep)
+	}
 	if ndjson {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.Header().Set("Cache-Control", "no-store")
@@ -147,6 +156,113 @@ func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, p Principal
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// parseAuditFilter reads the filters of GET /v1/audit/events; filtered is false when none is given
+// (the plain log, served by the audit tree).
+func parseAuditFilter(q map[string]string) (projections.AuditQuery, bool, error) {
+	var f projections.AuditQuery
+	filtered := false
+	if v := q["actor"]; v != "" {
+		if utf8.RuneCountInString(v) > 256 || !printable(v) {
+			return f, false, errorf(domain.CodeInvalid, "actor must be a principal name (at most 256 printable characters)")
+		}
+		f.Actor, filtered = v, true
+	}
+	for _, id := range []struct {
+		name string
+		dst  *string
+	}{{"actor_partner_id", &f.ActorPartnerID}, {"customer_id", &f.CustomerID}, {"partner_id", &f.PartnerID}} {
+		if v := q[id.name]; v != "" {
+			if !domain.ValidID(v) {
+				return f, false, errorf(domain.CodeInvalid, "%s is not a valid ID", id.name)
+			}
+			*id.dst, filtered = v, true
+		}
+	}
+	if v := q["type"]; v != "" {
+		for _, t := range strings.Split(v, ",") {
+			known := false
+			for _, k := range projections.EventTypes {
+				known = known || k == t
+			}
+			if !known {
+				return f, false, errorf(domain.CodeInvalid, "type %q is not an event type; the types are %s", clip(t), strings.Join(projections.EventTypes, ", "))
+			}
+			f.Types = append(f.Types, t)
+		}
+		filtered = true
+	}
+	for _, b := range []struct {
+		name string
+		dst  *projections.AsOf
+	}{{"from", &f.From}, {"to", &f.To}} {
+		v := q[b.name]
+		if v == "" {
+			continue
+		}
+		if pos, err := eventstore.ParsePosition(v); err == nil {
+			b.dst.Position = &pos
+		} else if t, err := parseTime(b.name, v); err == nil {
+			b.dst.Time = &t
+		} else {
+			return f, false, errorf(domain.CodeInvalid, "%s must be an RFC 3339 time or a log position", b.name)
+		}
+		filtered = true
+	}
+	return f, filtered, nil
+}
+
+// filteredAuditEvents answers GET /v1/audit/events with filters from the read models' indexes, in
+// pages of at most limit events (all of them for a stream without limit); keep (a scoped
+// auditor's subtree) applies on top.
+func (s *Server) filteredAuditEvents(w http.ResponseWriter, r *http.Request, q projections.AuditQuery, limit int, ndjson bool, keep func(leaf.Event) bool) error {
+	if !ndjson {
+		q.Limit = limit
+		page, err := s.reads.AuditEvents(r.Context(), q)
+		if err != nil {
+			return err
+		}
+		out := eventsResponse{Events: []leaf.Event{}, NextAfter: optString(page.NextAfter)}
+		for _, ev := range page.Events {
+			if keep == nil || keep(ev) {
+				out.Events = append(out.Events, ev)
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	left := limit // 0: no limit
+	for {
+		q.Limit = projections.MaxLimit
+		if limit > 0 {
+			q.Limit = min(left, projections.MaxLimit)
+		}
+		page, err := s.reads.AuditEvents(r.Context(), q)
+		if err != nil {
+			return err
+		}
+		for _, ev := range page.Events {
+			if keep == nil || keep(ev) {
+				if err := enc.Encode(ev); err != nil {
+					return err
+				}
+			}
+		}
+		left -= len(page.Events)
+		if page.NextAfter == "" || (limit > 0 && left <= 0) {
+			return bw.Flush()
+		}
+		after, err := eventstore.ParsePosition(page.NextAfter)
+		if err != nil {
+			return err
+		}
+		q.After = &after
+	}
 }
 
 // GET /v1/audit/export

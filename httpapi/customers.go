@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -202,51 +201,15 @@ func (s *Server) respondBatch(w http.ResponseWriter, r *http.Request, p Principa
 
 // GET /v1/customers
 func (s *Server) searchCustomers(w http.ResponseWriter, r *http.Request, p Principal) error {
-	q, err := parseQuery(r, "frozen", "freeze_type", "origin", "auto_frozen", "partner_id", "tag", "name",
-		"account_manager", "associated_after", "associated_before", "limit", "cursor", "min_position")
+	q, err := parseQuery(r, searchParamNames()...)
 	if err != nil {
 		return err
 	}
-	cq := projections.SearchFilter{Scope: p.scope(), FreezeType: q["freeze_type"], Origin: q["origin"], PartnerID: q["partner_id"],
-		Tag: q["tag"], Name: q["name"], AccountManager: q["account_manager"], Cursor: q["cursor"]}
-	if cq.Frozen, err = parseBool("frozen", q["frozen"]); err != nil {
+	cq, err := parseSearch(q)
+	if err != nil {
 		return err
 	}
-	if cq.AutoFrozen, err = parseBool("auto_frozen", q["auto_frozen"]); err != nil {
-		return err
-	}
-	if cq.FreezeType != "" {
-		if err := checkFreezeType("freeze_type", cq.FreezeType, false); err != nil {
-			return err
-		}
-	}
-	switch domain.Origin(cq.Origin) {
-	case "", domain.OriginAssociation, domain.OriginManual, domain.OriginBudget, domain.OriginPartner:
-	default:
-		return errorf(domain.CodeInvalid, "origin must be association, manual, budget or partner")
-	}
-	if cq.PartnerID != "" && !domain.ValidID(cq.PartnerID) {
-		return errorf(domain.CodeInvalid, "partner_id is not a valid ID")
-	}
-	for _, k := range []string{"associated_after", "associated_before"} {
-		if v := q[k]; v != "" {
-			t, err := parseTime(k, v)
-			if err != nil {
-				return err
-			}
-			if k == "associated_after" {
-				cq.AssociatedAfter = t.Format(time.RFC3339Nano)
-			} else {
-				cq.AssociatedBefore = t.Format(time.RFC3339Nano)
-			}
-		}
-	}
-	if cq.Limit, err = parseLimit(q["limit"]); err != nil {
-		return err
-	}
-	if len(cq.Cursor) > 1024 {
-		return errorf(domain.CodeInvalid, "cursor is not one this server issued")
-	}
+	cq.Scope = p.scope()
 	if err := s.waitMin(r.Context(), q); err != nil {
 		return err
 	}
@@ -416,5 +379,25 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal)
 		page.Events = []leaf.Event{}
 	}
 	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
+	return nil
+}
+
+// GET /v1/customers/{id}/timeline
+func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, _, err := s.customerRead(r, p)
+	if err != nil {
+		return err
+	}
+	if _, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{}); err != nil {
+		return err
+	}
+	if err := checkAccess(r, p); err != nil {
+		return err
+	}
+	tl, err := s.reads.Timeline(id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, tl)
 	return nil
 }

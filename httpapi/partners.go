@@ -5,6 +5,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/projections"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 type partnerResponse struct {
@@ -55,7 +56,11 @@ func (s *Server) getPartner(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	q, err := parseQuery(r, "min_position")
+	q, err := parseQuery(r, "min_position", "as_of")
+	if err != nil {
+		return err
+	}
+	at, err := projections.ParseAsOf(q["as_of"])
 	if err != nil {
 		return err
 	}
@@ -69,7 +74,98 @@ func (s *Server) getPartner(w http.ResponseWriter, r *http.Request, p Principal)
 	if err := checkAccess(r, p); err != nil {
 		return err
 	}
+	if !at.IsNow() {
+		// The hierarchy never changes, so what is visible now was visible then.
+		if pt, err = s.reads.Partner(id, at); err != nil {
+			return err
+		}
+	}
 	writeJSON(w, http.StatusOK, pt)
+	return nil
+}
+
+type partnersResponse struct {
+	Partners   []projections.PartnerStatus `json:"partners"`
+	NextCursor *string                     `json:"next_cursor"`
+}
+
+// GET /v1/partners
+func (s *Server) listPartners(w http.ResponseWriter, r *http.Request, p Principal) error {
+	q, err := parseQuery(r, "type", "parent_id", "frozen", "limit", "cursor", "min_position")
+	if err != nil {
+		return err
+	}
+	f := projections.PartnerFilter{Scope: p.scope(), Cursor: q["cursor"]}
+	switch t := domain.PartnerType(q["type"]); t {
+	case "":
+	case domain.PartnerDistributor, domain.PartnerReseller, domain.PartnerSolutionProvider:
+		f.Type = string(t)
+	default:
+		return errorf(domain.CodeInvalid, "type must be distributor, reseller or solution_provider")
+	}
+	if v := q["parent_id"]; v != "" {
+		if !domain.ValidID(v) {
+			return errorf(domain.CodeInvalid, "parent_id is not a valid ID")
+		}
+		f.ParentID = v
+	}
+	if f.Frozen, err = parseBool("frozen", q["frozen"]); err != nil {
+		return err
+	}
+	if f.Limit, err = parseLimit(q["limit"]); err != nil {
+		return err
+	}
+	if len(f.Cursor) > 1024 {
+		return errorf(domain.CodeInvalid, "cursor is not one this server issued")
+	}
+	if err := s.waitMin(r.Context(), q); err != nil {
+		return err
+	}
+	list, next, err := s.reads.ListPartners(f)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []projections.PartnerStatus{}
+	}
+	writeJSON(w, http.StatusOK, partnersResponse{Partners: list, NextCursor: optString(next)})
+	return nil
+}
+
+// GET /v1/partners/{id}/history
+func (s *Server) getPartnerHistory(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, err := pathID(r, "partner")
+	if err != nil {
+		return err
+	}
+	q, err := parseQuery(r, "limit", "cursor", "min_position")
+	if err != nil {
+		return err
+	}
+	limit, err := parseLimit(q["limit"])
+	if err != nil {
+		return err
+	}
+	if err := s.waitMin(r.Context(), q); err != nil {
+		return err
+	}
+	if _, err := s.visiblePartner(r.Context(), p, id); err != nil {
+		return err
+	}
+	if err := checkAccess(r, p); err != nil {
+		return err
+	}
+	// Every event of the partner's history is about its subtree, which whoever sees the partner
+	// sees: no viewer filter (projections.HistoryPartnerActivity).
+	page, err := s.reads.History(r.Context(), projections.HistoryQuery{Kind: projections.HistoryPartnerActivity, ID: id,
+		Limit: limit, Cursor: q["cursor"]})
+	if err != nil {
+		return err
+	}
+	if page.Events == nil {
+		page.Events = []leaf.Event{}
+	}
+	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
 	return nil
 }
 

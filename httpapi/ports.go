@@ -40,6 +40,10 @@ type ReadModels interface {
 	Partner(id string, a projections.AsOf) (projections.PartnerStatus, error)
 	SearchCustomers(f projections.SearchFilter) ([]projections.CustomerStatus, string, error)
 	History(ctx context.Context, q projections.HistoryQuery) (projections.HistoryPage, error)
+	// Compliance queries.
+	ListPartners(f projections.PartnerFilter) ([]projections.PartnerStatus, string, error)
+	Timeline(id string) (projections.Timeline, error)
+	AuditEvents(ctx context.Context, q projections.AuditQuery) (projections.AuditPage, error)
 }
 
 // Audit is the verifiable log the API serves (package projections/auditlog, adapted in cmd/freezeledger).

@@ -133,19 +133,22 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/customers/{id}/operations/{operation}", authenticated, s.getOperation},
 		{"GET", "/v1/customers/{id}/operations", authenticated, s.getOperations},
 		{"POST", "/v1/partners", writers, s.registerPartner},
+		{"GET", "/v1/partners", authenticated, s.listPartners},
 		{"GET", "/v1/partners/{id}", authenticated, s.getPartner},
+		{"GET", "/v1/partners/{id}/history", notReader, s.getPartnerHistory},
 		{"POST", "/v1/partners/{id}/freeze", writers, s.freezePartner},
 		{"POST", "/v1/partners/{id}/unfreeze", writers, s.unfreezePartner},
 		{"PUT", "/v1/partners/{id}/delegation", writers, s.putDelegation},
 		{"DELETE", "/v1/partners/{id}/delegation", writers, s.deleteDelegation},
 		{"POST", "/v1/customers", writers, s.associateCustomer},
-		{"GET", "/v1/customers", notReader, s.searchCustomers},
+		{"GET", "/v1/customers", authenticated, s.searchCustomers},
 		{"POST", "/v1/customers/freeze", writers, s.batchFreeze},
 		{"POST", "/v1/customers/unfreeze", writers, s.batchUnfreeze},
 		{"GET", "/v1/customers/{id}", authenticated, s.getCustomer},
 		{"POST", "/v1/customers/{id}/freeze", writers, s.freezeCustomer},
 		{"POST", "/v1/customers/{id}/unfreeze", writers, s.unfreezeCustomer},
 		{"GET", "/v1/customers/{id}/history", notReader, s.getHistory},
+		{"GET", "/v1/customers/{id}/timeline", notReader, s.getTimeline},
 		{"GET", "/v1/audit/events", auditors, s.auditEvents},
 		{"GET", "/v1/audit/export", auditors, s.auditExport},
 		{"GET", "/v1/audit/checkpoint", authenticated, s.auditCheckpoint},
@@ -240,7 +243,7 @@ func checkAccess(r *http.Request, p Principal) error {
 	case auditors:
 		return errorf(domain.CodeForbidden, "role %s may not read the audit log; only platform and auditor principals may", p.Role)
 	}
-	return errorf(domain.CodeForbidden, "role %s may not call this route; a reader may read status and operations only", p.Role)
+	return errorf(domain.CodeForbidden, "role %s may not call this route; a reader may read status, operations, partners and the customer search only", p.Role)
 }
 
 func (s *Server) authenticate(r *http.Request) (Principal, bool) {

@@ -80,6 +80,15 @@ func (emptyReads) Partner(id string, _ projections.AsOf) (projections.PartnerSta
 func (emptyReads) History(context.Context, projections.HistoryQuery) (projections.HistoryPage, error) {
 	return projections.HistoryPage{}, nil
 }
+func (emptyReads) ListPartners(projections.PartnerFilter) ([]projections.PartnerStatus, string, error) {
+	return nil, "", nil
+}
+func (emptyReads) Timeline(id string) (projections.Timeline, error) {
+	return projections.Timeline{}, domain.Errorf(domain.CodeNotFound, "customer %q not found", id)
+}
+func (emptyReads) AuditEvents(context.Context, projections.AuditQuery) (projections.AuditPage, error) {
+	return projections.AuditPage{}, nil
+}
 
 // TestFailuresAreProblems: a panicking or failing ledger gives 500 problems that reveal nothing,
 // the panic is logged with the request ID, and the server keeps serving.

@@ -255,6 +255,7 @@ func BenchmarkHeapPerCustomer(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(l.ids)), "heap-B/customer")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(l.events), "heap-B/event")
 		b.ReportMetric(float64(len(l.ids)), "customers")
 		runtime.KeepAlive(m)
 	}

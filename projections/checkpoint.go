@@ -214,6 +214,11 @@ func encodeState(e *encoder, s *state) {
 		prevT = uint64(s.maxTime[i])
 		e.u(uint64(s.stream[i]))
 		e.u(s.rev[i])
+		e.u(uint64(s.etype[i]))
+	}
+	e.u(uint64(len(s.types)))
+	for _, x := range s.types[1:] {
+		e.s(x)
 	}
 	e.u(uint64(len(s.tagSets)))
 	for _, ts := range s.tagSets[1:] {
@@ -242,6 +247,7 @@ func encodeState(e *encoder, s *state) {
 		}
 		e.leaves(p.customers)
 		e.leaves(p.hist)
+		e.leaves(p.acted)
 	}
 	e.u(uint64(len(s.customers)))
 	e.u(uint64(len(s.arena)))
@@ -394,6 +400,7 @@ func readState(b []byte) (*state, error) {
 		s.maxTime = make([]int64, n)
 		s.stream = make([]uint32, n)
 		s.rev = make([]uint64, n)
+		s.etype = make([]uint8, n)
 	}
 	var prevC, prevT uint64
 	for i := 0; i < n && d.err == nil; i++ {
@@ -403,6 +410,17 @@ func readState(b []byte) (*state, error) {
 		s.maxTime[i] = int64(prevT)
 		s.stream[i] = d.u32()
 		s.rev[i] = d.u()
+		s.etype[i] = uint8(d.u())
+	}
+	nty := d.count()
+	for i := 1; i < nty && d.err == nil; i++ {
+		x := d.s()
+		if len(s.types) > 255 {
+			d.err = errors.New("more than 255 event types")
+			break
+		}
+		s.typeIdx[x] = uint8(len(s.types))
+		s.types = append(s.types, x)
 	}
 	nt := d.count()
 	for i := 1; i < nt && d.err == nil; i++ {
@@ -450,6 +468,7 @@ func readState(b []byte) (*state, error) {
 		}
 		p.customers = d.leaves()
 		p.hist = d.leaves()
+		p.acted = d.leaves()
 		s.partnerIdx[p.id] = uint32(i)
 	}
 	nc := d.count()
@@ -502,6 +521,7 @@ func readState(b []byte) (*state, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
+	s.deriveIndexes()
 	return s, nil
 }
 
@@ -512,6 +532,11 @@ func (s *state) validate() error {
 	for _, x := range s.stream {
 		if x >= ns {
 			return errors.New("stream out of range")
+		}
+	}
+	for _, x := range s.etype {
+		if int(x) >= len(s.types) {
+			return errors.New("event type out of range")
 		}
 	}
 	for i := range s.partners {
@@ -532,6 +557,11 @@ func (s *state) validate() error {
 		for _, l := range p.hist {
 			if l >= nl {
 				return errors.New("partner history out of range")
+			}
+		}
+		for _, l := range p.acted {
+			if l >= nl {
+				return errors.New("partner actions out of range")
 			}
 		}
 	}

@@ -256,8 +256,8 @@ type decoded struct {
 	tags, perms                                                                 [][]byte
 	deadline                                                                    int64 // retention deadline, Unix ns, 0 if none
 
-	actorName []byte
-	time      int64 // metadata time, Unix ns; 0 if absent
+	actorName, actorPartner []byte
+	time                    int64 // metadata time, Unix ns; 0 if absent
 }
 
 func (d *decoded) reset() {
@@ -334,11 +334,13 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 			seen++
 			if err == nil {
 				err = eachMember(v, func(k, v []byte) bool {
-					if string(k) == "name" {
+					switch string(k) {
+					case "name":
 						set(&d.actorName, v)
-						return false
+					case "partner_id":
+						set(&d.actorPartner, v)
 					}
-					return true
+					return err == nil
 				})
 			}
 		case "time":

@@ -49,6 +49,11 @@ const (
 	HistoryCustomer = "customer" // the customer's own events
 	HistoryPartner  = "partner"  // events about the partner, its resellers and all their customers
 	HistoryActor    = "actor"    // every event an actor (principal name) appended, reservations included
+	// HistoryPartnerActivity is HistoryPartner's events and every event appended by the partner's
+	// principals (actor.partner_id is the partner), reservations included: GET
+	// /v1/partners/{id}/history. Every such event is about the partner's subtree, so a viewer that
+	// sees the partner sees them all.
+	HistoryPartnerActivity = "partner_activity"
 )
 
 // HistoryQuery selects a history. Viewer, when not empty, keeps only events about customers and
@@ -112,6 +117,14 @@ func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, 
 		for ; k < len(tr) && len(leaves) <= scan; k++ {
 			leaves = append(leaves, tr[k].leaf)
 		}
+	case HistoryPartnerActivity:
+		pi, ok := s.partnerIdx[q.ID]
+		if !ok || s.partners[pi].typ == ptypeUnknown {
+			m.mu.RUnlock()
+			return HistoryPage{}, domain.Errorf(domain.CodeNotFound, "partner %q not found", q.ID)
+		}
+		p := &s.partners[pi]
+		leaves = mergeLeaves(p.hist, p.acted, uint32(min(after, uint64(s.leaves()))), scan+1)
 	case HistoryPartner, HistoryActor:
 		var list []uint32
 		if q.Kind == HistoryPartner {
@@ -134,7 +147,7 @@ func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, 
 		leaves = list[k:end]
 	default:
 		m.mu.RUnlock()
-		return HistoryPage{}, domain.Errorf(domain.CodeInvalid, "history kind %q is not customer, partner or actor", q.Kind)
+		return HistoryPage{}, domain.Errorf(domain.CodeInvalid, "history kind %q is not customer, partner, partner_activity or actor", q.Kind)
 	}
 	if len(leaves) > scan {
 		leaves, more = leaves[:scan], true
@@ -171,6 +184,24 @@ func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, 
 		page.NextCursor = encodeCursor('h', uint64(locs[len(locs)-1].leaf)+1)
 	}
 	return page, nil
+}
+
+// mergeLeaves returns up to n leaves of the union of the ascending lists a and b, from leaf from on,
+// ascending and without repeats.
+func mergeLeaves(a, b []uint32, from uint32, n int) []uint32 {
+	a, b = a[searchU32(a, from):], b[searchU32(b, from):]
+	out := make([]uint32, 0, min(n, len(a)+len(b)))
+	for len(out) < n && (len(a) > 0 || len(b) > 0) {
+		switch {
+		case len(b) == 0 || (len(a) > 0 && a[0] < b[0]):
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || b[0] < a[0]:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return out
 }
 
 // eventVisible reports whether the event's subject (customer or partner) is visible to viewer.

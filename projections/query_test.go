@@ -246,6 +246,11 @@ func TestHistory(t *testing.T) {
 	}
 	for _, p := range []string{"dist-0", "res-0-1", "sp-0"} {
 		check("partner "+p, page(HistoryQuery{Kind: HistoryPartner, ID: p, Limit: 7}), filter(inTree(p)))
+		// With what its principals did (reservations included), each event once.
+		for _, limit := range []int{1, 7, 0} {
+			check("partner activity "+p, page(HistoryQuery{Kind: HistoryPartnerActivity, ID: p, Limit: limit}),
+				filter(func(e leaf.Event) bool { return inTree(p)(e) || e.Actor.PartnerID == p }))
+		}
 	}
 	// Actor history: everything ops-dist-1 did, reservations included; and with a viewer.
 	check("actor ops-dist-1", page(HistoryQuery{Kind: HistoryActor, ID: "ops-dist-1", Limit: 5}),
@@ -254,7 +259,7 @@ func TestHistory(t *testing.T) {
 		filter(func(e leaf.Event) bool {
 			return e.Actor.Name == "ops-platform" && e.Type != domain.EventIDReserved && inTree("dist-1")(e)
 		}))
-	for _, q := range []HistoryQuery{{Kind: HistoryCustomer, ID: "nope"}, {Kind: HistoryPartner, ID: "nope"}, {Kind: HistoryActor, ID: "nobody"}} {
+	for _, q := range []HistoryQuery{{Kind: HistoryCustomer, ID: "nope"}, {Kind: HistoryPartner, ID: "nope"}, {Kind: HistoryPartnerActivity, ID: "nope"}, {Kind: HistoryActor, ID: "nobody"}} {
 		if _, err := m.History(context.Background(), q); domain.ErrorCode(err) != domain.CodeNotFound {
 			t.Errorf("%+v: %v", q, err)
 		}
@@ -272,7 +277,7 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 		meta domain.Metadata
 	}{
 		{domain.CustomerAssociated{CustomerID: "c-1", Name: "Acme \"quoted\" \\ \u00e9 <&>", PartnerID: "res-1", DistributorID: "d", Tags: []string{"a\tb", "gold"}, AccountManager: "li"},
-			domain.Metadata{SchemaVersion: 1, Actor: domain.Actor{Name: "ops \u2028 x", Role: "partner"}, Time: tm}},
+			domain.Metadata{SchemaVersion: 1, Actor: domain.Actor{Name: "ops \u2028 x", Role: "partner", PartnerID: "res-\u00e9"}, Time: tm}},
 		{domain.CustomerFrozen{CustomerID: "c-1", FreezeType: "ACCOUNT_AND_RESOURCE", Origin: "manual", Reason: "line\nbreak", RetentionDeadline: &tm},
 			domain.Metadata{SchemaVersion: 1, Actor: domain.Actor{Name: "x"}, Time: tm.Add(time.Nanosecond)}},
 		{domain.PartnerDelegationGranted{PartnerID: "r", Permissions: []domain.Permission{"freeze", "budget"}},
@@ -291,8 +296,8 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 				t.Errorf("%d: %s = %q, want %q", i, k, got, want)
 			}
 		}
-		if string(d.actorName) != c.meta.Actor.Name || d.time != c.meta.Time.UnixNano() {
-			t.Errorf("%d: actor %q time %d, want %q %d", i, d.actorName, d.time, c.meta.Actor.Name, c.meta.Time.UnixNano())
+		if string(d.actorName) != c.meta.Actor.Name || string(d.actorPartner) != c.meta.Actor.PartnerID || d.time != c.meta.Time.UnixNano() {
+			t.Errorf("%d: actor %q (partner %q) time %d, want %q (%q) %d", i, d.actorName, d.actorPartner, d.time, c.meta.Actor.Name, c.meta.Actor.PartnerID, c.meta.Time.UnixNano())
 		}
 		var tags []string
 		for _, x := range d.tags {

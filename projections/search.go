@@ -2,10 +2,8 @@ package projections
 
 import (
 	"encoding/base64"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/freezeledger/freezeledger/domain"
@@ -17,16 +15,28 @@ const (
 	MaxLimit     = 1000
 )
 
-// SearchFilter is a customer search (GET /v1/customers). Empty fields do not filter.
+// SearchFilter is a customer search (GET /v1/customers). Empty fields do not filter; the filters
+// combine (a customer must pass all of them). Each is one customerFilter (search_filters.go).
 //
 //   - Scope restricts results to a partner's subtree (the caller's tenancy, see VisibleTo).
 //   - Frozen, FreezeType, Origin and AutoFrozen filter on the *effective* state (the one shown as
 //     effective_state, effective_freeze_type, effective_origin), so a customer under a frozen partner
 //     is found as frozen, ACCOUNT_AND_RESOURCE, origin partner, automatically frozen. AutoFrozen true
 //     means effectively frozen with an origin other than manual; false means not that.
-//   - PartnerID is the customer's own partner; Tag matches one of its tags exactly; Name is a
-//     case-insensitive substring; AccountManager matches exactly.
+//   - PartnerID is the customer's own partner; DistributorID the whole channel of a distributor (its
+//     direct customers and its resellers' customers: the status's distributor_id); AssociationType
+//     is AssociationDirect (associated with a distributor or solution provider itself) or
+//     AssociationReseller (with a reseller); ManagedBy is the status's managed_by (rule 2, with the
+//     delegation in force at the cut); CustomerIDPrefix matches the start of the customer ID.
+//   - Tag matches one of its tags exactly; Name is a case-insensitive substring; AccountManager
+//     matches exactly.
+//   - Associated: every customer the log associated is associated until disassociation exists (a
+//     later phase), so true matches every customer and false none.
 //   - AssociatedAfter and AssociatedBefore are RFC 3339 times, exclusive bounds.
+//   - AsOf searches the state as of a past moment: the customers associated by then, their own and
+//     effective freeze state, the cascade and the delegation (managed_by) at that cut, and the
+//     statuses returned as of it; equal to the search over read models built from that log prefix.
+//     Name, tags, account manager and partner are fixed at association, so they are the same then.
 //   - Limit defaults to DefaultLimit and is capped at MaxLimit; Cursor is a previous page's
 //     NextCursor.
 //
@@ -39,14 +49,26 @@ type SearchFilter struct {
 	Origin           string
 	AutoFrozen       *bool
 	PartnerID        string
+	DistributorID    string
+	AssociationType  string
+	ManagedBy        string
+	CustomerIDPrefix string
 	Tag              string
 	Name             string
 	AccountManager   string
+	Associated       *bool
 	AssociatedAfter  string
 	AssociatedBefore string
+	AsOf             AsOf
 	Limit            int
 	Cursor           string
 }
+
+// Association types of SearchFilter.AssociationType.
+const (
+	AssociationDirect   = "direct"
+	AssociationReseller = "reseller"
+)
 
 func encodeCursor(kind byte, n uint64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(string(kind) + strconv.FormatUint(n, 10)))
@@ -72,22 +94,14 @@ func pageLimit(l int) int {
 }
 
 // SearchCustomers returns one page of the customers matching f, and the cursor of the next page
-// ("" when there is none). Errors: invalid (a bad cursor or time).
+// ("" when there is none). Errors: invalid (a bad cursor, time or association type), unavailable
+// (an as_of position not applied yet).
+//
+// Plan: of the filters with an index (scope, partner, distributor, managed_by, tag), the one with the
+// fewest candidates supplies them, from the cursor on, in association order; every filter then
+// decides each candidate, the cheap ones first. Without an indexed filter every customer from the
+// cursor on is a candidate. docs/BENCHMARKS.md has the measured costs.
 func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, error) {
-	var after, before int64
-	for _, t := range []struct {
-		s   string
-		dst *int64
-	}{{f.AssociatedAfter, &after}, {f.AssociatedBefore, &before}} {
-		if t.s == "" {
-			continue
-		}
-		tm, err := time.Parse(time.RFC3339Nano, t.s)
-		if err != nil {
-			return nil, "", domain.Errorf(domain.CodeInvalid, "%q is not an RFC 3339 time", t.s)
-		}
-		*t.dst = tm.UnixNano()
-	}
 	start := uint64(0)
 	if f.Cursor != "" {
 		n, ok := decodeCursor('c', f.Cursor)
@@ -97,77 +111,34 @@ func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, 
 		start = n
 	}
 	limit := pageLimit(f.Limit)
-	name := strings.ToLower(f.Name)
 
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s := m.st
-	cut := s.leaves()
-	var tag, am uint32
-	if f.Tag != "" {
-		var ok bool
-		if tag, ok = s.strIdx[f.Tag]; !ok {
-			return []CustomerStatus{}, "", nil
-		}
+	cut, err := s.cut(f.AsOf)
+	if err != nil {
+		return nil, "", err
 	}
-	if f.AccountManager != "" {
-		var ok bool
-		if am, ok = s.strIdx[f.AccountManager]; !ok {
-			return []CustomerStatus{}, "", nil
-		}
-	}
-	scope := uint32(noPartner)
-	if f.Scope != "" {
-		var ok bool
-		if scope, ok = s.partnerIdx[f.Scope]; !ok {
-			return []CustomerStatus{}, "", nil
-		}
-	}
-	// Candidates: one partner's customers when filtered by partner, else all, from the cursor on.
-	var cands []uint32
-	all := true
-	if f.PartnerID != "" {
-		pi, ok := s.partnerIdx[f.PartnerID]
-		if !ok {
-			return []CustomerStatus{}, "", nil
-		}
-		cands, all = s.partners[pi].customers, false
-		cands = cands[sort.Search(len(cands), func(i int) bool { return uint64(cands[i]) >= start }):]
-	}
-	n := len(cands)
-	if all {
-		n = 0
-		if start < uint64(len(s.customers)) {
-			n = len(s.customers) - int(start)
-		}
+	filters, none, err := compileFilters(s, &f)
+	if err != nil {
+		return nil, "", err
 	}
 	out := []CustomerStatus{}
-	for k := 0; k < n; k++ {
-		ci := uint32(start) + uint32(k)
-		if !all {
-			ci = cands[k]
+	if none {
+		return out, "", nil
+	}
+	it := s.candidates(filters, uint32(min(start, uint64(len(s.customers)))))
+	for {
+		ci, ok := it.next()
+		if !ok {
+			return out, "", nil
 		}
 		c := &s.customers[ci]
-		if scope != noPartner && c.partner != scope && s.partners[c.partner].parent != scope {
-			continue
-		}
-		if am != 0 && c.accountManager != am {
-			continue
-		}
-		if tag != 0 && !containsTag(s.tagSets[c.tags], tag) {
-			continue
-		}
-		if name != "" && !containsFold(s.cnameBytes(c), name) {
+		if !matchAll(s, filters, ci, c, nil) {
 			continue
 		}
 		v, ok := s.view(ci, cut)
-		if !ok {
-			continue
-		}
-		if (after != 0 && v.own.associatedAt <= after) || (before != 0 && v.own.associatedAt >= before) {
-			continue
-		}
-		if !matchEffective(s, &v, &f) {
+		if !ok || !matchAll(s, filters, ci, c, &v) {
 			continue
 		}
 		if len(out) == limit {
@@ -175,7 +146,6 @@ func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, 
 		}
 		out = append(out, s.status(&v, "", m.opts.Retention))
 	}
-	return out, "", nil
 }
 
 func matchEffective(s *state, v *view, f *SearchFilter) bool {

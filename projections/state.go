@@ -22,8 +22,11 @@ import (
 //   - each customer is one small struct plus its transitions: one 32-byte record per event about it,
 //     which is at once its time-travel history and its history index (the leaf of each event);
 //   - per event (leaf) the log keeps its position, the running maximum of event times (for as-of-time
-//     lookups by binary search), and its stream and revision, so history pages are read back from the
-//     store on demand: event bodies never live in the heap.
+//     lookups by binary search), its stream and revision, so history pages are read back from the
+//     store on demand (event bodies never live in the heap), and a one-byte event type code (the
+//     audit events' type filter);
+//   - leaf lists per actor, per partner (events about its subtree; events by its principals) and
+//     per customer (its transitions) are the history and audit-filter indexes.
 type state struct {
 	strs   []string
 	strIdx map[string]uint32
@@ -33,6 +36,10 @@ type state struct {
 	maxTime []int64 // running maximum of event times (Unix ns) up to and including this leaf
 	stream  []uint32
 	rev     []uint64
+	etype   []uint8 // event type: an index into types, or typeUnindexed
+
+	types   []string // event types by code; types[typeUnindexed] is ""
+	typeIdx map[string]uint8
 
 	partners   []partner
 	partnerIdx map[string]uint32
@@ -45,6 +52,9 @@ type state struct {
 	tagSetIdx  map[string]uint32
 	actors     []actorHist
 	actorIdx   map[uint32]uint32 // actor name (interned) -> index in actors
+
+	// Derived indexes, rebuilt from the customers when a checkpoint is loaded (searchindex.go).
+	tagIndex map[uint32][]uint32 // tag (interned) -> customers with it, ascending
 
 	lastID uuid.UUID // ID of the last applied event, to check a checkpoint against the store
 
@@ -107,6 +117,8 @@ type partner struct {
 	trans     []ptrans
 	customers []uint32 // customer indices, ascending
 	hist      []uint32 // leaves of events about this partner, its resellers and all their customers
+	acted     []uint32 // leaves of events whose actor's partner_id is this partner
+	resold    []uint32 // customers of this distributor's resellers, ascending (derived)
 }
 
 // ptrans is a freeze, unfreeze or delegation change of a partner, in log order.
@@ -134,6 +146,9 @@ func newState() *state {
 		tagStrs:    [][]string{{}},
 		tagSetIdx:  map[string]uint32{"": 0},
 		actorIdx:   map[uint32]uint32{},
+		types:      []string{""},
+		typeIdx:    map[string]uint8{"": typeUnindexed},
+		tagIndex:   map[uint32][]uint32{},
 	}
 	return s
 }
@@ -206,6 +221,7 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 	s.maxTime = append(s.maxTime, mt)
 	s.stream = append(s.stream, s.internString(rec.Stream))
 	s.rev = append(s.rev, rec.Revision)
+	s.etype = append(s.etype, s.typeCode(rec.Type))
 	s.lastID = rec.ID
 	if derr != nil {
 		s.decodeErrors++
@@ -220,6 +236,10 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 			s.actorIdx[actor] = ai
 		}
 		s.actors[ai].leaves = append(s.actors[ai].leaves, leaf)
+	}
+	if len(d.actorPartner) > 0 {
+		pi := s.partnerRef(d.actorPartner, leaf, t)
+		s.partners[pi].acted = append(s.partners[pi].acted, leaf)
 	}
 	var err error
 	switch rec.Type {
@@ -292,6 +312,9 @@ func (s *state) partnerRegistered(leaf uint32, t int64, d *decoded) error {
 	if len(d.parentID) > 0 {
 		parent := s.partnerRef(d.parentID, leaf, t) // may grow s.partners: p is stale after it
 		s.partners[pi].parent = parent
+		for _, ci := range s.partners[pi].customers { // associated before the registration named the parent
+			s.partners[parent].resold = insertSorted(s.partners[parent].resold, ci)
+		}
 	}
 	s.addPartnerHist(pi, leaf)
 	return nil
@@ -383,21 +406,28 @@ func (s *state) customerAssociated(leaf uint32, t int64, actor uint32, d *decode
 			// A re-association (rule 10 allows one partner at a time; disassociation is a later
 			// phase): the customer moves. Time travel shows it under its current partner.
 			old := &s.partners[c.partner]
-			if k := sort.Search(len(old.customers), func(i int) bool { return old.customers[i] >= ci }); k < len(old.customers) && old.customers[k] == ci {
-				old.customers = append(old.customers[:k], old.customers[k+1:]...)
+			old.customers = removeSorted(old.customers, ci)
+			if old.parent != noPartner {
+				s.partners[old.parent].resold = removeSorted(s.partners[old.parent].resold, ci)
 			}
 		}
 		p := &s.partners[pi]
-		k := sort.Search(len(p.customers), func(i int) bool { return p.customers[i] >= ci })
-		p.customers = append(p.customers, 0)
-		copy(p.customers[k+1:], p.customers[k:])
-		p.customers[k] = ci
+		p.customers = insertSorted(p.customers, ci)
+		if p.parent != noPartner {
+			s.partners[p.parent].resold = insertSorted(s.partners[p.parent].resold, ci)
+		}
 		c.partner = pi
 	}
 	if string(s.cnameBytes(c)) != string(d.name) {
 		*c = s.renamed(c, d.name)
 	}
-	c.tags = s.tagSet(d.tags)
+	if tags := s.tagSet(d.tags); tags != c.tags || c.ntrans == 0 {
+		if c.ntrans > 0 {
+			s.unindexTags(ci, c.tags)
+		}
+		c.tags = tags
+		s.indexTags(ci, tags)
+	}
 	c.accountManager = s.intern(d.accountManager)
 	s.addTrans(c, ctrans{time: t, leaf: leaf, actor: actor, kind: kindAssociated})
 	s.addPartnerHist(pi, leaf)

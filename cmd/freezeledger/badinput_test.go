@@ -35,6 +35,10 @@ func TestBadInput(t *testing.T) {
 		{"GET", "/v1/customers/c-a/operations", "rd-a"},
 		{"GET", "/v1/customers/c-a/operations/purchase", "rd-a"},
 		{"GET", "/v1/customers/c-a/history", "aud"},
+		{"GET", "/v1/customers/c-a/timeline", "aud"},
+		{"GET", "/v1/partners", "rd-a"},
+		{"GET", "/v1/partners/res-a1/history", "aud"},
+		{"GET", "/v1/audit/events?actor=op-dist-a", "aud"},
 		{"GET", "/v1/audit/events", "aud"},
 		{"GET", "/v1/audit/export", "aud"},
 		{"GET", "/v1/audit/checkpoint", "aud"},
@@ -109,11 +113,12 @@ func TestBadInput(t *testing.T) {
 	}
 	// Unknown and invalid IDs.
 	for _, id := range []string{"nobody", "c-zzz"} {
-		for _, suffix := range []string{"", "/status", "/operations", "/operations/view", "/history"} {
+		for _, suffix := range []string{"", "/status", "/operations", "/operations/view", "/history", "/timeline"} {
 			expect(ts.call("GET", "/v1/customers/"+id+suffix, "plat", nil), 404, "GET unknown customer "+id+suffix)
 		}
 		expect(ts.call("POST", "/v1/customers/"+id+"/freeze", "op-dist-a", `{"reason":"x"}`), 404, "freeze unknown customer")
 		expect(ts.call("GET", "/v1/partners/"+id, "plat", nil), 404, "GET unknown partner")
+		expect(ts.call("GET", "/v1/partners/"+id+"/history", "plat", nil), 404, "GET unknown partner's history")
 		expect(ts.call("POST", "/v1/partners/"+id+"/freeze", "plat", `{"reason":"x"}`), 404, "freeze unknown partner")
 	}
 	for _, id := range []string{"-bad", "a%20b", strings.Repeat("x", 65), "%00", "..", "a%2Fb"} {

@@ -40,6 +40,9 @@ func TestEveryRoute(t *testing.T) {
 		t.Errorf("delegation after DELETE = %v", dd)
 	}
 	ts.must(200, "PUT", "/v1/partners/res-a1/delegation", "op-dist-a", map[string]any{"freeze": true, "budget": true})
+	ts.must(200, "GET", "/v1/partners?type=reseller", "op-dist-a", nil)
+	ts.must(200, "GET", "/v1/partners/res-a2/history", "op-dist-a", nil)
+	ts.must(200, "GET", "/v1/customers/c-a/timeline", "op-dist-a", nil)
 
 	// Customers.
 	c := ts.must(200, "POST", "/v1/customers/c-a/unfreeze", "op-dist-a", map[string]any{"reason": "verified", "unfreeze_type": "ACCOUNT"}).json(t)

@@ -105,6 +105,7 @@ func TestTenancyMatrix(t *testing.T) {
 			customerRead(c, "/operations", true),
 			customerRead(c, "/operations/purchase", true),
 			customerRead(c, "/history", false),
+			customerRead(c, "/timeline", false),
 			customerWrite(c),
 			tcase{"POST", "/v1/customers/" + c + "/unfreeze", map[string]any{"reason": "matrix", "unfreeze_type": "ACCOUNT_AND_RESOURCE"}, func(who string) int {
 				switch {
@@ -122,6 +123,21 @@ func TestTenancyMatrix(t *testing.T) {
 			tcase{"GET", "/v1/partners/" + p, nil, func(who string) int {
 				if !sees(who, p) {
 					return 404
+				}
+				return 200
+			}},
+			tcase{"GET", "/v1/partners/" + p + "?as_of=2100-01-01T00:00:00Z", nil, func(who string) int {
+				if !sees(who, p) {
+					return 404
+				}
+				return 200
+			}},
+			tcase{"GET", "/v1/partners/" + p + "/history", nil, func(who string) int {
+				switch {
+				case !sees(who, p):
+					return 404
+				case matrixPrincipals[who].role == "reader":
+					return 403
 				}
 				return 200
 			}},
@@ -155,12 +171,9 @@ func TestTenancyMatrix(t *testing.T) {
 			return 200 // per-item results (type_mismatch, forbidden or not_found)
 		}},
 		tcase{"GET", "/v1/audit/public-key", nil, func(string) int { return 200 }},
-		tcase{"GET", "/v1/customers", nil, func(who string) int {
-			if matrixPrincipals[who].role == "reader" {
-				return 403
-			}
-			return 200
-		}},
+		tcase{"GET", "/v1/customers", nil, func(who string) int { return 200 }}, // readers may search (issue 17)
+		tcase{"GET", "/v1/customers?distributor_id=dist-a&association_type=reseller&as_of=position:1", nil, func(who string) int { return 200 }},
+		tcase{"GET", "/v1/partners", nil, func(who string) int { return 200 }},
 		tcase{"POST", "/v1/partners", map[string]any{"partner_id": "dist-a", "name": "again", "type": "distributor"}, func(who string) int {
 			switch matrixPrincipals[who].role {
 			case "auditor", "reader":
@@ -178,7 +191,7 @@ func TestTenancyMatrix(t *testing.T) {
 			return 200 // per-item results
 		}},
 	)
-	for _, path := range []string{"/v1/audit/events", "/v1/audit/export", "/v1/audit/proof/inclusion?index=0&tree_size=1", "/v1/audit/proof/consistency?first=1&second=1"} {
+	for _, path := range []string{"/v1/audit/events", "/v1/audit/events?actor=op-dist-a&type=customer.associated,customer.frozen", "/v1/audit/export", "/v1/audit/proof/inclusion?index=0&tree_size=1", "/v1/audit/proof/consistency?first=1&second=1"} {
 		cases = append(cases, tcase{"GET", path, nil, func(who string) int {
 			switch matrixPrincipals[who].role {
 			case "platform", "auditor":
@@ -215,7 +228,7 @@ func TestTenancyMatrix(t *testing.T) {
 	}
 
 	// Lists and exports show only the caller's subtree.
-	for _, who := range []string{"plat", "op-dist-a", "op-res-a1", "aud-a", "op-dist-b"} {
+	for _, who := range []string{"plat", "op-dist-a", "op-res-a1", "aud-a", "op-dist-b", "rd-a", "rd-res-a1"} {
 		r := ts.must(200, "GET", "/v1/customers", who, nil).json(t)
 		var got []string
 		for _, c := range r["customers"].([]any) {
@@ -232,7 +245,31 @@ func TestTenancyMatrix(t *testing.T) {
 			t.Errorf("GET /v1/customers as %s = %v, want %v", who, got, want)
 		}
 	}
-	for _, path := range []string{"/v1/audit/export", "/v1/audit/export?format=csv", "/v1/audit/events?limit=1000"} {
+	for _, who := range []string{"plat", "op-dist-a", "op-res-a1", "rd-a", "op-dist-b"} {
+		r := ts.must(200, "GET", "/v1/partners?limit=2", who, nil).json(t)
+		var got []string
+		for {
+			for _, p := range r["partners"].([]any) {
+				got = append(got, p.(map[string]any)["partner_id"].(string))
+			}
+			next, _ := r["next_cursor"].(string)
+			if next == "" {
+				break
+			}
+			r = ts.must(200, "GET", "/v1/partners"+q("limit", "2", "cursor", next), who, nil).json(t)
+		}
+		sort.Strings(got)
+		var want []string
+		for _, p := range []string{"dist-a", "dist-b", "res-a1", "res-a2", "res-b1", "sp-c"} {
+			if sees(who, p) || (who == "op-dist-b" && (p == "dist-b" || p == "res-b1")) {
+				want = append(want, p)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("GET /v1/partners as %s = %v, want %v", who, got, want)
+		}
+	}
+	for _, path := range []string{"/v1/audit/export", "/v1/audit/export?format=csv", "/v1/audit/events?limit=1000", "/v1/audit/events?limit=1000&type=customer.associated,partner.registered,id.reserved"} {
 		exp := ts.must(200, "GET", path, "aud-a", nil)
 		for _, foreign := range []string{`c-b`, `dist-b`, `res-b1`, `sp-c`, `c-c`} {
 			if bytes.Contains(exp.body, []byte(`"`+foreign+`"`)) || bytes.Contains(exp.body, []byte(`""`+foreign+`""`)) {

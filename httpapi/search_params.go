@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"time"
+	"unicode/utf8"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/projections"
+)
+
+// searchParam is one query parameter of GET /v1/customers: how it is checked and where it goes in
+// the search. Every bad value is a 400 invalid naming the parameter. A phase-2 filter is a row
+// whose set answers notYet until its data exists; then it sets a projections.SearchFilter field
+// that a projections customerFilter serves.
+type searchParam struct {
+	name string
+	set  func(v string, f *projections.SearchFilter) error
+}
+
+// notYet answers a filter whose data the ledger does not record yet.
+func notYet(issue string) func(string, *projections.SearchFilter) error {
+	return func(string, *projections.SearchFilter) error { return errNotYet(issue) }
+}
+
+func errNotYet(what string) error {
+	return errorf(domain.CodeInvalid, "%s is not available yet", what)
+}
+
+func idParam(name string, dst func(*projections.SearchFilter) *string) func(string, *projections.SearchFilter) error {
+	return func(v string, f *projections.SearchFilter) error {
+		if !domain.ValidID(v) {
+			return errorf(domain.CodeInvalid, "%s is not a valid ID", name)
+		}
+		*dst(f) = v
+		return nil
+	}
+}
+
+func textParam(name string, dst func(*projections.SearchFilter) *string) func(string, *projections.SearchFilter) error {
+	return func(v string, f *projections.SearchFilter) error {
+		if utf8.RuneCountInString(v) > 256 || !printable(v) {
+			return errorf(domain.CodeInvalid, "%s must be at most 256 printable characters", name)
+		}
+		*dst(f) = v
+		return nil
+	}
+}
+
+func boolParam(name string, dst func(*projections.SearchFilter) **bool) func(string, *projections.SearchFilter) error {
+	return func(v string, f *projections.SearchFilter) error {
+		b, err := parseBool(name, v)
+		*dst(f) = b
+		return err
+	}
+}
+
+func timeParam(name string, dst func(*projections.SearchFilter) *string) func(string, *projections.SearchFilter) error {
+	return func(v string, f *projections.SearchFilter) error {
+		t, err := parseTime(name, v)
+		*dst(f) = t.Format(time.RFC3339Nano)
+		return err
+	}
+}
+
+var searchParams = []searchParam{
+	{"frozen", boolParam("frozen", func(f *projections.SearchFilter) **bool { return &f.Frozen })},
+	{"auto_frozen", boolParam("auto_frozen", func(f *projections.SearchFilter) **bool { return &f.AutoFrozen })},
+	{"associated", boolParam("associated", func(f *projections.SearchFilter) **bool { return &f.Associated })},
+	{"freeze_type", func(v string, f *projections.SearchFilter) error {
+		f.FreezeType = v
+		return checkFreezeType("freeze_type", v, false)
+	}},
+	{"origin", func(v string, f *projections.SearchFilter) error {
+		switch domain.Origin(v) {
+		case domain.OriginAssociation, domain.OriginManual, domain.OriginBudget, domain.OriginPartner:
+			f.Origin = v
+			return nil
+		}
+		return errorf(domain.CodeInvalid, "origin must be association, manual, budget or partner")
+	}},
+	{"association_type", func(v string, f *projections.SearchFilter) error {
+		switch v {
+		case projections.AssociationDirect, projections.AssociationReseller:
+			f.AssociationType = v
+			return nil
+		}
+		return errorf(domain.CodeInvalid, "association_type must be direct or reseller")
+	}},
+	{"partner_id", idParam("partner_id", func(f *projections.SearchFilter) *string { return &f.PartnerID })},
+	{"distributor_id", idParam("distributor_id", func(f *projections.SearchFilter) *string { return &f.DistributorID })},
+	{"managed_by", idParam("managed_by", func(f *projections.SearchFilter) *string { return &f.ManagedBy })},
+	{"customer_id", func(v string, f *projections.SearchFilter) error {
+		if !domain.ValidID(v) { // a prefix of an ID is itself a valid ID
+			return errorf(domain.CodeInvalid, "customer_id (a prefix of customer IDs) is not a valid ID prefix")
+		}
+		f.CustomerIDPrefix = v
+		return nil
+	}},
+	{"tag", textParam("tag", func(f *projections.SearchFilter) *string { return &f.Tag })},
+	{"name", textParam("name", func(f *projections.SearchFilter) *string { return &f.Name })},
+	{"account_manager", textParam("account_manager", func(f *projections.SearchFilter) *string { return &f.AccountManager })},
+	{"associated_after", timeParam("associated_after", func(f *projections.SearchFilter) *string { return &f.AssociatedAfter })},
+	{"associated_before", timeParam("associated_before", func(f *projections.SearchFilter) *string { return &f.AssociatedBefore })},
+	{"as_of", func(v string, f *projections.SearchFilter) error {
+		a, err := projections.ParseAsOf(v)
+		f.AsOf = a
+		return err
+	}},
+	{"limit", func(v string, f *projections.SearchFilter) error {
+		n, err := parseLimit(v)
+		f.Limit = n
+		return err
+	}},
+	{"cursor", func(v string, f *projections.SearchFilter) error {
+		if len(v) > 1024 {
+			return errorf(domain.CodeInvalid, "cursor is not one this server issued")
+		}
+		f.Cursor = v
+		return nil
+	}},
+	// Phase 2: spend, budgets, resources and personal data (DOMAIN.md rules 12 to 21).
+	{"mtd_spend_min", notYet("mtd_spend_min (month-to-date spend comes with the billing feed)")},
+	{"mtd_spend_max", notYet("mtd_spend_max (month-to-date spend comes with the billing feed)")},
+	{"budget_usage_min", notYet("budget_usage_min (budgets come with the budget routes)")},
+	{"budget_usage_max", notYet("budget_usage_max (budgets come with the budget routes)")},
+	{"budget_type", notYet("budget_type (budgets come with the budget routes)")},
+	{"resource_expires_before", notYet("resource_expires_before (resources come with the billing feed)")},
+	{"resource_expires_after", notYet("resource_expires_after (resources come with the billing feed)")},
+	{"account_name", notYet("account_name (personal data comes with its encryption)")},
+	{"mobile", notYet("mobile (personal data comes with its encryption)")},
+}
+
+// searchParamNames lists the parameters GET /v1/customers accepts, min_position included.
+func searchParamNames() []string {
+	out := []string{"min_position"}
+	for _, p := range searchParams {
+		out = append(out, p.name)
+	}
+	return out
+}
+
+// parseSearch builds the search of a query; the parameters are checked in searchParams order, so
+// the first bad one is named.
+func parseSearch(q map[string]string) (projections.SearchFilter, error) {
+	var f projections.SearchFilter
+	for _, p := range searchParams {
+		v := q[p.name]
+		if v == "" { // an empty parameter does not filter (as before these filters)
+			continue
+		}
+		if err := p.set(v, &f); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
