@@ -38,6 +38,7 @@ type Options struct {
 	WaitTimeout time.Duration
 	// StoreReady reports whether the store is open and usable (for /readyz); nil means always.
 	StoreReady func(ctx context.Context) error
+	MaxHeaderBytes int
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -188,6 +189,10 @@ func (s *Server) endpoint(rt route) http.Handler {
 		ri.route = rt.path
 		var p Principal
 		if rt.access != public {
+			if err := oneCredential(r); err != nil {
+				writeProblem(w, problemOf(err))
+				return
+			}
 			var ok bool
 			p, ok = s.authenticate(r)
 			if !ok {
@@ -243,6 +248,23 @@ func checkAccess(r *http.Request, p Principal) error {
 	return errorf(domain.CodeForbidden, "role %s may not call this route; a reader may read status and operations only", p.Role)
 }
 
+// oneCredential refuses (400 invalid) a request with more than one Authorization header, or one
+// whose value carries a second credential after a comma (the form a proxy may join repeated headers
+// into): servers that take the first and proxies that check the last would disagree on who is asking.
+// Tokens never contain a comma.
+func oneCredential(r *http.Request) error {
+	vs := r.Header["Authorization"]
+	if len(vs) > 1 {
+		return errorf(domain.CodeInvalid, "the Authorization header is given %d times; give it once, with one credential", len(vs))
+	}
+	if len(vs) == 1 && strings.IndexByte(vs[0], ',') >= 0 {
+		return errorf(domain.CodeInvalid, "the Authorization header holds more than one credential; give one")
+	}
+	return nil
+}
+
+// authenticate finds the principal of the request's bearer token (oneCredential has checked there
+// is at most one).
 func (s *Server) authenticate(r *http.Request) (Principal, bool) {
 	h := r.Header.Get("Authorization")
 	const prefix = "Bearer "
