@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +37,10 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// decodeStrict decodes one JSON object from b into v: unknown fields, a body that is not an object,
-// and anything after the object are refused with an invalid error that says where.
+// decodeStrict decodes one JSON object from b into v (a pointer to a struct): unknown fields (names
+// are matched exactly, not case-insensitively), a field given twice, control characters in strings
+// (checkKeys), a body that is not an object, and anything after the object are refused with an
+// invalid error that says where.
 func decodeStrict(b []byte, v any) error {
 	trimmed := bytes.TrimSpace(b)
 	if len(trimmed) == 0 {
@@ -48,6 +51,9 @@ func decodeStrict(b []byte, v any) error {
 	}
 	if !utf8.Valid(b) {
 		return errorf(domain.CodeInvalid, "the request body is not valid UTF-8")
+	}
+	if err := checkKeys(b, reflect.TypeOf(v).Elem()); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -278,10 +284,7 @@ func checkText(field, s string, max int) error {
 	if utf8.RuneCountInString(s) > max {
 		return errorf(domain.CodeInvalid, "%s is longer than %d characters", field, max)
 	}
-	if !printable(s) {
-		return errorf(domain.CodeInvalid, "%s contains control characters", field)
-	}
-	return nil
+	return freeText(field, s)
 }
 
 // checkReason applies rule 4 to a batch's reason, which is common to all its customers: one refusal
