@@ -25,6 +25,10 @@ import (
 // read models before answering 503 unavailable.
 const DefaultWaitTimeout = 5 * time.Second
 
+// DefaultMaxHeaderBytes is the default Options.MaxHeaderBytes: half of the 64 KiB that serve gives
+// net/http, so most oversize headers get a problem+json answer.
+const DefaultMaxHeaderBytes = 32 << 10
+
 // Options configure a Server. Ledger, Reads and Principals are required.
 type Options struct {
 	Ledger     Ledger
@@ -38,6 +42,9 @@ type Options struct {
 	WaitTimeout time.Duration
 	// StoreReady reports whether the store is open and usable (for /readyz); nil means always.
 	StoreReady func(ctx context.Context) error
+	// MaxHeaderBytes bounds a request's header block (request line and headers, as net/http counts
+	// them); a larger one is a 431 headers_too_large problem. Keep it below the http.Server's own
+	// MaxHeaderBytes, whose refusal net/http writes as text/plain. 0 means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 }
 
@@ -51,6 +58,7 @@ type Server struct {
 	registry   *prometheus.Registry
 	wait       time.Duration
 	storeReady func(ctx context.Context) error
+	maxHeader  int
 	metrics    *httpMetrics
 	handler    http.Handler
 }
@@ -62,7 +70,10 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		ledger: o.Ledger, reads: o.Reads, audit: o.Audit, log: o.Logger, registry: o.Registry,
-		wait: o.WaitTimeout, storeReady: o.StoreReady,
+		wait: o.WaitTimeout, storeReady: o.StoreReady, maxHeader: o.MaxHeaderBytes,
+	}
+	if s.maxHeader <= 0 {
+		s.maxHeader = DefaultMaxHeaderBytes
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
@@ -165,21 +176,62 @@ func (s *Server) routes() http.Handler {
 	// redirect writes. Such a path matches no route instead: 404, or 400 for an ID that is not one.
 	r := mux.NewRouter().SkipClean(true)
 	for _, rt := range s.routeTable() {
-		r.Handle(rt.path, s.endpoint(rt)).Methods(rt.method).Name(rt.method + " " + rt.path)
+		r.Handle(rt.path, s.endpoint(rt)).Methods(withHead(rt.method)...).Name(rt.method + " " + rt.path)
 	}
 	metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 	r.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		info(req).route = "/metrics"
 		metrics.ServeHTTP(w, req)
-	})).Methods("GET")
-	notFound := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	})).Methods(withHead("GET")...)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		info(req).route = "unmatched"
-		writeProblem(w, problemOf(errorf(domain.CodeNotFound, "no route %s %s", req.Method, clip(req.URL.Path))))
+		writeProblem(w, problemOf(errorf(domain.CodeNotFound, "no route %s %s", clip(req.Method), clip(req.URL.Path))))
 	})
-	// An unknown method on a known path is also not_found: the API's error codes have no 405.
-	r.NotFoundHandler = notFound
-	r.MethodNotAllowedHandler = notFound
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		info(req).route = "unmatched"
+		allow := strings.Join(allowedMethods(r, req), ", ")
+		w.Header().Set("Allow", allow)
+		writeProblem(w, problemOf(errorf(CodeMethodNotAllowed, "%s does not take %s; it takes %s", clip(req.URL.Path), clip(req.Method), allow)))
+	})
 	return s.observe(r)
+}
+
+// withHead is the methods a route answers: a GET route answers HEAD too (net/http drops the body).
+func withHead(method string) []string {
+	if method == http.MethodGet {
+		return []string{http.MethodGet, http.MethodHead}
+	}
+	return []string{method}
+}
+
+// methodOrder is the order of the methods in an Allow header.
+var methodOrder = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete}
+
+// allowedMethods lists the methods of the routes whose path matches req's (for the Allow header of
+// a 405): each route is asked whether it would match req with each of its methods.
+func allowedMethods(r *mux.Router, req *http.Request) []string {
+	ok := map[string]bool{}
+	_ = r.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		ms, err := rt.GetMethods()
+		if err != nil {
+			return nil
+		}
+		for _, m := range ms {
+			try := *req
+			try.Method = m
+			if rt.Match(&try, &mux.RouteMatch{}) {
+				ok[m] = true
+			}
+		}
+		return nil
+	})
+	var out []string
+	for _, m := range methodOrder {
+		if ok[m] {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // endpoint wraps a route's handler with authentication, access control and error rendering.
