@@ -115,9 +115,18 @@ func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, p Principal
 	if ndjson {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.Header().Set("Cache-Control", "no-store")
-		bw := bufio.NewWriterSize(w, 32<<10)
+		if r.Method == http.MethodHead {
+			w.Header().Set("Connection", "close")
+			return nil // the stream's headers, without reading the log
+		}
+		dw, release, err := s.startStream(w, p)
+		if err != nil {
+			return err
+		}
+		defer release()
+		bw := bufio.NewWriterSize(dw, 32<<10)
 		enc := json.NewEncoder(bw)
-		err := s.audit.Events(r.Context(), after, limit, func(ev auditlog.Event) error {
+		err = s.audit.Events(r.Context(), after, limit, func(ev auditlog.Event) error {
 			if keep != nil && !keep(ev) {
 				return nil
 			}
@@ -178,13 +187,24 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, p Principal
 	if err := s.waitMin(r.Context(), q); err != nil {
 		return err
 	}
-	lw := &lazyHeaderWriter{w: w, header: func() {
+	header := func() {
 		h := w.Header()
 		h.Set("Content-Type", ctype)
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Disposition", `attachment; filename="freezeledger-export.`+format+`"`)
-	}}
-	bw := bufio.NewWriterSize(lw, 64<<10)
+		h.Set("Connection", "close")
+	}
+	if r.Method == http.MethodHead {
+		header() // the export's headers, without reading the log
+		return nil
+	}
+	dw, release, err := s.startStream(w, p)
+	if err != nil {
+		return err
+	}
+	defer release()
+	lw := &lazyHeaderWriter{w: dw, header: header}
+	bw := bufio.NewWriterSize(lw, 32<<10)
 	var out io.Writer = bw
 	var lf *lineFilter
 	if keep := s.subtreeFilter(r.Context(), p); keep != nil {
@@ -271,7 +291,7 @@ func (f *lineFilter) Close() error {
 // lazyHeaderWriter sets the success headers just before the first byte, so an error found before any
 // output can still be a problem response.
 type lazyHeaderWriter struct {
-	w       http.ResponseWriter
+	w       io.Writer
 	header  func()
 	started bool
 }

@@ -46,6 +46,13 @@ type Options struct {
 	// them); a larger one is a 431 headers_too_large problem. Keep it below the http.Server's own
 	// MaxHeaderBytes, whose refusal net/http writes as text/plain. 0 means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
+	// MaxStreamsPerPrincipal and MaxStreams bound the streamed responses (audit exports, NDJSON
+	// audit event lists) open at once for one principal and in all; one more is a 429 rate_limited
+	// with Retry-After. 0 means DefaultMaxStreamsPerPrincipal (4) and DefaultMaxStreams (64).
+	MaxStreamsPerPrincipal, MaxStreams int
+	// StreamWriteTimeout is how long a streamed response waits for the client to take each chunk
+	// (about 32 KiB) before the connection is cut; 0 means DefaultStreamWriteTimeout (10 s).
+	StreamWriteTimeout time.Duration
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -59,8 +66,11 @@ type Server struct {
 	wait       time.Duration
 	storeReady func(ctx context.Context) error
 	maxHeader  int
-	metrics    *httpMetrics
-	handler    http.Handler
+	streams    *streamLimiter
+	// streamTimeout is the write deadline of each chunk of a streamed response.
+	streamTimeout time.Duration
+	metrics       *httpMetrics
+	handler       http.Handler
 }
 
 // New builds a Server.
@@ -71,6 +81,11 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		ledger: o.Ledger, reads: o.Reads, audit: o.Audit, log: o.Logger, registry: o.Registry,
 		wait: o.WaitTimeout, storeReady: o.StoreReady, maxHeader: o.MaxHeaderBytes,
+		streams:       newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
+		streamTimeout: o.StreamWriteTimeout,
+	}
+	if s.streamTimeout <= 0 {
+		s.streamTimeout = DefaultStreamWriteTimeout
 	}
 	if s.maxHeader <= 0 {
 		s.maxHeader = DefaultMaxHeaderBytes

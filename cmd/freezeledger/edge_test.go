@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+)
+
+// fillLedger appends about n events (freezes and unfreezes of a few customers of dist-a, with long
+// reasons so that an export is several megabytes) through the command service, and waits for the
+// audit tree to cover them.
+func (ts *testServer) fillLedger(n int) {
+	ts.t.Helper()
+	ts.m.mu.Lock()
+	svc := ts.m.led.svc
+	ts.m.mu.Unlock()
+	ctx := context.Background()
+	actor := domain.Meta{Actor: domain.Actor{Name: "op-dist-a", Role: domain.RolePartner, PartnerID: "dist-a"}}
+	const workers, batch = 4, 10
+	reason := strings.Repeat("a long reason so that every line of the export is big; ", 5)[:250]
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		ids := make([]string, batch)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("fill-%d-%d", w, i)
+			if _, err := svc.AssociateCustomer(ctx, domain.AssociateCustomer{Meta: actor, CustomerID: ids[i], Name: "Fill " + ids[i], PartnerID: "dist-a"}); err != nil {
+				ts.t.Fatal(err)
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < n/(workers*batch*2)+1; k++ {
+				if _, err := svc.UnfreezeCustomers(ctx, domain.UnfreezeCustomers{Meta: actor, CustomerIDs: ids, Reason: reason, UnfreezeType: domain.FreezeAccount}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := svc.FreezeCustomers(ctx, domain.FreezeCustomers{Meta: actor, CustomerIDs: ids, Reason: reason, FreezeType: domain.FreezeAccount}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		ts.t.Fatal(err)
+	}
+	ts.must(200, "GET", "/v1/audit/checkpoint?min_position="+ts.head().String(), "aud", nil)
+}
+
+// stalledClient opens a connection with a small receive buffer, sends a GET for path as token,
+// and reads the status line and headers; on a 200 it reads the first 64 KiB of the body and then
+// stops reading, keeping the connection open (the caller closes it).
+func stalledClient(addr, path, token string) (net.Conn, *http.Response, error) {
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", path, addr, token); err != nil {
+		return conn, nil, err
+	}
+	br := bufio.NewReaderSize(conn, 4<<10)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return conn, nil, err
+	}
+	if resp.StatusCode == http.StatusOK {
+		if _, err := io.CopyN(io.Discard, resp.Body, 64<<10); err != nil {
+			return conn, resp, fmt.Errorf("reading the first 64 KiB of %s: %w", path, err)
+		}
+	} else {
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+	return conn, resp, nil
+}
+
+// heapInUse is the process's heap in use after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// TestStalledExportsBounded: 300 exports that each read 64 KiB and stop (16 auditors opening them
+// in turn) do not grow the server's heap past 256 MiB: at most 4 per principal and 64 in all are
+// served, the others are 429 rate_limited with Retry-After, and each stalled export holds little
+// memory. Meanwhile the server answers other requests, and once the stalled clients go away their
+// slots are free again.
+func TestStalledExportsBounded(t *testing.T) {
+	var principals []testPrincipal
+	principals = append(principals, standardPrincipals...)
+	const auditors = 16
+	for i := range auditors {
+		principals = append(principals, testPrincipal{fmt.Sprintf("aud-s%02d", i), "auditor", ""})
+	}
+	// No write deadline cuts a stalled export during the test (TestStalledStreamIsCut in httpapi
+	// tests the deadline); the clients close their connections at the end.
+	ts := startServerIn(t, t.TempDir(), principals, func(m *Main) { m.StreamWriteTimeout = 10 * time.Minute })
+	ts.setupHierarchy()
+	start := time.Now()
+	ts.fillLedger(10000)
+	t.Logf("filled in %v", time.Since(start))
+	base := heapInUse()
+
+	// The 300 clients start together; every export served stays open (stalled) until the end, so
+	// each auditor gets exactly 4 and the others are refused, in whatever order they arrive.
+	conns := make([]net.Conn, 300)
+	resps := make([]*http.Response, 300)
+	errs := make([]error, 300)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conns[i], resps[i], errs[i] = stalledClient(ts.m.Addr(), "/v1/audit/export", ts.tokens[fmt.Sprintf("aud-s%02d", i%auditors)])
+		}()
+	}
+	wg.Wait()
+	t.Logf("300 clients answered in %v", time.Since(start))
+	served, limited := 0, 0
+	for i, resp := range resps {
+		if errs[i] != nil {
+			t.Fatalf("export %d: %v", i, errs[i])
+		}
+		switch resp.StatusCode {
+		case http.StatusOK:
+			served++
+		case http.StatusTooManyRequests:
+			limited++
+			if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("export %d: 429 without Retry-After or problem: %v", i, resp.Header)
+			}
+		default:
+			t.Fatalf("export %d: status %d", i, resp.StatusCode)
+		}
+	}
+	// Sample the heap for a moment while the exports are stalled: a measurement, not a wait for an
+	// outcome (a stalled export fills its buffers within milliseconds of the client's last read).
+	var peak uint64
+	for range 10 {
+		peak = max(peak, heapInUse())
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("300 stalled exports: %d served, %d refused; heap in use %d MiB before, peak %d MiB while stalled",
+		served, limited, base>>20, peak>>20)
+	if peak > 256<<20 {
+		t.Errorf("heap in use %d MiB with stalled exports; want under 256 MiB", peak>>20)
+	}
+	if served != 64 || limited != 236 {
+		t.Errorf("%d exports served and %d refused; want 64 (4 for each of 16 auditors) and 236", served, limited)
+	}
+	// The server answers other requests normally; a further export is refused with a problem.
+	ts.must(200, "GET", "/healthz", "", nil)
+	ts.must(200, "GET", "/v1/customers/c-a/status", "rd-a", nil)
+	r := ts.must(429, "GET", "/v1/audit/export", "aud", nil)
+	if r.code() != "rate_limited" || r.header.Get("Retry-After") == "" {
+		t.Errorf("export over the total limit: %s %v", r.body, r.header)
+	}
+
+	// The stalled clients go away: their exports end and the slots are free again.
+	for i, c := range conns {
+		c.Close()
+		conns[i] = nil
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for inFlight(t, ts) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v requests still in flight after the clients closed", inFlight(t, ts))
+		}
+		time.Sleep(10 * time.Millisecond) // bounded polling of a gauge, not a wait for an outcome
+	}
+	ts.must(200, "GET", "/v1/audit/export"+q("to", eventstore.Position{Commit: 3, Prepare: 3}.String()), "aud-s00", nil)
+}
