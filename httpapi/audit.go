@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
@@ -172,12 +173,16 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, p Principal
 	if ctype == "" {
 		return errorf(domain.CodeInvalid, "format must be jsonl or csv")
 	}
+	bounds := map[string]string{}
 	for _, k := range []string{"from", "to"} {
 		if v := q[k]; v != "" {
+			bounds[k] = v
 			if _, perr := eventstore.ParsePosition(v); perr != nil {
-				if _, terr := parseTime(k, v); terr != nil {
+				t, terr := parseTime(k, v)
+				if terr != nil {
 					return errorf(domain.CodeInvalid, "%s must be an RFC 3339 time or a log position", k)
 				}
+				bounds[k] = t.Format(time.RFC3339Nano)
 			}
 		}
 	}
@@ -211,7 +216,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, p Principal
 		lf = &lineFilter{next: bw, csv: format == "csv", keep: keep}
 		out = lf
 	}
-	if err := s.audit.Export(r.Context(), out, format, q["from"], q["to"]); err != nil {
+	if err := s.audit.Export(r.Context(), out, format, bounds["from"], bounds["to"]); err != nil {
 		return err
 	}
 	if lf != nil {

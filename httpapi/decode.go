@@ -403,12 +403,29 @@ func parseBool(name, s string) (*bool, error) {
 	return &b, nil
 }
 
+// Query times are RFC 3339, whose years run from 0000 to 9999; with an offset a time may fall just
+// outside them in UTC, where it would not format back to RFC 3339. parseTime keeps it inside.
+var (
+	firstRFC3339 = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	lastRFC3339  = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// parseTime parses an RFC 3339 time parameter, in UTC, moved into years 0000 to 9999 (a shift of at
+// most a day, far before or after any event, so no answer changes). Every such time is answered;
+// the read models compare times outside the years their nanoseconds hold as before or after all.
 func parseTime(name, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, errorf(domain.CodeInvalid, "%s must be an RFC 3339 time, like 2026-11-26T10:00:00Z", name)
 	}
-	return t.UTC(), nil
+	t = t.UTC()
+	switch {
+	case t.Before(firstRFC3339):
+		t = firstRFC3339
+	case t.After(lastRFC3339):
+		t = lastRFC3339
+	}
+	return t, nil
 }
 
 func parsePosition(name, s string) (eventstore.Position, error) {

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/base64"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,7 +75,8 @@ func pageLimit(l int) int {
 // SearchCustomers returns one page of the customers matching f, and the cursor of the next page
 // ("" when there is none). Errors: invalid (a bad cursor or time).
 func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, error) {
-	var after, before int64
+	// Open ends are the extremes, so that 1970-01-01T00:00:00Z (0 ns) is a bound like any other.
+	after, before := int64(math.MinInt64), int64(math.MaxInt64)
 	for _, t := range []struct {
 		s   string
 		dst *int64
@@ -86,7 +88,7 @@ func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, 
 		if err != nil {
 			return nil, "", domain.Errorf(domain.CodeInvalid, "%q is not an RFC 3339 time", t.s)
 		}
-		*t.dst = tm.UnixNano()
+		*t.dst = unixNanos(tm)
 	}
 	start := uint64(0)
 	if f.Cursor != "" {
@@ -164,7 +166,7 @@ func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, 
 		if !ok {
 			continue
 		}
-		if (after != 0 && v.own.associatedAt <= after) || (before != 0 && v.own.associatedAt >= before) {
+		if v.own.associatedAt <= after || v.own.associatedAt >= before {
 			continue
 		}
 		if !matchEffective(s, &v, &f) {

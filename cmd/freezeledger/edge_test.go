@@ -204,3 +204,52 @@ func TestStalledExportsBounded(t *testing.T) {
 	}
 	ts.must(200, "GET", "/v1/audit/export"+q("to", eventstore.Position{Commit: 3, Prepare: 3}.String()), "aud-s00", nil)
 }
+
+// TestTimeParameterEdges: every time parameter is answered correctly for any RFC 3339 time, also
+// far outside the years Unix nanoseconds hold (1678 to 2262): before the customer existed it did not
+// exist, after today it is as it is now, and ranges beyond either end hold everything or nothing.
+func TestTimeParameterEdges(t *testing.T) {
+	ts := startServer(t)
+	ts.setupHierarchy()
+	const (
+		past   = "1600-01-01T00:00:00Z"
+		first  = "0000-01-01T00:00:00Z"
+		future = "9999-12-31T23:59:59Z"
+		beyond = "9999-12-31T23:00:00-02:00" // year 10000 in UTC
+		after  = "2300-01-01T00:00:00Z"
+		epoch  = "1970-01-01T00:00:00Z"
+	)
+	for _, at := range []string{past, first, epoch} {
+		ts.must(404, "GET", "/v1/customers/c-a/status"+q("as_of", at), "plat", nil)
+		ts.must(404, "GET", "/v1/customers/c-a/operations"+q("as_of", at), "plat", nil)
+	}
+	for _, at := range []string{future, beyond, after} {
+		wantFields(t, "as_of "+at, ts.must(200, "GET", "/v1/customers/c-a/status"+q("as_of", at), "plat", nil).json(t), "state", "FROZEN")
+	}
+	count := func(r response) int { return len(r.json(t)["customers"].([]any)) }
+	for _, tc := range []struct {
+		param, at string
+		want      int
+	}{
+		{"associated_after", past, 6}, {"associated_after", first, 6}, {"associated_after", epoch, 6},
+		{"associated_after", after, 0}, {"associated_after", future, 0}, {"associated_after", beyond, 0},
+		{"associated_before", past, 0}, {"associated_before", first, 0}, {"associated_before", epoch, 0},
+		{"associated_before", after, 6}, {"associated_before", future, 6}, {"associated_before", beyond, 6},
+	} {
+		if got := count(ts.must(200, "GET", "/v1/customers"+q(tc.param, tc.at), "plat", nil)); got != tc.want {
+			t.Errorf("%s=%s: %d customers, want %d", tc.param, tc.at, got, tc.want)
+		}
+	}
+	events := strings.Count(string(ts.must(200, "GET", "/v1/audit/export", "aud", nil).body), "\n")
+	for _, tc := range []struct {
+		param, at string
+		want      int
+	}{
+		{"from", past, events}, {"from", first, events}, {"from", future, 0}, {"from", beyond, 0},
+		{"to", past, 0}, {"to", first, 0}, {"to", future, events}, {"to", beyond, events},
+	} {
+		if got := strings.Count(string(ts.must(200, "GET", "/v1/audit/export"+q(tc.param, tc.at), "aud", nil).body), "\n"); got != tc.want {
+			t.Errorf("export %s=%s: %d events, want %d", tc.param, tc.at, got, tc.want)
+		}
+	}
+}
