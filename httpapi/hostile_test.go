@@ -13,7 +13,7 @@ import (
 
 // hostileServer is a Server over empty read models and a failing ledger, with a platform token and
 // an auditor token: enough for the checks that happen before a command reaches the domain.
-func hostileServer(t *testing.T, o Options) (*Server, map[string]string) {
+func hostileServer(t testing.TB, o Options) (*Server, map[string]string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "p.json")
 	toks := map[string]string{}

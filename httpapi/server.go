@@ -67,6 +67,9 @@ type Server struct {
 	storeReady func(ctx context.Context) error
 	maxHeader  int
 	streams    *streamLimiter
+	// statusETags: status reads carry an ETag and answer If-None-Match (always on; off only in
+	// BenchmarkStatusRead's comparison).
+	statusETags bool
 	// streamTimeout is the write deadline of each chunk of a streamed response.
 	streamTimeout time.Duration
 	metrics       *httpMetrics
@@ -82,7 +85,7 @@ func New(o Options) (*Server, error) {
 		ledger: o.Ledger, reads: o.Reads, audit: o.Audit, log: o.Logger, registry: o.Registry,
 		wait: o.WaitTimeout, storeReady: o.StoreReady, maxHeader: o.MaxHeaderBytes,
 		streams:       newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
-		streamTimeout: o.StreamWriteTimeout,
+		streamTimeout: o.StreamWriteTimeout, statusETags: true,
 	}
 	if s.streamTimeout <= 0 {
 		s.streamTimeout = DefaultStreamWriteTimeout
