@@ -253,3 +253,64 @@ func TestTimeParameterEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadAndMethods: on the wire, HEAD of a GET route answers the GET's status and headers with
+// no body; a path with a method it does not take is 405 with Allow; two Authorization headers are a
+// 400; a body that names a field in another case, or twice, is a 400 and records nothing.
+func TestHeadAndMethods(t *testing.T) {
+	ts := startServer(t)
+	ts.setupHierarchy()
+	for _, tc := range []struct{ path, who string }{
+		{"/healthz", ""}, {"/readyz", ""}, {"/openapi.json", ""}, {"/v1/audit/public-key", ""},
+		{"/v1/customers/c-a/status", "rd-a"}, {"/v1/customers/c-b/status", "rd-a"}, {"/v1/customers", "plat"},
+		{"/v1/audit/export", "aud"}, {"/v1/audit/checkpoint", "aud"}, {"/metrics", ""},
+	} {
+		var got [2]*http.Response
+		var bodies [2][]byte
+		for i, m := range []string{"GET", "HEAD"} {
+			req, _ := http.NewRequest(m, ts.url+tc.path, nil)
+			if tc.who != "" {
+				req.Header.Set("Authorization", "Bearer "+ts.tokens[tc.who])
+			}
+			resp, err := ts.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bodies[i], _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got[i] = resp
+		}
+		g, h := got[0], got[1]
+		if g.StatusCode != h.StatusCode || g.Header.Get("Content-Type") != h.Header.Get("Content-Type") || len(bodies[1]) != 0 || len(bodies[0]) == 0 {
+			t.Errorf("%s: GET %d %q (%d bytes), HEAD %d %q (%d bytes)", tc.path, g.StatusCode, g.Header.Get("Content-Type"), len(bodies[0]),
+				h.StatusCode, h.Header.Get("Content-Type"), len(bodies[1]))
+		}
+	}
+	r := ts.must(405, "DELETE", "/v1/customers/c-a/status", "plat", nil)
+	if r.code() != "method_not_allowed" || r.header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("405: %s Allow %q", r.body, r.header.Get("Allow"))
+	}
+	req, _ := http.NewRequest("GET", ts.url+"/v1/customers/c-a/status", nil)
+	req.Header.Add("Authorization", "Bearer "+ts.tokens["rd-a"])
+	req.Header.Add("Authorization", "Bearer "+ts.tokens["plat"])
+	resp, err := ts.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("two Authorization headers: %d", resp.StatusCode)
+	}
+	for _, body := range []string{
+		`{"reason":"shown to a gateway","Reason":"recorded by the server"}`,
+		`{"reason":"a","reason":"b"}`,
+		`{"REASON":"x"}`,
+		`{"reason":"\u001b[2Jcleared"}`,
+		"{\"reason\":\"c1 \u009b\"}",
+	} {
+		if r := ts.call("POST", "/v1/customers/c-a/unfreeze", "op-dist-a", body); r.status != 400 || r.code() != "invalid" {
+			t.Errorf("%s: %d %s", body, r.status, r.body)
+		}
+	}
+	wantFields(t, "c-a after refused bodies", ts.must(200, "GET", "/v1/customers/c-a/status", "plat", nil).json(t), "state", "FROZEN")
+}
