@@ -240,6 +240,8 @@ func TestTimeParameterEdges(t *testing.T) {
 			t.Errorf("%s=%s: %d customers, want %d", tc.param, tc.at, got, tc.want)
 		}
 	}
+	// Exports hold the events the audit tree has indexed: wait until it covers the store's head.
+	ts.must(200, "GET", "/v1/audit/checkpoint?min_position="+ts.head().String(), "aud", nil)
 	events := strings.Count(string(ts.must(200, "GET", "/v1/audit/export", "aud", nil).body), "\n")
 	for _, tc := range []struct {
 		param, at string
