@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/freezeledger/freezeledger/domain"
@@ -124,9 +125,18 @@ func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, p Principal
 	if ndjson {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.Header().Set("Cache-Control", "no-store")
-		bw := bufio.NewWriterSize(w, 32<<10)
+		if r.Method == http.MethodHead {
+			w.Header().Set("Connection", "close")
+			return nil // the stream's headers, without reading the log
+		}
+		dw, release, err := s.startStream(w, p)
+		if err != nil {
+			return err
+		}
+		defer release()
+		bw := bufio.NewWriterSize(dw, 32<<10)
 		enc := json.NewEncoder(bw)
-		err := s.audit.Events(r.Context(), after, limit, func(ev leaf.Event) error {
+		err = s.audit.Events(r.Context(), after, limit, func(ev leaf.Event) error {
 			if keep != nil && !keep(ev) {
 				return nil
 			}
@@ -279,12 +289,16 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, p Principal
 	if ctype == "" {
 		return errorf(domain.CodeInvalid, "format must be jsonl or csv")
 	}
+	bounds := map[string]string{}
 	for _, k := range []string{"from", "to"} {
 		if v := q[k]; v != "" {
+			bounds[k] = v
 			if _, perr := eventstore.ParsePosition(v); perr != nil {
-				if _, terr := parseTime(k, v); terr != nil {
+				t, terr := parseTime(k, v)
+				if terr != nil {
 					return errorf(domain.CodeInvalid, "%s must be an RFC 3339 time or a log position", k)
 				}
+				bounds[k] = t.Format(time.RFC3339Nano)
 			}
 		}
 	}
@@ -294,20 +308,31 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, p Principal
 	if err := s.waitMin(r.Context(), q); err != nil {
 		return err
 	}
-	lw := &lazyHeaderWriter{w: w, header: func() {
+	header := func() {
 		h := w.Header()
 		h.Set("Content-Type", ctype)
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Disposition", `attachment; filename="freezeledger-export.`+format+`"`)
-	}}
-	bw := bufio.NewWriterSize(lw, 64<<10)
+		h.Set("Connection", "close")
+	}
+	if r.Method == http.MethodHead {
+		header() // the export's headers, without reading the log
+		return nil
+	}
+	dw, release, err := s.startStream(w, p)
+	if err != nil {
+		return err
+	}
+	defer release()
+	lw := &lazyHeaderWriter{w: dw, header: header}
+	bw := bufio.NewWriterSize(lw, 32<<10)
 	var out io.Writer = bw
 	var lf *lineFilter
 	if keep := s.subtreeFilter(r.Context(), p); keep != nil {
 		lf = &lineFilter{next: bw, csv: format == "csv", keep: keep}
 		out = lf
 	}
-	if err := s.audit.Export(r.Context(), out, format, q["from"], q["to"]); err != nil {
+	if err := s.audit.Export(r.Context(), out, format, bounds["from"], bounds["to"]); err != nil {
 		return err
 	}
 	if lf != nil {
@@ -387,7 +412,7 @@ func (f *lineFilter) Close() error {
 // lazyHeaderWriter sets the success headers just before the first byte, so an error found before any
 // output can still be a problem response.
 type lazyHeaderWriter struct {
-	w       http.ResponseWriter
+	w       io.Writer
 	header  func()
 	started bool
 }

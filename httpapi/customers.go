@@ -257,8 +257,35 @@ func (s *Server) statusRead(w http.ResponseWriter, r *http.Request, p Principal)
 	if err := checkAccess(r, p); err != nil {
 		return err
 	}
-	writeStatus(w, &c)
+	if s.statusETags {
+		writeStatusETag(w, r, &c)
+	} else {
+		writeStatus(w, &c)
+	}
 	return nil
+}
+
+// writeStatusETag answers a customer status with its ETag, or 304 when If-None-Match names it.
+func writeStatusETag(w http.ResponseWriter, r *http.Request, c *projections.CustomerStatus) {
+	bp := statusBufs.Get().(*[]byte)
+	b := append(appendStatus((*bp)[:0], c), '\n')
+	n := len(b)
+	b = etagOf(b, b[:n])
+	etag := string(b[n:])
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 && noneMatch(inm, etag) {
+		writeNotModified(w, etag)
+	} else {
+		h := w.Header()
+		h["Content-Type"] = headerJSON
+		h["Cache-Control"] = headerNoStore
+		h["Etag"] = []string{etag}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(b[:n])
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b
+		statusBufs.Put(bp)
+	}
 }
 
 var statusBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}

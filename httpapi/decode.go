@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +37,10 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// decodeStrict decodes one JSON object from b into v: unknown fields, a body that is not an object,
-// and anything after the object are refused with an invalid error that says where.
+// decodeStrict decodes one JSON object from b into v (a pointer to a struct): unknown fields (names
+// are matched exactly, not case-insensitively), a field given twice, control characters in strings
+// (checkKeys), a body that is not an object, and anything after the object are refused with an
+// invalid error that says where.
 func decodeStrict(b []byte, v any) error {
 	trimmed := bytes.TrimSpace(b)
 	if len(trimmed) == 0 {
@@ -48,6 +51,9 @@ func decodeStrict(b []byte, v any) error {
 	}
 	if !utf8.Valid(b) {
 		return errorf(domain.CodeInvalid, "the request body is not valid UTF-8")
+	}
+	if err := checkKeys(b, reflect.TypeOf(v).Elem()); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -278,10 +284,7 @@ func checkText(field, s string, max int) error {
 	if utf8.RuneCountInString(s) > max {
 		return errorf(domain.CodeInvalid, "%s is longer than %d characters", field, max)
 	}
-	if !printable(s) {
-		return errorf(domain.CodeInvalid, "%s contains control characters", field)
-	}
-	return nil
+	return freeText(field, s)
 }
 
 // checkReason applies rule 4 to a batch's reason, which is common to all its customers: one refusal
@@ -400,12 +403,29 @@ func parseBool(name, s string) (*bool, error) {
 	return &b, nil
 }
 
+// Query times are RFC 3339, whose years run from 0000 to 9999; with an offset a time may fall just
+// outside them in UTC, where it would not format back to RFC 3339. parseTime keeps it inside.
+var (
+	firstRFC3339 = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	lastRFC3339  = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// parseTime parses an RFC 3339 time parameter, in UTC, moved into years 0000 to 9999 (a shift of at
+// most a day, far before or after any event, so no answer changes). Every such time is answered;
+// the read models compare times outside the years their nanoseconds hold as before or after all.
 func parseTime(name, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, errorf(domain.CodeInvalid, "%s must be an RFC 3339 time, like 2026-11-26T10:00:00Z", name)
 	}
-	return t.UTC(), nil
+	t = t.UTC()
+	switch {
+	case t.Before(firstRFC3339):
+		t = firstRFC3339
+	case t.After(lastRFC3339):
+		t = lastRFC3339
+	}
+	return t, nil
 }
 
 func parsePosition(name, s string) (eventstore.Position, error) {

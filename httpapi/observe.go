@@ -175,6 +175,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				panic(rec)
 			}
 		}()
+		if n := headerBytes(r); n > s.maxHeader {
+			ri.route = "unmatched"
+			writeProblem(sw, problemOf(errorf(CodeHeadersTooLarge, "the request's headers are about %d bytes; the limit is %d", n, s.maxHeader)))
+			return
+		}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
 	})
 }
@@ -220,3 +225,15 @@ var (
 		return p
 	}()
 )
+
+// headerBytes is about the size of r's header block as sent: request line, Host and every header
+// line with its separators.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len(r.Host) + 8
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}

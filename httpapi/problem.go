@@ -14,6 +14,13 @@ const (
 	CodeUnauthenticated domain.Code = "unauthenticated"
 	CodeTooLarge        domain.Code = "too_large"
 	CodeInternal        domain.Code = "internal"
+	// CodeMethodNotAllowed: the path exists but not with this method; the Allow header lists its methods.
+	CodeMethodNotAllowed domain.Code = "method_not_allowed"
+	// CodeRateLimited: too many streams (exports) open for the principal or the server; Retry-After
+	// says when to try again.
+	CodeRateLimited domain.Code = "rate_limited"
+	// CodeHeadersTooLarge: the request's headers are over Options.MaxHeaderBytes.
+	CodeHeadersTooLarge domain.Code = "headers_too_large"
 )
 
 // statusOf is the single map from an error code to its HTTP status. actor_frozen is a 403: the caller
@@ -28,6 +35,9 @@ var statusOf = map[domain.Code]int{
 	domain.CodeConflict:     http.StatusConflict,
 	domain.CodeTypeMismatch: http.StatusConflict,
 	CodeTooLarge:            http.StatusRequestEntityTooLarge,
+	CodeMethodNotAllowed:    http.StatusMethodNotAllowed,
+	CodeRateLimited:         http.StatusTooManyRequests,
+	CodeHeadersTooLarge:     http.StatusRequestHeaderFieldsTooLarge,
 	domain.CodeUnavailable:  http.StatusServiceUnavailable,
 	CodeInternal:            http.StatusInternalServerError,
 }
@@ -41,6 +51,9 @@ var titleOf = map[domain.Code]string{
 	domain.CodeConflict:     "Conflict",
 	domain.CodeTypeMismatch: "Unfreeze type does not match the freeze type",
 	CodeTooLarge:            "Request body too large",
+	CodeMethodNotAllowed:    "Method not allowed",
+	CodeRateLimited:         "Too many requests",
+	CodeHeadersTooLarge:     "Request headers too large",
 	domain.CodeUnavailable:  "Service unavailable",
 	CodeInternal:            "Internal error",
 }

@@ -25,6 +25,10 @@ import (
 // read models before answering 503 unavailable.
 const DefaultWaitTimeout = 5 * time.Second
 
+// DefaultMaxHeaderBytes is the default Options.MaxHeaderBytes: half of the 64 KiB that serve gives
+// net/http, so most oversize headers get a problem+json answer.
+const DefaultMaxHeaderBytes = 32 << 10
+
 // Options configure a Server. Ledger, Reads and Principals are required.
 type Options struct {
 	Ledger     Ledger
@@ -38,6 +42,17 @@ type Options struct {
 	WaitTimeout time.Duration
 	// StoreReady reports whether the store is open and usable (for /readyz); nil means always.
 	StoreReady func(ctx context.Context) error
+	// MaxHeaderBytes bounds a request's header block (request line and headers, as net/http counts
+	// them); a larger one is a 431 headers_too_large problem. Keep it below the http.Server's own
+	// MaxHeaderBytes, whose refusal net/http writes as text/plain. 0 means DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// MaxStreamsPerPrincipal and MaxStreams bound the streamed responses (audit exports, NDJSON
+	// audit event lists) open at once for one principal and in all; one more is a 429 rate_limited
+	// with Retry-After. 0 means DefaultMaxStreamsPerPrincipal (4) and DefaultMaxStreams (64).
+	MaxStreamsPerPrincipal, MaxStreams int
+	// StreamWriteTimeout is how long a streamed response waits for the client to take each chunk
+	// (about 32 KiB) before the connection is cut; 0 means DefaultStreamWriteTimeout (10 s).
+	StreamWriteTimeout time.Duration
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -50,8 +65,15 @@ type Server struct {
 	registry   *prometheus.Registry
 	wait       time.Duration
 	storeReady func(ctx context.Context) error
-	metrics    *httpMetrics
-	handler    http.Handler
+	maxHeader  int
+	streams    *streamLimiter
+	// statusETags: status reads carry an ETag and answer If-None-Match (always on; off only in
+	// BenchmarkStatusRead's comparison).
+	statusETags bool
+	// streamTimeout is the write deadline of each chunk of a streamed response.
+	streamTimeout time.Duration
+	metrics       *httpMetrics
+	handler       http.Handler
 }
 
 // New builds a Server.
@@ -61,7 +83,15 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		ledger: o.Ledger, reads: o.Reads, audit: o.Audit, log: o.Logger, registry: o.Registry,
-		wait: o.WaitTimeout, storeReady: o.StoreReady,
+		wait: o.WaitTimeout, storeReady: o.StoreReady, maxHeader: o.MaxHeaderBytes,
+		streams:       newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
+		streamTimeout: o.StreamWriteTimeout, statusETags: true,
+	}
+	if s.streamTimeout <= 0 {
+		s.streamTimeout = DefaultStreamWriteTimeout
+	}
+	if s.maxHeader <= 0 {
+		s.maxHeader = DefaultMaxHeaderBytes
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
@@ -167,21 +197,62 @@ func (s *Server) routes() http.Handler {
 	// redirect writes. Such a path matches no route instead: 404, or 400 for an ID that is not one.
 	r := mux.NewRouter().SkipClean(true)
 	for _, rt := range s.routeTable() {
-		r.Handle(rt.path, s.endpoint(rt)).Methods(rt.method).Name(rt.method + " " + rt.path)
+		r.Handle(rt.path, s.endpoint(rt)).Methods(withHead(rt.method)...).Name(rt.method + " " + rt.path)
 	}
 	metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 	r.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		info(req).route = "/metrics"
 		metrics.ServeHTTP(w, req)
-	})).Methods("GET")
-	notFound := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	})).Methods(withHead("GET")...)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		info(req).route = "unmatched"
-		writeProblem(w, problemOf(errorf(domain.CodeNotFound, "no route %s %s", req.Method, clip(req.URL.Path))))
+		writeProblem(w, problemOf(errorf(domain.CodeNotFound, "no route %s %s", clip(req.Method), clip(req.URL.Path))))
 	})
-	// An unknown method on a known path is also not_found: the API's error codes have no 405.
-	r.NotFoundHandler = notFound
-	r.MethodNotAllowedHandler = notFound
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		info(req).route = "unmatched"
+		allow := strings.Join(allowedMethods(r, req), ", ")
+		w.Header().Set("Allow", allow)
+		writeProblem(w, problemOf(errorf(CodeMethodNotAllowed, "%s does not take %s; it takes %s", clip(req.URL.Path), clip(req.Method), allow)))
+	})
 	return s.observe(r)
+}
+
+// withHead is the methods a route answers: a GET route answers HEAD too (net/http drops the body).
+func withHead(method string) []string {
+	if method == http.MethodGet {
+		return []string{http.MethodGet, http.MethodHead}
+	}
+	return []string{method}
+}
+
+// methodOrder is the order of the methods in an Allow header.
+var methodOrder = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete}
+
+// allowedMethods lists the methods of the routes whose path matches req's (for the Allow header of
+// a 405): each route is asked whether it would match req with each of its methods.
+func allowedMethods(r *mux.Router, req *http.Request) []string {
+	ok := map[string]bool{}
+	_ = r.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		ms, err := rt.GetMethods()
+		if err != nil {
+			return nil
+		}
+		for _, m := range ms {
+			try := *req
+			try.Method = m
+			if rt.Match(&try, &mux.RouteMatch{}) {
+				ok[m] = true
+			}
+		}
+		return nil
+	})
+	var out []string
+	for _, m := range methodOrder {
+		if ok[m] {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // endpoint wraps a route's handler with authentication, access control and error rendering.
@@ -191,6 +262,10 @@ func (s *Server) endpoint(rt route) http.Handler {
 		ri.route = rt.path
 		var p Principal
 		if rt.access != public {
+			if err := oneCredential(r); err != nil {
+				writeProblem(w, problemOf(err))
+				return
+			}
 			var ok bool
 			p, ok = s.authenticate(r)
 			if !ok {
@@ -246,6 +321,23 @@ func checkAccess(r *http.Request, p Principal) error {
 	return errorf(domain.CodeForbidden, "role %s may not call this route; a reader may read status, operations, partners and the customer search only", p.Role)
 }
 
+// oneCredential refuses (400 invalid) a request with more than one Authorization header, or one
+// whose value carries a second credential after a comma (the form a proxy may join repeated headers
+// into): servers that take the first and proxies that check the last would disagree on who is asking.
+// Tokens never contain a comma.
+func oneCredential(r *http.Request) error {
+	vs := r.Header["Authorization"]
+	if len(vs) > 1 {
+		return errorf(domain.CodeInvalid, "the Authorization header is given %d times; give it once, with one credential", len(vs))
+	}
+	if len(vs) == 1 && strings.IndexByte(vs[0], ',') >= 0 {
+		return errorf(domain.CodeInvalid, "the Authorization header holds more than one credential; give one")
+	}
+	return nil
+}
+
+// authenticate finds the principal of the request's bearer token (oneCredential has checked there
+// is at most one).
 func (s *Server) authenticate(r *http.Request) (Principal, bool) {
 	h := r.Header.Get("Authorization")
 	const prefix = "Bearer "

@@ -146,7 +146,7 @@ func (s *state) auditBound(a AsOf, def uint32) uint32 {
 		p := *a.Position
 		return uint32(sort.Search(len(s.pos), func(i int) bool { return !s.pos[i].Less(p) }))
 	case a.Time != nil:
-		ns := a.Time.UnixNano()
+		ns := unixNanos(*a.Time)
 		return uint32(sort.Search(len(s.maxTime), func(i int) bool { return s.maxTime[i] >= ns }))
 	}
 	return def

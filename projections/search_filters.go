@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"time"
 
@@ -89,7 +90,8 @@ func compileFilters(s *state, f *SearchFilter) (filters []customerFilter, none b
 	if f.Associated != nil && !*f.Associated {
 		return nil, true, nil // nobody is disassociated before disassociation exists
 	}
-	var after, before int64
+	// Open ends are the extremes, so that 1970-01-01T00:00:00Z (0 ns) is a bound like any other.
+	after, before := int64(math.MinInt64), int64(math.MaxInt64)
 	for _, t := range []struct {
 		s   string
 		dst *int64
@@ -101,9 +103,9 @@ func compileFilters(s *state, f *SearchFilter) (filters []customerFilter, none b
 		if err != nil {
 			return nil, false, domain.Errorf(domain.CodeInvalid, "%q is not an RFC 3339 time", t.s)
 		}
-		*t.dst = tm.UnixNano()
+		*t.dst = unixNanos(tm)
 	}
-	if after != 0 || before != 0 {
+	if after != math.MinInt64 || before != math.MaxInt64 {
 		filters = append(filters, associatedAtFilter{after, before})
 	}
 	if f.Frozen != nil || f.FreezeType != "" || f.Origin != "" || f.AutoFrozen != nil {
@@ -280,14 +282,15 @@ func (f nameFilter) match(s *state, _ uint32, c *customer, _ *view) bool {
 	return containsFold(s.cnameBytes(c), f.lower)
 }
 
-// associatedAtFilter: associated strictly after after and strictly before before (0: no bound).
+// associatedAtFilter: associated strictly after after and strictly before before (the extremes of
+// int64: no bound; query times are saturated by unixNanos).
 type associatedAtFilter struct{ after, before int64 }
 
 func (associatedAtFilter) index(*state) ([][]uint32, bool) { return nil, false }
 func (associatedAtFilter) stateful() bool                  { return true }
 func (f associatedAtFilter) match(_ *state, _ uint32, _ *customer, v *view) bool {
 	at := v.own.associatedAt
-	return (f.after == 0 || at > f.after) && (f.before == 0 || at < f.before)
+	return at > f.after && at < f.before
 }
 
 // effectiveFilter: frozen, freeze_type, origin, auto_frozen on the effective state.

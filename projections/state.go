@@ -628,6 +628,6 @@ func (s *state) cutAtPosition(pos eventstore.Position) uint32 {
 // cutAtTime is the length of the longest log prefix whose events all have times at or before t.
 // With event times that grow along the log (the usual case) it is simply "the events up to t".
 func (s *state) cutAtTime(t time.Time) uint32 {
-	ns := t.UnixNano()
+	ns := unixNanos(t)
 	return uint32(sort.Search(len(s.maxTime), func(i int) bool { return s.maxTime[i] > ns }))
 }

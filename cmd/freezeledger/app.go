@@ -46,6 +46,9 @@ type Main struct {
 	StoreFaults embedded.FaultInjector
 	// WaitTimeout bounds min_position waits and write read-backs (default httpapi.DefaultWaitTimeout, 5 s).
 	WaitTimeout time.Duration
+	// StreamWriteTimeout cuts a streamed response whose client takes no chunk for this long
+	// (default httpapi.DefaultStreamWriteTimeout, 10 s).
+	StreamWriteTimeout time.Duration
 	// PrincipalsReload is how often serve checks the principals file for changes (default 2 s).
 	PrincipalsReload time.Duration
 	// ShutdownTimeout bounds how long serve waits for in-flight requests on shutdown (default 30 s).

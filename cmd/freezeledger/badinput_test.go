@@ -133,7 +133,7 @@ func TestBadInput(t *testing.T) {
 	}
 	expect(ts.call("GET", "/v1/customers/c-a/operations/fly", "plat", nil), 404, "unknown operation")
 	expect(ts.call("GET", "/v1/nothing", "plat", nil), 404, "unknown route")
-	expect(ts.call("PATCH", "/v1/customers/c-a", "plat", `{}`), 404, "unknown method")
+	expect(ts.call("PATCH", "/v1/customers/c-a", "plat", `{}`), 405, "unknown method (405 method_not_allowed since issue 12)")
 	expect(ts.call("GET", "/v1/audit/proof/inclusion?index=5&tree_size=1", "aud", nil), 400, "index beyond tree size")
 	expect(ts.call("GET", "/v1/audit/proof/inclusion?index=0&tree_size=99999999", "aud", nil), 400, "tree size beyond the tree")
 	expect(ts.call("GET", "/v1/audit/proof/consistency?first=5&second=2", "aud", nil), 400, "first > second")

@@ -373,8 +373,9 @@ func (v *specValidator) check(t *testing.T, req *http.Request, body []byte, r re
 	t.Helper()
 	route, params, err := v.router.FindRoute(req)
 	if err != nil {
-		// Requests to paths outside the API (a test of unknown routes) have no operation.
-		if r.status != http.StatusNotFound {
+		// Requests to paths outside the API (a test of unknown routes) and methods a path does not
+		// take (405, described in the document's info) have no operation.
+		if r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed {
 			t.Errorf("%s %s: no operation in the OpenAPI document: %v (status %d)", req.Method, req.URL.Path, err, r.status)
 		}
 		return

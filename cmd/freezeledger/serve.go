@@ -302,7 +302,8 @@ func (m *Main) serve(ctx context.Context) error {
 	srv, err := httpapi.New(httpapi.Options{
 		Ledger: l.svc, Reads: l.reads, Audit: &auditAdapter{tree: l.tree, store: l.store},
 		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout,
-		StoreReady: func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
+		StreamWriteTimeout: m.StreamWriteTimeout,
+		StoreReady:         func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
 	})
 	if err != nil {
 		stopBG()

@@ -89,8 +89,10 @@ type ExportResult struct {
 func (r ExportResult) Events() uint64 { return r.End - r.First }
 
 // exportPage is how many events an export reads from the store at a time: memory stays flat. A
-// variable for the tests.
-var exportPage uint64 = 1024
+// variable for the tests. With the pages in flight of exportParallel (one being written, one per
+// worker) an export holds about 3 to 5 pages: 256 events keep that under a megabyte, which counts
+// when a client that stops reading holds an export open (1024 held about 4.9 MiB).
+var exportPage uint64 = 256
 
 // Export streams the events of req's range to w in req's format, each with its leaf index and leaf
 // hash. Each event's leaf hash is recomputed and compared with the tree's: a difference (the store
@@ -129,7 +131,7 @@ func (t *Tree) Export(ctx context.Context, w io.Writer, req ExportRequest) (Expo
 	default:
 		return res, fmt.Errorf("%w: export format %q: want jsonl or csv", ErrInvalid, req.Format)
 	}
-	bw := bufio.NewWriterSize(w, 256<<10)
+	bw := bufio.NewWriterSize(w, 32<<10)
 	if req.Format == FormatCSV {
 		cw := csv.NewWriter(bw)
 		cw.Write(CSVHeader)
@@ -255,7 +257,8 @@ func (p *pageWorker) encode(ctx context.Context, start, n uint64, after eventsto
 }
 
 // exportParallel writes leaves [first, end) to w: pages are encoded by up to GOMAXPROCS workers
-// (at most 4) and written in order. At most a few pages are in flight: memory stays flat.
+// (at most 4) and written in order. At most one page per worker is in flight besides the one being
+// written: memory stays flat, also while w blocks.
 func (t *Tree) exportParallel(ctx context.Context, w io.Writer, format Format, first, end uint64) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -269,7 +272,7 @@ func (t *Tree) exportParallel(ctx context.Context, w io.Writer, format Format, f
 	}
 	workers := max(1, min(runtime.GOMAXPROCS(0), 4))
 	jobs := make(chan job)
-	order := make(chan chan result, 2*workers)
+	order := make(chan chan result, workers)
 	bufs := sync.Pool{New: func() any { return new(bytes.Buffer) }}
 	var wg sync.WaitGroup
 	for range workers {
