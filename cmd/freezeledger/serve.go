@@ -485,13 +485,6 @@ type auditAdapter struct {
 	store eventstore.Store
 }
 
-func sizeErr(err error) error {
-	if errors.Is(err, auditlog.ErrSize) {
-		return domain.Errorf(domain.CodeInvalid, "%v", err)
-	}
-	return err
-}
-
 // Events reads events after position after from the store and numbers them by the tree: only
 // events the tree has indexed are returned (the tree follows the store within milliseconds).
 func (a *auditAdapter) Events(ctx context.Context, after eventstore.Position, limit int, fn func(leaf.Event) error) error {
@@ -546,14 +539,14 @@ func (a *auditAdapter) Events(ctx context.Context, after eventstore.Position, li
 func (a *auditAdapter) Export(ctx context.Context, w io.Writer, format, from, to string) error {
 	f, err := auditlog.ParseBound(from)
 	if err != nil {
-		return domain.Errorf(domain.CodeInvalid, "from: %v", err)
+		return fmt.Errorf("from: %w", err)
 	}
 	t, err := auditlog.ParseBound(to)
 	if err != nil {
-		return domain.Errorf(domain.CodeInvalid, "to: %v", err)
+		return fmt.Errorf("to: %w", err)
 	}
 	_, err = a.tree.Export(ctx, w, auditlog.ExportRequest{Format: auditlog.Format(format), From: f, To: t})
-	return sizeErr(err)
+	return err
 }
 
 func (a *auditAdapter) Checkpoint(ctx context.Context) ([]byte, error) {
@@ -570,13 +563,11 @@ func (a *auditAdapter) WaitCheckpoint(ctx context.Context, size uint64) ([]byte,
 }
 
 func (a *auditAdapter) InclusionProof(index, treeSize uint64) ([][]byte, error) {
-	h, err := a.tree.InclusionProof(index, treeSize)
-	return h, sizeErr(err)
+	return a.tree.InclusionProof(index, treeSize)
 }
 
 func (a *auditAdapter) ConsistencyProof(first, second uint64) ([][]byte, error) {
-	h, err := a.tree.ConsistencyProof(first, second)
-	return h, sizeErr(err)
+	return a.tree.ConsistencyProof(first, second)
 }
 
 func (a *auditAdapter) PublicKey() string { return a.tree.PublicKey() }
