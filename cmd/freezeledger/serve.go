@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 	"github.com/freezeledger/freezeledger/httpapi"
 	"github.com/freezeledger/freezeledger/projections"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
-	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // ledger is everything serve, demo and rebuild wire together over one store.
@@ -300,7 +298,7 @@ func (m *Main) serve(ctx context.Context) error {
 	waitBG := m.background(bg, l, log)
 
 	srv, err := httpapi.New(httpapi.Options{
-		Ledger: l.svc, Reads: l.reads, Audit: &auditAdapter{tree: l.tree, store: l.store},
+		Ledger: l.svc, Reads: l.reads, Audit: &auditlog.EventSource{Tree: l.tree, Store: l.store},
 		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout,
 		StoreReady: func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
 	})
@@ -478,96 +476,3 @@ type timedGlobalLog struct {
 func (t timedGlobalLog) ReadAll(ctx context.Context, after string, count int) ([]domain.StoredEvent, error) {
 	return t.gr.ReadAll(ctx, after, count)
 }
-
-// auditAdapter serves the audit routes from the audit tree and the store.
-type auditAdapter struct {
-	tree  *auditlog.Tree
-	store eventstore.Store
-}
-
-// Events reads events after position after from the store and numbers them by the tree: only
-// events the tree has indexed are returned (the tree follows the store within milliseconds).
-func (a *auditAdapter) Events(ctx context.Context, after eventstore.Position, limit int, fn func(leaf.Event) error) error {
-	size := a.tree.Size()
-	next := uint64(0)
-	if after != eventstore.Start {
-		i, err := a.tree.IndexOf(after)
-		if err != nil {
-			return err
-		}
-		if i < size {
-			p, err := a.tree.Position(i)
-			if err != nil {
-				return err
-			}
-			if p == after {
-				i++
-			}
-		}
-		next = i
-	}
-	sent := 0
-	for next < size && (limit <= 0 || sent < limit) {
-		page := 1024
-		if limit > 0 {
-			page = min(page, limit-sent)
-		}
-		page = int(min(uint64(page), size-next))
-		recs, err := a.store.ReadAll(ctx, after, page)
-		if err != nil {
-			return err
-		}
-		if len(recs) == 0 {
-			return nil
-		}
-		for _, rec := range recs {
-			ev, err := auditlog.FromRecorded(rec, next)
-			if err != nil {
-				return err
-			}
-			if err := fn(ev); err != nil {
-				return err
-			}
-			next++
-			sent++
-			after = rec.Position
-		}
-	}
-	return nil
-}
-
-func (a *auditAdapter) Export(ctx context.Context, w io.Writer, format, from, to string) error {
-	f, err := auditlog.ParseBound(from)
-	if err != nil {
-		return fmt.Errorf("from: %w", err)
-	}
-	t, err := auditlog.ParseBound(to)
-	if err != nil {
-		return fmt.Errorf("to: %w", err)
-	}
-	_, err = a.tree.Export(ctx, w, auditlog.ExportRequest{Format: auditlog.Format(format), From: f, To: t})
-	return err
-}
-
-func (a *auditAdapter) Checkpoint(ctx context.Context) ([]byte, error) {
-	_, signed := a.tree.Checkpoint()
-	if len(signed) == 0 {
-		return nil, domain.Errorf(domain.CodeUnavailable, "no signed checkpoint yet")
-	}
-	return signed, nil
-}
-
-func (a *auditAdapter) WaitCheckpoint(ctx context.Context, size uint64) ([]byte, error) {
-	_, signed, err := a.tree.WaitCheckpoint(ctx, size)
-	return signed, err
-}
-
-func (a *auditAdapter) InclusionProof(index, treeSize uint64) ([][]byte, error) {
-	return a.tree.InclusionProof(index, treeSize)
-}
-
-func (a *auditAdapter) ConsistencyProof(first, second uint64) ([][]byte, error) {
-	return a.tree.ConsistencyProof(first, second)
-}
-
-func (a *auditAdapter) PublicKey() string { return a.tree.PublicKey() }
