@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
 )
 
@@ -56,7 +57,8 @@ func StatusOf(code domain.Code) int {
 
 // codeOfErr maps the errors of the packages behind the ports that carry no domain code to the code
 // they are shown with, the error's message as the detail: requests the audit log cannot serve (a
-// size or index beyond the tree, a malformed export range) are the caller's. It is the only place
+// size or index beyond the tree, a malformed export range) and a position that is no event's in the
+// store (an after= of EventStoreDB's that no record has) are the caller's. It is the only place
 // such errors get a code; the adapters pass them on as they are.
 var codeOfErr = []struct {
 	err  error
@@ -64,6 +66,7 @@ var codeOfErr = []struct {
 }{
 	{auditlog.ErrSize, domain.CodeInvalid},
 	{auditlog.ErrInvalid, domain.CodeInvalid},
+	{eventstore.ErrInvalidPosition, domain.CodeInvalid},
 }
 
 // Problem is an RFC 9457 problem document.
