@@ -85,7 +85,7 @@ func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error
 	// are held until the store has opened, and dropped if it fails. Nothing runs or is served
 	// unless all three succeed.
 	held := newHeldWriter(m.Stderr)
-	ref := newStoreRef()
+	ref := eventstore.NewPending()
 	var (
 		reads      *projections.ReadModels
 		tree       *auditlog.Tree
@@ -97,7 +97,7 @@ func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error
 		reads, tree, rerr, terr = m.openReadSide(ref, m.loggerTo(held))
 	}()
 	store, err := m.openStore(ctx, log)
-	ref.set(store, err)
+	ref.Set(store, err)
 	if err != nil {
 		held.Drop()
 		<-opened
@@ -152,77 +152,6 @@ func dirExists(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.IsDir()
 }
-
-// storeRef is the store as the read models and the audit tree hold it, so that they can be opened
-// while the store is still being opened and verified: its methods wait until the store is open
-// (or failed to open: they then fail with ErrUnavailable). Close is the store's owner's business.
-type storeRef struct {
-	ready chan struct{} // closed once store or err is set
-	store eventstore.Store
-	err   error
-}
-
-func newStoreRef() *storeRef { return &storeRef{ready: make(chan struct{})} }
-
-func (r *storeRef) set(s eventstore.Store, err error) {
-	r.store, r.err = s, err
-	close(r.ready)
-}
-
-func (r *storeRef) get(ctx context.Context) (eventstore.Store, error) {
-	select {
-	case <-r.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("%w: the event store did not open: %v", eventstore.ErrUnavailable, r.err)
-	}
-	return r.store, nil
-}
-
-func (r *storeRef) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	s, err := r.get(ctx)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	return s.Append(ctx, stream, expected, events...)
-}
-
-func (r *storeRef) ReadStream(ctx context.Context, stream string, dir eventstore.Direction, from uint64, count int) ([]eventstore.RecordedEvent, error) {
-	s, err := r.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.ReadStream(ctx, stream, dir, from, count)
-}
-
-func (r *storeRef) ReadAll(ctx context.Context, after eventstore.Position, count int) ([]eventstore.RecordedEvent, error) {
-	s, err := r.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.ReadAll(ctx, after, count)
-}
-
-func (r *storeRef) SubscribeAll(ctx context.Context, after eventstore.Position) (eventstore.Subscription, error) {
-	s, err := r.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.SubscribeAll(ctx, after)
-}
-
-func (r *storeRef) Head(ctx context.Context) (eventstore.Position, error) {
-	s, err := r.get(ctx)
-	if err != nil {
-		return eventstore.Position{}, err
-	}
-	return s.Head(ctx)
-}
-
-// Close does nothing: the store is closed by whoever opened it.
-func (r *storeRef) Close() error { return nil }
 
 // background runs the read models, the audit tree and the resource release loop until ctx is done;
 // wait returns when all have stopped.
