@@ -131,7 +131,7 @@ func (m *Main) openReadSide(store eventstore.Store, log hclog.Logger) (reads *pr
 func (m *Main) openOver(store eventstore.Store, readSide func() (*projections.ReadModels, *auditlog.Tree, error, error)) (*ledger, error) {
 	l := &ledger{reg: prometheus.NewRegistry(), store: store}
 	m.onClose(l.store.Close)
-	elog := newTimedLog(eventstore.DomainLog(l.store), l.reg)
+	elog := eventstore.DomainLogObserved(l.store, appendMetrics(l.reg))
 	l.svc = domain.NewService(elog, domain.Options{Clock: m.clock(), Retention: m.cfg.retention})
 	reads, tree, rerr, terr := readSide()
 	if rerr != nil {
@@ -358,50 +358,22 @@ func dirSize(dir string) int64 {
 	return n
 }
 
-// timedLog is the domain's EventLog with append latency and append batch size metrics. It keeps
-// domain.GlobalReader when the log has it (ReleaseExpiredResources uses it to find channels).
-type timedLog struct {
-	domain.EventLog
-	latency prometheus.Histogram
-	size    prometheus.Histogram
-}
-
-func newTimedLog(l domain.EventLog, reg *prometheus.Registry) domain.EventLog {
-	t := &timedLog{
-		EventLog: l,
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "freezeledger_append_duration_seconds",
-			Help:    "Durable append latency as the command service sees it (one append per group of commands).",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}),
-		size: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "freezeledger_append_events",
-			Help:    "Events per append (the command service groups the commands of a channel into one append).",
-			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
-		}),
+// appendMetrics registers the append latency and append batch size histograms in reg and returns the
+// observer that feeds them (eventstore.DomainLogObserved).
+func appendMetrics(reg *prometheus.Registry) eventstore.AppendObserver {
+	latency := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "freezeledger_append_duration_seconds",
+		Help:    "Durable append latency as the command service sees it (one append per group of commands).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	size := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "freezeledger_append_events",
+		Help:    "Events per append (the command service groups the commands of a channel into one append).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
+	})
+	reg.MustRegister(latency, size)
+	return func(took time.Duration, events int) {
+		latency.Observe(took.Seconds())
+		size.Observe(float64(events))
 	}
-	reg.MustRegister(t.latency, t.size)
-	if gr, ok := l.(domain.GlobalReader); ok {
-		return timedGlobalLog{t, gr}
-	}
-	return t
-}
-
-func (t *timedLog) Append(ctx context.Context, stream string, expected int64, events []domain.NewEvent) (domain.Appended, error) {
-	start := time.Now()
-	a, err := t.EventLog.Append(ctx, stream, expected, events)
-	if err == nil {
-		t.latency.Observe(time.Since(start).Seconds())
-		t.size.Observe(float64(len(events)))
-	}
-	return a, err
-}
-
-type timedGlobalLog struct {
-	*timedLog
-	gr domain.GlobalReader
-}
-
-func (t timedGlobalLog) ReadAll(ctx context.Context, after string, count int) ([]domain.StoredEvent, error) {
-	return t.gr.ReadAll(ctx, after, count)
 }
