@@ -46,7 +46,7 @@ type ReadModels interface {
 	AuditEvents(ctx context.Context, q projections.AuditQuery) (projections.AuditPage, error)
 }
 
-// Audit is the verifiable log the API serves (package projections/auditlog, adapted in cmd/freezeledger).
+// Audit is the verifiable log the API serves; *auditlog.EventSource (package projections/auditlog) satisfies it.
 type Audit interface {
 	// Events calls fn for up to limit events strictly after position after, in log order, until fn
 	// returns an error. limit <= 0 means no limit.

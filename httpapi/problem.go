@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog"
 )
 
 // Error codes of the API that are not domain codes. The domain's codes (domain.Code*) are used as they are.
@@ -66,6 +68,20 @@ func StatusOf(code domain.Code) int {
 	return http.StatusInternalServerError
 }
 
+// codeOfErr maps the errors of the packages behind the ports that carry no domain code to the code
+// they are shown with, the error's message as the detail: requests the audit log cannot serve (a
+// size or index beyond the tree, a malformed export range) and a position that is no event's in the
+// store (an after= of EventStoreDB's that no record has) are the caller's. It is the only place
+// such errors get a code; the adapters pass them on as they are.
+var codeOfErr = []struct {
+	err  error
+	code domain.Code
+}{
+	{auditlog.ErrSize, domain.CodeInvalid},
+	{auditlog.ErrInvalid, domain.CodeInvalid},
+	{eventstore.ErrInvalidPosition, domain.CodeInvalid},
+}
+
 // Problem is an RFC 9457 problem document.
 type Problem struct {
 	Type   string      `json:"type"`
@@ -75,14 +91,19 @@ type Problem struct {
 	Code   domain.Code `json:"code"`
 }
 
-// problemOf classifies err. Errors carrying a domain code keep it; a context deadline while waiting
-// for read models is unavailable; anything else is internal and its message is not shown.
+// problemOf classifies err. Errors carrying a domain code keep it; those of codeOfErr get theirs; a
+// context deadline while waiting for read models is unavailable; anything else is internal and its message is not shown.
 func problemOf(err error) Problem {
 	code := domain.ErrorCode(err)
 	detail := ""
 	var de *domain.Error
 	if errors.As(err, &de) {
 		detail = de.Message
+	}
+	for _, m := range codeOfErr {
+		if code == "" && errors.Is(err, m.err) {
+			code, detail = m.code, err.Error()
+		}
 	}
 	switch {
 	case code != "":

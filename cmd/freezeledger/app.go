@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -339,5 +338,3 @@ func isESDB(store string) bool {
 	return strings.HasPrefix(store, "esdb://") || strings.HasPrefix(store, "esdb+discover://") ||
 		strings.HasPrefix(store, "kurrentdb://") || strings.HasPrefix(store, "kdb://")
 }
-
-var _ = http.StatusOK

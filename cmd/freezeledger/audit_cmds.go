@@ -17,15 +17,11 @@ import (
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/eventstore/embedded"
+	"github.com/freezeledger/freezeledger/projections"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 	"github.com/freezeledger/freezeledger/projections/auditlog/verify"
 )
-
-// CheckReadModels, if set by the wiring, checks the read models of dataDir against a rebuild from
-// store for `freezeledger verify --data-dir`; it writes what it checked to out and returns an error
-// describing any difference. Nil skips the check (verify says so).
-var CheckReadModels func(ctx context.Context, dataDir string, store eventstore.Store, out io.Writer) error
 
 const exportUsage = `freezeledger export: export the audit log (offline: the server must not be running on DIR;
 while it runs use GET /v1/audit/export)
@@ -278,7 +274,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // verifyDataDir checks a data directory offline: the store's own integrity check (its hash chain),
 // the audit tree against a recomputation from the store, the history against the domain rules, and
-// the read models against a rebuild (CheckReadModels).
+// the read models against a rebuild (projections.CompareWithRebuild).
 func verifyDataDir(ctx context.Context, dataDir, storeFlag string, retention time.Duration, stdout, stderr io.Writer) int {
 	failed := false
 	fail := func(what string, err error) { fmt.Fprintf(stderr, "FAIL: %s: %v\n", what, err); failed = true }
@@ -320,9 +316,7 @@ func verifyDataDir(ctx context.Context, dataDir, storeFlag string, retention tim
 		fmt.Fprintf(stdout, "ok: history (%d events, each permitted by the domain rules at its position)\n", n)
 	}
 
-	if CheckReadModels == nil {
-		fmt.Fprintln(stdout, "skipped: read models (no check wired)")
-	} else if err := CheckReadModels(ctx, dataDir, store, stdout); err != nil {
+	if err := projections.CompareWithRebuild(ctx, store, ProjectionsDir(dataDir), stdout); err != nil {
 		fail("read models", err)
 	} else {
 		fmt.Fprintln(stdout, "ok: read models (equal to a rebuild)")

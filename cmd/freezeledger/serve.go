@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 	"github.com/freezeledger/freezeledger/httpapi"
 	"github.com/freezeledger/freezeledger/projections"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
-	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // ledger is everything serve, demo and rebuild wire together over one store.
@@ -87,7 +85,7 @@ func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error
 	// are held until the store has opened, and dropped if it fails. Nothing runs or is served
 	// unless all three succeed.
 	held := newHeldWriter(m.Stderr)
-	ref := newStoreRef()
+	ref := eventstore.NewPending()
 	var (
 		reads      *projections.ReadModels
 		tree       *auditlog.Tree
@@ -99,7 +97,7 @@ func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error
 		reads, tree, rerr, terr = m.openReadSide(ref, m.loggerTo(held))
 	}()
 	store, err := m.openStore(ctx, log)
-	ref.set(store, err)
+	ref.Set(store, err)
 	if err != nil {
 		held.Drop()
 		<-opened
@@ -133,7 +131,7 @@ func (m *Main) openReadSide(store eventstore.Store, log hclog.Logger) (reads *pr
 func (m *Main) openOver(store eventstore.Store, readSide func() (*projections.ReadModels, *auditlog.Tree, error, error)) (*ledger, error) {
 	l := &ledger{reg: prometheus.NewRegistry(), store: store}
 	m.onClose(l.store.Close)
-	elog := newTimedLog(eventstore.DomainLog(l.store), l.reg)
+	elog := eventstore.DomainLogObserved(l.store, appendMetrics(l.reg))
 	l.svc = domain.NewService(elog, domain.Options{Clock: m.clock(), Retention: m.cfg.retention})
 	reads, tree, rerr, terr := readSide()
 	if rerr != nil {
@@ -154,77 +152,6 @@ func dirExists(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.IsDir()
 }
-
-// storeRef is the store as the read models and the audit tree hold it, so that they can be opened
-// while the store is still being opened and verified: its methods wait until the store is open
-// (or failed to open: they then fail with ErrUnavailable). Close is the store's owner's business.
-type storeRef struct {
-	ready chan struct{} // closed once store or err is set
-	store eventstore.Store
-	err   error
-}
-
-func newStoreRef() *storeRef { return &storeRef{ready: make(chan struct{})} }
-
-func (r *storeRef) set(s eventstore.Store, err error) {
-	r.store, r.err = s, err
-	close(r.ready)
-}
-
-func (r *storeRef) get(ctx context.Context) (eventstore.Store, error) {
-	select {
-	case <-r.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("%w: the event store did not open: %v", eventstore.ErrUnavailable, r.err)
-	}
-	return r.store, nil
-}
-
-func (r *storeRef) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	s, err := r.get(ctx)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	return s.Append(ctx, stream, expected, events...)
-}
-
-func (r *storeRef) ReadStream(ctx context.Context, stream string, dir eventstore.Direction, from uint64, count int) ([]eventstore.RecordedEvent, error) {
-	s, err := r.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.ReadStream(ctx, stream, dir, from, count)
-}
-
-func (r *storeRef) ReadAll(ctx context.Context, after eventstore.Position, count int) ([]eventstore.RecordedEvent, error) {
-	s, err := r.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.ReadAll(ctx, after, count)
-}
-
-func (r *storeRef) SubscribeAll(ctx context.Context, after eventstore.Position) (eventstore.Subscription, error) {
-	s, err := r.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.SubscribeAll(ctx, after)
-}
-
-func (r *storeRef) Head(ctx context.Context) (eventstore.Position, error) {
-	s, err := r.get(ctx)
-	if err != nil {
-		return eventstore.Position{}, err
-	}
-	return s.Head(ctx)
-}
-
-// Close does nothing: the store is closed by whoever opened it.
-func (r *storeRef) Close() error { return nil }
 
 // background runs the read models, the audit tree and the resource release loop until ctx is done;
 // wait returns when all have stopped.
@@ -300,7 +227,7 @@ func (m *Main) serve(ctx context.Context) error {
 	waitBG := m.background(bg, l, log)
 
 	srv, err := httpapi.New(httpapi.Options{
-		Ledger: l.svc, Reads: l.reads, Audit: &auditAdapter{tree: l.tree, store: l.store},
+		Ledger: l.svc, Reads: l.reads, Audit: &auditlog.EventSource{Tree: l.tree, Store: l.store},
 		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout,
 		StreamWriteTimeout: m.StreamWriteTimeout,
 		StoreReady:         func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
@@ -432,152 +359,22 @@ func dirSize(dir string) int64 {
 	return n
 }
 
-// timedLog is the domain's EventLog with append latency and append batch size metrics. It keeps
-// domain.GlobalReader when the log has it (ReleaseExpiredResources uses it to find channels).
-type timedLog struct {
-	domain.EventLog
-	latency prometheus.Histogram
-	size    prometheus.Histogram
-}
-
-func newTimedLog(l domain.EventLog, reg *prometheus.Registry) domain.EventLog {
-	t := &timedLog{
-		EventLog: l,
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "freezeledger_append_duration_seconds",
-			Help:    "Durable append latency as the command service sees it (one append per group of commands).",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}),
-		size: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "freezeledger_append_events",
-			Help:    "Events per append (the command service groups the commands of a channel into one append).",
-			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
-		}),
+// appendMetrics registers the append latency and append batch size histograms in reg and returns the
+// observer that feeds them (eventstore.DomainLogObserved).
+func appendMetrics(reg *prometheus.Registry) eventstore.AppendObserver {
+	latency := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "freezeledger_append_duration_seconds",
+		Help:    "Durable append latency as the command service sees it (one append per group of commands).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	size := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "freezeledger_append_events",
+		Help:    "Events per append (the command service groups the commands of a channel into one append).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
+	})
+	reg.MustRegister(latency, size)
+	return func(took time.Duration, events int) {
+		latency.Observe(took.Seconds())
+		size.Observe(float64(events))
 	}
-	reg.MustRegister(t.latency, t.size)
-	if gr, ok := l.(domain.GlobalReader); ok {
-		return timedGlobalLog{t, gr}
-	}
-	return t
 }
-
-func (t *timedLog) Append(ctx context.Context, stream string, expected int64, events []domain.NewEvent) (domain.Appended, error) {
-	start := time.Now()
-	a, err := t.EventLog.Append(ctx, stream, expected, events)
-	if err == nil {
-		t.latency.Observe(time.Since(start).Seconds())
-		t.size.Observe(float64(len(events)))
-	}
-	return a, err
-}
-
-type timedGlobalLog struct {
-	*timedLog
-	gr domain.GlobalReader
-}
-
-func (t timedGlobalLog) ReadAll(ctx context.Context, after string, count int) ([]domain.StoredEvent, error) {
-	return t.gr.ReadAll(ctx, after, count)
-}
-
-// auditAdapter serves the audit routes from the audit tree and the store.
-type auditAdapter struct {
-	tree  *auditlog.Tree
-	store eventstore.Store
-}
-
-func sizeErr(err error) error {
-	if errors.Is(err, auditlog.ErrSize) {
-		return domain.Errorf(domain.CodeInvalid, "%v", err)
-	}
-	return err
-}
-
-// Events reads events after position after from the store and numbers them by the tree: only
-// events the tree has indexed are returned (the tree follows the store within milliseconds).
-func (a *auditAdapter) Events(ctx context.Context, after eventstore.Position, limit int, fn func(leaf.Event) error) error {
-	size := a.tree.Size()
-	next := uint64(0)
-	if after != eventstore.Start {
-		i, err := a.tree.IndexOf(after)
-		if err != nil {
-			return err
-		}
-		if i < size {
-			p, err := a.tree.Position(i)
-			if err != nil {
-				return err
-			}
-			if p == after {
-				i++
-			}
-		}
-		next = i
-	}
-	sent := 0
-	for next < size && (limit <= 0 || sent < limit) {
-		page := 1024
-		if limit > 0 {
-			page = min(page, limit-sent)
-		}
-		page = int(min(uint64(page), size-next))
-		recs, err := a.store.ReadAll(ctx, after, page)
-		if err != nil {
-			return err
-		}
-		if len(recs) == 0 {
-			return nil
-		}
-		for _, rec := range recs {
-			ev, err := auditlog.FromRecorded(rec, next)
-			if err != nil {
-				return err
-			}
-			if err := fn(ev); err != nil {
-				return err
-			}
-			next++
-			sent++
-			after = rec.Position
-		}
-	}
-	return nil
-}
-
-func (a *auditAdapter) Export(ctx context.Context, w io.Writer, format, from, to string) error {
-	f, err := auditlog.ParseBound(from)
-	if err != nil {
-		return domain.Errorf(domain.CodeInvalid, "from: %v", err)
-	}
-	t, err := auditlog.ParseBound(to)
-	if err != nil {
-		return domain.Errorf(domain.CodeInvalid, "to: %v", err)
-	}
-	_, err = a.tree.Export(ctx, w, auditlog.ExportRequest{Format: auditlog.Format(format), From: f, To: t})
-	return sizeErr(err)
-}
-
-func (a *auditAdapter) Checkpoint(ctx context.Context) ([]byte, error) {
-	_, signed := a.tree.Checkpoint()
-	if len(signed) == 0 {
-		return nil, domain.Errorf(domain.CodeUnavailable, "no signed checkpoint yet")
-	}
-	return signed, nil
-}
-
-func (a *auditAdapter) WaitCheckpoint(ctx context.Context, size uint64) ([]byte, error) {
-	_, signed, err := a.tree.WaitCheckpoint(ctx, size)
-	return signed, err
-}
-
-func (a *auditAdapter) InclusionProof(index, treeSize uint64) ([][]byte, error) {
-	h, err := a.tree.InclusionProof(index, treeSize)
-	return h, sizeErr(err)
-}
-
-func (a *auditAdapter) ConsistencyProof(first, second uint64) ([][]byte, error) {
-	h, err := a.tree.ConsistencyProof(first, second)
-	return h, sizeErr(err)
-}
-
-func (a *auditAdapter) PublicKey() string { return a.tree.PublicKey() }

@@ -1,4 +1,4 @@
-package main
+package projections
 
 import (
 	"context"
@@ -8,21 +8,22 @@ import (
 	"os"
 
 	"github.com/freezeledger/freezeledger/eventstore"
-	"github.com/freezeledger/freezeledger/projections"
 )
 
-func init() { CheckReadModels = checkReadModels }
-
-// checkReadModels (for `freezeledger verify --data-dir`) compares the read models restored from
-// dataDir's checkpoint and brought up to the store's head with read models rebuilt from the first
-// event: every customer's status and every partner must be equal.
-func checkReadModels(ctx context.Context, dataDir string, store eventstore.Store, out io.Writer) error {
+// CompareWithRebuild (for `freezeledger verify --data-dir`) compares the read models restored from
+// the checkpoint in dir and brought up to the store's head with read models rebuilt from the first
+// event (in a temporary directory, removed afterwards): every customer's status and every partner of
+// those customers must be equal, compared as their JSON. It returns an error naming the first
+// difference, with both values, or the error that kept either side from catching up; on success it
+// writes one line saying what it compared to out. Catching up runs the read models over dir, so it
+// may write a checkpoint there, as a running server would. The store is only read.
+func CompareWithRebuild(ctx context.Context, store eventstore.Store, dir string, out io.Writer) error {
 	head, err := store.Head(ctx)
 	if err != nil {
 		return err
 	}
-	catchUp := func(dir string) (*projections.ReadModels, func(), error) {
-		m, err := projections.Open(store, dir, projections.Options{})
+	catchUp := func(dir string) (*ReadModels, func(), error) {
+		m, err := Open(store, dir, Options{})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -36,7 +37,7 @@ func checkReadModels(ctx context.Context, dataDir string, store eventstore.Store
 		}
 		return m, stop, nil
 	}
-	live, stopLive, err := catchUp(ProjectionsDir(dataDir))
+	live, stopLive, err := catchUp(dir)
 	if err != nil {
 		return fmt.Errorf("read models from the checkpoint: %w", err)
 	}
@@ -63,11 +64,11 @@ func checkReadModels(ctx context.Context, dataDir string, store eventstore.Store
 	customers, partners := 0, map[string]bool{}
 	cursor := ""
 	for {
-		a, next, err := live.SearchCustomers(projections.SearchFilter{Limit: projections.MaxLimit, Cursor: cursor})
+		a, next, err := live.SearchCustomers(SearchFilter{Limit: MaxLimit, Cursor: cursor})
 		if err != nil {
 			return err
 		}
-		b, nextB, err := fresh.SearchCustomers(projections.SearchFilter{Limit: projections.MaxLimit, Cursor: cursor})
+		b, nextB, err := fresh.SearchCustomers(SearchFilter{Limit: MaxLimit, Cursor: cursor})
 		if err != nil {
 			return err
 		}
@@ -87,8 +88,8 @@ func checkReadModels(ctx context.Context, dataDir string, store eventstore.Store
 		cursor = next
 	}
 	for id := range partners {
-		pa, errA := live.Partner(id, projections.AsOf{})
-		pb, errB := fresh.Partner(id, projections.AsOf{})
+		pa, errA := live.Partner(id, AsOf{})
+		pb, errB := fresh.Partner(id, AsOf{})
 		if err := same("partner "+id, []any{pa, fmt.Sprint(errA)}, []any{pb, fmt.Sprint(errB)}); err != nil {
 			return err
 		}

@@ -1,0 +1,34 @@
+package eventstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/freezeledger/freezeledger/domain"
+)
+
+// AppendObserver is told of every append that succeeded through DomainLogObserved: how long the
+// store took to acknowledge it (so durably written) and how many events it wrote. It is called on
+// the appending goroutine, possibly from many at once, and must not block.
+type AppendObserver func(took time.Duration, events int)
+
+// DomainLogObserved is DomainLog(s) that calls observe after each successful Append (a failed one
+// is not observed). It keeps every port DomainLog implements (domain.RangeReader and
+// domain.GlobalReader): a wrapper around the domain.EventLog interface would hide them.
+func DomainLogObserved(s Store, observe AppendObserver) domain.EventLog {
+	return observedLog{domainLog: domainLog{s: s}, observe: observe}
+}
+
+type observedLog struct {
+	domainLog
+	observe AppendObserver
+}
+
+func (l observedLog) Append(ctx context.Context, stream string, expected int64, events []domain.NewEvent) (domain.Appended, error) {
+	start := time.Now()
+	a, err := l.domainLog.Append(ctx, stream, expected, events)
+	if err == nil {
+		l.observe(time.Since(start), len(events))
+	}
+	return a, err
+}
