@@ -1,6 +1,9 @@
 package jsonwire
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+)
 
 // ErrSyntax is the error of every scanning function for input that is not valid JSON.
 var ErrSyntax = errors.New("invalid JSON")
@@ -48,13 +51,18 @@ func String(b []byte, i int) (end int, plain bool, err error) {
 		return i, false, ErrSyntax
 	}
 	plain = true
-	for j := i + 1; j < len(b); {
-		c := b[j]
-		if !special[c] {
-			j++
-			continue
+	j := i + 1
+	for {
+		for j+8 <= len(b) && !hasSpecial(binary.LittleEndian.Uint64(b[j:])) {
+			j += 8
 		}
-		switch {
+		for j < len(b) && !special[b[j]] {
+			j++
+		}
+		if j >= len(b) {
+			return len(b), false, ErrSyntax
+		}
+		switch c := b[j]; {
 		case c == '"':
 			return j + 1, plain, nil
 		case c == '\\':
@@ -80,7 +88,20 @@ func String(b []byte, i int) (end int, plain bool, err error) {
 			j++
 		}
 	}
-	return len(b), false, ErrSyntax
+}
+
+const (
+	lsb = 0x0101010101010101 // the lowest bit of each byte
+	msb = 0x8080808080808080 // the highest bit of each byte
+)
+
+// hasSpecial reports whether one of the eight bytes of x is special (the bit tricks of "Bit
+// Twiddling Hacks", "Determine if a word has a byte less than n", which are exact for whether
+// there is one): String skips eight plain bytes at a time.
+func hasSpecial(x uint64) bool {
+	q := x ^ (lsb * '"')
+	bs := x ^ (lsb * '\\')
+	return ((q-lsb)&^q|(bs-lsb)&^bs|(x-lsb*0x20)&^x|x)&msb != 0
 }
 
 // hex4 decodes the four hex digits at b[i:i+4].
@@ -194,7 +215,9 @@ func value(b []byte, i, depth int) (int, error) {
 		for {
 			var err error
 			if obj {
-				if i, _, err = String(b, i); err != nil {
+				if end := plainEnd(b, i); end >= 0 {
+					i = end
+				} else if i, _, err = String(b, i); err != nil {
 					return i, err
 				}
 				if i = SkipSpace(b, i); i >= len(b) || b[i] != ':' {
@@ -217,6 +240,9 @@ func value(b []byte, i, depth int) (int, error) {
 			i = SkipSpace(b, i+1)
 		}
 	case '"':
+		if end := plainEnd(b, i); end >= 0 {
+			return end, nil
+		}
 		end, _, err := String(b, i)
 		return end, err
 	case 't', 'f', 'n':
@@ -250,18 +276,26 @@ func Members(obj []byte, fn func(key, value []byte) error) error {
 		return trailing(obj, i+1)
 	}
 	for {
-		kend, _, err := String(obj, i)
-		if err != nil {
-			return err
+		// Short plain keys and string values are scanned here: String is too large to inline, and
+		// its call costs as much as their scan.
+		kend := plainEnd(obj, i)
+		if kend < 0 {
+			var err error
+			if kend, _, err = String(obj, i); err != nil {
+				return err
+			}
 		}
 		key := obj[i+1 : kend-1]
 		if i = SkipSpace(obj, kend); i >= len(obj) || obj[i] != ':' {
 			return ErrSyntax
 		}
 		i = SkipSpace(obj, i+1)
-		vend, err := value(obj, i, 1)
-		if err != nil {
-			return err
+		vend := plainEnd(obj, i)
+		if vend < 0 {
+			var err error
+			if vend, err = value(obj, i, 1); err != nil {
+				return err
+			}
 		}
 		if err := fn(key, obj[i:vend]); err != nil {
 			if err == ErrStop {
@@ -294,7 +328,7 @@ func Elements(arr []byte, fn func(value []byte) error) error {
 		return trailing(arr, i+1)
 	}
 	for {
-		end, err := value(arr, i, 1)
+		end, err := member(arr, i)
 		if err != nil {
 			return err
 		}
@@ -315,6 +349,30 @@ func Elements(arr []byte, fn func(value []byte) error) error {
 		}
 		i = SkipSpace(arr, i+1)
 	}
+}
+
+// member is value for a member or element, with plain strings scanned first.
+func member(b []byte, i int) (int, error) {
+	if end := plainEnd(b, i); end >= 0 {
+		return end, nil
+	}
+	return value(b, i, 1)
+}
+
+// plainEnd returns the index after the plain string (ASCII, no escapes) at b[i], or -1 if there is
+// none: String decides then. Small enough to be inlined.
+func plainEnd(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	j := i + 1
+	for j < len(b) && !special[b[j]] {
+		j++
+	}
+	if j < len(b) && b[j] == '"' {
+		return j + 1
+	}
+	return -1
 }
 
 func trailing(b []byte, i int) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -146,5 +147,47 @@ func TestScanningDoesNotAllocate(t *testing.T) {
 	})
 	if n != 0 {
 		t.Fatalf("%v allocations per walk", n)
+	}
+}
+
+// hasSpecial must find a special byte at every position of a word, and only then.
+func TestHasSpecial(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			var w [8]byte
+			for k := range w {
+				w[k] = 'a'
+			}
+			w[pos] = byte(c)
+			x := uint64(0)
+			for k := 7; k >= 0; k-- {
+				x = x<<8 | uint64(w[k])
+			}
+			if got := hasSpecial(x); got != special[c] {
+				t.Fatalf("hasSpecial with byte %#x at %d: %v, want %v", c, pos, got, special[c])
+			}
+		}
+	}
+}
+
+// On random words (bytes drawn mostly from the special ones and their neighbours), hasSpecial says
+// exactly whether a byte is special.
+func TestHasSpecialRandomWords(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	near := []byte{0x00, 0x1f, 0x20, 0x21, '"', 0x23, 0x5b, '\\', 0x5d, 0x7f, 0x80, 0xff, 'a'}
+	for range 200000 {
+		var x uint64
+		want := false
+		for k := range 8 {
+			c := near[r.IntN(len(near))]
+			if r.IntN(4) == 0 {
+				c = byte(r.IntN(256))
+			}
+			want = want || special[c]
+			x |= uint64(c) << (8 * k)
+		}
+		if hasSpecial(x) != want {
+			t.Fatalf("hasSpecial(%#016x) = %v, want %v", x, !want, want)
+		}
 	}
 }
