@@ -17,16 +17,10 @@ import (
 var errMalformed = errors.New("malformed JSON object")
 
 // eachMember calls fn with the raw key (without quotes, escapes as written) and the raw value of each
-// member of the JSON object b, in order (jsonwire.Members). fn returns false to stop early (the rest
-// of b is then not checked).
-func eachMember(b []byte, fn func(key, val []byte) bool) error {
-	err := jsonwire.Members(b, func(key, val []byte) error {
-		if !fn(key, val) {
-			return jsonwire.ErrStop
-		}
-		return nil
-	})
-	if err != nil {
+// member of the JSON object b, in order (jsonwire.Members). fn returns jsonwire.ErrStop to stop
+// early (the rest of b is then not checked); it returns no other error.
+func eachMember(b []byte, fn func(key, val []byte) error) error {
+	if jsonwire.Members(b, fn) != nil {
 		return errMalformed
 	}
 	return nil
@@ -34,16 +28,15 @@ func eachMember(b []byte, fn func(key, val []byte) bool) error {
 
 // strBytes returns the content of the JSON string raw (with quotes) as bytes, decoded as
 // encoding/json decodes it (a view into raw unless it has escapes or invalid UTF-8). null is the
-// empty string.
+// empty string. raw is a value eachMember or strArray yielded, so its syntax is already checked.
 func strBytes(raw []byte) ([]byte, error) {
 	if len(raw) == 4 && string(raw) == "null" {
 		return nil, nil
 	}
-	s, err := jsonwire.Unquote(raw)
-	if err != nil {
+	if len(raw) < 2 || raw[0] != '"' {
 		return nil, errMalformed
 	}
-	return s, nil
+	return jsonwire.Unescape(raw[1 : len(raw)-1]), nil
 }
 
 // strArray decodes a JSON array of strings, calling fn with each element's bytes.
@@ -156,7 +149,7 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 		}
 		*dst, err = strBytes(v)
 	}
-	perr := eachMember(data, func(k, v []byte) bool {
+	perr := eachMember(data, func(k, v []byte) error {
 		switch string(k) {
 		case "partner_id":
 			set(&d.partnerID, v)
@@ -197,7 +190,7 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 				d.deadline, err = parseTime(v)
 			}
 		}
-		return true
+		return nil
 	})
 	if perr != nil {
 		return perr
@@ -209,17 +202,17 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 		return nil
 	}
 	seen := 0
-	perr = eachMember(meta, func(k, v []byte) bool {
+	perr = eachMember(meta, func(k, v []byte) error {
 		switch string(k) {
 		case "actor":
 			seen++
 			if err == nil {
-				err = eachMember(v, func(k, v []byte) bool {
+				err = eachMember(v, func(k, v []byte) error {
 					if string(k) == "name" {
 						set(&d.actorName, v)
-						return false
+						return jsonwire.ErrStop
 					}
-					return true
+					return nil
 				})
 			}
 		case "time":
@@ -228,7 +221,10 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 				d.time, err = parseTime(v)
 			}
 		}
-		return seen < 2 && err == nil
+		if seen >= 2 || err != nil {
+			return jsonwire.ErrStop
+		}
+		return nil
 	})
 	if perr != nil {
 		return perr
