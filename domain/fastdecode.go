@@ -5,12 +5,15 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/freezeledger/freezeledger/internal/jsonwire"
 )
 
 // A fast path for decoding the service's own events when a channel is loaded (100,000 events must
 // replay in well under 200 ms; encoding/json takes several microseconds per object). It understands
 // exactly the JSON the service writes: objects with the payload's own lower-case keys, strings
-// without escapes, integers, RFC 3339 times, string arrays. Anything else (an escape, an unknown or
+// without escapes, integers, RFC 3339 times, string arrays. Its tokens are read with the module's one
+// JSON scanner (internal/jsonwire); what it accepts and decodes into is this file's. Anything else (an escape, an unknown or
 // differently cased key, a float, whitespace it does not expect) makes it give up, and the caller
 // falls back to encoding/json, so the result is always what encoding/json would give.
 // TestFastDecodeMatchesEncodingJSON and FuzzFastDecode hold it to that.
@@ -39,32 +42,18 @@ func (s *scanner) expect(c byte) bool {
 	return s.fail()
 }
 
-// plainByte marks the bytes a string may hold on the fast path: printable ASCII except '"' and '\\'.
-// Escapes, control characters and non-ASCII (encoding/json replaces invalid UTF-8) go the slow way.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// rawString returns the bytes of a string without escapes (the quotes consumed).
+// rawString returns the body of a plain string (ASCII without escapes; see jsonwire.String), the
+// quotes consumed. Any other string goes the slow way: encoding/json decodes escapes and replaces
+// invalid UTF-8.
 func (s *scanner) rawString() []byte {
-	if !s.expect('"') {
+	end, plain, err := jsonwire.String(s.b, s.i)
+	if err != nil || !plain {
+		s.fail()
 		return nil
 	}
-	b, start := s.b, s.i
-	for i := start; i < len(b); i++ {
-		if c := b[i]; !plainByte[c] {
-			if c == '"' {
-				s.i = i + 1
-				return b[start:i]
-			}
-			break
-		}
-	}
-	s.fail()
-	return nil
+	body := s.b[s.i+1 : end-1]
+	s.i = end
+	return body
 }
 
 func (s *scanner) str() string {
@@ -94,51 +83,50 @@ func (s *scanner) unique() string {
 	return string(b)
 }
 
+// integer reads an integer of at most 15 digits (exact in an int64 and a float64): a number with a
+// fraction or an exponent goes the slow way.
 func (s *scanner) integer() int64 {
-	start := s.i
-	neg := false
-	if s.peek() == '-' {
-		neg = true
-		s.i++
+	end, err := jsonwire.Number(s.b, s.i)
+	if err != nil {
+		s.fail()
+		return 0
+	}
+	digits := s.b[s.i:end]
+	neg := digits[0] == '-'
+	if neg {
+		digits = digits[1:]
+	}
+	if len(digits) > 15 {
+		s.fail()
+		return 0
 	}
 	var n int64
-	digits := 0
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		if digits >= 15 || (digits > 0 && s.b[start+btoi(neg)] == '0') {
+	for _, c := range digits {
+		if c < '0' || c > '9' {
 			s.fail()
 			return 0
 		}
-		n = n*10 + int64(s.b[s.i]-'0')
-		digits++
-		s.i++
+		n = n*10 + int64(c-'0')
 	}
-	if digits == 0 {
-		s.fail()
-		return 0
-	}
-	if c := s.peek(); c == '.' || c == 'e' || c == 'E' {
-		s.fail()
-		return 0
-	}
+	s.i = end
 	if neg {
 		n = -n
 	}
 	return n
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
+// null reads the literal null.
+func (s *scanner) null() {
+	if s.peek() != 'n' {
+		s.fail()
+		return
 	}
-	return 0
-}
-
-func (s *scanner) literal(lit string) bool {
-	if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
-		s.i += len(lit)
-		return true
+	end, err := jsonwire.Literal(s.b, s.i)
+	if err != nil {
+		s.fail()
+		return
 	}
-	return s.fail()
+	s.i = end
 }
 
 func (s *scanner) timeValue() time.Time {
@@ -155,7 +143,7 @@ func (s *scanner) timeValue() time.Time {
 
 func (s *scanner) strings() []string {
 	if s.peek() == 'n' {
-		s.literal("null")
+		s.null()
 		return nil
 	}
 	if !s.expect('[') {
@@ -298,7 +286,7 @@ func fastData(typ string, b []byte, intern map[string]string) (any, bool) {
 				d.Reason = s.str()
 			case "retention_deadline":
 				if s.peek() == 'n' {
-					s.literal("null")
+					s.null()
 					d.RetentionDeadline = nil
 				} else {
 					t := s.timeValue()

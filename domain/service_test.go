@@ -16,20 +16,36 @@ import (
 	"github.com/freezeledger/freezeledger/domain/domaintest"
 )
 
-// TestDependencies keeps the domain free of storage, HTTP and logging: the standard library and
-// google/uuid only.
+// TestDependencies keeps the domain free of storage, HTTP and logging: the standard library,
+// google/uuid, and the module's own internal packages (internal/jsonwire) provided that they import
+// nothing but the standard library themselves. Any other module, directly or through an internal
+// package, fails it.
 func TestDependencies(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, p := range strings.Fields(string(out)) {
-		switch p {
-		case "github.com/freezeledger/freezeledger/domain", "github.com/google/uuid":
+	const module = "github.com/freezeledger/freezeledger"
+	for _, p := range nonStandardDeps(t, ".") {
+		switch {
+		case p == module+"/domain", p == "github.com/google/uuid":
+		case strings.HasPrefix(p, module+"/internal/"):
+			for _, q := range nonStandardDeps(t, p) {
+				if q != p {
+					t.Errorf("domain depends on %s, which depends on %s", p, q)
+				}
+			}
 		default:
 			t.Errorf("domain depends on %s", p)
 		}
 	}
+}
+
+// nonStandardDeps lists the packages outside the standard library that pkg is built from, pkg
+// included.
+func nonStandardDeps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
 }
 
 func key(a domain.Actor, k string) domain.Meta {

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/internal/atomicfile"
 )
 
 // Principal is one entry of the principals file (shared/API.md, "Principals"). Only the SHA-256 of
@@ -155,7 +156,8 @@ func LoadPrincipals(path string) (*Principals, error) {
 var principalsFileMu sync.Mutex
 
 // AddPrincipal adds p (with TokenSHA256 set) to the principals file at path, creating it (mode 0600)
-// if needed. The file is replaced atomically (write to a temporary file, fsync, rename).
+// if needed. The file is replaced atomically (atomicfile.WriteFile: a temporary file, fsync, rename,
+// fsync of the directory).
 func AddPrincipal(path string, p Principal) error {
 	principalsFileMu.Lock()
 	defer principalsFileMu.Unlock()
@@ -177,24 +179,8 @@ func AddPrincipal(path string, p Principal) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("principals file: %w", err)
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("principals file: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("principals file %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("principals file %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("principals file %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("principals file: %w", err)
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("principals file %s: %w", path, err)
 	}
 	return nil
 }

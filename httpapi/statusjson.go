@@ -1,8 +1,7 @@
 package httpapi
 
 import (
-	"unicode/utf8"
-
+	"github.com/freezeledger/freezeledger/internal/jsonwire"
 	"github.com/freezeledger/freezeledger/projections"
 )
 
@@ -74,59 +73,9 @@ func appendJSONStringPtr(dst []byte, s *string) []byte {
 	return appendJSONString(dst, *s)
 }
 
-const hexDigits = "0123456789abcdef"
-
 // appendJSONString appends s as a JSON string escaped as encoding/json does by default: '"' and '\'
 // backslashed, \n \r \t \b \f short, other control characters and '<' '>' '&' as \u00XX, U+2028 and U+2029
-// as \u2028 and \u2029, invalid UTF-8 as \ufffd.
+// as \u2028 and \u2029, invalid UTF-8 as \ufffd (jsonwire.HTMLSafe).
 func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return jsonwire.AppendString(dst, s, jsonwire.HTMLSafe)
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/internal/atomicfile"
 )
 
 // CheckpointFile is the name of the checkpoint inside the read models' directory.
@@ -27,7 +28,7 @@ var ckptMagic = []byte("FLPROJ\x00\x01")
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Checkpoint writes the read models to dir now if events were applied since the last checkpoint.
-// The file is written to a temporary name, synced and renamed, so a crash leaves the old one.
+// The file is replaced with atomicfile.WriteFile (0644), so a crash leaves the old one or the new.
 // Readers are not blocked; the applier waits while the state is encoded.
 func (m *ReadModels) Checkpoint() error {
 	if m.dir == "" {
@@ -55,28 +56,7 @@ func (m *ReadModels) Checkpoint() error {
 	if err != nil {
 		return fmt.Errorf("projections: checkpoint: %w", err)
 	}
-	tmp := filepath.Join(m.dir, CheckpointFile+".tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("projections: checkpoint: %w", err)
-	}
-	defer os.Remove(tmp) // no-op after the rename
-	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(m.dir, CheckpointFile))
-	}
-	if err == nil {
-		if d, derr := os.Open(m.dir); derr == nil {
-			err = d.Sync()
-			d.Close()
-		}
-	}
+	err = atomicfile.WriteFile(filepath.Join(m.dir, CheckpointFile), buf.Bytes(), 0o644)
 	if err != nil {
 		m.sinceCkpt.Add(1) // so that the next maybeCheckpoint retries
 		return fmt.Errorf("projections: checkpoint %s: %w", filepath.Join(m.dir, CheckpointFile), err)

@@ -1,150 +1,42 @@
 package projections
 
 import (
-	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/freezeledger/freezeledger/internal/jsonwire"
 )
 
 // This file decodes the few fields the read models need from an event's data and metadata JSON.
 // encoding/json costs about a microsecond per small object, two per event, which alone would cap a
 // rebuild near the 500,000 events/s target; the scanner below walks an object's top-level members
-// without reflection and returns byte views into the input. Anything unusual (escapes, odd time
-// forms) falls back to encoding/json, so the fast path changes speed, never results.
+// without reflection (internal/jsonwire, the module's one JSON scanner) and returns byte views into
+// the input; strings with escapes are decoded as encoding/json decodes them, and odd time forms go
+// to time.Parse, so the fast path changes speed, never results.
 
 var errMalformed = errors.New("malformed JSON object")
 
-// eachMember calls fn with the raw key (without quotes) and the raw value of each member of the JSON
-// object b, in order. It checks structure only as far as it needs to find the members.
-//
-// fn returns false to stop early (the rest of b is then not checked).
-func eachMember(b []byte, fn func(key, val []byte) bool) error {
-	i := skipWS(b, 0)
-	if i >= len(b) || b[i] != '{' {
+// eachMember calls fn with the raw key (without quotes, escapes as written) and the raw value of each
+// member of the JSON object b, in order (jsonwire.Members). fn returns jsonwire.ErrStop to stop
+// early (the rest of b is then not checked); it returns no other error.
+func eachMember(b []byte, fn func(key, val []byte) error) error {
+	if jsonwire.Members(b, fn) != nil {
 		return errMalformed
 	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return nil
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return errMalformed
-		}
-		end := scanString(b, i)
-		if end < 0 {
-			return errMalformed
-		}
-		key := b[i+1 : end-1]
-		i = skipWS(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return errMalformed
-		}
-		i = skipWS(b, i+1)
-		vend := skipValue(b, i)
-		if vend < 0 {
-			return errMalformed
-		}
-		if !fn(key, b[i:vend]) {
-			return nil
-		}
-		i = skipWS(b, vend)
-		if i >= len(b) {
-			return errMalformed
-		}
-		if b[i] == '}' {
-			return nil
-		}
-		if b[i] != ',' {
-			return errMalformed
-		}
-		i = skipWS(b, i+1)
-	}
+	return nil
 }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// scanString returns the index just past the string starting at b[i] == '"', or -1.
-func scanString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// skipValue returns the index just past the JSON value starting at b[i], or -1.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return scanString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				e := scanString(b, j)
-				if e < 0 {
-					return -1
-				}
-				j = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-	for j < len(b) {
-		switch b[j] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			if j == i {
-				return -1
-			}
-			return j
-		}
-		j++
-	}
-	return j
-}
-
-// strBytes returns the content of the JSON string raw (with quotes) as bytes, unescaping through
-// encoding/json when needed. null is the empty string.
+// strBytes returns the content of the JSON string raw (with quotes) as bytes, decoded as
+// encoding/json decodes it (a view into raw unless it has escapes or invalid UTF-8). null is the
+// empty string. raw is a value eachMember or strArray yielded, so its syntax is already checked.
 func strBytes(raw []byte) ([]byte, error) {
 	if len(raw) == 4 && string(raw) == "null" {
 		return nil, nil
 	}
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+	if len(raw) < 2 || raw[0] != '"' {
 		return nil, errMalformed
 	}
-	inner := raw[1 : len(raw)-1]
-	for _, c := range inner {
-		if c == '\\' || c < 0x20 {
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, err
-			}
-			return []byte(s), nil
-		}
-	}
-	return inner, nil
+	return jsonwire.Unescape(raw[1 : len(raw)-1]), nil
 }
 
 // strArray decodes a JSON array of strings, calling fn with each element's bytes.
@@ -152,36 +44,18 @@ func strArray(raw []byte, fn func([]byte)) error {
 	if len(raw) == 4 && string(raw) == "null" {
 		return nil
 	}
-	i := skipWS(raw, 0)
-	if i >= len(raw) || raw[i] != '[' {
-		return errMalformed
-	}
-	i = skipWS(raw, i+1)
-	if i < len(raw) && raw[i] == ']' {
-		return nil
-	}
-	for {
-		end := skipValue(raw, i)
-		if end < 0 {
-			return errMalformed
-		}
-		s, err := strBytes(raw[i:end])
+	err := jsonwire.Elements(raw, func(v []byte) error {
+		s, err := strBytes(v)
 		if err != nil {
 			return err
 		}
 		fn(s)
-		i = skipWS(raw, end)
-		if i >= len(raw) {
-			return errMalformed
-		}
-		if raw[i] == ']' {
-			return nil
-		}
-		if raw[i] != ',' {
-			return errMalformed
-		}
-		i = skipWS(raw, i+1)
+		return nil
+	})
+	if err != nil {
+		return errMalformed
 	}
+	return nil
 }
 
 // parseTime parses an RFC 3339 time as Go's JSON encoding writes it, returning Unix nanoseconds.
@@ -275,7 +149,7 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 		}
 		*dst, err = strBytes(v)
 	}
-	perr := eachMember(data, func(k, v []byte) bool {
+	perr := eachMember(data, func(k, v []byte) error {
 		switch string(k) {
 		case "partner_id":
 			set(&d.partnerID, v)
@@ -316,7 +190,7 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 				d.deadline, err = parseTime(v)
 			}
 		}
-		return true
+		return nil
 	})
 	if perr != nil {
 		return perr
@@ -328,19 +202,19 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 		return nil
 	}
 	seen := 0
-	perr = eachMember(meta, func(k, v []byte) bool {
+	perr = eachMember(meta, func(k, v []byte) error {
 		switch string(k) {
 		case "actor":
 			seen++
 			if err == nil {
-				err = eachMember(v, func(k, v []byte) bool {
+				err = eachMember(v, func(k, v []byte) error {
 					switch string(k) {
 					case "name":
 						set(&d.actorName, v)
 					case "partner_id":
 						set(&d.actorPartner, v)
 					}
-					return err == nil
+					return err
 				})
 			}
 		case "time":
@@ -349,7 +223,10 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 				d.time, err = parseTime(v)
 			}
 		}
-		return seen < 2 && err == nil
+		if seen >= 2 || err != nil {
+			return jsonwire.ErrStop
+		}
+		return nil
 	})
 	if perr != nil {
 		return perr

@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/freezeledger/freezeledger/internal/atomicfile"
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
@@ -43,7 +43,7 @@ func loadOrCreateKey(keyFile, origin string) (note.Signer, string, error) {
 		if gerr != nil {
 			return nil, "", gerr
 		}
-		if err := writeFileAtomic(keyFile, []byte(s+"\n"), 0o600); err != nil {
+		if err := atomicfile.WriteFile(keyFile, []byte(s+"\n"), 0o600); err != nil {
 			return nil, "", fmt.Errorf("signing key %s: %w", keyFile, err)
 		}
 		skey = []byte(s)
@@ -77,42 +77,6 @@ func verifierKeyOf(skey string) (string, error) {
 	}
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
 	return note.NewEd25519VerifierKey(parts[2], pub)
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // equalHash compares two hashes.

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/internal/atomicfile"
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
@@ -131,7 +132,7 @@ func OpenTree(dir string, store eventstore.Store, opts Options) (*Tree, error) {
 		t.closeFiles()
 		return nil, fmt.Errorf("audit tree: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, verifierKeyFile), []byte(t.vkey+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, verifierKeyFile), []byte(t.vkey+"\n"), 0o644); err != nil {
 		t.closeFiles()
 		return nil, fmt.Errorf("audit tree: %w", err)
 	}
@@ -589,7 +590,7 @@ func (t *Tree) sign(size uint64, root []byte) error {
 	if err != nil {
 		return fmt.Errorf("audit tree: sign checkpoint: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(t.dir, checkpointFile), signed, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(t.dir, checkpointFile), signed, 0o644); err != nil {
 		return fmt.Errorf("audit tree: store checkpoint: %w", err)
 	}
 	t.cpMu.Lock()

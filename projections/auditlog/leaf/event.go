@@ -51,17 +51,17 @@ func (e Event) CanonicalBytes() ([]byte, error) {
 func (e *Event) appendCanonicalWith(dst []byte, metaCanonical bool, c *canonicalizer) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"actor":{"name":`...)
-	dst = appendString(dst, []byte(e.Actor.Name))
+	dst = appendString(dst, e.Actor.Name)
 	dst = append(dst, `,"partner_id":`...)
-	dst = appendString(dst, []byte(e.Actor.PartnerID))
+	dst = appendString(dst, e.Actor.PartnerID)
 	dst = append(dst, `,"role":`...)
-	dst = appendString(dst, []byte(e.Actor.Role))
+	dst = appendString(dst, e.Actor.Role)
 	dst = append(dst, `},"data":`...)
 	if dst, err = c.appendRaw(dst, e.Data); err != nil {
 		return nil, fmt.Errorf("canonical bytes: data: %w", err)
 	}
 	dst = append(dst, `,"event_id":`...)
-	dst = appendString(dst, []byte(e.EventID))
+	dst = appendString(dst, e.EventID)
 	dst = append(dst, `,"metadata":`...)
 	if metaCanonical && len(e.Metadata) > 0 {
 		dst = append(dst, e.Metadata...)
@@ -71,11 +71,11 @@ func (e *Event) appendCanonicalWith(dst []byte, metaCanonical bool, c *canonical
 	dst = append(dst, `,"revision":`...)
 	dst = strconv.AppendUint(dst, e.Revision, 10)
 	dst = append(dst, `,"stream":`...)
-	dst = appendString(dst, []byte(e.Stream))
+	dst = appendString(dst, e.Stream)
 	dst = append(dst, `,"time":`...)
-	dst = appendString(dst, []byte(e.Time))
+	dst = appendString(dst, e.Time)
 	dst = append(dst, `,"type":`...)
-	dst = appendString(dst, []byte(e.Type))
+	dst = appendString(dst, e.Type)
 	return append(dst, '}'), nil
 }
 

@@ -22,7 +22,7 @@ func AppendLine(dst []byte, ev *Event, canon []byte) []byte {
 	dst = append(dst, `{"index":`...)
 	dst = strconv.AppendUint(dst, ev.Index, 10)
 	dst = append(dst, `,"position":`...)
-	dst = appendString(dst, []byte(ev.Position))
+	dst = appendString(dst, ev.Position)
 	dst = append(dst, ',')
 	dst = append(dst, canon[1:len(canon)-1]...)
 	dst = append(dst, `,"leaf_hash":"`...)
