@@ -148,6 +148,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/customers/{id}/history", notReader, s.getHistory},
 		{"GET", "/v1/audit/events", auditors, s.auditEvents},
 		{"GET", "/v1/audit/export", auditors, s.auditExport},
+		{"GET", "/v1/audit/bundle", auditors, s.auditBundle},
 		{"GET", "/v1/audit/checkpoint", authenticated, s.auditCheckpoint},
 		{"GET", "/v1/audit/proof/inclusion", auditors, s.auditInclusion},
 		{"GET", "/v1/audit/proof/consistency", auditors, s.auditConsistency},

@@ -113,6 +113,9 @@ func TestEveryRoute(t *testing.T) {
 		t.Errorf("csv export of positions [1,5): %q", csv.body)
 	}
 	cp := ts.must(200, "GET", "/v1/audit/checkpoint?min_position="+ts.head().String(), "rd", nil)
+	if b := ts.must(200, "GET", "/v1/audit/bundle"+q("scope", "dist-a"), "aud", nil); !bytes.Contains(b.body, []byte(leaf.BundleHeads)) {
+		t.Errorf("bundle of dist-a: no %s in the tar", leaf.BundleHeads) // TestAuditBundleOverHTTP verifies bundles
+	}
 	key := ts.must(200, "GET", "/v1/audit/public-key", "", nil)
 	sig, err := leaf.OpenCheckpoint(cp.body, strings.TrimSpace(string(key.body)))
 	if err != nil {
