@@ -149,6 +149,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/audit/events", auditors, s.auditEvents},
 		{"GET", "/v1/audit/export", auditors, s.auditExport},
 		{"GET", "/v1/audit/bundle", auditors, s.auditBundle},
+		{"GET", "/v1/audit/tlog/checkpoint", auditors, s.tlogCheckpoint},
+		{"GET", "/v1/audit/tlog/tile/{path:.+}", auditors, s.tlogTile},
 		{"GET", "/v1/audit/checkpoint", authenticated, s.auditCheckpoint},
 		{"GET", "/v1/audit/proof/inclusion", auditors, s.auditInclusion},
 		{"GET", "/v1/audit/proof/consistency", auditors, s.auditConsistency},

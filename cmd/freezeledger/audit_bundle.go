@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"time"
@@ -41,4 +42,19 @@ func (a *auditAdapter) WriteBundle(ctx context.Context, w io.Writer, req httpapi
 		return sizeErr(err)
 	}
 	return leaf.WriteBundleTar(w, dir, time.Now())
+}
+
+// Tile serves the tlog-tiles routes from the tree.
+func (a *auditAdapter) Tile(ctx context.Context, level int, n int64, width int) ([]byte, error) {
+	var data []byte
+	var err error
+	if level == -1 {
+		data, err = a.tree.EntryBundle(ctx, uint64(n), width)
+	} else {
+		data, err = a.tree.HashTile(level, uint64(n), width)
+	}
+	if errors.Is(err, auditlog.ErrSize) {
+		return nil, domain.Errorf(domain.CodeNotFound, "%v", err)
+	}
+	return data, err
 }

@@ -116,6 +116,9 @@ func TestEveryRoute(t *testing.T) {
 	if b := ts.must(200, "GET", "/v1/audit/bundle"+q("scope", "dist-a"), "aud", nil); !bytes.Contains(b.body, []byte(leaf.BundleHeads)) {
 		t.Errorf("bundle of dist-a: no %s in the tar", leaf.BundleHeads) // TestAuditBundleOverHTTP verifies bundles
 	}
+	ts.must(200, "GET", "/v1/audit/tlog/checkpoint", "aud", nil) // TestTilesWithTorchwoodClient reads the tiles
+	ts.must(200, "GET", "/v1/audit/tlog/tile/entries/000.p/1", "aud", nil)
+	ts.must(404, "GET", "/v1/audit/tlog/tile/0/999", "aud", nil)
 	key := ts.must(200, "GET", "/v1/audit/public-key", "", nil)
 	sig, err := leaf.OpenCheckpoint(cp.body, strings.TrimSpace(string(key.body)))
 	if err != nil {
