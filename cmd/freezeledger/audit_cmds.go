@@ -145,13 +145,14 @@ func openAudit(ctx context.Context, dataDir, storeFlag string) (eventstore.Store
 const verifyUsage = `freezeledger verify: verify an audit export offline, or a data directory
 
 Usage:
-  freezeledger verify --bundle DIR --public-key KEY [--previous-checkpoint FILE [--consistency-proof FILE]]
+  freezeledger verify --bundle DIR|FILE.tar --public-key KEY [--previous-checkpoint FILE [--consistency-proof FILE]]
   freezeledger verify --export FILE --checkpoint FILE --public-key KEY [--range-proof FILE] [...]
   freezeledger verify --data-dir DIR [--store esdb://...]
 
 KEY is the log's verifier key (GET /v1/audit/public-key) or a file holding it; take it from a source
-you trust, not from the bundle. The domain rules are replayed when the export starts at the first
-event. Exit status: 0 verified, 1 verification failed (each problem is printed), 2 usage error.
+you trust, not from the bundle. A bundle is a directory or a tar archive (GET /v1/audit/bundle); a
+scoped bundle (with scope.json) is checked complete for its streams. The domain rules are replayed
+when the export starts at the first event (not for a scoped bundle). Exit status: 0 verified, 1 verification failed (each problem is printed), 2 usage error.
 
 Flags:
 `
@@ -161,7 +162,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, verifyUsage); fs.PrintDefaults() }
-	bundle := fs.String("bundle", "", "bundle directory (from freezeledger export --bundle)")
+	bundle := fs.String("bundle", "", "bundle directory (freezeledger export --bundle) or tar archive (GET /v1/audit/bundle)")
 	export := fs.String("export", "", "export file (JSON Lines)")
 	checkpoint := fs.String("checkpoint", "", "signed checkpoint file")
 	rangeProof := fs.String("range-proof", "", "range proof file (a bundle's proof.json), for an export that is not the whole tree")
@@ -198,8 +199,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var in verify.VerifyInput
 	switch {
 	case *bundle != "" && *export == "":
+		dir, cleanup, err := bundleDir(*bundle)
+		if err != nil {
+			return usageErr(err.Error())
+		}
+		defer cleanup()
 		var closer io.Closer
-		if in, closer, err = verify.ReadBundle(*bundle); err != nil {
+		if in, closer, err = verify.ReadBundle(dir); err != nil {
 			return usageErr(err.Error())
 		}
 		defer closer.Close()
@@ -258,13 +264,29 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	rules := "domain rules replayed"
 	switch {
+	case rep.Scope != nil:
+		rules = "domain rules not replayed (a scoped bundle: the replay needs the whole log in order)"
 	case *noRules:
 		rules = "domain rules not replayed (--no-rules)"
 	case !rep.RulesChecked:
 		rules = "domain rules not replayed (the export does not start at the first event)"
 	}
-	fmt.Fprintf(stdout, "verified: %d events (leaves %d to %d) under the checkpoint of %s, tree size %d, signed by %s; %s",
-		rep.Lines, rep.First, int64(rep.End)-1, rep.Checkpoint.Origin, rep.Checkpoint.Size, strings.SplitN(key, "+", 2)[0], rules)
+	if sc := rep.Scope; sc != nil {
+		fmt.Fprintf(stdout, "verified: scoped bundle of %q, complete for leaves %d to %d:", sc.Scope, sc.First, int64(sc.End)-1)
+		for _, st := range sc.Streams {
+			if st.Head.Empty {
+				fmt.Fprintf(stdout, " %s: no event (signed head: none);", st.Head.Stream)
+				continue
+			}
+			fmt.Fprintf(stdout, " %s: %d lines, revisions %d to %d (%d redacted), signed head revision %d at leaf %d;",
+				st.Head.Stream, st.Lines, st.FirstRevision, st.LastRevision, st.Redacted, st.Head.Revision, st.Head.Index)
+		}
+		fmt.Fprintf(stdout, " under the checkpoint of %s, tree size %d, signed by %s; %s",
+			rep.Checkpoint.Origin, rep.Checkpoint.Size, strings.SplitN(key, "+", 2)[0], rules)
+	} else {
+		fmt.Fprintf(stdout, "verified: %d events (leaves %d to %d) under the checkpoint of %s, tree size %d, signed by %s; %s",
+			rep.Lines, rep.First, int64(rep.End)-1, rep.Checkpoint.Origin, rep.Checkpoint.Size, strings.SplitN(key, "+", 2)[0], rules)
+	}
 	if rep.Previous != nil {
 		fmt.Fprintf(stdout, "; consistent with the earlier checkpoint of size %d", rep.Previous.Size)
 	}
@@ -325,6 +347,33 @@ func verifyDataDir(ctx context.Context, dataDir, storeFlag string, retention tim
 		return 1
 	}
 	return 0
+}
+
+// bundleDir is the directory of a bundle given as a directory or a tar archive (unpacked into a
+// temporary directory that cleanup removes).
+func bundleDir(path string) (string, func(), error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", nil, err
+	}
+	if fi.IsDir() {
+		return path, func() {}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	dir, err := os.MkdirTemp("", "freezeledger-verify-*")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	if err := leaf.ExtractBundleTar(f, dir); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return dir, cleanup, nil
 }
 
 // readKey reads a verifier key given as a file or inline.

@@ -116,6 +116,12 @@ func TestEveryRoute(t *testing.T) {
 		t.Errorf("csv export of positions [1,5): %q", csv.body)
 	}
 	cp := ts.must(200, "GET", "/v1/audit/checkpoint?min_position="+ts.head().String(), "rd", nil)
+	if b := ts.must(200, "GET", "/v1/audit/bundle"+q("scope", "dist-a"), "aud", nil); !bytes.Contains(b.body, []byte(leaf.BundleHeads)) {
+		t.Errorf("bundle of dist-a: no %s in the tar", leaf.BundleHeads) // TestAuditBundleOverHTTP verifies bundles
+	}
+	ts.must(200, "GET", "/v1/audit/tlog/checkpoint", "aud", nil) // TestTilesWithTorchwoodClient reads the tiles
+	ts.must(200, "GET", "/v1/audit/tlog/tile/entries/000.p/1", "aud", nil)
+	ts.must(404, "GET", "/v1/audit/tlog/tile/0/999", "aud", nil)
 	key := ts.must(200, "GET", "/v1/audit/public-key", "", nil)
 	sig, err := leaf.OpenCheckpoint(cp.body, strings.TrimSpace(string(key.body)))
 	if err != nil {

@@ -240,6 +240,7 @@ func TestMain(m *testing.M) {
 		benchStore.Close()
 		os.RemoveAll(benchDir)
 	}
+	closeScopedFixture()
 	// Every Run, export worker and rule replayer a test started must have stopped.
 	if err := goleak.Find(); code == 0 && err != nil {
 		fmt.Fprintln(os.Stderr, "leaked goroutines:", err)

@@ -14,11 +14,12 @@ type memStore struct {
 	mu      sync.Mutex
 	events  []eventstore.RecordedEvent
 	revs    map[string]uint64
+	streams map[string][]int // stream -> its events' offsets in events, by revision
 	changed chan struct{}
 }
 
 func newMemStore() *memStore {
-	return &memStore{revs: map[string]uint64{}, changed: make(chan struct{})}
+	return &memStore{revs: map[string]uint64{}, streams: map[string][]int{}, changed: make(chan struct{})}
 }
 
 func (s *memStore) Append(_ context.Context, stream string, _ eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
@@ -32,6 +33,7 @@ func (s *memStore) Append(_ context.Context, stream string, _ eventstore.Expecte
 		}
 		s.revs[stream] = rev
 		pos := uint64(len(s.events) + 1)
+		s.streams[stream] = append(s.streams[stream], len(s.events))
 		s.events = append(s.events, eventstore.RecordedEvent{ID: e.ID, Type: e.Type, Stream: stream, Revision: rev,
 			Position: eventstore.Position{Commit: pos, Prepare: pos}, Created: time.Now().UTC(), Data: e.Data, Metadata: e.Metadata})
 		res = eventstore.AppendResult{NextRevision: rev, Position: eventstore.Position{Commit: pos, Prepare: pos}}
@@ -41,8 +43,29 @@ func (s *memStore) Append(_ context.Context, stream string, _ eventstore.Expecte
 	return res, nil
 }
 
-func (s *memStore) ReadStream(context.Context, string, eventstore.Direction, uint64, int) ([]eventstore.RecordedEvent, error) {
-	panic("not used")
+// ReadStream reads forwards only (what the scoped bundle needs).
+func (s *memStore) ReadStream(_ context.Context, stream string, dir eventstore.Direction, from uint64, count int) ([]eventstore.RecordedEvent, error) {
+	if dir != eventstore.Forwards {
+		panic("not used")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.revs[stream]; !ok {
+		return nil, eventstore.ErrStreamNotFound
+	}
+	offs := s.streams[stream]
+	if from >= uint64(len(offs)) {
+		return nil, nil
+	}
+	offs = offs[from:]
+	if count > 0 && len(offs) > count {
+		offs = offs[:count]
+	}
+	out := make([]eventstore.RecordedEvent, len(offs))
+	for i, o := range offs {
+		out[i] = s.events[o]
+	}
+	return out, nil
 }
 
 func (s *memStore) ReadAll(_ context.Context, after eventstore.Position, count int) ([]eventstore.RecordedEvent, error) {

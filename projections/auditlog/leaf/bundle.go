@@ -2,6 +2,7 @@ package leaf
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,14 +35,38 @@ type Bundle struct {
 	Events     *os.File // events.jsonl, open for reading: close it
 	Checkpoint []byte   // the signed checkpoint (not yet verified)
 	Proof      RangeProof
+	// A scoped bundle (one with scope.json) has no proof.json but these; Gaps is open for reading:
+	// close it.
+	Scope *ScopeProof
+	Heads []byte // the signed StreamHeads (not yet verified)
+	Gaps  *os.File
 }
 
-// OpenBundle reads a bundle directory's checkpoint and proof and opens its export. Errors name the
-// file.
+// Close closes the bundle's open files.
+func (b Bundle) Close() error {
+	var err error
+	if b.Gaps != nil {
+		err = b.Gaps.Close()
+	}
+	if b.Events != nil {
+		if cerr := b.Events.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// OpenBundle reads a bundle directory's checkpoint and proof (or, for a scoped bundle, its scope,
+// stream heads and gap proof) and opens its export. Errors name the file.
 func OpenBundle(dir string) (Bundle, error) {
 	var b Bundle
 	signed, err := os.ReadFile(filepath.Join(dir, BundleCheckpoint))
 	if err != nil {
+		return b, fmt.Errorf("bundle: %w", err)
+	}
+	if sj, err := os.ReadFile(filepath.Join(dir, BundleScope)); err == nil {
+		return openScoped(dir, signed, sj)
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return b, fmt.Errorf("bundle: %w", err)
 	}
 	pj, err := os.ReadFile(filepath.Join(dir, BundleProof))
@@ -57,5 +82,24 @@ func OpenBundle(dir string) (Bundle, error) {
 		return b, fmt.Errorf("bundle: %w", err)
 	}
 	b.Events, b.Checkpoint, b.Proof = f, signed, rp
+	return b, nil
+}
+
+func openScoped(dir string, signed, sj []byte) (Bundle, error) {
+	b := Bundle{Checkpoint: signed, Scope: &ScopeProof{}}
+	if err := json.Unmarshal(sj, b.Scope); err != nil {
+		return b, fmt.Errorf("bundle: %s: %w", BundleScope, err)
+	}
+	var err error
+	if b.Heads, err = os.ReadFile(filepath.Join(dir, BundleHeads)); err != nil {
+		return b, fmt.Errorf("bundle: %w", err)
+	}
+	if b.Gaps, err = os.Open(filepath.Join(dir, BundleGaps)); err != nil {
+		return b, fmt.Errorf("bundle: %w", err)
+	}
+	if b.Events, err = os.Open(filepath.Join(dir, BundleEvents)); err != nil {
+		b.Gaps.Close()
+		return b, fmt.Errorf("bundle: %w", err)
+	}
 	return b, nil
 }

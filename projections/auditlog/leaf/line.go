@@ -1,6 +1,8 @@
 package leaf
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -40,6 +42,28 @@ type Line struct {
 	Actor, Data, Metadata, RawTime     []byte // raw JSON values as written in the line
 	LeafHash                           string
 	HasIndex, HasRevision, HasMetadata bool
+	// Redacted: a line of a scoped bundle that shows only where an event is (index, stream,
+	// revision) and its leaf hash, not its content (AppendRedactedLine). Parse takes its leaf hash
+	// from the line; only a scoped bundle's verifier accepts one.
+	Redacted bool
+}
+
+// AppendRedactedLine appends the redacted line of an event, newline included:
+//
+//	{"index":I,"stream":"S","revision":R,"leaf_hash":"H","redacted":true}
+//
+// A scoped bundle shows so the events of its streams that are outside the auditor's subtree: the
+// stream's revisions stay contiguous and every leaf is still proved, without the content.
+func AppendRedactedLine(dst []byte, index uint64, stream string, revision uint64, leafHash string) []byte {
+	dst = append(dst, `{"index":`...)
+	dst = strconv.AppendUint(dst, index, 10)
+	dst = append(dst, `,"stream":`...)
+	dst = appendString(dst, []byte(stream))
+	dst = append(dst, `,"revision":`...)
+	dst = strconv.AppendUint(dst, revision, 10)
+	dst = append(dst, `,"leaf_hash":`...)
+	dst = appendString(dst, []byte(leafHash))
+	return append(dst, ",\"redacted\":true}\n"...)
 }
 
 // LineParser parses export lines and recomputes their leaf hashes, reusing its buffers. The zero
@@ -106,11 +130,20 @@ func (p *LineParser) Parse(raw []byte) (Line, [32]byte, error) {
 		case "metadata":
 			f.Metadata = value
 			f.HasMetadata = true
+		case "redacted":
+			if string(value) != "true" && string(value) != "false" {
+				err = errors.New("redacted is not a boolean")
+			}
+			f.Redacted = string(value) == "true"
 		}
 		return err
 	})
 	if err != nil {
 		return f, [32]byte{}, err
+	}
+	if f.Redacted {
+		h, err := redactedLeaf(f)
+		return f, h, err
 	}
 	var missing []string
 	for name, ok := range map[string]bool{"index": f.HasIndex, "event_id": f.EventID != "", "leaf_hash": f.LeafHash != ""} {
@@ -125,6 +158,23 @@ func (p *LineParser) Parse(raw []byte) (Line, [32]byte, error) {
 		return f, [32]byte{}, err
 	}
 	return f, HashLeaf(p.canon), nil
+}
+
+// redactedLeaf checks a redacted line's members and decodes its leaf hash.
+func redactedLeaf(f Line) ([32]byte, error) {
+	var h [32]byte
+	if !f.HasIndex || !f.HasRevision || f.Stream == "" || f.LeafHash == "" {
+		return h, errors.New("a redacted line needs index, stream, revision and leaf_hash")
+	}
+	if f.EventID != "" || f.Data != nil || f.Metadata != nil || f.Actor != nil {
+		return h, errors.New("a redacted line shows no event content")
+	}
+	b, err := base64.StdEncoding.DecodeString(f.LeafHash)
+	if err != nil || len(b) != len(h) {
+		return h, errors.New("leaf_hash is not 32 bytes of base64")
+	}
+	copy(h[:], b)
+	return h, nil
 }
 
 // Canonical is the leaf bytes of the last line Parse accepted, until the next call.

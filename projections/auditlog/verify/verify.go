@@ -43,6 +43,9 @@ type VerifyInput struct {
 	// MaxProblems stops after this many problems (default 20); the root and checkpoint checks are
 	// reported in any case.
 	MaxProblems int
+	// Scope, for a scoped bundle (one with scope.json), replaces Range: the export holds the events
+	// of a few streams, proved complete (docs/AUDIT.md, "Scoped bundles").
+	Scope *ScopeInput
 }
 
 // Problem is one thing wrong with an export. Line is 1-based (0: not about one line).
@@ -76,6 +79,8 @@ type VerifyReport struct {
 	// did not stop.
 	RulesStoppedAt int
 	Problems       []Problem
+	// Scope is what a scoped bundle was found to prove (nil for other exports).
+	Scope *ScopeReport
 }
 
 // ErrVerification: the export, checkpoint or proofs did not verify; the report lists why.
@@ -102,10 +107,16 @@ func Verify(ctx context.Context, in VerifyInput) (VerifyReport, error) {
 	if err := v.previous(); err != nil {
 		return rep, err
 	}
-	if err := v.lines(ctx); err != nil {
-		return rep, err
+	if in.Scope != nil {
+		if err := v.scoped(ctx); err != nil {
+			return rep, err
+		}
+	} else {
+		if err := v.lines(ctx); err != nil {
+			return rep, err
+		}
+		v.finish()
 	}
-	v.finish()
 	if len(rep.Problems) > 0 {
 		more := ""
 		if v.full {
@@ -204,6 +215,9 @@ func (v *verifier) lines(ctx context.Context) error {
 			return nil
 		}
 		p := Problem{Line: line, Index: f.Index, EventID: f.EventID}
+		if f.Redacted {
+			v.problem(withWhat(p, "a redacted line (no event content): only a scoped bundle may hold one"))
+		}
 		inOrder := f.Index == expect
 		if !inOrder {
 			what := fmt.Sprintf("index %d where %d was expected: ", f.Index, expect)
@@ -307,6 +321,11 @@ func (v *verifier) finish() {
 	if ok && !bytes.Equal(root, v.cp.Hash) {
 		v.problem(Problem{What: fmt.Sprintf("the export's leaves do not hash to the checkpoint's root (tree size %d): an event was altered, removed, reordered or inserted", v.cp.Size)})
 	}
+	v.checkPrevious()
+}
+
+// checkPrevious checks the earlier checkpoint against the export's leaves or the consistency proof.
+func (v *verifier) checkPrevious() {
 	if v.prev == nil {
 		return
 	}
