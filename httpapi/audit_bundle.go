@@ -7,18 +7,11 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
-	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
+	"github.com/freezeledger/freezeledger/projections/auditlog"
 )
 
 // BundleRequest is what GET /v1/audit/bundle asks for.
-type BundleRequest struct {
-	From, To string // range bounds: positions or RFC 3339 times, "" for open ends
-	// Scope is the partner ID of a scoped bundle ("" for a range bundle of the whole log); Stream is
-	// its channel stream. Show, if set, says which of the stream's events may be shown (the others
-	// are redacted lines).
-	Scope, Stream string
-	Show          func(leaf.Event) bool
-}
+type BundleRequest = auditlog.BundleRequest
 
 // AuditBundles is implemented by an Audit that writes bundles (docs/AUDIT.md, "Bundles" and
 // "Scoped bundles"). Without it GET /v1/audit/bundle answers 503.
