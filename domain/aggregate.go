@@ -6,7 +6,7 @@ package domain
 // apply to a Channel. apply is total and pure: it never validates and never fails, so replaying a
 // stream always gives the same state.
 //
-// The rules of shared/DOMAIN.md, as enforced here (each has a TestRuleNN_ test):
+// The rules of docs/RULES.md, as enforced here (each has a TestRuleNN_ test):
 //
 //  1. A customer newly associated with a partner is frozen by default: AssociateCustomer emits
 //     customer.associated followed, in the same append, by customer.frozen (ACCOUNT, origin association).

@@ -1,5 +1,5 @@
 // Package domain is freezeledger's heart: the parties, events and rules of account freezing in a
-// partner resale model (shared/DOMAIN.md), the channel aggregate that enforces the rules
+// partner resale model (docs/RULES.md), the channel aggregate that enforces the rules
 // (aggregate.go lists them and says which file holds each part), the command service that turns
 // commands into appended events (Service, service.go), and the history validator that checks a whole
 // log against the rules (HistoryValidator, reused by the auditors' offline verifier). It imports only

@@ -19,7 +19,7 @@ import (
 	"github.com/freezeledger/freezeledger/internal/atomicfile"
 )
 
-// Principal is one entry of the principals file (shared/API.md, "Principals"). Only the SHA-256 of
+// Principal is one entry of the principals file (docs/HTTP-API.md, "Principals"). Only the SHA-256 of
 // the bearer token is stored, never the token.
 type Principal struct {
 	Name        string      `json:"name"`

@@ -1,9 +1,9 @@
-// Package httpapi is freezeledger's HTTP API (shared/API.md) on gorilla/mux: authentication with
+// Package httpapi is freezeledger's HTTP API (docs/HTTP-API.md) on gorilla/mux: authentication with
 // bearer tokens, tenancy, problem+json errors, idempotency keys, read-your-writes, the OpenAPI
 // document, metrics and one log line per request. It speaks the domain's language: writes become
 // domain commands (Ledger), reads come from the read models (ReadModels) and the audit log (Audit).
 //
-// Decisions beyond shared/API.md are written in docs/API-NOTES.md.
+// Decisions beyond docs/HTTP-API.md are written in docs/API-NOTES.md.
 package httpapi
 
 import (

@@ -18,7 +18,7 @@ type Actor struct {
 	PartnerID string `json:"partner_id"`
 }
 
-// Event is an event as the API and exports show it (shared/API.md, "Event shape").
+// Event is an event as the API and exports show it (docs/HTTP-API.md, "Event shape").
 //
 // Index is the event's 0-based leaf index in the audit Merkle tree: the number of events before it
 // in global log order. Position is the store's opaque position string. Actor and Time come from the
