@@ -126,6 +126,14 @@ func (b *CustomerBilling) Resources() []Resource {
 	return out
 }
 
+// ResourceCount is how many resources the customer has.
+func (b *CustomerBilling) ResourceCount() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.resources)
+}
+
 // Resource returns resource id.
 func (b *CustomerBilling) Resource(id string) (Resource, bool) {
 	if b == nil {
