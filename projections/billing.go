@@ -10,6 +10,7 @@ package projections
 // rarer than status reads by far, and the fold needs their whole payload.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // billingModel is the state's billing part; nil until the first billing event.
@@ -397,26 +399,63 @@ func (m *ReadModels) Quota(id string) (QuotaInfo, error) {
 		MonthlyAllocated: q.MonthlyAllocated.String(), OneTimeAllocated: q.OneTimeAllocated.String()}, nil
 }
 
-// BudgetHistory returns the leaves of customer id's budget adjustment record (settings, removals,
-// thresholds, resets, budget freezes and the reset's unfreezes), oldest first, after leaf after
-// (-1 for the start), at most limit. Errors as Status.
-func (m *ReadModels) BudgetHistory(id string, after int64, limit int) ([]uint32, bool, error) {
+// BudgetHistory is a page of customer id's budget adjustment record (settings, removals,
+// thresholds, resets, budget freezes and the reset's unfreezes), oldest first, as History pages
+// are (same cursor form, limit 1 to 1000, bodies read back from the store). Errors as History.
+func (m *ReadModels) BudgetHistory(ctx context.Context, id, cursor string, limit int) (HistoryPage, error) {
+	after := uint64(0)
+	if cursor != "" {
+		n, ok := decodeCursor('h', cursor)
+		if !ok {
+			return HistoryPage{}, domain.Errorf(domain.CodeInvalid, "cursor %q is not a cursor of this list", cursor)
+		}
+		after = n
+	}
+	limit = pageLimit(limit)
+	type loc struct {
+		leaf   uint32
+		stream string
+		rev    uint64
+		pos    eventstore.Position
+	}
 	m.mu.RLock()
-	defer m.mu.RUnlock()
-	ci, ok := m.st.lookup(id)
+	s := m.st
+	ci, ok := s.lookup(id)
 	if !ok {
-		return nil, false, domain.Errorf(domain.CodeNotFound, "customer %q not found", id)
+		m.mu.RUnlock()
+		return HistoryPage{}, domain.Errorf(domain.CodeNotFound, "customer %q not found", id)
 	}
-	if m.st.bill == nil || m.st.bill.cust[ci] == nil {
-		return nil, false, nil
+	var h []uint32
+	if s.bill != nil && s.bill.cust[ci] != nil {
+		h = s.bill.cust[ci].history
 	}
-	h := m.st.bill.cust[ci].history
-	i, _ := slices.BinarySearch(h, uint32(after+1))
-	if after < 0 {
-		i = 0
+	i, _ := slices.BinarySearch(h, uint32(min(after, uint64(^uint32(0)))))
+	end := min(len(h), i+limit+1)
+	locs := make([]loc, 0, end-i)
+	for _, l := range h[i:end] {
+		locs = append(locs, loc{leaf: l, stream: s.str(s.stream[l]), rev: s.rev[l], pos: s.pos[l]})
 	}
-	end := min(len(h), i+limit)
-	return slices.Clone(h[i:end]), end < len(h), nil
+	m.mu.RUnlock()
+	page := HistoryPage{Events: []leaf.Event{}}
+	for _, l := range locs {
+		if len(page.Events) == limit {
+			page.NextCursor = encodeCursor('h', uint64(l.leaf))
+			break
+		}
+		recs, err := m.store.ReadStream(ctx, l.stream, eventstore.Forwards, l.rev, 1)
+		if err != nil {
+			return HistoryPage{}, fmt.Errorf("projections: budget history: read %s@%d: %w", l.stream, l.rev, err)
+		}
+		if len(recs) != 1 || recs[0].Position != l.pos {
+			return HistoryPage{}, fmt.Errorf("projections: budget history: %s@%d is not the event at position %s the read models applied (rebuild them)", l.stream, l.rev, l.pos)
+		}
+		ev, err := leafEvent(recs[0], uint64(l.leaf))
+		if err != nil {
+			return HistoryPage{}, fmt.Errorf("projections: budget history: %w", err)
+		}
+		page.Events = append(page.Events, ev)
+	}
+	return page, nil
 }
 
 const zeroMoney = "0.00"

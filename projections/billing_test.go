@@ -86,9 +86,13 @@ func TestBillingReadModel(t *testing.T) {
 	if err != nil || ops.BillingMode != BillingYearlyMonthly {
 		t.Fatalf("resource operations: %+v, %v", ops, err)
 	}
-	leaves, more, err := rm.BudgetHistory("c-1", -1, 100)
-	if err != nil || more || len(leaves) != 5 { // set, 75, 90, 100, the budget freeze
-		t.Errorf("budget history: %v (more %v), %v", leaves, more, err)
+	hist, err := rm.BudgetHistory(ctx, "c-1", "", 3)
+	if err != nil || len(hist.Events) != 3 || hist.NextCursor == "" || hist.Events[0].Type != domain.EventBudgetSet {
+		t.Fatalf("budget history page 1: %+v, %v", hist, err)
+	}
+	hist, err = rm.BudgetHistory(ctx, "c-1", hist.NextCursor, 3)
+	if err != nil || len(hist.Events) != 2 || hist.NextCursor != "" || hist.Events[1].Type != domain.EventCustomerFrozen { // 100, the budget freeze
+		t.Errorf("budget history page 2: %+v, %v", hist, err)
 	}
 
 	// The checkpoint round trip and a rebuild give the same state.
