@@ -571,3 +571,27 @@ func TestValidatorRejectsForgedBudgetEvents(t *testing.T) {
 	}
 	f.validate()
 }
+
+// TestCascadeStartsNoRetention is the decision of issue 14 (docs/RULES.md, "Retention under a
+// partner cascade"): a partner freeze starts no retention for the customers below it, whose own
+// state it does not change (rule 7); a customer's own ACCOUNT_AND_RESOURCE freeze under a frozen
+// partner still runs its retention.
+func TestCascadeStartsNoRetention(t *testing.T) {
+	f := newFixture(t)
+	f.must(world...)
+	f.must(unfreeze(op("dist-1"), "c-r2", acct))
+	f.must(freeze(op("dist-1"), "c-d", anr))
+	f.must(freezeP(platform, "dist-1"))
+	f.clock.Advance(16 * 24 * time.Hour)
+	n, err := f.svc.ReleaseExpiredResources(f.ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("released %d (%v), want 1: c-d's own freeze, not the cascade", n, err)
+	}
+	if cu := f.customer("c-r2"); cu.Frozen || cu.ResourcesReleased || !cu.RetentionDeadline.IsZero() {
+		t.Errorf("a customer under the cascade: %+v", cu)
+	}
+	if cu := f.customer("c-d"); !cu.ResourcesReleased {
+		t.Errorf("c-d's own ACCOUNT_AND_RESOURCE freeze was not released under the partner freeze: %+v", cu)
+	}
+	f.validate()
+}
