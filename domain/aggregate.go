@@ -66,6 +66,8 @@ func checkWriter(a Actor) error {
 		return Errorf(CodeForbidden, "role %q is read-only and cannot change anything", a.Role)
 	case RoleSystem:
 		return Errorf(CodeForbidden, "the system role only releases resources (rule 8); it issues no commands")
+	case RoleBilling:
+		return Errorf(CodeForbidden, "the billing role only reports usage and resources (rules 12, 13)")
 	}
 	return Errorf(CodeForbidden, "unknown role %q", a.Role)
 }

@@ -26,6 +26,8 @@ type Partner struct {
 	FrozenReason string
 	Delegation   Delegation
 	RegisteredAt time.Time
+	// Quota is a reseller's budget quota and what its budgets use of it (rule 18).
+	Quota Quota
 }
 
 // Customer is a customer's own state in its channel (rule 7's cascade is not applied here).
@@ -64,6 +66,8 @@ type Channel struct {
 	idem      map[idemID]idemEntry        // remembered idempotency keys (see keyID)
 	idemRuns  map[idemID][]idemRun        // the runs of keys whose events are not contiguous (rare)
 	due       map[string]time.Time        // customers awaiting resource release: id -> deadline
+	bills     map[string]*CustomerBilling // customers' billing state (rules 12 to 17), copied on write
+	records   map[idemID]idemID           // usage record IDs -> their content (rule 12); see billing_decisions.go
 	j         *journal
 }
 
@@ -77,6 +81,8 @@ func NewChannel(stream string) *Channel {
 		released:  map[reservationKey]struct{}{},
 		idem:      map[idemID]idemEntry{},
 		due:       map[string]time.Time{},
+		bills:     map[string]*CustomerBilling{},
+		records:   map[idemID]idemID{},
 	}
 }
 
@@ -214,6 +220,11 @@ func (c *Channel) apply(typ string, data any, ec eventCtx) {
 			cu.RetentionDeadline = time.Time{}
 			c.syncDue(cu)
 		}
+		if len(d.Resources) > 0 {
+			c.applyBilling(d.CustomerID, d, at, ec)
+		}
+	case *UsageRecorded, *ResourceReported, *ResourceRemoved, *BudgetSet, *BudgetRemoved, *BudgetThresholdReached, *BudgetReset, *PartnerQuotaSet:
+		c.applyBilling(billingSubject(d), d, at, ec)
 	case *IDReservationReleased:
 		kind, _ := parseEntityKind(d.Kind) // a kind this service never writes: kept under none, never looked up
 		k := reservationKey{kind, d.ID, d.ReservationRevision}

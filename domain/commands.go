@@ -4,6 +4,8 @@ package domain
 // (Service) decides each against the current state of its channel and appends the resulting events,
 // or returns an *Error and appends nothing.
 
+import "time"
+
 // Meta is what every command carries besides its own fields.
 type Meta struct {
 	Actor          Actor
@@ -110,4 +112,80 @@ type BatchResult struct {
 	Items    []ItemResult
 	Position string
 	Replayed bool
+}
+
+// Phase 2 commands (rules 12 to 18).
+
+// UsageInput is one usage record of a RecordUsage batch (rule 12).
+type UsageInput struct {
+	RecordID   string
+	CustomerID string
+	Amount     Money
+	Time       time.Time
+}
+
+// RecordUsage reports 1 to MaxUsageBatch usage records (the billing role). Each record is decided
+// on its own (one result each); records of customers in different channels are decided in parallel.
+type RecordUsage struct {
+	Meta
+	Records []UsageInput
+}
+
+// UsageItem is one record's outcome: Err nil and Duplicate false for a record appended now,
+// Duplicate for one recorded before with the same content, an *Error otherwise.
+type UsageItem struct {
+	RecordID  string
+	Duplicate bool
+	Err       error
+}
+
+// UsageResult is RecordUsage's outcome: one item per record in request order, and the position of
+// the last event appended ("" if nothing was).
+type UsageResult struct {
+	Items    []UsageItem
+	Position string
+}
+
+// ReportResource reports a customer's resource, new or changed (rule 13; the billing role).
+type ReportResource struct {
+	Meta
+	Resource ResourceReported
+}
+
+// RemoveResource reports that a resource is gone (rule 13; the billing role).
+type RemoveResource struct {
+	Meta
+	CustomerID string
+	ResourceID string
+}
+
+// SetBudget sets a customer's budget (rules 14, 15), by its budget manager; with Unfreeze (and a
+// Reason, rule 4) it also unfreezes the customer in the same append (rule 17).
+type SetBudget struct {
+	Meta
+	CustomerID string
+	Budget     BudgetSpec
+	Unfreeze   bool
+	Reason     string
+}
+
+// RemoveBudget removes a customer's budget (rule 15).
+type RemoveBudget struct {
+	Meta
+	CustomerID string
+}
+
+// SetBudgets sets the same budget on up to MaxBatch customers, one result each (rules 11, 15).
+type SetBudgets struct {
+	Meta
+	CustomerIDs []string
+	Budget      BudgetSpec
+}
+
+// SetQuota sets a reseller's budget quotas (rule 18), by its distributor.
+type SetQuota struct {
+	Meta
+	ResellerID string
+	Monthly    Money
+	OneTime    Money
 }

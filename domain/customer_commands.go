@@ -74,6 +74,17 @@ func (s *Service) UnfreezeCustomers(ctx context.Context, cmd UnfreezeCustomers) 
 }
 
 func (s *Service) batch(ctx context.Context, m Meta, hash string, ids []string, decide func(c *Channel, id string, now time.Time) ([]pendingEvent, error)) (BatchResult, error) {
+	return s.batchEmit(ctx, m, hash, ids, func(c *Channel, e *emitter, id string) error {
+		pend, err := decide(c, id, e.now)
+		if err == nil {
+			e.emit(pend...)
+		}
+		return err
+	})
+}
+
+// batchEmit runs a batch whose per-customer decision emits its own events (a refusal emits none).
+func (s *Service) batchEmit(ctx context.Context, m Meta, hash string, ids []string, decide func(c *Channel, e *emitter, id string) error) (BatchResult, error) {
 	if len(ids) == 0 || len(ids) > MaxBatch {
 		return BatchResult{}, Errorf(CodeInvalid, "rule 11: a batch takes 1 to %d customers, not %d", MaxBatch, len(ids))
 	}
@@ -90,19 +101,16 @@ func (s *Service) batch(ctx context.Context, m Meta, hash string, ids []string, 
 	items := make([]ItemResult, len(ids))
 	if stream == "" {
 		empty := NewChannel("")
+		e := &emitter{c: empty, now: s.now(), newID: s.opts.NewID, req: &request{}} // refusals only; thrown away
 		for i, id := range ids {
-			_, err := decide(empty, id, s.now())
+			err := decide(empty, e, id)
 			items[i] = ItemResult{CustomerID: id, Err: err}
 		}
 		return BatchResult{Items: items}, nil
 	}
 	r := newRequest(m, hash, func(c *Channel, e *emitter) error {
 		for i, id := range ids {
-			pend, err := decide(c, id, e.now)
-			items[i] = ItemResult{CustomerID: id, Err: err}
-			if err == nil {
-				e.emit(pend...)
-			}
+			items[i] = ItemResult{CustomerID: id, Err: decide(c, e, id)}
 		}
 		return nil
 	})

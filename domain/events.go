@@ -23,6 +23,15 @@ const (
 	// IDs unique across channels (rule 10). They are part of the log and of the audit tree.
 	EventIDReserved            = "id.reserved"
 	EventIDReservationReleased = "id.reservation_released"
+	// Phase 2 (rules 12 to 18): the billing feed, budgets and quotas, all in the channel stream.
+	EventUsageRecorded          = "usage.recorded"
+	EventResourceReported       = "resource.reported"
+	EventResourceRemoved        = "resource.removed"
+	EventBudgetSet              = "budget.set"
+	EventBudgetRemoved          = "budget.removed"
+	EventBudgetThresholdReached = "budget.threshold_reached"
+	EventBudgetReset            = "budget.reset"
+	EventPartnerQuotaSet        = "partner.quota_set"
 )
 
 // SchemaVersions is the current schema version of every event type.
@@ -38,6 +47,14 @@ var SchemaVersions = map[string]int{
 	EventCustomerResourcesRelease: 1,
 	EventIDReserved:               1,
 	EventIDReservationReleased:    1,
+	EventUsageRecorded:            1,
+	EventResourceReported:         1,
+	EventResourceRemoved:          1,
+	EventBudgetSet:                1,
+	EventBudgetRemoved:            1,
+	EventBudgetThresholdReached:   1,
+	EventBudgetReset:              1,
+	EventPartnerQuotaSet:          1,
 }
 
 // PartnerType is the kind of partner.
@@ -65,7 +82,7 @@ type Origin string
 const (
 	OriginAssociation Origin = "association"
 	OriginManual      Origin = "manual"
-	OriginBudget      Origin = "budget"  // later phase
+	OriginBudget      Origin = "budget"  // rule 17: the system froze a customer whose budget ran out
 	OriginPartner     Origin = "partner" // derived by the read models (rule 7), never stored on a customer event
 )
 
@@ -85,7 +102,8 @@ const (
 	RolePartner  Role = "partner"
 	RoleAuditor  Role = "auditor"
 	RoleReader   Role = "reader"
-	RoleSystem   Role = "system" // the service itself (resource release, reservations)
+	RoleSystem   Role = "system"  // the service itself (resource release, reservations, budget freezes and resets)
+	RoleBilling  Role = "billing" // the platform's metering: usage records and resources only (rules 12, 13)
 )
 
 // Actor is who did something: a principal's name, role and partner (empty for platform and system).
@@ -199,6 +217,9 @@ type CustomerResourcesReleased struct {
 	CustomerID string    `json:"customer_id"`
 	FrozenAt   time.Time `json:"frozen_at"` // when the ACCOUNT_AND_RESOURCE freeze that expired began
 	Reason     string    `json:"reason"`
+	// Resources names the reported resources it released (rule 13: all but marketplace SaaS and
+	// licences), sorted; absent when the customer had none.
+	Resources []string `json:"resources,omitempty"`
 }
 
 // IDReserved: an ID (kind "partner" or "customer") was claimed for a channel stream.
@@ -219,6 +240,119 @@ type IDReservationReleased struct {
 	// up. The release is appended to the holding channel's stream (Channel), which fences any
 	// association still in flight there.
 	ReservationRevision uint64 `json:"reservation_revision"`
+}
+
+// Phase 2 payloads (rules 12 to 18).
+
+// UsageRecord is one usage record of the billing feed (rule 12): RecordID is unique for the ledger,
+// Amount at most MaxAmount, Time the moment the usage happened (it counts towards that UTC month).
+type UsageRecord struct {
+	RecordID string    `json:"record_id"`
+	Amount   Money     `json:"amount"`
+	Time     time.Time `json:"time"`
+}
+
+// UsageRecorded: the billing system reported new usage records of one customer (rule 12). A batch
+// becomes one such event per customer, with the records in request order; duplicates of records
+// already recorded are not repeated.
+type UsageRecorded struct {
+	CustomerID string        `json:"customer_id"`
+	Records    []UsageRecord `json:"records"`
+}
+
+// BillingMode and ProductKind describe a reported resource (rule 13).
+type (
+	BillingMode string
+	ProductKind string
+)
+
+const (
+	BillingYearlyMonthly BillingMode = "yearly_monthly"
+	BillingPayPerUse     BillingMode = "pay_per_use"
+
+	ProductCloud                ProductKind = "cloud"
+	ProductMarketplaceImage     ProductKind = "marketplace_image"
+	ProductMarketplacePayPerUse ProductKind = "marketplace_pay_per_use"
+	ProductMarketplaceSaaS      ProductKind = "marketplace_saas"
+	ProductMarketplaceLicence   ProductKind = "marketplace_licence"
+)
+
+// AffectedByResourceFreeze reports whether an ACCOUNT_AND_RESOURCE freeze (and rule 8's release)
+// reaches a product: everything but marketplace SaaS and licences (rule 9).
+func (p ProductKind) AffectedByResourceFreeze() bool {
+	return p != ProductMarketplaceSaaS && p != ProductMarketplaceLicence
+}
+
+// ResourceReported: the billing system reported a customer's resource, new or changed (rule 13).
+type ResourceReported struct {
+	CustomerID  string      `json:"customer_id"`
+	ResourceID  string      `json:"resource_id"`
+	Service     string      `json:"service"`
+	BillingMode BillingMode `json:"billing_mode"`
+	Product     ProductKind `json:"product"`
+	ExpiresAt   *time.Time  `json:"expires_at,omitempty"`
+}
+
+// ResourceRemoved: the billing system reported that a resource is gone (rule 13).
+type ResourceRemoved struct {
+	CustomerID string `json:"customer_id"`
+	ResourceID string `json:"resource_id"`
+}
+
+// BudgetType and Exhaustion describe a budget (rule 15).
+type (
+	BudgetType string
+	Exhaustion string
+)
+
+const (
+	BudgetMonthly BudgetType = "monthly"
+	BudgetOneTime BudgetType = "one_time"
+
+	ExhaustionFreeze Exhaustion = "freeze"
+	ExhaustionAlert  Exhaustion = "alert"
+)
+
+// BudgetSet: a customer's budget manager set its budget (rule 15), replacing any earlier one (a new
+// setting: thresholds re-arm). Period is the month it counts ("2026-12") for a monthly budget.
+// ChargedTo is the reseller whose quota it uses (rule 18): the setter when it is a reseller.
+type BudgetSet struct {
+	CustomerID   string     `json:"customer_id"`
+	Type         BudgetType `json:"type"`
+	Amount       Money      `json:"amount"`
+	OnExhaustion Exhaustion `json:"on_exhaustion"`
+	Period       string     `json:"period,omitempty"`
+	ChargedTo    string     `json:"charged_to,omitempty"`
+}
+
+// BudgetRemoved: the budget manager removed the customer's budget (rule 15).
+type BudgetRemoved struct {
+	CustomerID string `json:"customer_id"`
+}
+
+// BudgetThresholdReached: the counted spend reached Threshold percent (75, 90 or 100) of the budget
+// for the first time in this setting and period (rule 16); appended by the system.
+type BudgetThresholdReached struct {
+	CustomerID   string `json:"customer_id"`
+	Threshold    int    `json:"threshold"`
+	Period       string `json:"period,omitempty"`
+	CountedSpend Money  `json:"counted_spend"`
+	Amount       Money  `json:"amount"`
+}
+
+// BudgetReset: a monthly budget restored at 00:00 UTC on the 1st (rule 17): it now counts Period and
+// its thresholds re-arm; appended by the system.
+type BudgetReset struct {
+	CustomerID     string `json:"customer_id"`
+	Period         string `json:"period"`
+	PreviousPeriod string `json:"previous_period"`
+}
+
+// PartnerQuotaSet: a distributor set a reseller's budget quotas (rule 18).
+type PartnerQuotaSet struct {
+	PartnerID    string `json:"partner_id"`
+	MonthlyQuota Money  `json:"monthly_quota"`
+	OneTimeQuota Money  `json:"one_time_quota"`
 }
 
 // DecodeData decodes an event's data JSON into its payload type (a pointer to one of the types
@@ -248,6 +382,22 @@ func DecodeData(eventType string, data []byte) (any, error) {
 		v = &IDReserved{}
 	case EventIDReservationReleased:
 		v = &IDReservationReleased{}
+	case EventUsageRecorded:
+		v = &UsageRecorded{}
+	case EventResourceReported:
+		v = &ResourceReported{}
+	case EventResourceRemoved:
+		v = &ResourceRemoved{}
+	case EventBudgetSet:
+		v = &BudgetSet{}
+	case EventBudgetRemoved:
+		v = &BudgetRemoved{}
+	case EventBudgetThresholdReached:
+		v = &BudgetThresholdReached{}
+	case EventBudgetReset:
+		v = &BudgetReset{}
+	case EventPartnerQuotaSet:
+		v = &PartnerQuotaSet{}
 	default:
 		return nil, fmt.Errorf("unknown event type %q", eventType)
 	}

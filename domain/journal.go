@@ -13,6 +13,8 @@ type journal struct {
 	idem      map[idemID]savedIdem
 	idemRuns  map[idemID]savedRuns
 	res       []reservationKey
+	bills     map[string]*CustomerBilling
+	records   []idemID // usage record IDs added in the group
 }
 
 type savedIdem struct {
@@ -138,5 +140,15 @@ func (c *Channel) rollback() {
 	}
 	for _, k := range j.res {
 		delete(c.released, k)
+	}
+	for id, b := range j.bills {
+		if b == nil {
+			delete(c.bills, id)
+		} else {
+			c.bills[id] = b
+		}
+	}
+	for _, k := range j.records {
+		delete(c.records, k)
 	}
 }

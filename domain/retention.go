@@ -99,5 +99,5 @@ func (c *Channel) decideReleaseResources(id string, now time.Time) ([]pendingEve
 	if now.Before(cu.RetentionDeadline) {
 		return nil, Errorf(CodeConflict, "rule 8: customer %q's retention runs until %s", id, cu.RetentionDeadline.Format(time.RFC3339Nano))
 	}
-	return []pendingEvent{{EventCustomerResourcesRelease, &CustomerResourcesReleased{CustomerID: id, FrozenAt: cu.ResourceFrozenAt, Reason: ReleaseReason}}}, nil
+	return []pendingEvent{{EventCustomerResourcesRelease, &CustomerResourcesReleased{CustomerID: id, FrozenAt: cu.ResourceFrozenAt, Reason: ReleaseReason, Resources: c.bills[id].releasable()}}}, nil
 }

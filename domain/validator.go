@@ -48,6 +48,7 @@ type HistoryValidator struct {
 	res       map[resID]*resState
 	expect    map[string]expectedAssocFreeze // stream -> the association freeze that must come next
 	keys      map[idemID][16]byte            // digest of stream, actor and idempotency key -> command hash
+	follow    map[string][]expectedFollowUp  // stream -> the system follow-ups that must come next (rules 16, 17)
 	checked   int
 	lastValid string
 }
@@ -74,6 +75,7 @@ func NewHistoryValidator(opts HistoryOptions) *HistoryValidator {
 		res:      map[resID]*resState{},
 		expect:   map[string]expectedAssocFreeze{},
 		keys:     map[idemID][16]byte{},
+		follow:   map[string][]expectedFollowUp{},
 	}
 }
 
@@ -93,6 +95,9 @@ func (v *HistoryValidator) Checked() int { return v.checked }
 
 // Finish reports what can only be judged at the end: an association not followed by its freeze.
 func (v *HistoryValidator) Finish() error {
+	if err := v.finishFollowUps(); err != nil {
+		return err
+	}
 	streams := make([]string, 0, len(v.expect))
 	for stream := range v.expect {
 		streams = append(streams, stream)
@@ -140,7 +145,7 @@ func (v *HistoryValidator) Check(ev StoredEvent) error {
 		return viol("metadata", "no time")
 	}
 	switch meta.Actor.Role {
-	case RolePlatform, RolePartner, RoleAuditor, RoleReader, RoleSystem:
+	case RolePlatform, RolePartner, RoleAuditor, RoleReader, RoleSystem, RoleBilling:
 	default:
 		return viol("metadata", "unknown actor role %q", meta.Actor.Role)
 	}
@@ -230,6 +235,9 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		c.apply(ev.Type, data, eventCtx{meta: meta, stored: ev})
 		return nil
 	}
+	if handled, err := v.checkFollowUp(c, ev, meta, data, viol); handled {
+		return err
+	}
 	if meta.IdempotencyKey != "" {
 		k, hash := digest(ev.Stream, meta.Actor.Name, meta.IdempotencyKey), hashID(meta.CommandHash)
 		if h, ok := v.keys[k]; ok && h != hash {
@@ -242,6 +250,7 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 	var produced []pendingEvent
 	var err error
 	var after func()
+	var followUps func() []pendingEvent // computed after the event is applied
 	switch d := data.(type) {
 	case *PartnerRegistered:
 		r := v.resOf(kindPartner, d.PartnerID)
@@ -290,6 +299,9 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		if d.Origin == OriginAssociation {
 			return viol("rule 1", "an association freeze must directly follow its customer.associated")
 		}
+		if d.Origin == OriginBudget && meta.Actor.Role == RoleSystem {
+			return viol("rule 17", "a budget freeze of customer %q must directly follow recorded spend that reached 100 %% of a budget with a freeze policy", d.CustomerID)
+		}
 		retention := v.opts.Retention
 		if retention == 0 && d.RetentionDeadline != nil {
 			retention = d.RetentionDeadline.Sub(now)
@@ -322,6 +334,11 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 			return viol("rule 10", "reservation %d of %s %q was already released", d.ReservationRevision, d.Kind, d.ID)
 		}
 		after = func() { r.released[d.ReservationRevision] = true }
+	case *UsageRecorded, *ResourceReported, *ResourceRemoved, *BudgetSet, *BudgetRemoved, *BudgetThresholdReached, *BudgetReset, *PartnerQuotaSet:
+		var refused error
+		if produced, followUps, refused, err = v.decideBilling(c, meta, data, viol); refused != nil {
+			return refused
+		}
 	default:
 		return viol("stream", "%s events do not belong in a channel stream", ev.Type)
 	}
@@ -339,7 +356,10 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		after()
 	}
 	c.apply(ev.Type, data, eventCtx{meta: meta, stored: ev})
-	return nil
+	if followUps != nil {
+		v.expectFollowUps(ev.Stream, followUps())
+	}
+	return v.checkQuotas(c, data, viol)
 }
 
 // ruleOf extracts "rule N" from a refusal's message, or names the refusal's code.

@@ -32,6 +32,9 @@ type emitter struct {
 func (e *emitter) emit(pend ...pendingEvent) {
 	for _, p := range pend {
 		meta := e.req.meta
+		if sys, ok := p.Data.(bySystem); ok { // a follow-up the system appends (rules 16, 17)
+			p.Data, meta = sys.data, Metadata{Actor: SystemActor, RequestID: meta.RequestID}
+		}
 		meta.Time = e.now
 		meta.SchemaVersion = SchemaVersions[p.Type]
 		data, err := json.Marshal(p.Data)

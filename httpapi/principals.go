@@ -48,12 +48,16 @@ func (p Principal) Validate() error {
 		if !domain.ValidID(p.PartnerID) {
 			return fmt.Errorf("principal %q: a partner principal needs a valid partner_id", p.Name)
 		}
+	case domain.RoleBilling:
+		if p.PartnerID != "" {
+			return fmt.Errorf("principal %q: a billing principal has no partner_id", p.Name)
+		}
 	case domain.RoleAuditor, domain.RoleReader:
 		if p.PartnerID != "" && !domain.ValidID(p.PartnerID) {
 			return fmt.Errorf("principal %q: partner_id %q is not a valid ID", p.Name, p.PartnerID)
 		}
 	default:
-		return fmt.Errorf("principal %q: role %q is not platform, partner, auditor or reader", p.Name, p.Role)
+		return fmt.Errorf("principal %q: role %q is not platform, partner, auditor, reader or billing", p.Name, p.Role)
 	}
 	if b, err := hex.DecodeString(p.TokenSHA256); err != nil || len(b) != sha256.Size {
 		return fmt.Errorf("principal %q: token_sha256 must be 64 hex digits", p.Name)

@@ -129,23 +129,31 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 type access int
 
 const (
-	public        access = iota // no authentication
-	authenticated               // any principal
-	writers                     // platform and partner principals
-	auditors                    // platform and auditors
-	notReader                   // platform, partner, auditor
+	public          access = iota // no authentication
+	authenticated                 // any principal
+	writers                       // platform and partner principals
+	auditors                      // platform and auditors
+	notReader                     // platform, partner, auditor
+	billingOnly                   // the billing system (rules 12, 13)
+	resourceReaders               // any principal but the billing system, which may read resources
 )
 
 func (a access) allows(role domain.Role) bool {
 	switch a {
-	case public, authenticated:
+	case public:
+		return true
+	case authenticated:
+		return role != domain.RoleBilling // the billing system only reports usage and resources
+	case billingOnly:
+		return role == domain.RoleBilling
+	case resourceReaders:
 		return true
 	case writers:
 		return role == domain.RolePlatform || role == domain.RolePartner
 	case auditors:
 		return role == domain.RolePlatform || role == domain.RoleAuditor
 	case notReader:
-		return role != domain.RoleReader
+		return role != domain.RoleReader && role != domain.RoleBilling
 	}
 	return false
 }
@@ -179,6 +187,19 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/customers/{id}/unfreeze", writers, s.unfreezeCustomer},
 		{"GET", "/v1/customers/{id}/history", notReader, s.getHistory},
 		{"GET", "/v1/customers/{id}/timeline", notReader, s.getTimeline},
+		// Phase 2 (rules 12 to 18): billing.go, budgets.go.
+		{"POST", "/v1/usage", billingOnly, s.postUsage},
+		{"PUT", "/v1/customers/budget", writers, s.batchBudget},
+		{"PUT", "/v1/customers/{id}/resources/{resource_id}", billingOnly, s.putResource},
+		{"DELETE", "/v1/customers/{id}/resources/{resource_id}", billingOnly, s.deleteResource},
+		{"GET", "/v1/customers/{id}/resources", resourceReaders, s.getResources},
+		{"GET", "/v1/customers/{id}/resources/{resource_id}/operations", resourceReaders, s.getResourceOperations},
+		{"PUT", "/v1/customers/{id}/budget", writers, s.putBudget},
+		{"DELETE", "/v1/customers/{id}/budget", writers, s.deleteBudget},
+		{"GET", "/v1/customers/{id}/budget", authenticated, s.getBudget},
+		{"GET", "/v1/customers/{id}/budget/history", notReader, s.getBudgetHistory},
+		{"PUT", "/v1/partners/{id}/quota", writers, s.putQuota},
+		{"GET", "/v1/partners/{id}/quota", authenticated, s.getQuota},
 		{"GET", "/v1/audit/events", auditors, s.auditEvents},
 		{"GET", "/v1/audit/export", auditors, s.auditExport},
 		{"GET", "/v1/audit/bundle", auditors, s.auditBundle},
@@ -320,6 +341,11 @@ func checkAccess(r *http.Request, p Principal) error {
 		return errorf(domain.CodeForbidden, "role %s may not write; only platform and partner principals may", p.Role)
 	case auditors:
 		return errorf(domain.CodeForbidden, "role %s may not read the audit log; only platform and auditor principals may", p.Role)
+	case billingOnly:
+		return errorf(domain.CodeForbidden, "role %s may not report usage or resources; only the billing system may (rules 12, 13)", p.Role)
+	}
+	if p.Role == domain.RoleBilling {
+		return errorf(domain.CodeForbidden, "the billing role only reports usage and resources (POST /v1/usage, the resource routes)")
 	}
 	return errorf(domain.CodeForbidden, "role %s may not call this route; a reader may read status, operations, partners and the customer search only", p.Role)
 }

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"strconv"
+
 	"github.com/freezeledger/freezeledger/internal/jsonwire"
 	"github.com/freezeledger/freezeledger/projections"
 )
@@ -63,7 +65,57 @@ func appendStatus(dst []byte, s *projections.CustomerStatus) []byte {
 	dst = appendJSONString(dst, s.AssociatedAt)
 	dst = append(dst, `,"position":`...)
 	dst = appendJSONString(dst, s.Position)
+	dst = append(dst, `,"currency":`...)
+	dst = appendJSONString(dst, s.Currency)
+	dst = append(dst, `,"mtd_spend":`...)
+	dst = appendJSONString(dst, s.MTDSpend)
+	dst = append(dst, `,"budget":`...)
+	dst = appendBudget(dst, s.Budget)
+	dst = append(dst, `,"resources":`...)
+	dst = strconv.AppendInt(dst, int64(s.Resources), 10)
+	dst = append(dst, `,"earliest_expiry":`...)
+	dst = appendJSONStringPtr(dst, s.EarliestExpiry)
 	return append(dst, '}')
+}
+
+// appendBudget appends a status's budget as json.Marshal writes it (null for none).
+func appendBudget(dst []byte, b *projections.BudgetInfo) []byte {
+	if b == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, `{"type":`...)
+	dst = appendJSONString(dst, b.Type)
+	dst = append(dst, `,"amount":`...)
+	dst = appendJSONString(dst, b.Amount)
+	dst = append(dst, `,"on_exhaustion":`...)
+	dst = appendJSONString(dst, b.OnExhaustion)
+	dst = append(dst, `,"set_at":`...)
+	dst = appendJSONString(dst, b.SetAt)
+	dst = append(dst, `,"set_by":`...)
+	dst = appendJSONString(dst, b.SetBy)
+	dst = append(dst, `,"period":`...)
+	dst = appendJSONStringPtr(dst, b.Period)
+	dst = append(dst, `,"counted_spend":`...)
+	dst = appendJSONString(dst, b.CountedSpend)
+	dst = append(dst, `,"usage_percent":`...)
+	dst = appendJSONString(dst, b.UsagePercent)
+	dst = append(dst, `,"thresholds_reached":`...)
+	if b.ThresholdsReached == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i, t := range b.ThresholdsReached {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendInt(dst, int64(t), 10)
+		}
+		dst = append(dst, ']')
+	}
+	if b.Exhausted {
+		return append(dst, `,"exhausted":true}`...)
+	}
+	return append(dst, `,"exhausted":false}`...)
 }
 
 func appendJSONStringPtr(dst []byte, s *string) []byte {

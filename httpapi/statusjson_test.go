@@ -38,6 +38,16 @@ func TestAppendStatusMatchesMarshal(t *testing.T) {
 			EffectiveOrigin: genPtr(t, "eo"), ResourcesReleased: rapid.Bool().Draw(t, "rr"),
 			RetentionDeadline: genPtr(t, "rd"), AccountManager: genString(t, "am"), AssociatedAt: genString(t, "aa"),
 			Position: genString(t, "pos"),
+			Currency: genString(t, "cur"), MTDSpend: genString(t, "mtd"), Resources: rapid.IntRange(0, 1<<20).Draw(t, "res"),
+			EarliestExpiry: genPtr(t, "ee"),
+		}
+		if rapid.Bool().Draw(t, "budget") {
+			s.Budget = &projections.BudgetInfo{Type: genString(t, "bt"), Amount: genString(t, "ba"), OnExhaustion: genString(t, "bo"),
+				SetAt: genString(t, "bsa"), SetBy: genString(t, "bsb"), Period: genPtr(t, "bp"), CountedSpend: genString(t, "bc"),
+				UsagePercent: genString(t, "bu"), Exhausted: rapid.Bool().Draw(t, "bx")}
+			if !rapid.Bool().Draw(t, "thr-nil") {
+				s.Budget.ThresholdsReached = rapid.SliceOfN(rapid.SampledFrom([]int{75, 90, 100}), 0, 3).Draw(t, "thr")
+			}
 		}
 		if !rapid.Bool().Draw(t, "tags-nil") {
 			s.Tags = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) string { return genString(t, "tag") }), 0, 4).Draw(t, "tags")

@@ -128,8 +128,13 @@ func (s *state) check(v *view, op string, mode int, product string) OperationChe
 		return out
 	}
 	sev := v.effSev
-	if sev == sevAll && (product == ProductMarketplaceSaaS || product == ProductMarketplaceLicence) {
+	resourceProduct := product != ProductMarketplaceSaaS && product != ProductMarketplaceLicence
+	if sev == sevAll && !resourceProduct {
 		sev = sevAccount // rule 9: only account-level restrictions apply
+	}
+	if v.own.released && resourceProduct && sev == sevNone {
+		// Rule 8: released resources are gone; an unfreeze restores the account, not them.
+		return releasedCheck(out, "customer "+s.cid(v.c)+"'s resources were released at the end of their retention period (rule 8); unfreezing restored the account, not the resources")
 	}
 	var allowed opBits
 	switch sev {

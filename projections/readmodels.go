@@ -38,7 +38,7 @@ import (
 // ProjectionVersion is the version of the read models' derivation and checkpoint format. Changing
 // it (whenever apply's meaning or the checkpoint layout changes) makes Open discard any checkpoint
 // written by another version and rebuild from the log.
-const ProjectionVersion = 2
+const ProjectionVersion = 3
 
 // Options configure Open. The zero value is usable.
 type Options struct {
@@ -50,6 +50,8 @@ type Options struct {
 	// Retention is the resource retention period (rule 8), used to display the retention deadline
 	// of an ACCOUNT_AND_RESOURCE freeze whose event carries none. Default 15 days.
 	Retention time.Duration
+	// Currency is the deployment's one currency, shown wherever money is (default USD).
+	Currency string
 	// CheckpointEvery writes a checkpoint after this many events applied since the last one
 	// (default 200,000); CheckpointInterval after this long with any event applied (default 1 min).
 	CheckpointEvery    int
@@ -94,6 +96,9 @@ func Open(store eventstore.Store, dir string, opts Options) (*ReadModels, error)
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
 	}
+	if opts.Currency == "" {
+		opts.Currency = "USD"
+	}
 	if opts.CheckpointEvery <= 0 {
 		opts.CheckpointEvery = 200_000
 	}
@@ -108,6 +113,7 @@ func Open(store eventstore.Store, dir string, opts Options) (*ReadModels, error)
 	if st == nil {
 		st = newState()
 	}
+	st.clock, st.currency = opts.Clock, opts.Currency
 	m.st = st
 	m.ckptApplied = st.applied()
 	m.lastCkptAt = opts.Clock.Now()
@@ -360,6 +366,7 @@ func (m *ReadModels) catchUp(ctx context.Context) error {
 // resubscribes from the new position, and a checkpoint is written.
 func (m *ReadModels) Rebuild(ctx context.Context) error {
 	fresh := newState()
+	fresh.clock, fresh.currency = m.opts.Clock, m.opts.Currency
 	var dec decoded
 	apply := func(evs []eventstore.RecordedEvent) bool {
 		for i := range evs {

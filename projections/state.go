@@ -58,6 +58,10 @@ type state struct {
 
 	lastID uuid.UUID // ID of the last applied event, to check a checkpoint against the store
 
+	bill     *billingModel // rules 12 to 18 (billing.go); nil until the first billing event
+	clock    domain.Clock  // the present's time for month-to-date spend and budget periods (set by ReadModels)
+	currency string        // the deployment's currency, shown with money
+
 	scratch []byte // apply's scratch buffer
 
 	decodeErrors uint64 // events that could not be decoded or referred to unknown subjects
@@ -251,6 +255,12 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 		err = s.customerAssociated(leaf, t, actor, d)
 	case domain.EventCustomerFrozen, domain.EventCustomerUnfrozen, domain.EventCustomerResourcesRelease:
 		err = s.customerChanged(rec.Type, leaf, t, actor, d)
+		if err == nil {
+			err = s.billingApply(rec, leaf, t, d)
+		}
+	case domain.EventUsageRecorded, domain.EventResourceReported, domain.EventResourceRemoved, domain.EventBudgetSet,
+		domain.EventBudgetRemoved, domain.EventBudgetThresholdReached, domain.EventBudgetReset, domain.EventPartnerQuotaSet:
+		err = s.billingApply(rec, leaf, t, d)
 	default:
 		// Reservation events (and types this version does not know) only take their leaf.
 	}
@@ -563,6 +573,7 @@ func (p *partner) freezeLeaf(cut uint32) uint32 {
 
 // view is a customer's full state as of a cut: its own state and the partner cascade (rule 7).
 type view struct {
+	ci, cut  uint32
 	c        *customer
 	own      ownState
 	p        *partner
@@ -577,7 +588,7 @@ type view struct {
 
 func (s *state) view(ci uint32, cut uint32) (view, bool) {
 	c := &s.customers[ci]
-	v := view{c: c, own: s.customerAt(c, cut)}
+	v := view{ci: ci, cut: cut, c: c, own: s.customerAt(c, cut)}
 	if !v.own.exists {
 		return v, false
 	}

@@ -51,6 +51,13 @@ type CustomerStatus struct {
 	AccountManager      string   `json:"account_manager"`
 	AssociatedAt        string   `json:"associated_at"`
 	Position            string   `json:"position"`
+	// Phase 2 (rules 12, 13, 15): the deployment's currency, month-to-date spend, the budget (null if
+	// none), the number of resources and the earliest expiry of those not released.
+	Currency       string      `json:"currency"`
+	MTDSpend       string      `json:"mtd_spend"`
+	Budget         *BudgetInfo `json:"budget"`
+	Resources      int         `json:"resources"`
+	EarliestExpiry *string     `json:"earliest_expiry"`
 }
 
 // Delegation is a reseller's delegated permissions (rule 6).
@@ -256,7 +263,20 @@ func (s *state) status(v *view, id string, retention time.Duration) CustomerStat
 	if v.inherit != nil {
 		st.EffectiveState, st.EffectiveFreezeType, st.EffectiveOrigin = stateFrozen, sevStr[sevAll], originPart
 	}
+	statusBilling(&st, s.billingAt(v.ci, v.cut), s.refAt(v.cut), s.currency)
 	return st
+}
+
+// refAt is the moment month-to-date spend and budget periods are taken at for a read at cut: the
+// clock's now for the present, the time of the cut's last event for the past.
+func (s *state) refAt(cut uint32) time.Time {
+	if cut >= s.leaves() || cut == 0 {
+		if s.clock == nil {
+			return time.Now().UTC()
+		}
+		return s.clock.Now().UTC()
+	}
+	return time.Unix(0, s.maxTime[cut-1]).UTC()
 }
 
 func (s *state) partnerStatus(pi uint32, cut uint32) (PartnerStatus, bool) {

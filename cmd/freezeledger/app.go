@@ -72,6 +72,7 @@ type config struct {
 	principals string
 	store      string
 	retention  time.Duration
+	currency   string
 	logFormat  string
 	logLevel   string
 	// principals add
@@ -109,13 +110,14 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.principals, "principals", "", "principals file (default <data-dir>/principals.json)")
 		fs.StringVar(&c.store, "store", "embedded", "event store: embedded, or an EventStoreDB connection string esdb://...")
 		fs.DurationVar(&c.retention, "retention", domain.DefaultRetention, "resource retention after an ACCOUNT_AND_RESOURCE freeze (rule 8)")
+		fs.StringVar(&c.currency, "currency", "USD", "the deployment's one currency (ISO 4217 code), shown with every amount")
 		fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	case "principals add":
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory whose principals file to change")
 		fs.StringVar(&c.principals, "principals", "", "principals file (default <data-dir>/principals.json)")
 		fs.StringVar(&c.name, "name", "", "principal name (recorded as the operator of its actions)")
-		fs.StringVar(&c.role, "role", "", "role: platform, partner, auditor or reader")
+		fs.StringVar(&c.role, "role", "", "role: platform, partner, auditor, reader or billing")
 		fs.StringVar(&c.partner, "partner", "", "partner ID (required for partner; optional scope for auditor and reader)")
 	case "demo":
 		fs.StringVar(&c.dataDir, "data-dir", "./demo-data", "data directory to create and fill (must be empty or absent)")
@@ -149,6 +151,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if c.logLevel != "" && hclog.LevelFromString(c.logLevel) == hclog.NoLevel {
 		return fmt.Errorf("--log-level %q is not trace, debug, info, warn or error", c.logLevel)
+	}
+	if m.cmd == "serve" && !validCurrency(c.currency) {
+		return fmt.Errorf("--currency must be a three-letter currency code such as USD, not %q", c.currency)
 	}
 	if m.cmd == "serve" && c.retention <= 0 {
 		return fmt.Errorf("--retention must be positive")
@@ -337,4 +342,17 @@ func listen(addr string) (net.Listener, error) {
 func isESDB(store string) bool {
 	return strings.HasPrefix(store, "esdb://") || strings.HasPrefix(store, "esdb+discover://") ||
 		strings.HasPrefix(store, "kurrentdb://") || strings.HasPrefix(store, "kdb://")
+}
+
+// validCurrency reports whether s looks like an ISO 4217 code: three upper-case letters.
+func validCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
 }

@@ -55,6 +55,7 @@ var demoPrincipals = []demoPrincipal{
 	{"auditor", "auditor", "", "reads everything, history, export, proofs"},
 	{"auditor-north", "auditor", "dist-north", "auditor scoped to dist-north's subtree"},
 	{"reader-north", "reader", "dist-north", "a partner system: status and operations of dist-north's subtree"},
+	{"billing", "billing", "", "the platform's metering: reports usage records and resources (rules 12, 13), nothing else"},
 }
 
 func actorOf(name string) domain.Actor {
@@ -313,4 +314,67 @@ func (d *demoRun) script(clock *demoClock, start time.Time) {
 	d.refuse("reseller after revocation freezes", domain.CodeForbidden, err)
 	_, err = d.svc.SetDelegation(d.ctx, domain.SetDelegation{Meta: d.meta("ops-dist-north"), ResellerID: "res-north-1", Freeze: true})
 	d.check("grant res-north-1 again", err)
+
+	d.billing(clock, start, ids)
+}
+
+// billing is the demo's phase 2 (rules 12 to 18): quotas, budgets, resources and usage, ending with
+// a budget-frozen customer (cust-dn-031: 1,020.00 of 1,000.00).
+func (d *demoRun) billing(clock *demoClock, start time.Time, ids map[string][]string) {
+	if d.err != nil {
+		return
+	}
+	// Budgets count the calendar month (UTC): this part happens minutes before now, in the month a
+	// serve started afterwards is in (else its monthly reset would already lift the budget freeze).
+	real := time.Now().UTC()
+	at := real.Add(-10 * time.Minute)
+	if first := time.Date(real.Year(), real.Month(), 1, 0, 0, 0, 0, time.UTC); at.Before(first) {
+		at = first
+	}
+	clock.set(at)
+	money := func(s string) domain.Money { m, _ := domain.ParseMoney("amount", s); return m }
+	_, err := d.svc.SetQuota(d.ctx, domain.SetQuota{Meta: d.meta("ops-dist-south"), ResellerID: "res-south-1", Monthly: money("5000"), OneTime: money("1000")})
+	d.check("quota res-south-1", err)
+	budget := func(actor, id string, t domain.BudgetType, amount string, on domain.Exhaustion) {
+		_, err := d.svc.SetBudget(d.ctx, domain.SetBudget{Meta: d.meta(actor), CustomerID: id, Budget: domain.BudgetSpec{Type: t, Amount: money(amount), OnExhaustion: on}})
+		d.check("budget "+id, err)
+	}
+	budget("ops-dist-north", ids["dn"][30], domain.BudgetMonthly, "1000", domain.ExhaustionFreeze)
+	budget("ops-dist-north", ids["dn"][31], domain.BudgetMonthly, "1000", domain.ExhaustionFreeze)
+	budget("ops-dist-north", ids["dn"][32], domain.BudgetMonthly, "500", domain.ExhaustionAlert)
+	budget("ops-res-south-1", ids["rs1"][10], domain.BudgetMonthly, "2000", domain.ExhaustionFreeze)
+	budget("ops-res-south-1", ids["rs1"][11], domain.BudgetOneTime, "500", domain.ExhaustionAlert)
+	_, err = d.svc.SetBudget(d.ctx, domain.SetBudget{Meta: d.meta("ops-res-south-1"), CustomerID: ids["rs1"][12], Budget: domain.BudgetSpec{Type: domain.BudgetMonthly, Amount: money("4000"), OnExhaustion: domain.ExhaustionAlert}})
+	d.refuse("a reseller's budgets over its quota (rule 18)", domain.CodeConflict, err)
+	bill := d.meta("billing")
+	for i, id := range []string{ids["dn"][30], ids["dn"][31], ids["sp"][0], ids["sp"][1]} {
+		exp := clock.Now().Add(time.Duration(10+20*i) * 24 * time.Hour)
+		for _, r := range []domain.ResourceReported{
+			{CustomerID: id, ResourceID: "ecs-" + id, Service: "ecs", BillingMode: domain.BillingYearlyMonthly, Product: domain.ProductCloud, ExpiresAt: &exp},
+			{CustomerID: id, ResourceID: "crm-" + id, Service: "crm", BillingMode: domain.BillingPayPerUse, Product: domain.ProductMarketplaceSaaS},
+		} {
+			_, err := d.svc.ReportResource(d.ctx, domain.ReportResource{Meta: bill, Resource: r})
+			d.check("resource "+r.ResourceID, err)
+		}
+	}
+	now := clock.Now()
+	var recs []domain.UsageInput
+	add := func(id, amount string, n int) {
+		for k := 0; k < n; k++ {
+			recs = append(recs, domain.UsageInput{RecordID: fmt.Sprintf("usage-%s-%d", id, k), CustomerID: id, Amount: money(amount), Time: now.Add(-time.Duration(k) * time.Millisecond)})
+		}
+	}
+	add(ids["dn"][30], "102", 10)   // 1,020.00 of 1,000.00: the system freezes it (rule 17)
+	add(ids["dn"][31], "80", 10)    // 80 %: the 75 % alert
+	add(ids["dn"][32], "60.50", 10) // over 100 % under an alert policy: alerts only
+	add(ids["rs1"][10], "99.99", 5)
+	add(ids["rs1"][11], "12.34", 3)
+	for _, id := range ids["sp"][:20] {
+		add(id, "3.25", 2)
+	}
+	res, err := d.svc.RecordUsage(d.ctx, domain.RecordUsage{Meta: bill, Records: recs})
+	d.check("usage", err)
+	for _, it := range res.Items {
+		d.check("usage "+it.RecordID, it.Err)
+	}
 }

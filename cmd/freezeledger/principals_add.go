@@ -29,9 +29,13 @@ func (m *Main) principalsAdd() error {
 		if c.partner == "" {
 			return errors.New("principals add: --role partner needs --partner ID (the partner the principal acts for)")
 		}
+	case domain.RoleBilling:
+		if c.partner != "" {
+			return errors.New("principals add: --role billing takes no --partner (the billing system acts for no partner)")
+		}
 	case domain.RoleAuditor, domain.RoleReader:
 	default:
-		return fmt.Errorf("principals add: --role %q is not platform, partner, auditor or reader", c.role)
+		return fmt.Errorf("principals add: --role %q is not platform, partner, auditor, reader or billing", c.role)
 	}
 	if c.partner != "" && !domain.ValidID(c.partner) {
 		return fmt.Errorf("principals add: --partner %q is not a valid ID (1 to 64 of A-Z a-z 0-9 _ . -, starting with a letter or digit)", c.partner)

@@ -19,8 +19,9 @@ import (
 // TestEveryRoute calls every route of the API successfully, validating each response against the
 // OpenAPI document, and then checks that every operation of the document was exercised.
 func TestEveryRoute(t *testing.T) {
-	ts := startServer(t)
+	ts := startServerIn(t, t.TempDir(), withBilling(standardPrincipals), nil)
 	ts.setupHierarchy()
+	exercisePhase2Routes(t, ts) // budgets_test.go
 
 	// Partners.
 	pr := ts.must(200, "GET", "/v1/partners/res-a1", "op-dist-a", nil).json(t)

@@ -119,7 +119,7 @@ func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error
 // openReadSide opens the read models and then the audit tree over store.
 func (m *Main) openReadSide(store eventstore.Store, log hclog.Logger) (reads *projections.ReadModels, tree *auditlog.Tree, rerr, terr error) {
 	reads, rerr = projections.Open(store, ProjectionsDir(m.cfg.dataDir), projections.Options{
-		Logger: log.Named("projections"), Clock: m.clock(), Retention: m.cfg.retention,
+		Logger: log.Named("projections"), Clock: m.clock(), Retention: m.cfg.retention, Currency: m.cfg.currency,
 	})
 	if rerr == nil {
 		tree, terr = auditlog.OpenTree(AuditDir(m.cfg.dataDir), store, auditlog.Options{})
@@ -173,8 +173,8 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 	return wg.Wait
 }
 
-// releaseLoop appends customer.resources_released for every retention that ran out (rule 8), at
-// start and then every ReleaseInterval.
+// releaseLoop appends customer.resources_released for every retention that ran out (rule 8) and
+// resets the monthly budgets whose month ended (rule 17), at start and then every ReleaseInterval.
 func (m *Main) releaseLoop(ctx context.Context, svc *domain.Service, log hclog.Logger) error {
 	every := m.ReleaseInterval
 	if every <= 0 {
@@ -189,6 +189,14 @@ func (m *Main) releaseLoop(ctx context.Context, svc *domain.Service, log hclog.L
 			log.Error("releasing expired resources", "error", err)
 		case n > 0:
 			log.Info("released resources after retention", "customers", n)
+		}
+		// Rule 17's monthly reset, decided by the domain from its clock like the release.
+		n, err = svc.ResetBudgets(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("resetting monthly budgets", "error", err)
+		case n > 0:
+			log.Info("reset monthly budgets", "budgets", n)
 		}
 		select {
 		case <-ctx.Done():
