@@ -75,6 +75,11 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    // On a phone the filters start folded, unless a search is shown.
+    var filters = document.querySelector("details.filters");
+    if (filters && !filters.hasAttribute("data-searched") && window.matchMedia("(max-width: 640px)").matches) {
+      filters.open = false;
+    }
     var batch = document.getElementById("batch-form");
     if (!batch) { return; }
     batch.addEventListener("submit", function (e) {
