@@ -141,8 +141,8 @@ func (b *consoleTab) signIn(who string) {
 	b.do(chromedp.WaitVisible(chromedp.Search("//h1[normalize-space()='Customer Management']")))
 }
 
-// screenshot saves the viewport as name at 1280×800 and at 390×844 (a phone), then goes back to
-// 1280×800. It returns the 1280×800 PNG.
+// screenshot saves the viewport as name at 1280×800 and at 390×844 (a phone), and the whole page
+// at each width (name-WxH-full.png), then goes back to 1280×800. It returns the 1280×800 PNG.
 func (b *consoleTab) screenshot(name string) []byte {
 	b.t.Helper()
 	var wide []byte
@@ -155,8 +155,14 @@ func (b *consoleTab) screenshot(name string) []byte {
 		if err != nil {
 			b.t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(b.shots, name+"-"+vp.tag+".png"), png, 0o644); err != nil {
+		full, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
 			b.t.Fatal(err)
+		}
+		for file, data := range map[string][]byte{name + "-" + vp.tag + ".png": png, name + "-" + vp.tag + "-full.png": full} {
+			if err := os.WriteFile(filepath.Join(b.shots, file), data, 0o644); err != nil {
+				b.t.Fatal(err)
+			}
 		}
 		wide = png
 	}
