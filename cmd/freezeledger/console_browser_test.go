@@ -141,10 +141,44 @@ func (b *consoleTab) signIn(who string) {
 	b.do(chromedp.WaitVisible(chromedp.Search("//h1[normalize-space()='Customer Management']")))
 }
 
-// screenshot saves the viewport as name at 1280×800 and at 390×844 (a phone), and the whole page
+// axeViolation is one rule axe-core finds broken, with the elements that break it.
+type axeViolation struct {
+	ID     string   `json:"id"`
+	Impact string   `json:"impact"`
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+// checkAccessibility runs axe-core (testdata/axe-core, vendored from npm) on the current page and
+// fails the test on every serious or critical violation. The script is evaluated through the
+// DevTools protocol, which the page's Content-Security-Policy does not govern.
+func (b *consoleTab) checkAccessibility(name string) {
+	b.t.Helper()
+	src, err := os.ReadFile(filepath.Join(repoRoot, "testdata", "axe-core", "axe.min.js"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](string(src)+";true")); err != nil {
+		b.t.Fatalf("loading axe-core into %s: %v", name, err)
+	}
+	vs, err := chromedp.Run(ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ["violations"]}).then(r =>
+		r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v =>
+			({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))})))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("axe-core on %s: %v", name, err)
+	}
+	for _, v := range vs {
+		b.t.Errorf("accessibility, page %s: %s (%s): %s, at %v", name, v.ID, v.Impact, v.Help, v.Nodes)
+	}
+}
+
+// screenshot checks the page's accessibility (checkAccessibility) and saves the viewport as name at 1280×800 and at 390×844 (a phone), and the whole page
 // at each width (name-WxH-full.png), then goes back to 1280×800. It returns the 1280×800 PNG.
 func (b *consoleTab) screenshot(name string) []byte {
 	b.t.Helper()
+	b.checkAccessibility(name)
 	var wide []byte
 	for _, vp := range []struct {
 		w, h int64
@@ -322,6 +356,7 @@ func TestConsoleBrowser(t *testing.T) {
 	// Tenancy: another partner's customer shows nothing but "not found".
 	b.open("/console/customers/c-b")
 	b.waitStatus(`customer "c-b" not found`)
+	b.screenshot("not-found")
 	if main := b.text("main"); strings.Contains(main, "dist-b") || strings.Contains(main, "Customer c-b") {
 		t.Errorf("another partner's customer page shows: %q", main)
 	}
