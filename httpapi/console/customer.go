@@ -24,7 +24,7 @@ type customerData struct {
 	OpsProblem  string
 	Timeline    []interval
 	TimelineAPI bool // the intervals come from the API's timeline route (with cascades)
-	History     []event
+	History     []historyRow
 	HistProblem string
 	Truncated   bool
 	Return      string
@@ -94,7 +94,8 @@ func (c *Console) customerPage(w http.ResponseWriter, r *http.Request, s session
 		d.HistProblem = herr.Error()
 	}
 	d.Truncated = truncated
-	d.History = eventsUpTo(evs, d.AsOf)
+	shown := eventsUpTo(evs, d.AsOf)
+	d.History = historyRows(shown)
 	if f.Timeline {
 		var t timelineAnswer
 		if err := c.api.do(ctx, s.token, request{method: "GET", path: base + "/timeline", query: asOf}, &t); err == nil {
@@ -102,8 +103,9 @@ func (c *Console) customerPage(w http.ResponseWriter, r *http.Request, s session
 		}
 	}
 	if !d.TimelineAPI && herr == nil {
-		d.Timeline = timelineFromHistory(d.History)
+		d.Timeline = timelineFromHistory(shown)
 	}
+	d.Timeline = withDisplay(d.Timeline)
 	if f.BudgetRead {
 		var b struct {
 			Currency string  `json:"currency"`

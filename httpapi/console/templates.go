@@ -58,12 +58,7 @@ var templateFuncs = template.FuncMap{
 	},
 	"join": strings.Join,
 	// when shortens an RFC 3339 time to the second, UTC ("2026-11-26 10:00:00Z").
-	"when": func(s string) string {
-		if len(s) >= 19 && s[10] == 'T' {
-			return s[:10] + " " + s[11:19] + "Z"
-		}
-		return s
-	},
+	"when": when,
 	"roleLabel": func(p *httpapi.Principal) string {
 		if p == nil {
 			return ""

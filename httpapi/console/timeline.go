@@ -15,10 +15,19 @@ type interval struct {
 	EventType    string
 	Actor        string
 	Reason       string
+	Cascade      bool   // it began with a partner's freeze or unfreeze (rule 7)
+	FromWhen     string // From and To as the page shows them
+	ToWhen       string
 }
 
-// Cascade reports whether the interval began with a partner's freeze or unfreeze (rule 7).
-func (iv interval) Cascade() bool { return iv.Cause == "partner" }
+// withDisplay fills in the fields the page shows, worked out once before rendering.
+func withDisplay(ivs []interval) []interval {
+	for i := range ivs {
+		ivs[i].Cascade = ivs[i].Cause == "partner"
+		ivs[i].FromWhen, ivs[i].ToWhen = when(ivs[i].From), when(ivs[i].To)
+	}
+	return ivs
+}
 
 // timelineFromHistory derives the customer's own state intervals from its own events, oldest first:
 // each association, freeze, upgrade, unfreeze and resource release begins an interval. A partner's

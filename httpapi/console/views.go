@@ -169,6 +169,28 @@ func (e event) Summary() string {
 	return e.Type
 }
 
+// historyRow is an event as the history table shows it, worked out once before rendering (the
+// template then only reads fields: a customer page may have thousands of rows).
+type historyRow struct {
+	Position, When, Summary, Actor, Reason string
+}
+
+func historyRows(evs []event) []historyRow {
+	out := make([]historyRow, len(evs))
+	for i, e := range evs {
+		out[i] = historyRow{Position: e.Position, When: when(e.Time), Summary: e.Summary(), Actor: e.Actor.String(), Reason: e.Reason()}
+	}
+	return out
+}
+
+// when shortens an RFC 3339 time to the second, UTC ("2026-11-26 10:00:00Z").
+func when(s string) string {
+	if len(s) >= 19 && s[10] == 'T' {
+		return s[:10] + " " + s[11:19] + "Z"
+	}
+	return s
+}
+
 type historyAnswer struct {
 	Events     []event `json:"events"`
 	NextCursor *string `json:"next_cursor"`
