@@ -18,6 +18,7 @@ import (
 	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/eventstore/embedded"
 	"github.com/freezeledger/freezeledger/httpapi"
+	"github.com/freezeledger/freezeledger/httpapi/console"
 	"github.com/freezeledger/freezeledger/projections"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
 )
@@ -250,9 +251,15 @@ func (m *Main) serve(ctx context.Context) error {
 		reload = 2 * time.Second
 	}
 	go watchPrincipals(bg, m.cfg.principals, reload, srv, log)
+	con, err := console.New(console.Options{API: srv, Identify: srv.Identify, Logger: log.Named("console")})
+	if err != nil {
+		stopBG()
+		waitBG()
+		return err
+	}
 
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           console.Mount(srv, con),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -1,0 +1,399 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The console's browser tests drive the real server's web console (httpapi/console) in headless
+// Chromium: Debian's chromium at /usr/bin/chromium, which .ci/run installs. Without it they skip,
+// except under CI (the environment variable CI set, as .ci/run runs), where they fail.
+
+var (
+	consoleShots = flag.String("console.shots", "", "console browser tests: write the screenshots to this directory (default: a new temporary directory, logged)")
+	consolePNG   = flag.Bool("console.png", false, "console browser tests: rewrite docs/console.png, the README's screenshot")
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts headless Chromium with a fresh profile and returns the context of its first tab.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing under CI: .ci/run installs Debian's chromium (apt-get install chromium)", chromiumPath)
+		}
+		t.Skipf("%s is not installed (apt-get install chromium); the console's browser tests need it", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	// The first tab starts the browser; the tests' tabs open browser contexts of their own in it.
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
+	return bctx
+}
+
+// consoleTab is one browser profile (its own cookies) signed in to the console of a test server.
+type consoleTab struct {
+	t     *testing.T
+	ctx   context.Context
+	ts    *testServer
+	shots string
+}
+
+// newTab opens a tab in a browser context of its own (no cookies shared with other tabs).
+func newTab(t *testing.T, browser context.Context, ts *testServer, shots string) *consoleTab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	// The first run opens the tab, bound to the context it runs with: the tab's own, not a step's
+	// (whose end would close it).
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatal(err)
+	}
+	tab := &consoleTab{t: t, ctx: ctx, ts: ts, shots: shots}
+	return tab
+}
+
+// stepTimeout bounds one step (a wait for an element included), so that a failing test says where.
+const stepTimeout = 30 * time.Second
+
+func (b *consoleTab) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%v; the page was %s", err, b.pageText())
+	}
+}
+
+// pageText is the current page's URL and text, for failure messages.
+func (b *consoleTab) pageText() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	return loc + ":\n" + body
+}
+
+// text is the visible text of the first element that sel (CSS) matches.
+func (b *consoleTab) text(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v; the page was %s", sel, err, b.pageText())
+	}
+	return s
+}
+
+func (b *consoleTab) open(path string) { b.t.Helper(); b.do(chromedp.Navigate(b.ts.url + path)) }
+
+// click clicks the first element whose visible text is label (inside the XPath scope, "" for the
+// whole page): that is how a user finds buttons and links.
+func (b *consoleTab) click(scope, label string) {
+	b.t.Helper()
+	b.do(chromedp.Click(chromedp.Search(scope+"//*[self::a or self::button][normalize-space()="+xpathString(label)+"]"), chromedp.NodeVisible))
+}
+
+// xpathString quotes s as an XPath string literal (the labels have apostrophes, none has both quotes).
+func xpathString(s string) string {
+	if strings.Contains(s, "'") {
+		return `"` + s + `"`
+	}
+	return "'" + s + "'"
+}
+
+// waitStatus waits until the page's role="status" message contains want.
+func (b *consoleTab) waitStatus(want string) {
+	b.t.Helper()
+	b.do(chromedp.WaitVisible(chromedp.Search("//*[@role='status'][contains(normalize-space(.), " + xpathString(want) + ")]")))
+}
+
+// signIn signs in as the test principal who.
+func (b *consoleTab) signIn(who string) {
+	b.t.Helper()
+	b.open("/console/")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#token")), chromedp.SendKeys(chromedp.CSS("#token"), b.ts.tokens[who]))
+	b.click("", "Sign in")
+	b.do(chromedp.WaitVisible(chromedp.Search("//h1[normalize-space()='Customer Management']")))
+}
+
+// axeViolation is one rule axe-core finds broken, with the elements that break it.
+type axeViolation struct {
+	ID     string   `json:"id"`
+	Impact string   `json:"impact"`
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+// checkAccessibility runs axe-core (testdata/axe-core, vendored from npm) on the current page and
+// fails the test on every serious or critical violation. The script is evaluated through the
+// DevTools protocol, which the page's Content-Security-Policy does not govern.
+func (b *consoleTab) checkAccessibility(name string) {
+	b.t.Helper()
+	src, err := os.ReadFile(filepath.Join(repoRoot, "testdata", "axe-core", "axe.min.js"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](string(src)+";true")); err != nil {
+		b.t.Fatalf("loading axe-core into %s: %v", name, err)
+	}
+	vs, err := chromedp.Run(ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ["violations"]}).then(r =>
+		r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v =>
+			({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))})))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("axe-core on %s: %v", name, err)
+	}
+	for _, v := range vs {
+		b.t.Errorf("accessibility, page %s: %s (%s): %s, at %v", name, v.ID, v.Impact, v.Help, v.Nodes)
+	}
+}
+
+// screenshot checks the page's accessibility (checkAccessibility) and saves the viewport as name at 1280×800 and at 390×844 (a phone), and the whole page
+// at each width (name-WxH-full.png), then goes back to 1280×800. It returns the 1280×800 PNG.
+func (b *consoleTab) screenshot(name string) []byte {
+	b.t.Helper()
+	b.checkAccessibility(name)
+	var wide []byte
+	for _, vp := range []struct {
+		w, h int64
+		tag  string
+	}{{390, 844, "390x844"}, {1280, 800, "1280x800"}} {
+		b.do(chromedp.EmulateViewport(vp.w, vp.h))
+		png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		full, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		for file, data := range map[string][]byte{name + "-" + vp.tag + ".png": png, name + "-" + vp.tag + "-full.png": full} {
+			if err := os.WriteFile(filepath.Join(b.shots, file), data, 0o644); err != nil {
+				b.t.Fatal(err)
+			}
+		}
+		wide = png
+	}
+	return wide
+}
+
+func shotsDir(t *testing.T) string {
+	t.Helper()
+	dir := *consoleShots
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "freezeledger-console-shots-"); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("console screenshots (1280x800 and 390x844): %s", dir)
+	return dir
+}
+
+// TestConsoleBrowser walks the seed's procedure and the compliance pages in Chromium as op-dist-a
+// (test hierarchy: dist-a with res-a1, freeze delegated, and res-a2): sign-in, both tabs, search, a
+// freeze with its reason and message, the timeline, as-of, a batch with a refused row, another
+// partner's customer, a forged form (CSRF) and sign-out.
+func TestConsoleBrowser(t *testing.T) {
+	browser := newBrowser(t)
+	ts := startServer(t)
+	ts.setupHierarchy()
+	shots := shotsDir(t)
+	b := newTab(t, browser, ts, shots)
+
+	// Sign in: a wrong token is refused on the form, the right one opens Customer Management.
+	b.open("/")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.screenshot("login")
+	b.do(chromedp.SendKeys(chromedp.CSS("#token"), "fl_not-a-token"))
+	b.click("", "Sign in")
+	b.waitStatus("That token does not identify a principal")
+	b.signIn("op-dist-a")
+	if loc, _ := chromedp.Run(b.ctx, chromedp.Location()); strings.Contains(loc, ts.tokens["op-dist-a"]) {
+		t.Fatalf("the token is in the URL: %s", loc)
+	}
+
+	// Customers tab: dist-a's own customers only; Resellers' Customers: its resellers'.
+	table := b.text("table.customers tbody")
+	if !strings.Contains(table, "c-a") || strings.Contains(table, "c-a1") || strings.Contains(table, "c-a2") || strings.Contains(table, "c-b") {
+		t.Errorf("Customers tab shows:\n%s\nwant c-a only", table)
+	}
+	b.click("//nav", "Resellers' Customers")
+	b.do(chromedp.WaitVisible(chromedp.Search("//caption[starts-with(normalize-space(), \"Resellers' Customers\")]")))
+	table = b.text("table.customers tbody")
+	if !strings.Contains(table, "c-a1") || !strings.Contains(table, "c-a2") || strings.Contains(table, "c-b") {
+		t.Errorf("Resellers' Customers tab shows:\n%s\nwant c-a1 and c-a2", table)
+	}
+	if !strings.Contains(table, "managed by res-a1") {
+		t.Errorf("c-a1 (freeze delegated to res-a1) should say who manages it:\n%s", table)
+	}
+	b.screenshot("resellers-customers")
+
+	// Search on the tab: by name.
+	b.do(chromedp.SendKeys(chromedp.CSS("#f-name"), "c-a2"))
+	b.click("", "Search")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#f-name[value='c-a2']")))
+	table = b.text("table.customers tbody")
+	if !strings.Contains(table, "c-a2") || strings.Contains(table, "c-a1") {
+		t.Errorf("search name=c-a2 shows:\n%s", table)
+	}
+
+	// The seed's procedure: Customers tab, Unfreeze (frozen since association), then Freeze with a
+	// reason, OK, the message.
+	b.click("//nav", "Customers")
+	b.do(chromedp.WaitVisible(chromedp.Search("//caption[starts-with(normalize-space(), 'Customers')]")))
+	b.click("//tr[@data-customer='c-a']", "Unfreeze")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-reason")), chromedp.SendKeys(chromedp.CSS("#dlg-reason"), "verified identity"))
+	b.click("//dialog", "OK")
+	b.waitStatus("Customer c-a unfrozen.")
+	b.click("//tr[@data-customer='c-a']", "Freeze")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-reason")), chromedp.SendKeys(chromedp.CSS("#dlg-reason"), "overdue invoice"))
+	b.screenshot("freeze-dialog")
+	b.click("//dialog", "OK")
+	b.waitStatus("Customer c-a frozen (ACCOUNT).")
+	if row := b.text("tr[data-customer='c-a']"); !strings.Contains(row, "FROZEN") || !strings.Contains(row, "manual") {
+		t.Errorf("row of c-a after the freeze: %q", row)
+	}
+	wide := b.screenshot("customers")
+	if *consolePNG {
+		if err := os.WriteFile(filepath.Join(repoRoot, "docs", "console.png"), wide, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := ts.must(200, "GET", "/v1/customers/c-a/status", "op-dist-a", nil).json(t); st["state"] != "FROZEN" || st["reason"] != "overdue invoice" || st["frozen_by"] != "op-dist-a" {
+		t.Errorf("API status of c-a after the console's freeze: %v", st)
+	}
+
+	// The customer page: status with the reason, operations, the timeline (association freeze,
+	// unfreeze, manual freeze) and the history.
+	b.click("//tr[@data-customer='c-a']", "c-a")
+	b.do(chromedp.WaitVisible(chromedp.Search("//h2[normalize-space()='Timeline']")))
+	if r := b.text("#freeze-reason"); r != "overdue invoice" {
+		t.Errorf("reason on the customer page = %q", r)
+	}
+	if ops := b.text("table.operations"); !strings.Contains(ops, "purchase") || !strings.Contains(ops, "not allowed") {
+		t.Errorf("operations table: %q", ops)
+	}
+	tl := b.text("ol.timeline")
+	for _, want := range []string{"origin association", "verified identity", "overdue invoice", "op-dist-a"} {
+		if !strings.Contains(tl, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, tl)
+		}
+	}
+	if n := strings.Count(tl, "State after this event"); n != 3 {
+		t.Errorf("timeline has %d intervals, want 3:\n%s", n, tl)
+	}
+	b.screenshot("customer")
+
+	// As of: the state after the unfreeze (the timeline's second interval), then typed by position.
+	b.do(chromedp.Click(chromedp.Search("(//ol[@class='timeline']//a[normalize-space()='State after this event'])[2]"), chromedp.NodeVisible))
+	b.do(chromedp.WaitVisible(chromedp.CSS(".asof-banner")))
+	if s := b.text("#own-state"); s != "ACTIVE" {
+		t.Errorf("state as of the unfreeze = %q, want ACTIVE", s)
+	}
+	if n := strings.Count(b.text("ol.timeline"), "State after this event"); n != 2 {
+		t.Errorf("timeline as of the unfreeze has %d intervals, want 2", n)
+	}
+	b.screenshot("customer-as-of")
+	hist := ts.must(200, "GET", "/v1/customers/c-a/history", "op-dist-a", nil).json(t)["events"].([]any)
+	first := hist[1].(map[string]any)["position"].(string) // the association's default freeze (rule 1)
+	b.do(chromedp.SetValue(chromedp.CSS("#as_of"), "position:"+first))
+	b.click("", "Show as of")
+	b.do(chromedp.WaitVisible(chromedp.Search("//p[@class='asof-banner'][contains(., 'position:" + first + "')]")))
+	if s := b.text("#own-state"); s != "FROZEN" {
+		t.Errorf("state as of position %s (the association) = %q, want FROZEN", first, s)
+	}
+	b.do(chromedp.SetValue(chromedp.CSS("#as_of"), "yesterday"))
+	b.click("", "Show as of")
+	b.do(chromedp.WaitVisible(chromedp.Search("//p[@class='problem'][starts-with(normalize-space(), 'As of:')]")))
+
+	// A batch with a refused row: c-a2 (res-a2, managed by dist-a) is upgraded, c-a1 is refused
+	// (its manager is res-a1, rule 2).
+	b.open("/console/customers?tab=resellers")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#sel-c-a1")),
+		chromedp.Click(chromedp.CSS("#sel-c-a1")), chromedp.Click(chromedp.CSS("#sel-c-a2")))
+	b.click("", "Freeze account and resources (selected)")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-reason")), chromedp.SendKeys(chromedp.CSS("#dlg-reason"), "batch review"))
+	b.click("//dialog", "OK")
+	b.waitStatus("1 of 2 customers done, 1 refused.")
+	st := b.text("#status")
+	if !strings.Contains(st, "c-a2: done") || !strings.Contains(st, "c-a1: refused") {
+		t.Errorf("batch message: %q", st)
+	}
+	b.screenshot("batch-result")
+	if c := ts.must(200, "GET", "/v1/customers/c-a2/status", "op-dist-a", nil).json(t); c["freeze_type"] != "ACCOUNT_AND_RESOURCE" {
+		t.Errorf("c-a2 after the batch: %v", c)
+	}
+
+	// Tenancy: another partner's customer shows nothing but "not found".
+	b.open("/console/customers/c-b")
+	b.waitStatus(`customer "c-b" not found`)
+	b.screenshot("not-found")
+	if main := b.text("main"); strings.Contains(main, "dist-b") || strings.Contains(main, "Customer c-b") {
+		t.Errorf("another partner's customer page shows: %q", main)
+	}
+	b.open("/console/customers?tab=resellers&name=c-b")
+	if table := b.text("table.customers tbody"); strings.Contains(table, "c-b") {
+		t.Errorf("search shows another partner's customers: %q", table)
+	}
+
+	// CSRF: a form whose token is not the session's is refused and changes nothing.
+	b.open("/console/customers")
+	b.click("//tr[@data-customer='c-a']", "Unfreeze")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-reason")),
+		chromedp.SetValue(chromedp.CSS("#action-form input[name='csrf']"), "forged"),
+		chromedp.SendKeys(chromedp.CSS("#dlg-reason"), "forged request"))
+	b.click("//dialog", "OK")
+	b.waitStatus("CSRF check failed")
+	if c := ts.must(200, "GET", "/v1/customers/c-a/status", "op-dist-a", nil).json(t); c["state"] != "FROZEN" {
+		t.Errorf("c-a after a forged unfreeze: %v", c)
+	}
+
+	// The audit page: the signed checkpoint.
+	b.open("/console/audit")
+	if cp := b.text("#checkpoint"); !strings.Contains(cp, "freezeledger") {
+		t.Errorf("checkpoint on the audit page: %q", cp)
+	}
+	b.screenshot("audit")
+
+	// Sign out: the session is gone, pages ask to sign in again.
+	b.click("", "Sign out")
+	b.waitStatus("You are signed out.")
+	b.open("/console/customers")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#token")))
+
+	// No token in the server's log.
+	for name, tok := range ts.tokens {
+		if strings.Contains(ts.stderr.String()+ts.stdout.String(), tok) {
+			t.Errorf("the token of %s is in the server's output", name)
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package console
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/httpapi"
+)
+
+// stubAPI stands in for the HTTP API in the package's tests: one customer c1 managed by dist-1, the
+// bearer token "tok-ops" of principal ops (partner dist-1), and a record of the writes it was sent.
+type stubAPI struct {
+	mu      sync.Mutex
+	doc     string
+	writes  []stubWrite
+	revoked bool // the token no longer identifies anyone
+}
+
+type stubWrite struct {
+	method, path, key string
+	body              map[string]any
+}
+
+const phase1Doc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}, {"$ref": "#/components/parameters/Tag"}]}}},
+ "components": {"parameters": {"Tag": {"name": "tag", "in": "query"}}}}`
+
+const budgetDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}]}},
+ "/v1/customers/{id}/budget": {"put": {}, "get": {}}}}`
+
+func (a *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/openapi.json" {
+		_, _ = io.WriteString(w, a.doc)
+		return
+	}
+	a.mu.Lock()
+	revoked := a.revoked
+	a.mu.Unlock()
+	if r.Header.Get("Authorization") != "Bearer tok-ops" || revoked {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"status":401,"code":"unauthenticated","detail":"a valid bearer token is required"}`)
+		return
+	}
+	c1 := `{"customer_id":"c1","name":"Acme","partner_id":"dist-1","distributor_id":"dist-1","managed_by":"dist-1",
+		"state":"FROZEN","freeze_type":"ACCOUNT","origin":"association","effective_state":"FROZEN","tags":["gold"],"position":"3"}`
+	switch {
+	case r.Method == "GET" && r.URL.Path == "/v1/customers":
+		_, _ = io.WriteString(w, `{"customers":[`+c1+`],"next_cursor":null}`)
+	case r.Method == "GET" && r.URL.Path == "/v1/customers/c1/status":
+		_, _ = io.WriteString(w, c1)
+	case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/v1/customers/c1/"):
+		_, _ = io.WriteString(w, `{"operations":[],"events":[]}`)
+	case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/v1/customers/"):
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"status":404,"code":"not_found","detail":"customer not found"}`)
+	case r.Method == "POST" || r.Method == "PUT":
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		a.mu.Lock()
+		a.writes = append(a.writes, stubWrite{r.Method, r.URL.Path, r.Header.Get("Idempotency-Key"), body})
+		a.mu.Unlock()
+		_, _ = io.WriteString(w, `{"customer":`+c1+`,"position":"9"}`)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"status":404,"code":"not_found","detail":"no route"}`)
+	}
+}
+
+func (a *stubAPI) identify(token string) (httpapi.Principal, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if token != "tok-ops" || a.revoked {
+		return httpapi.Principal{}, false
+	}
+	return httpapi.Principal{Name: "ops", Role: domain.RolePartner, PartnerID: "dist-1"}, true
+}
+
+func (a *stubAPI) sent() []stubWrite {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]stubWrite(nil), a.writes...)
+}
+
+// testClock is a settable clock.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fixture is a console over a stub API, and a browser-like client of it (cookies kept by hand).
+type fixture struct {
+	t       *testing.T
+	api     *stubAPI
+	con     *Console
+	h       http.Handler
+	clock   *testClock
+	cookies map[string]*http.Cookie
+}
+
+func newFixture(t *testing.T, doc string) *fixture {
+	t.Helper()
+	f := &fixture{t: t, api: &stubAPI{doc: doc}, clock: &testClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}, cookies: map[string]*http.Cookie{}}
+	con, err := New(Options{API: f.api, Identify: f.api.identify, Now: f.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.con, f.h = con, Mount(f.api, con)
+	return f
+}
+
+// do sends a request with the fixture's cookies and keeps the cookies it sets.
+func (f *fixture) do(method, target string, form url.Values) *httptest.ResponseRecorder {
+	f.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	r := httptest.NewRequest(method, target, body)
+	if form != nil {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for _, c := range f.cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	for _, c := range w.Result().Cookies() {
+		if c.MaxAge < 0 {
+			delete(f.cookies, c.Name)
+		} else {
+			f.cookies[c.Name] = c
+		}
+	}
+	return w
+}
+
+// field is the value of the first hidden input named name in an HTML page.
+func field(t *testing.T, page, name string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(page, `name="`+name+`" value="`)
+	if !ok {
+		t.Fatalf("no field %s in the page:\n%s", name, page)
+	}
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
+}
+
+// signIn signs in as ops and returns the session's CSRF token.
+func (f *fixture) signIn() string {
+	f.t.Helper()
+	page := f.do("GET", "/console/login", nil).Body.String()
+	w := f.do("POST", "/console/login", url.Values{"token": {"tok-ops"}, "csrf": {field(f.t, page, "csrf")}})
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/console/customers" {
+		f.t.Fatalf("sign-in: %d %s\n%s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	page = f.do("GET", "/console/customers", nil).Body.String()
+	return field(f.t, page, "csrf")
+}
