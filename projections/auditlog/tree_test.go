@@ -256,12 +256,7 @@ func TestOpenRefusesTreeFilesThatDisagreeWithCheckpoint(t *testing.T) {
 
 	// Opening checks the nodes the root is made of (here the subtree of leaves 0..15); a full check of
 	// every node is VerifyTreeFiles (freezeledger verify --data-dir).
-	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf(levelFileFmt, 4)), os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteAt([]byte{0xff}, 7)
-	f.Close()
+	flipByte(t, filepath.Join(dir, fmt.Sprintf(levelFileFmt, 4)), 7)
 	if _, err := OpenTree(dir, s, Options{}); !errors.Is(err, eventstore.ErrCorrupt) {
 		t.Fatalf("tampered node accepted: %v", err)
 	}
@@ -348,9 +343,7 @@ func TestCheckAgainstStore(t *testing.T) {
 		t.Fatalf("%+v, %v", res, err)
 	}
 	// A node deep inside the tree (not on the root's path) is corrupted.
-	f, _ := os.OpenFile(filepath.Join(dir, fmt.Sprintf(levelFileFmt, 1)), os.O_RDWR, 0)
-	f.WriteAt([]byte{0xff}, hashSize*3+5)
-	f.Close()
+	flipByte(t, filepath.Join(dir, fmt.Sprintf(levelFileFmt, 1)), hashSize*3+5)
 	_, err = tr.CheckAgainstStore(context.Background())
 	if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), "node 3 of level 1 (leaves 6 to 7)") {
 		t.Fatalf("corrupted node: %v", err)
@@ -384,4 +377,22 @@ func TestOpenTwiceIsRefused(t *testing.T) {
 		t.Fatalf("reopen after Close: %v", err)
 	}
 	tr2.Close()
+}
+
+// flipByte inverts the byte at off of the file at path (writing a fixed value would be no change
+// when the hash already holds it: one run in 256).
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{b[0] ^ 0xff}, off); err != nil {
+		t.Fatal(err)
+	}
 }
