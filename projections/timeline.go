@@ -39,6 +39,7 @@ type TimelineCause struct {
 	Kind      string  `json:"kind"`
 	PartnerID string  `json:"partner_id,omitempty"`
 	Index     uint64  `json:"index"`
+	Position  string  `json:"position"` // the event's log position (an extension: as_of=position:N shows the state after it)
 	EventType string  `json:"event_type"`
 	Actor     string  `json:"actor"`
 	Reason    *string `json:"reason"`
@@ -157,6 +158,7 @@ func (m *ReadModels) Timeline(id string) (Timeline, error) {
 		}
 		cur = next
 		froms = append(froms, at)
+		cause.Position = s.pos[leaf].String()
 		iv := TimelineInterval{EffectiveState: stateActive, Cause: cause}
 		if next.sev != sevNone {
 			iv.EffectiveState, iv.EffectiveFreezeType = stateFrozen, sevStr[next.sev]

@@ -41,7 +41,7 @@ func replayTimelines(t *testing.T, evs []eventstore.RecordedEvent, customers []s
 			if n := len(ivs); n > 0 {
 				ivs[n-1].To = &from
 			}
-			cause := TimelineCause{Kind: CauseOwn, Index: uint64(i), EventType: evs[i].Type, Actor: md.Actor.Name, Reason: d.Reason}
+			cause := TimelineCause{Kind: CauseOwn, Index: uint64(i), Position: evs[i].Position.String(), EventType: evs[i].Type, Actor: md.Actor.Name, Reason: d.Reason}
 			if d.CustomerID != id {
 				cause.Kind, cause.PartnerID = CausePartner, d.PartnerID
 			}

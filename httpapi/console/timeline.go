@@ -77,6 +77,7 @@ type timelineAnswer struct {
 		Cause               struct {
 			Kind      string          `json:"kind"`
 			PartnerID string          `json:"partner_id"`
+			Position  string          `json:"position"`
 			EventType string          `json:"event_type"`
 			Actor     json.RawMessage `json:"actor"`
 			Reason    string          `json:"reason"`
@@ -84,12 +85,17 @@ type timelineAnswer struct {
 	} `json:"intervals"`
 }
 
-// intervals converts the API's timeline to the console's intervals.
+// intervals converts the API's timeline to the console's intervals. The API's first interval of an
+// association lasts until the default freeze of the same append (rule 1); like timelineFromHistory,
+// the console shows the two as one.
 func (t timelineAnswer) intervals() []interval {
 	out := make([]interval, 0, len(t.Intervals))
-	for _, x := range t.Intervals {
-		iv := interval{From: x.From, State: x.EffectiveState, Cause: x.Cause.Kind, CausePartner: x.Cause.PartnerID,
-			EventType: x.Cause.EventType, Reason: x.Cause.Reason}
+	for i, x := range t.Intervals {
+		if x.Cause.EventType == "customer.associated" && x.To != nil && *x.To == x.From && i+1 < len(t.Intervals) {
+			continue
+		}
+		iv := interval{From: x.From, FromPosition: x.Cause.Position, State: x.EffectiveState, Cause: x.Cause.Kind,
+			CausePartner: x.Cause.PartnerID, EventType: x.Cause.EventType, Reason: x.Cause.Reason}
 		if x.To != nil {
 			iv.To = *x.To
 		}
