@@ -1,0 +1,107 @@
+package projections
+
+import (
+	"github.com/freezeledger/freezeledger/domain"
+)
+
+// Which customers' status an event changes, and what it became: the derivation behind the change
+// feed (changes.go). Nothing here is stored: an event's changes are recomputed from the read models'
+// transitions whenever a reader passes it, by comparing each candidate customer's status just
+// before the event (cut = its leaf) with its status just after (cut = leaf+1).
+//
+// Candidates are the customer a customer event names, or every customer below a partner whose
+// freeze or unfreeze the event is: the partner's own customers and, for a distributor, its
+// resellers' customers (rule 7). Other events (registrations, delegation changes, reservations)
+// change no customer's freeze status. customer.associated yields no item either: the domain always
+// appends the association freeze (rule 1) right after it, in the same append, and that freeze is a
+// new customer's first item; an item for the instant in between would show a new customer as ACTIVE.
+
+// feedStatus is the part of a customer's status the feed compares and shows.
+type feedStatus struct {
+	exists    bool
+	own       *ctrans // the customer's own freeze in force, nil when ACTIVE
+	inherited bool    // under a frozen partner (its own, or its reseller's distributor)
+}
+
+func (a feedStatus) equal(b feedStatus) bool {
+	if a.exists != b.exists || a.inherited != b.inherited || (a.own == nil) != (b.own == nil) {
+		return false
+	}
+	return a.own == nil || (a.own.sev == b.own.sev && a.own.origin == b.own.origin)
+}
+
+// underFrozenPartner reports whether customers of partner pi are effectively frozen by a partner
+// at cut: pi itself, or pi's distributor, is frozen (view's cascade, rule 7).
+func (s *state) underFrozenPartner(pi, cut uint32) bool {
+	if pi == noPartner {
+		return false
+	}
+	p := &s.partners[pi]
+	if p.at(cut).freeze != nil {
+		return true
+	}
+	return p.parent != noPartner && s.partners[p.parent].at(cut).freeze != nil
+}
+
+// feedStatusAt is customer c's feedStatus at cut, given whether its partner's cascade is in force
+// at cut (underFrozenPartner, computed once per partner by the caller).
+func (s *state) feedStatusAt(c *customer, cut uint32, cascade bool) feedStatus {
+	o := s.customerAt(c, cut)
+	if !o.exists {
+		return feedStatus{}
+	}
+	return feedStatus{exists: true, own: o.freeze, inherited: cascade}
+}
+
+// changeKind says what an event type can change.
+type changeKind uint8
+
+const (
+	changesNothing  changeKind = iota
+	changesCustomer            // the customer the event names
+	changesPartner             // every customer below the partner the event names
+)
+
+func changeKindOf(eventType string) changeKind {
+	switch eventType {
+	case domain.EventCustomerFrozen, domain.EventCustomerUnfrozen, domain.EventCustomerResourcesRelease:
+		return changesCustomer
+	case domain.EventPartnerFrozen, domain.EventPartnerUnfrozen:
+		return changesPartner
+	}
+	return changesNothing
+}
+
+// cascadeGroups lists the partners whose customers a freeze or unfreeze of partner pi may change:
+// pi, then (for a distributor) its resellers in registration order. The order is fixed for a given
+// log prefix, which keeps item numbers stable across reads.
+func (s *state) cascadeGroups(pi uint32) []uint32 {
+	groups := []uint32{pi}
+	if s.partners[pi].typ != ptypeDistributor {
+		return groups
+	}
+	for i := range s.partners {
+		if s.partners[i].parent == pi && uint32(i) != pi {
+			groups = append(groups, uint32(i))
+		}
+	}
+	return groups
+}
+
+// change builds the feed item of customer c whose status after the event is st.
+func (s *state) change(c *customer, st feedStatus) Change {
+	ch := Change{
+		CustomerID:     s.cid(c),
+		PartnerID:      s.partners[c.partner].id,
+		State:          stateActive,
+		EffectiveState: stateActive,
+	}
+	if f := st.own; f != nil {
+		ch.State, ch.FreezeType, ch.Origin = stateFrozen, sevStr[f.sev], s.strPtr(f.origin)
+		ch.EffectiveState, ch.EffectiveFreezeType, ch.EffectiveOrigin = stateFrozen, ch.FreezeType, ch.Origin
+	}
+	if st.inherited {
+		ch.EffectiveState, ch.EffectiveFreezeType, ch.EffectiveOrigin = stateFrozen, sevStr[sevAll], originPart
+	}
+	return ch
+}
