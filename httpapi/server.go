@@ -38,6 +38,8 @@ type Options struct {
 	WaitTimeout time.Duration
 	// StoreReady reports whether the store is open and usable (for /readyz); nil means always.
 	StoreReady func(ctx context.Context) error
+	// Feed configures the change feed and the webhook routes (changes.go, webhooks.go).
+	Feed FeedOptions
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -52,6 +54,7 @@ type Server struct {
 	storeReady func(ctx context.Context) error
 	metrics    *httpMetrics
 	handler    http.Handler
+	feed       FeedOptions
 }
 
 // New builds a Server.
@@ -61,7 +64,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		ledger: o.Ledger, reads: o.Reads, audit: o.Audit, log: o.Logger, registry: o.Registry,
-		wait: o.WaitTimeout, storeReady: o.StoreReady,
+		wait: o.WaitTimeout, storeReady: o.StoreReady, feed: o.Feed,
 	}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
@@ -152,6 +155,12 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/audit/proof/inclusion", auditors, s.auditInclusion},
 		{"GET", "/v1/audit/proof/consistency", auditors, s.auditConsistency},
 		{"GET", "/v1/audit/public-key", public, s.auditPublicKey},
+		{"GET", "/v1/changes", authenticated, s.getChanges},
+		{"POST", "/v1/webhooks", authenticated, s.createWebhook},
+		{"GET", "/v1/webhooks", authenticated, s.listWebhooks},
+		{"GET", "/v1/webhooks/{id}", authenticated, s.getWebhook},
+		{"DELETE", "/v1/webhooks/{id}", authenticated, s.deleteWebhook},
+		{"POST", "/v1/webhooks/{id}/enable", authenticated, s.enableWebhook},
 		{"GET", "/healthz", public, s.healthz},
 		{"GET", "/readyz", public, s.readyz},
 		{"GET", "/openapi.json", public, s.openAPI},
