@@ -50,6 +50,8 @@ type Main struct {
 	PrincipalsReload time.Duration
 	// ShutdownTimeout bounds how long serve waits for in-flight requests on shutdown (default 30 s).
 	ShutdownTimeout time.Duration
+	// Feed adjusts the change feed and webhook deliveries (webhooks.go).
+	Feed FeedConfig
 
 	cmd string
 	cfg config
@@ -72,6 +74,8 @@ type config struct {
 	retention  time.Duration
 	logFormat  string
 	logLevel   string
+	// webhookLoopback allows webhooks to plain http:// loopback URLs (local use and tests).
+	webhookLoopback bool
 	// principals add
 	name, role, partner string
 }
@@ -109,6 +113,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.DurationVar(&c.retention, "retention", domain.DefaultRetention, "resource retention after an ACCOUNT_AND_RESOURCE freeze (rule 8)")
 		fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+		fs.BoolVar(&c.webhookLoopback, "webhook-allow-insecure-loopback", false, "allow webhooks to plain http:// on 127.0.0.0/8 and [::1] (local use and tests)")
 	case "principals add":
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory whose principals file to change")
 		fs.StringVar(&c.principals, "principals", "", "principals file (default <data-dir>/principals.json)")
