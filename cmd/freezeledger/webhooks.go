@@ -28,6 +28,8 @@ type FeedConfig struct {
 	PersistEvery time.Duration
 	// Timeout bounds one delivery attempt (default 10 s).
 	Timeout time.Duration
+	// OnDisable is called when a webhook is disabled (webhook.Options.OnDisable).
+	OnDisable func(id, reason string)
 }
 
 // openWebhooks opens the webhook registrations of the data directory; l.reads feeds them.
@@ -35,7 +37,7 @@ func (m *Main) openWebhooks(l *ledger, log hclog.Logger) error {
 	hooks, err := webhook.Open(webhook.Options{
 		Dir: WebhooksDir(m.cfg.dataDir), Feed: l.reads, Logger: log.Named("webhooks"),
 		Clock: m.Feed.Clock, Sleep: m.Feed.Sleep, AllowInsecureLoopback: m.cfg.webhookLoopback,
-		Timeout: m.Feed.Timeout, PersistEvery: m.Feed.PersistEvery,
+		Timeout: m.Feed.Timeout, PersistEvery: m.Feed.PersistEvery, OnDisable: m.Feed.OnDisable,
 	})
 	if err != nil {
 		return err

@@ -126,10 +126,13 @@ func (m *Manager) deliver(ctx context.Context, h *hook, it *projections.Change, 
 		if serr := m.saveLocked(h); serr != nil {
 			m.log.Error("webhook: saving the webhook's state", "webhook", id, "error", serr)
 		}
-		since := rec.FailingSince
+		since, reason := rec.FailingSince, rec.LastError
 		h.mu.Unlock()
 		if disable {
 			m.log.Warn("webhook disabled after failing for too long", "webhook", id, "failing_since", since)
+			if m.o.OnDisable != nil {
+				m.o.OnDisable(id, reason)
+			}
 			return false
 		}
 		delay := retryDelay(attempt, r)

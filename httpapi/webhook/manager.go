@@ -83,6 +83,9 @@ type Options struct {
 	// PersistEvery is the longest a delivered item's cursor stays unsaved while items flow (default
 	// 1 s); it is also saved whenever the feed is caught up, on a change of state, and on shutdown.
 	PersistEvery time.Duration
+	// OnDisable, if set, is called (from the deliverer's goroutine) once a webhook has been
+	// disabled and that is saved: for alerts, metrics and tests.
+	OnDisable func(id, reason string)
 }
 
 // Manager holds the registrations and runs their deliveries. Its methods are safe for concurrent
