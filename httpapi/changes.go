@@ -27,6 +27,12 @@ type FeedOptions struct {
 	// Heartbeat is how often an idle server-sent event stream gets a comment line (default 15 s),
 	// so that proxies and clients see the connection is alive.
 	Heartbeat time.Duration
+	// Coalesce is how long a caught-up stream waits after sending before it reads again (default
+	// DefaultCoalesce; negative: not at all). Under a high write rate a subscriber then wakes at
+	// most once per Coalesce and sends what accumulated in one write, instead of waking for every
+	// commit: the cost of many subscribers stops growing with the write rate. It adds at most
+	// Coalesce to an item's latency; a backlog (a cascade, a catch-up) is sent without pauses.
+	Coalesce time.Duration
 	// Webhooks manages webhook registrations; nil: the webhook routes answer 503 unavailable.
 	Webhooks Webhooks
 	// Done, when closed, ends every change feed stream and long poll (the server is shutting
@@ -36,6 +42,12 @@ type FeedOptions struct {
 
 // DefaultHeartbeat is FeedOptions.Heartbeat's default.
 const DefaultHeartbeat = 15 * time.Second
+
+// DefaultCoalesce is FeedOptions.Coalesce's default.
+const DefaultCoalesce = 10 * time.Millisecond
+
+// streamBatch is how many items a stream reads at a time.
+const streamBatch = 256
 
 // MaxChangeWait bounds a page's wait parameter (seconds).
 const MaxChangeWait = 30
@@ -120,6 +132,7 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request, p Principal)
 		return err
 	}
 	reader := feed.Changes(viewer, after)
+	defer reader.Close()
 	accept := r.Header.Get("Accept")
 	switch {
 	case strings.Contains(accept, "text/event-stream"):
@@ -167,7 +180,7 @@ func (s *Server) untilShutdown(ctx context.Context) (context.Context, context.Ca
 // streamChanges serves the feed as server-sent events (sse) or NDJSON until the client goes away.
 // The first read happens before anything is written, so a bad cursor is still a problem document.
 func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *projections.ChangeReader, sse bool) error {
-	items, err := reader.Next(r.Context(), 256)
+	items, err := reader.Next(r.Context(), streamBatch)
 	if err != nil {
 		return err
 	}
@@ -188,6 +201,11 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *p
 	if heartbeat <= 0 {
 		heartbeat = DefaultHeartbeat
 	}
+	coalesce := s.feed.Coalesce
+	if coalesce == 0 {
+		coalesce = DefaultCoalesce
+	}
+	var pause *time.Timer
 	bw := bufio.NewWriterSize(w, 32<<10)
 	flush := func() bool { return bw.Flush() == nil && rc.Flush() == nil }
 	if !flush() { // headers out at once: the client knows it is subscribed
@@ -214,8 +232,21 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *p
 		if len(items) > 0 && !flush() {
 			return nil
 		}
+		if len(items) > 0 && len(items) < streamBatch && coalesce > 0 {
+			if pause == nil {
+				pause = time.NewTimer(coalesce)
+				defer pause.Stop()
+			} else {
+				pause.Reset(coalesce)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-pause.C:
+			}
+		}
 		for {
-			items, err = reader.Next(ctx, 256)
+			items, err = reader.Next(ctx, streamBatch)
 			if err != nil || len(items) > 0 {
 				break
 			}

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -56,9 +55,6 @@ type ChangeViewer struct {
 // waits at most one slice.
 const changeBudget = 4096
 
-// changeReadPage is how many events a reader reads from the store at a time.
-const changeReadPage = 256
-
 // ChangeReader reads the change feed for one viewer, in log order, from a cursor. It holds no
 // items beyond what Next returns and one look-ahead item, and per event in progress only where it
 // is in the candidate lists: memory stays bounded in a cascade of any size.
@@ -73,7 +69,8 @@ type ChangeReader struct {
 	start  ChangeCursor // the cursor given; resolved on the first Next
 	begun  bool
 
-	scan    eventstore.Position // events up to here are in pending or done
+	scan    eventstore.Position     // events up to here are in pending or done
+	sub     eventstore.Subscription // from scan, opened by the first fill
 	pending []eventstore.RecordedEvent
 	ev      *changeEvent
 	dec     decoded
@@ -107,8 +104,8 @@ type queuedChange struct {
 
 func (ev *changeEvent) done() bool { return ev.scanned && len(ev.queue) == 0 }
 
-// Changes returns a reader of viewer's changes after cursor after. The cursor is checked on the
-// first Next: a position not yet in the store is an invalid error then.
+// Changes returns a reader of viewer's changes after cursor after; Close it when done. The cursor
+// is checked on the first Next: a position not yet in the store is an invalid error then.
 func (m *ReadModels) Changes(viewer ChangeViewer, after ChangeCursor) *ChangeReader {
 	return &ChangeReader{m: m, viewer: viewer, cursor: after, start: after}
 }
@@ -141,6 +138,16 @@ func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 					break
 				}
 			}
+			if r.m.Applied().Less(r.pending[0].Position) {
+				break // the store is ahead of the read models: wait for them (Wait)
+			}
+			if changeKindOf(r.pending[0].Type) == changesNothing {
+				// Most events (reservations, registrations) change no status: no lock, no decoding.
+				r.cursor = ChangeCursor{Position: r.pending[0].Position, Item: WholeEvent}
+				r.pending[0] = eventstore.RecordedEvent{}
+				r.pending = r.pending[1:]
+				continue
+			}
 			ev, err := r.open(&r.pending[0])
 			r.pending[0] = eventstore.RecordedEvent{}
 			r.pending = r.pending[1:]
@@ -165,13 +172,15 @@ func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 // ctx's error, or with an unavailable error after the read models were closed. It returns at once
 // if Next stopped because of its limit rather than because it caught up.
 func (r *ChangeReader) Wait(ctx context.Context) error {
-	if r.ev != nil || len(r.pending) > 0 || !r.begun {
+	if r.ev != nil || !r.begun {
 		return nil
 	}
+	pos, after := r.waitingFor()
 	m := r.m
 	for {
 		m.mu.RLock()
-		ok, ch, closed := r.scan.Less(m.st.applied()), m.notify, m.closed
+		applied := m.st.applied()
+		ok, ch, closed := pos.Less(applied) || (!after && pos == applied), m.notify, m.closed
 		m.mu.RUnlock()
 		if ok {
 			return nil
@@ -232,25 +241,50 @@ func (r *ChangeReader) begin(ctx context.Context) error {
 	return nil
 }
 
-// fill reads the next events the read models have applied into pending.
+// fill reads the next events into pending from the reader's subscription to the store, once the
+// read models have applied something after scan. A subscription (not ReadAll) because a live one is
+// served from the store's ring of recent events, shared by all subscribers: with many readers
+// waking for each commit, ReadAll's per-call decoding and allocation was most of their cost.
 func (r *ChangeReader) fill(ctx context.Context) error {
-	applied := r.m.Applied()
-	if !r.scan.Less(applied) {
+	if !r.scan.Less(r.m.Applied()) {
 		return nil
 	}
-	evs, err := r.m.store.ReadAll(ctx, r.scan, changeReadPage)
+	if r.sub == nil {
+		sub, err := r.m.store.SubscribeAll(ctx, r.scan)
+		if err != nil {
+			return err
+		}
+		r.sub = sub
+	}
+	evs, err := r.sub.Next(ctx)
 	if err != nil {
+		r.sub.Close()
+		r.sub = nil
 		return err
 	}
-	n := 0
-	for n < len(evs) && !applied.Less(evs[n].Position) {
-		n++
-	}
-	r.pending = evs[:n]
-	if n > 0 {
-		r.scan = evs[n-1].Position
+	r.pending = evs
+	if len(evs) > 0 {
+		r.scan = evs[len(evs)-1].Position
 	}
 	return nil
+}
+
+// Close releases the reader's subscription to the store. The reader must not be used after it.
+func (r *ChangeReader) Close() {
+	if r.sub != nil {
+		r.sub.Close()
+		r.sub = nil
+	}
+	r.pending = nil
+}
+
+// waitingFor is the position the read models must have applied before the reader goes on: the
+// first pending event's, or (none pending) anything after scan.
+func (r *ChangeReader) waitingFor() (pos eventstore.Position, strictlyAfter bool) {
+	if len(r.pending) > 0 {
+		return r.pending[0].Position, false
+	}
+	return r.scan, true
 }
 
 // open prepares the reader to walk the changes of rec, an event the read models have applied.
@@ -275,11 +309,7 @@ func (r *ChangeReader) open(rec *eventstore.RecordedEvent) (*changeEvent, error)
 		return ev, nil
 	}
 	ev.cause.EventType = rec.Type
-	var md struct {
-		Actor domain.Actor `json:"actor"`
-	}
-	_ = json.Unmarshal(rec.Metadata, &md) // a missing or odd actor shows as empty
-	ev.cause.Actor = md.Actor
+	ev.cause.Actor = decodeActor(rec.Metadata)
 	switch ev.kind {
 	case changesCustomer:
 		ev.cust = append([]byte(nil), r.dec.customerID...)
@@ -292,6 +322,35 @@ func (r *ChangeReader) open(rec *eventstore.RecordedEvent) (*changeEvent, error)
 		m.mu.RUnlock()
 	}
 	return ev, nil
+}
+
+// decodeActor takes the actor from an event's metadata, with the read models' member scanner
+// (encoding/json was most of the per-event cost with many subscribers); a missing or odd actor is
+// empty.
+func decodeActor(meta []byte) domain.Actor {
+	var a domain.Actor
+	_ = eachMember(meta, func(k, v []byte) bool {
+		if string(k) != "actor" {
+			return true
+		}
+		_ = eachMember(v, func(k, v []byte) bool {
+			s, err := strBytes(v)
+			if err != nil {
+				return true
+			}
+			switch string(k) {
+			case "name":
+				a.Name = string(s)
+			case "role":
+				a.Role = domain.Role(s)
+			case "partner_id":
+				a.PartnerID = string(s)
+			}
+			return true
+		})
+		return false
+	})
+	return a
 }
 
 // step moves the event in progress on, under one read lock: it examines up to changeBudget

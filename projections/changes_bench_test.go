@@ -62,6 +62,7 @@ func BenchmarkChangeFanout(b *testing.B) {
 	m := openModels(b, st, b.TempDir())
 	waitFor(b, m, last)
 	r := m.Changes(ChangeViewer{}, ChangeCursor{Position: last, Item: WholeEvent})
+	defer r.Close()
 	if items, err := r.Next(ctx, 1); err != nil || len(items) != 0 {
 		b.Fatalf("before the freeze: %v %d items", err, len(items))
 	}

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -17,6 +18,7 @@ import (
 func readFeed(t *testing.T, m *ReadModels, viewer ChangeViewer, after ChangeCursor, limit int) []Change {
 	t.Helper()
 	r := m.Changes(viewer, after)
+	defer r.Close()
 	var out []Change
 	for {
 		items, err := r.Next(context.Background(), limit)
@@ -251,6 +253,7 @@ func TestChangesWaitForNewEvents(t *testing.T) {
 	m := openModels(t, l.store, t.TempDir())
 	waitFor(t, m, pos)
 	r := m.Changes(ChangeViewer{}, ChangeCursor{Item: WholeEvent})
+	defer r.Close()
 	items, err := r.Next(context.Background(), 10)
 	if err != nil || len(items) != 1 {
 		t.Fatalf("first Next: %v %+v", err, items)
@@ -303,5 +306,21 @@ func TestChangesBadCursor(t *testing.T) {
 	}
 	if _, err := m.Changes(ChangeViewer{}, ChangeCursor{Position: eventstore.Start, Item: 0}).Next(context.Background(), 1); domain.ErrorCode(err) != domain.CodeInvalid {
 		t.Fatalf("item of position 0: %v", err)
+	}
+}
+
+func TestDecodeActorMatchesEncodingJSON(t *testing.T) {
+	for _, meta := range []string{
+		`{"schema_version":1,"actor":{"name":"ops-1","role":"partner","partner_id":"dist-1"},"time":"2026-11-01T08:00:00Z"}`,
+		`{"actor":{"name":"sys\u0074em","role":"system","partner_id":""}}`,
+		`{"time":"x"}`, `{}`, `{"actor":null}`, `{"actor":{"name":"a","extra":[1,{"b":2}],"role":"reader"}}`,
+	} {
+		var want struct {
+			Actor domain.Actor `json:"actor"`
+		}
+		_ = json.Unmarshal([]byte(meta), &want)
+		if got := decodeActor([]byte(meta)); got != want.Actor {
+			t.Errorf("%s: %+v, want %+v", meta, got, want.Actor)
+		}
 	}
 }

@@ -39,6 +39,7 @@ func (m *Manager) deliverLoop(ctx context.Context, h *hook) {
 		if err == nil {
 			reader := m.o.Feed.Changes(projections.ChangeViewer{Scope: scope}, cursor)
 			err = m.deliverFrom(ctx, h, reader, r)
+			reader.Close()
 		}
 		if err != nil && ctx.Err() == nil {
 			m.log.Warn("webhook: reading the change feed failed; retrying", "webhook", h.rec.ID, "error", err)
