@@ -82,6 +82,7 @@ type changeEvent struct {
 	posStr string
 	leaf   uint32
 	cause  ChangeCause
+	meta   []byte // the event's metadata until its actor is decoded into cause (read-only: shared)
 	kind   changeKind
 	cust   []byte   // the customer of a customer event
 	groups []uint32 // partners whose customers are candidates (partner events)
@@ -309,7 +310,7 @@ func (r *ChangeReader) open(rec *eventstore.RecordedEvent) (*changeEvent, error)
 		return ev, nil
 	}
 	ev.cause.EventType = rec.Type
-	ev.cause.Actor = decodeActor(rec.Metadata)
+	ev.meta = rec.Metadata // the actor is decoded once an item is found: most viewers see none
 	switch ev.kind {
 	case changesCustomer:
 		ev.cust = append([]byte(nil), r.dec.customerID...)
@@ -405,6 +406,9 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 		if n < ev.skip {
 			return false
 		}
+		if ev.meta != nil {
+			ev.cause.Actor, ev.meta = decodeActor(ev.meta), nil
+		}
 		ch := s.change(&s.customers[ci], st)
 		ch.Position, ch.Index, ch.Cause = ev.posStr, uint64(ev.leaf), ev.cause
 		ev.queue = append(ev.queue, queuedChange{n: n, ch: ch})
@@ -415,8 +419,8 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 		ci, ok := s.lookupBytes(ev.cust)
 		if ok && r.sees(s, ci) {
 			c := &s.customers[ci]
-			was := s.feedStatusAt(c, before, s.underFrozenPartner(c.partner, before))
-			now := s.feedStatusAt(c, after, s.underFrozenPartner(c.partner, after))
+			was, now := s.aroundCustomerEvent(c, ev.leaf)
+			was.inherited, now.inherited = s.underFrozenPartner(c.partner, before), s.underFrozenPartner(c.partner, after)
 			if now.exists && !was.equal(now) {
 				found(ci, now)
 			}
@@ -444,12 +448,14 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 			if r.viewer.CustomerID != "" && !r.sees(s, ci) {
 				continue
 			}
-			c := &s.customers[ci]
-			was := s.feedStatusAt(c, before, ev.casBefore)
-			if !was.exists {
+			// A partner event is no customer's transition: the own state is the same just before
+			// and just after it, and the cascade changed (checked above): every customer that
+			// existed then changed, and one fold gives its own state for both.
+			o := s.customerAt(&s.customers[ci], before)
+			if !o.exists {
 				continue // associated after the event
 			}
-			if now := s.feedStatusAt(c, after, ev.casAfter); !was.equal(now) && found(ci, now) {
+			if found(ci, feedStatus{exists: true, own: o.freeze, inherited: ev.casAfter}) {
 				return true
 			}
 		}

@@ -43,14 +43,46 @@ func (s *state) underFrozenPartner(pi, cut uint32) bool {
 	return p.parent != noPartner && s.partners[p.parent].at(cut).freeze != nil
 }
 
-// feedStatusAt is customer c's feedStatus at cut, given whether its partner's cascade is in force
-// at cut (underFrozenPartner, computed once per partner by the caller).
-func (s *state) feedStatusAt(c *customer, cut uint32, cascade bool) feedStatus {
-	o := s.customerAt(c, cut)
-	if !o.exists {
+// aroundCustomerEvent is customer c's own status just before and just after its transition at
+// leaf (inherited left false for the caller to set). It walks c's transitions once, from the
+// newest back to the one at leaf, then folds from there and from the one before it: customerAt
+// twice would walk the newer transitions twice, which costs a reader that lags behind a customer
+// changing often.
+func (s *state) aroundCustomerEvent(c *customer, leaf uint32) (was, now feedStatus) {
+	k := noTrans
+	if c.ntrans > 0 {
+		k = c.last
+	}
+	for k != noTrans && s.ctrans[k].leaf > leaf {
+		k = s.ctrans[k].prev
+	}
+	if k == noTrans || s.ctrans[k].leaf != leaf {
+		// No transition at leaf (the event was not applied): unchanged.
+		o := s.customerAt(c, leaf)
+		st := feedStatus{exists: o.exists, own: o.freeze}
+		return st, st
+	}
+	return s.ownFrom(s.ctrans[k].prev), s.ownFrom(k)
+}
+
+// ownFrom folds a customer's transitions from k (its newest one at the cut) back: what customerAt
+// does after finding k, for the fields the feed shows. noTrans: the customer did not exist.
+func (s *state) ownFrom(k uint32) feedStatus {
+	if k == noTrans {
 		return feedStatus{}
 	}
-	return feedStatus{exists: true, own: o.freeze, inherited: cascade}
+	st := feedStatus{exists: true}
+	for ; k != noTrans; k = s.ctrans[k].prev {
+		t := &s.ctrans[k]
+		switch t.kind {
+		case kindFrozen:
+			st.own = t
+			return st
+		case kindUnfrozen, kindAssociated:
+			return st
+		}
+	}
+	return st
 }
 
 // changeKind says what an event type can change.

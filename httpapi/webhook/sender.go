@@ -34,9 +34,12 @@ func newSender(timeout time.Duration, allowLoopback bool) *sender {
 		DialContext:           dialContext(base, allowLoopback),
 		TLSHandshakeTimeout:   min(timeout, 5*time.Second),
 		ResponseHeaderTimeout: timeout,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
+		// One connection per webhook at most is in use (one attempt at a time), and many webhooks
+		// may share a host: keep theirs alive rather than dial for every delivery.
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   true,
 	}
 	return &sender{client: &http.Client{
 		Transport:     tr,
