@@ -3,16 +3,26 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/eventstore/embedded"
 )
 
 // BenchmarkWritesWithFeedSubscribers measures customer freezes and unfreezes over loopback (8
@@ -131,4 +141,125 @@ func stringsReader(s string) io.Reader {
 		return nil
 	}
 	return strings.NewReader(s)
+}
+
+// BenchmarkSSEFanout: a distributor with 100,000 customers (FREEZELEDGER_BENCH_CUSTOMERS) is
+// frozen, then unfrozen (one op each): the time from sending the command to the last of its
+// 100,000 items read by an SSE subscriber over loopback; and the process's live heap (after a GC)
+// before the first op and half-way through each fan-out, which shows whether a fan-out holds
+// memory in proportion to its size. The first op includes the domain's first load of the channel
+// (200,000 events) into its aggregate, which then stays in memory.
+func BenchmarkSSEFanout(b *testing.B) {
+	n := benchCustomersCmd()
+	dir := b.TempDir()
+	writeBigChannel(b, dir, n)
+	ts := startServerFull(b, dir, []testPrincipal{{"plat", "platform", ""}}, nil, []string{"--log-level", "error"})
+	head := ts.headB(b)
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	if err := ts.m.led.reads.WaitFor(wctx, head); err != nil { // the read models' first catch-up
+		b.Fatal(err)
+	}
+	wcancel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", ts.url+"/v1/changes?after="+head.String(), nil)
+	req.Header.Set("Authorization", "Bearer "+ts.tokens["plat"])
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	var live uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		path := "/v1/partners/dist-1/freeze"
+		if i%2 == 1 {
+			path = "/v1/partners/dist-1/unfreeze"
+		}
+		ts.mustB(b, 200, "POST", path, "plat", `{"reason":"bench"}`)
+		for got := 0; got < n; {
+			if !sc.Scan() {
+				b.Fatalf("stream ended after %d items: %v", got, sc.Err())
+			}
+			if len(sc.Bytes()) > 6 && string(sc.Bytes()[:6]) == "data: " {
+				got++
+				if got == n/2 { // half-way: what is live in the whole process, after a GC
+					b.StopTimer()
+					runtime.GC()
+					runtime.ReadMemStats(&ms)
+					live = max(live, ms.HeapAlloc)
+					b.StartTimer()
+				}
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(base)/(1<<20), "live-before-MiB")
+	b.ReportMetric(float64(live)/(1<<20), "live-midway-MiB")
+}
+
+func benchCustomersCmd() int {
+	if n, err := strconv.Atoi(os.Getenv("FREEZELEDGER_BENCH_CUSTOMERS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}
+
+// writeBigChannel writes, straight into dir's embedded store, distributor dist-1 (registered by the
+// platform, with its reservation) and n customers associated with it, each frozen by association:
+// the log the API would have written, without n HTTP round trips.
+func writeBigChannel(b *testing.B, dir string, n int) {
+	b.Helper()
+	st, err := embedded.Open(StoreDir(dir), embedded.Options{UnsafeNoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	plat := domain.Actor{Name: "plat", Role: domain.RolePlatform}
+	type ev struct {
+		Type string
+		Data any
+	}
+	app := func(stream string, evs ...ev) {
+		var data []eventstore.EventData
+		for _, e := range evs {
+			d, _ := json.Marshal(e.Data)
+			md, _ := json.Marshal(domain.Metadata{SchemaVersion: 1, Actor: plat, Time: time.Now().UTC()})
+			data = append(data, eventstore.EventData{ID: uuid.New(), Type: e.Type, Data: d, Metadata: md})
+		}
+		if _, err := st.Append(ctx, stream, eventstore.Any, data...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ch := domain.ChannelStream("dist-1")
+	app(domain.PartnerReservationStreamPrefix+"dist-1", ev{Type: domain.EventIDReserved, Data: domain.IDReserved{Kind: "partner", ID: "dist-1", Channel: ch}})
+	app(ch, ev{Type: domain.EventPartnerRegistered, Data: domain.PartnerRegistered{PartnerID: "dist-1", Name: "D", Type: domain.PartnerDistributor}})
+	for i := 0; i < n; i += 500 {
+		var evs []ev
+		for j := i; j < min(n, i+500); j++ {
+			id := fmt.Sprintf("c-%07d", j)
+			evs = append(evs, ev{Type: domain.EventCustomerAssociated, Data: domain.CustomerAssociated{CustomerID: id, Name: "Customer " + id, PartnerID: "dist-1"}},
+				ev{Type: domain.EventCustomerFrozen, Data: domain.CustomerFrozen{CustomerID: id, FreezeType: domain.FreezeAccount, Origin: domain.OriginAssociation, Reason: "new customer"}})
+		}
+		app(ch, evs...)
+	}
+}
+
+func (ts *testServer) headB(b *testing.B) eventstore.Position {
+	ts.m.mu.Lock()
+	l := ts.m.led
+	ts.m.mu.Unlock()
+	p, err := l.store.Head(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
 }
