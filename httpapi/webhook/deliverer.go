@@ -57,14 +57,28 @@ func (m *Manager) deliverFrom(ctx context.Context, h *hook, reader *projections.
 			return err
 		}
 		if len(items) == 0 {
+			// Caught up: save the cursor, but at most once per PersistEvery (a webhook that keeps
+			// up with a busy log is caught up after nearly every commit); if it is not due yet,
+			// wait for new items until it is.
 			h.mu.Lock()
-			if h.dirty {
+			dirty, due := h.dirty, time.Until(h.savedAt.Add(m.o.PersistEvery))
+			if dirty && due <= 0 {
 				if err := m.saveLocked(h); err != nil {
 					m.log.Error("webhook: saving the delivery cursor", "webhook", h.rec.ID, "error", err)
 				}
+				dirty = false
 			}
 			h.mu.Unlock()
-			if err := reader.Wait(ctx); err != nil {
+			wctx, cancel := ctx, context.CancelFunc(func() {})
+			if dirty {
+				wctx, cancel = context.WithTimeout(ctx, due)
+			}
+			err := reader.Wait(wctx)
+			cancel()
+			if err != nil && ctx.Err() != nil {
+				return err
+			}
+			if err != nil && wctx.Err() == nil {
 				return err
 			}
 			continue
@@ -106,7 +120,7 @@ func (m *Manager) deliver(ctx context.Context, h *hook, it *projections.Change, 
 			wasFailing := !rec.FailingSince.IsZero()
 			rec.Cursor, rec.LastDelivered, rec.LastError, rec.FailingSince = it.ID, it.Position, "", time.Time{}
 			h.dirty = true
-			if wasFailing || now.Sub(h.savedAt) >= m.o.PersistEvery {
+			if wasFailing || time.Since(h.savedAt) >= m.o.PersistEvery {
 				if serr := m.saveLocked(h); serr != nil {
 					m.log.Error("webhook: saving the delivery cursor", "webhook", id, "error", serr)
 				}

@@ -332,6 +332,6 @@ func (m *Manager) saveLocked(h *hook) error {
 	if err := m.store.save(&h.rec); err != nil {
 		return err
 	}
-	h.dirty, h.savedAt = false, m.o.Clock.Now()
+	h.dirty, h.savedAt = false, time.Now() // pacing of saves: wall time, not the injected clock
 	return nil
 }
