@@ -162,6 +162,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Unlock()
 	<-ctx.Done()
 	m.wg.Wait()
+	m.send.client.CloseIdleConnections()
 	return nil
 }
 
