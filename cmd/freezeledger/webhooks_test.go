@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,4 +237,73 @@ func TestWebhookBadInput(t *testing.T) {
 	}
 	ts.must(404, "GET", "/v1/webhooks/wh_nope", "rd-a", nil)
 	ts.must(404, "GET", "/v1/webhooks/"+strings.Repeat("z", 300), "rd-a", nil)
+}
+
+// A receiver that hangs holds only its own webhook: another webhook of the same owner gets every
+// item meanwhile. A redirect is a failed delivery, and its target is never called. The secret is
+// only in the webhook's own 0600 file: not in the event log's export.
+func TestWebhookIsolationRedirectsAndSecretStorage(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServerFull(t, dir, standardPrincipals, nil, []string{"--log-level", "warn", "--webhook-allow-insecure-loopback"})
+	release := make(chan struct{})
+	hung := newReceiver(t)
+	hung.setStatus(func() int { <-release; return 200 })
+	fast := newReceiver(t)
+	target := newReceiver(t)
+	redirected := make(chan struct{}, 100)
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.srv.URL+"/stolen", http.StatusFound)
+		redirected <- struct{}{}
+	}))
+	t.Cleanup(redirect.Close)
+	createHook(t, ts, "op-sp-c", hung.srv.URL)
+	_, fastSecret := createHook(t, ts, "op-sp-c", fast.srv.URL)
+	redirID, _ := createHook(t, ts, "op-sp-c", redirect.URL)
+	ts.setupHierarchy()
+	for i := 0; i < 3; i++ {
+		ts.must(200, "POST", "/v1/customers/c-c/unfreeze", "op-sp-c", map[string]any{"reason": "paid", "unfreeze_type": "ACCOUNT"})
+		ts.must(200, "POST", "/v1/customers/c-c/freeze", "op-sp-c", map[string]any{"reason": "again"})
+	}
+	got := fast.await(t, 7) // the association freeze and six changes, while the other receiver hangs
+	if got[6].item["cause"].(map[string]any)["event_type"] != "customer.frozen" {
+		t.Fatalf("fast receiver's last item %v", got[6].item)
+	}
+	if n := len(hung.arrived); n != 0 {
+		t.Fatalf("the hung receiver answered %d deliveries", n)
+	}
+	close(release)
+	hung.await(t, 1)
+	// The redirecting receiver: failures naming the redirect, the target untouched. Once it is
+	// asked a second time (the server's retry), the first failure is recorded.
+	for i := 0; i < 2; i++ {
+		select {
+		case <-redirected:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the redirecting receiver was not retried within 20 s")
+		}
+	}
+	w := ts.must(200, "GET", "/v1/webhooks/"+redirID, "op-sp-c", nil).json(t)["webhook"].(map[string]any)
+	if w["last_error"] == nil || w["failing_since"] == nil {
+		t.Fatalf("redirect: %v", w)
+	}
+	if !strings.Contains(w["last_error"].(string), "302") || !strings.Contains(w["last_error"].(string), "redirect") {
+		t.Fatalf("redirect: %v", w)
+	}
+	if n := len(target.arrived); n != 0 {
+		t.Fatalf("the redirect target was called %d times", n)
+	}
+	exp := ts.must(200, "GET", "/v1/audit/export", "aud", nil)
+	if strings.Contains(string(exp.body), fastSecret) || strings.Contains(string(exp.body), "whsec_") {
+		t.Fatal("a webhook secret is in the event log's export")
+	}
+	ents, err := os.ReadDir(WebhooksDir(dir))
+	if err != nil || len(ents) != 3 {
+		t.Fatalf("webhooks dir: %v, %d entries", err, len(ents))
+	}
+	for _, e := range ents {
+		fi, _ := e.Info()
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v", e.Name(), fi.Mode().Perm())
+		}
+	}
 }
