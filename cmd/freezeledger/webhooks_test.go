@@ -297,13 +297,20 @@ func TestWebhookIsolationRedirectsAndSecretStorage(t *testing.T) {
 		t.Fatal("a webhook secret is in the event log's export")
 	}
 	ents, err := os.ReadDir(WebhooksDir(dir))
-	if err != nil || len(ents) != 3 {
-		t.Fatalf("webhooks dir: %v, %d entries", err, len(ents))
+	if err != nil {
+		t.Fatal(err)
 	}
+	records := 0
 	for _, e := range ents {
-		fi, _ := e.Info()
-		if fi.Mode().Perm() != 0o600 {
+		if strings.HasSuffix(e.Name(), ".json") {
+			records++
+		}
+		fi, err := e.Info()
+		if err == nil && fi.Mode().Perm() != 0o600 { // records, and temp files of a save in progress
 			t.Errorf("%s has mode %v", e.Name(), fi.Mode().Perm())
 		}
+	}
+	if records != 3 {
+		t.Fatalf("webhooks dir: %d records, want 3", records)
 	}
 }
