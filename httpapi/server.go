@@ -53,6 +53,8 @@ type Options struct {
 	// StreamWriteTimeout is how long a streamed response waits for the client to take each chunk
 	// (about 32 KiB) before the connection is cut; 0 means DefaultStreamWriteTimeout (10 s).
 	StreamWriteTimeout time.Duration
+	// Feed configures the change feed and the webhook routes (changes.go, webhooks.go).
+	Feed FeedOptions
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -74,6 +76,7 @@ type Server struct {
 	streamTimeout time.Duration
 	metrics       *httpMetrics
 	handler       http.Handler
+	feed          FeedOptions
 }
 
 // New builds a Server.
@@ -85,7 +88,7 @@ func New(o Options) (*Server, error) {
 		ledger: o.Ledger, reads: o.Reads, audit: o.Audit, log: o.Logger, registry: o.Registry,
 		wait: o.WaitTimeout, storeReady: o.StoreReady, maxHeader: o.MaxHeaderBytes,
 		streams:       newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
-		streamTimeout: o.StreamWriteTimeout, statusETags: true,
+		streamTimeout: o.StreamWriteTimeout, statusETags: true, feed: o.Feed,
 	}
 	if s.streamTimeout <= 0 {
 		s.streamTimeout = DefaultStreamWriteTimeout
@@ -209,6 +212,12 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/audit/proof/inclusion", auditors, s.auditInclusion},
 		{"GET", "/v1/audit/proof/consistency", auditors, s.auditConsistency},
 		{"GET", "/v1/audit/public-key", public, s.auditPublicKey},
+		{"GET", "/v1/changes", authenticated, s.getChanges},
+		{"POST", "/v1/webhooks", authenticated, s.createWebhook},
+		{"GET", "/v1/webhooks", authenticated, s.listWebhooks},
+		{"GET", "/v1/webhooks/{id}", authenticated, s.getWebhook},
+		{"DELETE", "/v1/webhooks/{id}", authenticated, s.deleteWebhook},
+		{"POST", "/v1/webhooks/{id}/enable", authenticated, s.enableWebhook},
 		{"GET", "/healthz", public, s.healthz},
 		{"GET", "/readyz", public, s.readyz},
 		{"GET", "/openapi.json", public, s.openAPI},

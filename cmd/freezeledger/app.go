@@ -52,6 +52,8 @@ type Main struct {
 	PrincipalsReload time.Duration
 	// ShutdownTimeout bounds how long serve waits for in-flight requests on shutdown (default 30 s).
 	ShutdownTimeout time.Duration
+	// Feed adjusts the change feed and webhook deliveries (webhooks.go).
+	Feed FeedConfig
 
 	cmd string
 	cfg config
@@ -75,6 +77,8 @@ type config struct {
 	currency   string
 	logFormat  string
 	logLevel   string
+	// webhookLoopback allows webhooks to plain http:// loopback URLs (local use and tests).
+	webhookLoopback bool
 	// principals add
 	name, role, partner string
 }
@@ -113,6 +117,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.currency, "currency", "USD", "the deployment's one currency (ISO 4217 code), shown with every amount")
 		fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+		fs.BoolVar(&c.webhookLoopback, "webhook-allow-insecure-loopback", false, "allow webhooks to plain http:// on 127.0.0.0/8 and [::1] (local use and tests)")
 	case "principals add":
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory whose principals file to change")
 		fs.StringVar(&c.principals, "principals", "", "principals file (default <data-dir>/principals.json)")

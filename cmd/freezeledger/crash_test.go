@@ -56,11 +56,12 @@ type procServer struct {
 
 var servingRE = regexp.MustCompile(`serving.*addr=(\S+)`)
 
-// startProc starts bin serve on dataDir, listening on a free loopback port, and waits until it serves.
-func startProc(t *testing.T, bin, dataDir string) *procServer {
+// startProc starts bin serve on dataDir, listening on a free loopback port, with any extra flags,
+// and waits until it serves.
+func startProc(t *testing.T, bin, dataDir string, flags ...string) *procServer {
 	t.Helper()
 	p := &procServer{exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "info")
+	p.cmd = exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "info"}, flags...)...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -153,6 +153,8 @@ func TestEveryRoute(t *testing.T) {
 		t.Errorf("consistency proof = %v", cpf)
 	}
 
+	exerciseChanges(t, ts) // the change feed and webhooks (changes_test.go)
+
 	// Operational routes.
 	ts.must(200, "GET", "/healthz", "", nil)
 	ts.must(200, "GET", "/readyz", "", nil)

@@ -19,6 +19,7 @@ import (
 	"github.com/freezeledger/freezeledger/eventstore/embedded"
 	"github.com/freezeledger/freezeledger/httpapi"
 	"github.com/freezeledger/freezeledger/httpapi/console"
+	"github.com/freezeledger/freezeledger/httpapi/webhook"
 	"github.com/freezeledger/freezeledger/projections"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
 )
@@ -30,6 +31,7 @@ type ledger struct {
 	reads *projections.ReadModels
 	tree  *auditlog.Tree
 	reg   *prometheus.Registry
+	hooks *webhook.Manager // serve only
 }
 
 // openStore opens the event store named by --store.
@@ -171,6 +173,9 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 	run("read models", l.reads.Run)
 	run("audit tree", l.tree.Run)
 	run("resource release", func(ctx context.Context) error { return m.releaseLoop(ctx, l.svc, log) })
+	if l.hooks != nil {
+		run("webhooks", l.hooks.Run)
+	}
 	return wg.Wait
 }
 
@@ -229,8 +234,12 @@ func (m *Main) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.openWebhooks(l, log); err != nil {
+		return err
+	}
 	registerLedgerMetrics(l, m.cfg.dataDir)
 
+	streamsDone := make(chan struct{}) // closed when shutdown starts: change feed streams end
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	waitBG := m.background(bg, l, log)
@@ -240,6 +249,7 @@ func (m *Main) serve(ctx context.Context) error {
 		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout,
 		StreamWriteTimeout: m.StreamWriteTimeout,
 		StoreReady:         func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
+		Feed:               m.feedOptions(l, streamsDone),
 	})
 	if err != nil {
 		stopBG()
@@ -266,6 +276,7 @@ func (m *Main) serve(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
 	}
+	hs.RegisterOnShutdown(func() { close(streamsDone) })
 	m.mu.Lock()
 	m.addr = ln.Addr().String()
 	m.server = srv
