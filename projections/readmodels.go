@@ -355,9 +355,9 @@ func (m *ReadModels) catchUp(ctx context.Context) error {
 	err := m.readPages(ctx, after, func(evs []eventstore.RecordedEvent) bool {
 		return m.applyBatch(gen, evs)
 	})
-	if err == nil {
-		m.maybeCheckpoint()
-	}
+	// Also when the catch-up ended early (ctx done, a read failed): what was applied is whole
+	// batches, so it may be checkpointed, and a Run cancelled right after catching up loses nothing.
+	m.maybeCheckpoint()
 	return err
 }
 
