@@ -216,27 +216,22 @@ func BenchmarkFreezeUnfreezeOneChannel(b *testing.B) {
 	runClients(b, svc, assign)
 }
 
-// rawAppendRate is the baseline measured in the same run: 64 clients appending one small event each
-// to their own stream of a fresh fsync'd embedded store, for d, straight to the store (no domain).
-func rawAppendRate(b *testing.B, d time.Duration) float64 {
+// rawAppends has benchClients clients append one small event each to their own stream of s,
+// straight to the store (no domain), each asking more() before every append; it returns how many
+// appends succeeded.
+func rawAppends(b *testing.B, s eventstore.Store, more func() bool) int64 {
 	b.Helper()
-	s, err := embedded.Open(b.TempDir(), embedded.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
 	data := []byte(`{"customer_id":"c-1","freeze_type":"ACCOUNT_AND_RESOURCE","origin":"manual","reason":"overdue"}`)
 	meta := []byte(`{"schema_version":1,"actor":{"name":"ops-dist-1","role":"partner","partner_id":"dist-1"},"time":"2026-11-01T08:00:00Z","request_id":"bench"}`)
 	ctx := context.Background()
 	var n atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
 	for k := 0; k < benchClients; k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			stream := fmt.Sprintf("raw-%d", k)
-			for time.Since(start) < d {
+			for more() {
 				if _, err := s.Append(ctx, stream, eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "customer.frozen", Data: data, Metadata: meta}); err != nil {
 					b.Error(err)
 					return
@@ -246,7 +241,21 @@ func rawAppendRate(b *testing.B, d time.Duration) float64 {
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds()
+	return n.Load()
+}
+
+// rawAppendRate is the baseline measured in the same run: 64 clients appending one small event each
+// to their own stream of a fresh fsync'd embedded store, for d, straight to the store (no domain).
+func rawAppendRate(b *testing.B, d time.Duration) float64 {
+	b.Helper()
+	s, err := embedded.Open(b.TempDir(), embedded.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	n := rawAppends(b, s, func() bool { return time.Since(start) < d })
+	return float64(n) / time.Since(start).Seconds()
 }
 
 // reportVsRaw measures the raw append baseline right after a throughput benchmark's run and reports
@@ -270,27 +279,10 @@ func BenchmarkRawAppend64Clients(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	data := []byte(`{"customer_id":"c-1","freeze_type":"ACCOUNT_AND_RESOURCE","origin":"manual","reason":"overdue"}`)
-	meta := []byte(`{"schema_version":1,"actor":{"name":"ops-dist-1","role":"partner","partner_id":"dist-1"},"time":"2026-11-01T08:00:00Z","request_id":"bench"}`)
-	ctx := context.Background()
 	var next atomic.Int64
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for k := 0; k < benchClients; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stream := fmt.Sprintf("raw-%d", k)
-			for next.Add(1) <= int64(b.N) {
-				if _, err := s.Append(ctx, stream, eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "customer.frozen", Data: data, Metadata: meta}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	rawAppends(b, s, func() bool { return next.Add(1) <= int64(b.N) })
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
 }
 
