@@ -137,14 +137,21 @@ func activate(b *testing.B, svc *domain.Service, assign [][]target) {
 	wg.Wait()
 }
 
-// BenchmarkFreezeUnfreeze1000Channels: 64 clients freezing and unfreezing customers spread over
-// 1,000 channels, through the command service on the fsync'd embedded store.
-func BenchmarkFreezeUnfreeze1000Channels(b *testing.B) {
-	l, customers := benchWorld(b, 1000, 4)
+// freezeUnfreeze is the throughput benchmark on l: the customers spread over the clients,
+// activated, then runClients.
+func freezeUnfreeze(b *testing.B, l domain.EventLog, customers [][]string) {
+	b.Helper()
 	svc := domain.NewService(l, domain.Options{})
 	assign := spreadAssign(customers)
 	activate(b, svc, assign)
 	runClients(b, svc, assign)
+}
+
+// BenchmarkFreezeUnfreeze1000Channels: 64 clients freezing and unfreezing customers spread over
+// 1,000 channels, through the command service on the fsync'd embedded store.
+func BenchmarkFreezeUnfreeze1000Channels(b *testing.B) {
+	l, customers := benchWorld(b, 1000, 4)
+	freezeUnfreeze(b, l, customers)
 }
 
 // memWorld is benchWorld on the in-memory log: the domain's own cost, without a store.
@@ -192,28 +199,19 @@ func spreadAssign(customers [][]string) [][]target {
 // benchmarks on the in-memory log: the ceiling the command service itself sets.
 func BenchmarkDomainOnly1000Channels(b *testing.B) {
 	l, customers := memWorld(b, 1000, 4)
-	svc := domain.NewService(l, domain.Options{})
-	assign := spreadAssign(customers)
-	activate(b, svc, assign)
-	runClients(b, svc, assign)
+	freezeUnfreeze(b, l, customers)
 }
 
 func BenchmarkDomainOnlyOneChannel(b *testing.B) {
 	l, customers := memWorld(b, 1, 640)
-	svc := domain.NewService(l, domain.Options{})
-	assign := spreadAssign(customers)
-	activate(b, svc, assign)
-	runClients(b, svc, assign)
+	freezeUnfreeze(b, l, customers)
 }
 
 // BenchmarkFreezeUnfreezeOneChannel: 64 clients, all in one channel.
 func BenchmarkFreezeUnfreezeOneChannel(b *testing.B) {
 	const per = 640
 	l, customers := benchWorld(b, 1, per)
-	svc := domain.NewService(l, domain.Options{})
-	assign := spreadAssign(customers)
-	activate(b, svc, assign)
-	runClients(b, svc, assign)
+	freezeUnfreeze(b, l, customers)
 }
 
 // rawAppends has benchClients clients append one small event each to their own stream of s,
