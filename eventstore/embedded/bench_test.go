@@ -235,28 +235,19 @@ func BenchmarkReadAll(b *testing.B) {
 // BenchmarkOpen opens the 200,000-event store of BenchmarkReadAll: Open checks the tail and
 // rebuilds the in-memory stream index with one sequential scan. One op is one event scanned.
 func BenchmarkOpen(b *testing.B) {
-	readAllFixture()
-	if readAllOnce.err != nil {
-		b.Fatal(readAllOnce.err)
-	}
-	b.ResetTimer()
-	start := time.Now()
-	scanned := 0
-	for scanned < b.N {
-		s, err := embedded.Open(readAllOnce.dir, embedded.Options{UnsafeNoSync: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		h, _ := s.Head(context.Background())
-		s.Close()
-		scanned += int(h.Commit)
-	}
-	b.ReportMetric(float64(scanned)/time.Since(start).Seconds(), "events/s")
+	benchOpen(b, embedded.Options{UnsafeNoSync: true})
 }
 
 // BenchmarkOpenVerify opens the same store with VerifyOnOpen: the index scan also checks stream
 // names and, on GOMAXPROCS workers, every chain link. One op is one event scanned.
 func BenchmarkOpenVerify(b *testing.B) {
+	benchOpen(b, embedded.Options{UnsafeNoSync: true, VerifyOnOpen: true})
+}
+
+// benchOpen opens the store of BenchmarkReadAll with opts until b.N events have been scanned and
+// reports the events scanned per second.
+func benchOpen(b *testing.B, opts embedded.Options) {
+	b.Helper()
 	readAllFixture()
 	if readAllOnce.err != nil {
 		b.Fatal(readAllOnce.err)
@@ -265,7 +256,7 @@ func BenchmarkOpenVerify(b *testing.B) {
 	start := time.Now()
 	scanned := 0
 	for scanned < b.N {
-		s, err := embedded.Open(readAllOnce.dir, embedded.Options{UnsafeNoSync: true, VerifyOnOpen: true})
+		s, err := embedded.Open(readAllOnce.dir, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
