@@ -96,6 +96,17 @@ func runTree(t testing.TB, dir string, s eventstore.Store, opts Options) *Tree {
 	return tr
 }
 
+// runTreeOver is a store of n events (appendEvents) and a tree over it in a temporary directory,
+// running until the test ends, its checkpoint already at size n.
+func runTreeOver(t testing.TB, n int) (*memStore, *Tree) {
+	t.Helper()
+	s := newMemStore()
+	appendEvents(t, s, n)
+	tr := runTree(t, t.TempDir(), s, Options{})
+	waitSize(t, tr, uint64(n))
+	return s, tr
+}
+
 // buildTreeFiles opens the tree in dir, runs it until its checkpoint covers n events, then stops and
 // closes it: what is left in dir is the files of a tree that shut down cleanly at size n.
 func buildTreeFiles(t testing.TB, dir string, s eventstore.Store, n uint64) {
@@ -125,10 +136,7 @@ func waitSize(t testing.TB, tr *Tree, n uint64) leaf.Checkpoint {
 }
 
 func TestProofsCheckWithTransparencyDevVerifier(t *testing.T) {
-	s := newMemStore()
-	appendEvents(t, s, 37)
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, 37)
+	s, tr := runTreeOver(t, 37)
 	appendEvents(t, s, 100)
 	cp := waitSize(t, tr, 137)
 	if cp.Size != 137 || tr.Size() != 137 {
