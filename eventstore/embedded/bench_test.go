@@ -196,19 +196,32 @@ var readAllOnce struct {
 	err error
 }
 
-// BenchmarkReadAll reads a warm store of 200,000 events in global order, in pages of 4096 (as a
-// projection catching up would); one op is one event.
-func BenchmarkReadAll(b *testing.B) {
-	const total = readAllEvents
+// readAllDir is the directory of the read benchmarks' store (readAllFixture), written on first use.
+func readAllDir(b *testing.B) string {
+	b.Helper()
 	readAllFixture()
 	if readAllOnce.err != nil {
 		b.Fatal(readAllOnce.err)
 	}
-	s, err := embedded.Open(readAllOnce.dir, embedded.Options{UnsafeNoSync: true})
+	return readAllOnce.dir
+}
+
+// readAllStore opens the read benchmarks' store, closed when the benchmark ends.
+func readAllStore(b *testing.B) *embedded.Store {
+	b.Helper()
+	s, err := embedded.Open(readAllDir(b), embedded.Options{UnsafeNoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// BenchmarkReadAll reads a warm store of 200,000 events in global order, in pages of 4096 (as a
+// projection catching up would); one op is one event.
+func BenchmarkReadAll(b *testing.B) {
+	const total = readAllEvents
+	s := readAllStore(b)
 	ctx := context.Background()
 	if all, err := s.ReadAll(ctx, eventstore.Start, 0); err != nil || len(all) != total { // warm the page cache
 		b.Fatalf("read %d events of %d: %v", len(all), total, err)
@@ -248,15 +261,12 @@ func BenchmarkOpenVerify(b *testing.B) {
 // reports the events scanned per second.
 func benchOpen(b *testing.B, opts embedded.Options) {
 	b.Helper()
-	readAllFixture()
-	if readAllOnce.err != nil {
-		b.Fatal(readAllOnce.err)
-	}
+	dir := readAllDir(b)
 	b.ResetTimer()
 	start := time.Now()
 	scanned := 0
 	for scanned < b.N {
-		s, err := embedded.Open(readAllOnce.dir, opts)
+		s, err := embedded.Open(dir, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -270,15 +280,7 @@ func benchOpen(b *testing.B, opts embedded.Options) {
 // BenchmarkVerify runs the standalone Verify over the same store (a second full pass after Open,
 // as serve did before VerifyOnOpen and as freezeledger verify does). One op is one event checked.
 func BenchmarkVerify(b *testing.B) {
-	readAllFixture()
-	if readAllOnce.err != nil {
-		b.Fatal(readAllOnce.err)
-	}
-	s, err := embedded.Open(readAllOnce.dir, embedded.Options{UnsafeNoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := readAllStore(b)
 	h, _ := s.Head(context.Background())
 	b.ResetTimer()
 	start := time.Now()
