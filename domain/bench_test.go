@@ -137,14 +137,21 @@ func activate(b *testing.B, svc *domain.Service, assign [][]target) {
 	wg.Wait()
 }
 
-// BenchmarkFreezeUnfreeze1000Channels: 64 clients freezing and unfreezing customers spread over
-// 1,000 channels, through the command service on the fsync'd embedded store.
-func BenchmarkFreezeUnfreeze1000Channels(b *testing.B) {
-	l, customers := benchWorld(b, 1000, 4)
+// freezeUnfreeze is the throughput benchmark on l: the customers spread over the clients,
+// activated, then runClients.
+func freezeUnfreeze(b *testing.B, l domain.EventLog, customers [][]string) {
+	b.Helper()
 	svc := domain.NewService(l, domain.Options{})
 	assign := spreadAssign(customers)
 	activate(b, svc, assign)
 	runClients(b, svc, assign)
+}
+
+// BenchmarkFreezeUnfreeze1000Channels: 64 clients freezing and unfreezing customers spread over
+// 1,000 channels, through the command service on the fsync'd embedded store.
+func BenchmarkFreezeUnfreeze1000Channels(b *testing.B) {
+	l, customers := benchWorld(b, 1000, 4)
+	freezeUnfreeze(b, l, customers)
 }
 
 // memWorld is benchWorld on the in-memory log: the domain's own cost, without a store.
@@ -192,28 +199,47 @@ func spreadAssign(customers [][]string) [][]target {
 // benchmarks on the in-memory log: the ceiling the command service itself sets.
 func BenchmarkDomainOnly1000Channels(b *testing.B) {
 	l, customers := memWorld(b, 1000, 4)
-	svc := domain.NewService(l, domain.Options{})
-	assign := spreadAssign(customers)
-	activate(b, svc, assign)
-	runClients(b, svc, assign)
+	freezeUnfreeze(b, l, customers)
 }
 
 func BenchmarkDomainOnlyOneChannel(b *testing.B) {
 	l, customers := memWorld(b, 1, 640)
-	svc := domain.NewService(l, domain.Options{})
-	assign := spreadAssign(customers)
-	activate(b, svc, assign)
-	runClients(b, svc, assign)
+	freezeUnfreeze(b, l, customers)
 }
 
 // BenchmarkFreezeUnfreezeOneChannel: 64 clients, all in one channel.
 func BenchmarkFreezeUnfreezeOneChannel(b *testing.B) {
 	const per = 640
 	l, customers := benchWorld(b, 1, per)
-	svc := domain.NewService(l, domain.Options{})
-	assign := spreadAssign(customers)
-	activate(b, svc, assign)
-	runClients(b, svc, assign)
+	freezeUnfreeze(b, l, customers)
+}
+
+// rawAppends has benchClients clients append one small event each to their own stream of s,
+// straight to the store (no domain), each asking more() before every append; it returns how many
+// appends succeeded.
+func rawAppends(b *testing.B, s eventstore.Store, more func() bool) int64 {
+	b.Helper()
+	data := []byte(`{"customer_id":"c-1","freeze_type":"ACCOUNT_AND_RESOURCE","origin":"manual","reason":"overdue"}`)
+	meta := []byte(`{"schema_version":1,"actor":{"name":"ops-dist-1","role":"partner","partner_id":"dist-1"},"time":"2026-11-01T08:00:00Z","request_id":"bench"}`)
+	ctx := context.Background()
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for k := 0; k < benchClients; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("raw-%d", k)
+			for more() {
+				if _, err := s.Append(ctx, stream, eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "customer.frozen", Data: data, Metadata: meta}); err != nil {
+					b.Error(err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return n.Load()
 }
 
 // rawAppendRate is the baseline measured in the same run: 64 clients appending one small event each
@@ -225,28 +251,9 @@ func rawAppendRate(b *testing.B, d time.Duration) float64 {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	data := []byte(`{"customer_id":"c-1","freeze_type":"ACCOUNT_AND_RESOURCE","origin":"manual","reason":"overdue"}`)
-	meta := []byte(`{"schema_version":1,"actor":{"name":"ops-dist-1","role":"partner","partner_id":"dist-1"},"time":"2026-11-01T08:00:00Z","request_id":"bench"}`)
-	ctx := context.Background()
-	var n atomic.Int64
-	var wg sync.WaitGroup
 	start := time.Now()
-	for k := 0; k < benchClients; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stream := fmt.Sprintf("raw-%d", k)
-			for time.Since(start) < d {
-				if _, err := s.Append(ctx, stream, eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "customer.frozen", Data: data, Metadata: meta}); err != nil {
-					b.Error(err)
-					return
-				}
-				n.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds()
+	n := rawAppends(b, s, func() bool { return time.Since(start) < d })
+	return float64(n) / time.Since(start).Seconds()
 }
 
 // reportVsRaw measures the raw append baseline right after a throughput benchmark's run and reports
@@ -270,27 +277,10 @@ func BenchmarkRawAppend64Clients(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	data := []byte(`{"customer_id":"c-1","freeze_type":"ACCOUNT_AND_RESOURCE","origin":"manual","reason":"overdue"}`)
-	meta := []byte(`{"schema_version":1,"actor":{"name":"ops-dist-1","role":"partner","partner_id":"dist-1"},"time":"2026-11-01T08:00:00Z","request_id":"bench"}`)
-	ctx := context.Background()
 	var next atomic.Int64
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for k := 0; k < benchClients; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stream := fmt.Sprintf("raw-%d", k)
-			for next.Add(1) <= int64(b.N) {
-				if _, err := s.Append(ctx, stream, eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "customer.frozen", Data: data, Metadata: meta}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	rawAppends(b, s, func() bool { return next.Add(1) <= int64(b.N) })
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
 }
 

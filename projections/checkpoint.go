@@ -283,17 +283,14 @@ func (d *decoder) u() uint64 {
 	return v
 }
 
+// i reads a signed varint: the zig-zag of u's unsigned one, as binary.Varint decodes it.
 func (d *decoder) i() int64 {
-	if d.err != nil {
-		return 0
+	ux := d.u()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errors.New("truncated or malformed integer")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	return x
 }
 
 func (d *decoder) u32() uint32 {

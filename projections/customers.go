@@ -136,26 +136,19 @@ func newIDTable(capacity int) idTable {
 
 // lookup returns the index of the customer with ID id.
 func (s *state) lookup(id string) (uint32, bool) {
-	t := &s.cindex
-	h := maphash.String(t.seed, id)
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		v := t.slots[i]
-		if v == 0 {
-			return 0, false
-		}
-		if v>>32 == h>>32 {
-			ci := uint32(v) - 1
-			if c := &s.customers[ci]; int(c.idLen) == len(id) && string(s.cidBytes(c)) == id {
-				return ci, true
-			}
-		}
-	}
+	return probeID(s, maphash.String(s.cindex.seed, id), id)
 }
 
+// lookupBytes is lookup for an ID given as bytes (a view into an event's payload), not copied.
 func (s *state) lookupBytes(id []byte) (uint32, bool) {
+	return probeID(s, maphash.Bytes(s.cindex.seed, id), id)
+}
+
+// probeID finds the customer with ID id, whose hash in the table is h (maphash.String and
+// maphash.Bytes agree on equal contents). It is generic rather than taking a string so that a
+// []byte ID is compared in place, never converted.
+func probeID[ID string | []byte](s *state, h uint64, id ID) (uint32, bool) {
 	t := &s.cindex
-	h := maphash.Bytes(t.seed, id)
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		v := t.slots[i]

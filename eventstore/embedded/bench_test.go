@@ -196,19 +196,32 @@ var readAllOnce struct {
 	err error
 }
 
-// BenchmarkReadAll reads a warm store of 200,000 events in global order, in pages of 4096 (as a
-// projection catching up would); one op is one event.
-func BenchmarkReadAll(b *testing.B) {
-	const total = readAllEvents
+// readAllDir is the directory of the read benchmarks' store (readAllFixture), written on first use.
+func readAllDir(b *testing.B) string {
+	b.Helper()
 	readAllFixture()
 	if readAllOnce.err != nil {
 		b.Fatal(readAllOnce.err)
 	}
-	s, err := embedded.Open(readAllOnce.dir, embedded.Options{UnsafeNoSync: true})
+	return readAllOnce.dir
+}
+
+// readAllStore opens the read benchmarks' store, closed when the benchmark ends.
+func readAllStore(b *testing.B) *embedded.Store {
+	b.Helper()
+	s, err := embedded.Open(readAllDir(b), embedded.Options{UnsafeNoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// BenchmarkReadAll reads a warm store of 200,000 events in global order, in pages of 4096 (as a
+// projection catching up would); one op is one event.
+func BenchmarkReadAll(b *testing.B) {
+	const total = readAllEvents
+	s := readAllStore(b)
 	ctx := context.Background()
 	if all, err := s.ReadAll(ctx, eventstore.Start, 0); err != nil || len(all) != total { // warm the page cache
 		b.Fatalf("read %d events of %d: %v", len(all), total, err)
@@ -235,37 +248,25 @@ func BenchmarkReadAll(b *testing.B) {
 // BenchmarkOpen opens the 200,000-event store of BenchmarkReadAll: Open checks the tail and
 // rebuilds the in-memory stream index with one sequential scan. One op is one event scanned.
 func BenchmarkOpen(b *testing.B) {
-	readAllFixture()
-	if readAllOnce.err != nil {
-		b.Fatal(readAllOnce.err)
-	}
-	b.ResetTimer()
-	start := time.Now()
-	scanned := 0
-	for scanned < b.N {
-		s, err := embedded.Open(readAllOnce.dir, embedded.Options{UnsafeNoSync: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		h, _ := s.Head(context.Background())
-		s.Close()
-		scanned += int(h.Commit)
-	}
-	b.ReportMetric(float64(scanned)/time.Since(start).Seconds(), "events/s")
+	benchOpen(b, embedded.Options{UnsafeNoSync: true})
 }
 
 // BenchmarkOpenVerify opens the same store with VerifyOnOpen: the index scan also checks stream
 // names and, on GOMAXPROCS workers, every chain link. One op is one event scanned.
 func BenchmarkOpenVerify(b *testing.B) {
-	readAllFixture()
-	if readAllOnce.err != nil {
-		b.Fatal(readAllOnce.err)
-	}
+	benchOpen(b, embedded.Options{UnsafeNoSync: true, VerifyOnOpen: true})
+}
+
+// benchOpen opens the store of BenchmarkReadAll with opts until b.N events have been scanned and
+// reports the events scanned per second.
+func benchOpen(b *testing.B, opts embedded.Options) {
+	b.Helper()
+	dir := readAllDir(b)
 	b.ResetTimer()
 	start := time.Now()
 	scanned := 0
 	for scanned < b.N {
-		s, err := embedded.Open(readAllOnce.dir, embedded.Options{UnsafeNoSync: true, VerifyOnOpen: true})
+		s, err := embedded.Open(dir, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -279,15 +280,7 @@ func BenchmarkOpenVerify(b *testing.B) {
 // BenchmarkVerify runs the standalone Verify over the same store (a second full pass after Open,
 // as serve did before VerifyOnOpen and as freezeledger verify does). One op is one event checked.
 func BenchmarkVerify(b *testing.B) {
-	readAllFixture()
-	if readAllOnce.err != nil {
-		b.Fatal(readAllOnce.err)
-	}
-	s, err := embedded.Open(readAllOnce.dir, embedded.Options{UnsafeNoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := readAllStore(b)
 	h, _ := s.Head(context.Background())
 	b.ResetTimer()
 	start := time.Now()

@@ -153,6 +153,22 @@ func crashedStore(t *testing.T, dir string, n int) {
 	}
 }
 
+// openReplayed opens the store in dir (replaying its WAL), closed when the test ends, and checks
+// that stream "crash" holds want events; it returns the store and those events.
+func openReplayed(t *testing.T, dir string, want int) (*Store, []eventstore.RecordedEvent) {
+	t.Helper()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	evs, err := s.ReadStream(context.Background(), "crash", eventstore.Forwards, 0, 0)
+	if err != nil || len(evs) != want {
+		t.Fatalf("after replay the stream has %d events (%v), want %d", len(evs), err, want)
+	}
+	return s, evs
+}
+
 func TestWALReplay(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -160,15 +176,7 @@ func TestWALReplay(t *testing.T) {
 	if got := walSegments(t, dir); len(got) != 1 {
 		t.Fatalf("WAL segments %v, want one", got)
 	}
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	evs, err := s.ReadStream(ctx, "crash", eventstore.Forwards, 0, 0)
-	if err != nil || len(evs) != 20 {
-		t.Fatalf("after replay the stream has %d events (%v), want 20", len(evs), err)
-	}
+	s, _ := openReplayed(t, dir, 20)
 	if err := s.Verify(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -289,15 +297,7 @@ func TestWALReplayAfterPartialCheckpoint(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, segmentName(1)), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	evs, err := st.ReadStream(ctx, "crash", eventstore.Forwards, 0, 0)
-	if err != nil || len(evs) != 20 {
-		t.Fatalf("after replay the stream has %d events (%v), want 20", len(evs), err)
-	}
+	st, evs := openReplayed(t, dir, 20)
 	for i, e := range evs {
 		if e.Revision != uint64(i) || e.Position.Commit != uint64(i+1) {
 			t.Fatalf("event %d: revision %d at %s", i, e.Revision, e.Position)

@@ -148,26 +148,33 @@ func TestDeadlineDuringRetries(t *testing.T) {
 	}
 }
 
+// wantCallsFail checks that Append (of one event to stream), ReadStream (of stream), ReadAll,
+// SubscribeAll and Head on s, called with ctx, each fail with want.
+func wantCallsFail(t *testing.T, ctx context.Context, s *Store, stream string, want error) {
+	t.Helper()
+	ev := eventstore.EventData{ID: uuid.New(), Type: "t.e", Data: []byte("{}")}
+	if _, err := s.Append(ctx, stream, eventstore.Any, ev); !errors.Is(err, want) {
+		t.Errorf("append: %v", err)
+	}
+	if _, err := s.ReadStream(ctx, stream, eventstore.Forwards, 0, 0); !errors.Is(err, want) {
+		t.Errorf("read stream: %v", err)
+	}
+	if _, err := s.ReadAll(ctx, eventstore.Start, 1); !errors.Is(err, want) {
+		t.Errorf("read all: %v", err)
+	}
+	if _, err := s.SubscribeAll(ctx, eventstore.Start); !errors.Is(err, want) {
+		t.Errorf("subscribe: %v", err)
+	}
+	if _, err := s.Head(ctx); !errors.Is(err, want) {
+		t.Errorf("head: %v", err)
+	}
+}
+
 func TestCancelledContextSendsNothing(t *testing.T) {
 	s := quickFail(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	ev := eventstore.EventData{ID: uuid.New(), Type: "t.e", Data: []byte("{}")}
-	if _, err := s.Append(ctx, "c-1", eventstore.Any, ev); !errors.Is(err, context.Canceled) {
-		t.Errorf("append: %v", err)
-	}
-	if _, err := s.ReadStream(ctx, "c-1", eventstore.Forwards, 0, 0); !errors.Is(err, context.Canceled) {
-		t.Errorf("read stream: %v", err)
-	}
-	if _, err := s.ReadAll(ctx, eventstore.Start, 1); !errors.Is(err, context.Canceled) {
-		t.Errorf("read all: %v", err)
-	}
-	if _, err := s.SubscribeAll(ctx, eventstore.Start); !errors.Is(err, context.Canceled) {
-		t.Errorf("subscribe: %v", err)
-	}
-	if _, err := s.Head(ctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("head: %v", err)
-	}
+	wantCallsFail(t, ctx, s, "c-1", context.Canceled)
 	if n := s.clientsBuilt(); n != 0 {
 		t.Errorf("%d clients built for cancelled calls", n)
 	}
@@ -182,24 +189,9 @@ func TestClosedStore(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	ctx := context.Background()
-	ev := eventstore.EventData{ID: uuid.New(), Type: "t.e", Data: []byte("{}")}
-	if _, err := s.Append(ctx, "closed-1", eventstore.Any, ev); !errors.Is(err, eventstore.ErrClosed) {
-		t.Errorf("append: %v", err)
-	}
+	wantCallsFail(t, ctx, s, "closed-1", eventstore.ErrClosed)
 	if _, err := s.Append(ctx, "closed-1", eventstore.Any); !errors.Is(err, eventstore.ErrClosed) {
 		t.Errorf("empty append: %v", err)
-	}
-	if _, err := s.ReadStream(ctx, "closed-1", eventstore.Forwards, 0, 0); !errors.Is(err, eventstore.ErrClosed) {
-		t.Errorf("read stream: %v", err)
-	}
-	if _, err := s.ReadAll(ctx, eventstore.Start, 1); !errors.Is(err, eventstore.ErrClosed) {
-		t.Errorf("read all: %v", err)
-	}
-	if _, err := s.SubscribeAll(ctx, eventstore.Start); !errors.Is(err, eventstore.ErrClosed) {
-		t.Errorf("subscribe: %v", err)
-	}
-	if _, err := s.Head(ctx); !errors.Is(err, eventstore.ErrClosed) {
-		t.Errorf("head: %v", err)
 	}
 }
 

@@ -290,46 +290,41 @@ func testEmptyAppend(t *testing.T, f Factory) {
 	}
 }
 
+// wantRetried appends evs to stream again expecting exp, as a client retrying an append that
+// returned first would, and fails t unless the retry returns first and the stream still holds
+// wantLen events.
+func wantRetried(t *testing.T, s eventstore.Store, stream string, exp eventstore.ExpectedRevision, evs []eventstore.EventData, first eventstore.AppendResult, wantLen int) {
+	t.Helper()
+	again := mustAppend(t, s, stream, exp, evs...)
+	if again != first {
+		t.Fatalf("retry returned %+v, first append %+v", again, first)
+	}
+	if n := streamLen(t, s, stream); n != wantLen {
+		t.Fatalf("stream has %d events after a retry, want %d", n, wantLen)
+	}
+}
+
 func testIdempotentRetry(t *testing.T, f Factory) {
 	s := f.New(t)
-	t.Run("NoStream", func(t *testing.T) {
-		stream := streamName(t, "idem")
-		evs := newEvents("st.idem", 2)
-		first := mustAppend(t, s, stream, eventstore.NoStream, evs...)
-		again := mustAppend(t, s, stream, eventstore.NoStream, evs...)
-		if again != first {
-			t.Fatalf("retry returned %+v, first append %+v", again, first)
+	// A retry of a whole two-event append to a new stream, with the expectation it was made with.
+	retryNew := func(exp eventstore.ExpectedRevision) func(t *testing.T) {
+		return func(t *testing.T) {
+			stream := streamName(t, "idem")
+			evs := newEvents("st.idem", 2)
+			first := mustAppend(t, s, stream, exp, evs...)
+			wantRetried(t, s, stream, exp, evs, first, 2)
 		}
-		if n := streamLen(t, s, stream); n != 2 {
-			t.Fatalf("stream has %d events after a retry, want 2", n)
-		}
-	})
+	}
+	t.Run("NoStream", retryNew(eventstore.NoStream))
 	t.Run("Exact", func(t *testing.T) {
 		stream := streamName(t, "idem")
 		mustAppend(t, s, stream, eventstore.NoStream, newEvent("st.idem", 0))
 		evs := newEvents("st.idem", 3)
 		first := mustAppend(t, s, stream, eventstore.Exact(0), evs...)
 		mustAppend(t, s, stream, eventstore.Exact(3), newEvent("st.after", 9))
-		again := mustAppend(t, s, stream, eventstore.Exact(0), evs...)
-		if again != first {
-			t.Fatalf("retry returned %+v, first append %+v", again, first)
-		}
-		if n := streamLen(t, s, stream); n != 5 {
-			t.Fatalf("stream has %d events after a retry, want 5", n)
-		}
+		wantRetried(t, s, stream, eventstore.Exact(0), evs, first, 5)
 	})
-	t.Run("Any", func(t *testing.T) {
-		stream := streamName(t, "idem")
-		evs := newEvents("st.idem", 2)
-		first := mustAppend(t, s, stream, eventstore.Any, evs...)
-		again := mustAppend(t, s, stream, eventstore.Any, evs...)
-		if again != first {
-			t.Fatalf("retry returned %+v, first append %+v", again, first)
-		}
-		if n := streamLen(t, s, stream); n != 2 {
-			t.Fatalf("stream has %d events after a retry, want 2", n)
-		}
-	})
+	t.Run("Any", retryNew(eventstore.Any))
 	t.Run("PartialOverlapRefused", func(t *testing.T) {
 		stream := streamName(t, "idem")
 		evs := newEvents("st.idem", 2)

@@ -16,10 +16,7 @@ func (c *countEvents) Finish() error                  { return nil }
 
 // What WriteBundle writes is what the verifier reads: a whole-log bundle verifies, rules replayed.
 func TestWriteBundleVerifies(t *testing.T) {
-	s := newMemStore()
-	appendEvents(t, s, 40)
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, 40)
+	_, tr := runTreeOver(t, 40)
 	dir := t.TempDir()
 	res, err := tr.WriteBundle(context.Background(), dir, ExportRequest{})
 	if err != nil {
@@ -46,10 +43,7 @@ func TestWriteBundleVerifies(t *testing.T) {
 
 // A partial bundle (a position range) verifies with its range proof; the rules are not replayed.
 func TestWriteBundlePartialVerifies(t *testing.T) {
-	s := newMemStore()
-	appendEvents(t, s, 50)
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, 50)
+	_, tr := runTreeOver(t, 50)
 	dir := t.TempDir()
 	res, err := tr.WriteBundle(context.Background(), dir, ExportRequest{From: mustBound(t, "12"), To: mustBound(t, "31")})
 	if err != nil {

@@ -69,10 +69,7 @@ func writeLines(t *testing.T, dir string, lines [][]byte) {
 // A scoped bundle of one channel stream verifies: every event of the stream, in leaf order, each
 // in the signed tree, complete up to the signed head.
 func TestScopedBundleVerifies(t *testing.T) {
-	s := newMemStore()
-	appendEvents(t, s, 60) // channel-d0, -d1, -d2: 20 events each, interleaved
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, 60)
+	_, tr := runTreeOver(t, 60) // channel-d0, -d1, -d2: 20 events each, interleaved
 	dir := t.TempDir()
 	res, err := tr.WriteScopedBundle(context.Background(), dir, ScopeRequest{Scope: "d1", Stream: "channel-d1"})
 	if err != nil {
@@ -101,10 +98,7 @@ func TestScopedBundleVerifies(t *testing.T) {
 // The tamper matrix of scoped bundles: each change fails verification, naming the line or the
 // cause.
 func TestScopedBundleTamperMatrix(t *testing.T) {
-	s := newMemStore()
-	appendEvents(t, s, 40)
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, 40)
+	s, tr := runTreeOver(t, 40)
 	_, older := tr.Checkpoint()
 	appendEvents(t, s, 20)
 	waitSize(t, tr, 60)
@@ -247,10 +241,7 @@ func lineOf(t *testing.T, ev leaf.Event) []byte {
 // A partner below the channel's root sees its own events and the others redacted: the bundle
 // still proves the whole stream, and a redacted line cannot be changed unnoticed.
 func TestScopedBundleRedacts(t *testing.T) {
-	s := newMemStore()
-	appendEvents(t, s, 60)
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, 60)
+	_, tr := runTreeOver(t, 60)
 	dir := t.TempDir()
 	res, err := tr.WriteScopedBundle(context.Background(), dir, ScopeRequest{Scope: "r1", Stream: "channel-d1",
 		Show: func(ev *leaf.Event) bool { return ev.Revision%2 == 0 }})
@@ -285,10 +276,7 @@ func TestScopedBundleRedacts(t *testing.T) {
 // A range of a scoped stream carries the stream's last event before it and its first after it;
 // without either, the range's completeness is not shown.
 func TestScopedBundleRange(t *testing.T) {
-	s := newMemStore()
-	appendEvents(t, s, 60)
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, 60)
+	_, tr := runTreeOver(t, 60)
 	dir := t.TempDir()
 	// positions 21..40 are leaves 20..39; channel-d1's leaves are 1, 4, 7, …
 	res, err := tr.WriteScopedBundle(context.Background(), dir, ScopeRequest{Scope: "d1", Stream: "channel-d1", From: mustBound(t, "21"), To: mustBound(t, "41")})

@@ -96,6 +96,34 @@ func runTree(t testing.TB, dir string, s eventstore.Store, opts Options) *Tree {
 	return tr
 }
 
+// runTreeOver is a store of n events (appendEvents) and a tree over it in a temporary directory,
+// running until the test ends, its checkpoint already at size n.
+func runTreeOver(t testing.TB, n int) (*memStore, *Tree) {
+	t.Helper()
+	s := newMemStore()
+	appendEvents(t, s, n)
+	tr := runTree(t, t.TempDir(), s, Options{})
+	waitSize(t, tr, uint64(n))
+	return s, tr
+}
+
+// buildTreeFiles opens the tree in dir, runs it until its checkpoint covers n events, then stops and
+// closes it: what is left in dir is the files of a tree that shut down cleanly at size n.
+func buildTreeFiles(t testing.TB, dir string, s eventstore.Store, n uint64) {
+	t.Helper()
+	tr, err := OpenTree(dir, s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	waitSize(t, tr, n)
+	cancel()
+	<-done
+	tr.Close()
+}
+
 func waitSize(t testing.TB, tr *Tree, n uint64) leaf.Checkpoint {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -108,10 +136,7 @@ func waitSize(t testing.TB, tr *Tree, n uint64) leaf.Checkpoint {
 }
 
 func TestProofsCheckWithTransparencyDevVerifier(t *testing.T) {
-	s := newMemStore()
-	appendEvents(t, s, 37)
-	tr := runTree(t, t.TempDir(), s, Options{})
-	waitSize(t, tr, 37)
+	s, tr := runTreeOver(t, 37)
 	appendEvents(t, s, 100)
 	cp := waitSize(t, tr, 137)
 	if cp.Size != 137 || tr.Size() != 137 {
@@ -211,17 +236,7 @@ func TestRestartResumesWithoutRebuilding(t *testing.T) {
 	s := newMemStore()
 	appendEvents(t, s, 50)
 	dir := t.TempDir()
-	tr, err := OpenTree(dir, s, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx) }()
-	waitSize(t, tr, 50)
-	cancel()
-	<-done
-	tr.Close()
+	buildTreeFiles(t, dir, s, 50)
 
 	// Reopened on a store that would hash differently below the checkpoint if it were re-read: the
 	// tree must come from its files (and say so when it reaches back).
@@ -245,14 +260,7 @@ func TestOpenRefusesTreeFilesThatDisagreeWithCheckpoint(t *testing.T) {
 	s := newMemStore()
 	appendEvents(t, s, 20)
 	dir := t.TempDir()
-	tr, _ := OpenTree(dir, s, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx) }()
-	waitSize(t, tr, 20)
-	cancel()
-	<-done
-	tr.Close()
+	buildTreeFiles(t, dir, s, 20)
 
 	// Opening checks the nodes the root is made of (here the subtree of leaves 0..15); a full check of
 	// every node is VerifyTreeFiles (freezeledger verify --data-dir).
@@ -266,14 +274,7 @@ func TestRebuildFromStoreIsCheckedAgainstCheckpoint(t *testing.T) {
 	s := newMemStore()
 	appendEvents(t, s, 20)
 	dir := t.TempDir()
-	tr, _ := OpenTree(dir, s, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx) }()
-	waitSize(t, tr, 20)
-	cancel()
-	<-done
-	tr.Close()
+	buildTreeFiles(t, dir, s, 20)
 
 	// Lose the tree's node files: the tree is rebuilt from the store and checked against the signed
 	// checkpoint; a store whose history changed is reported.

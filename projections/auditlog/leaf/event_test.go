@@ -15,6 +15,25 @@ const (
 	testData     = `{"customer_id":"c-1","freeze_type":"ACCOUNT","origin":"manual","reason":"overdue \u003cinvoice\u003e \u0026 \u2028 é"}`
 )
 
+// strippedLine is ev's export line (json.Marshal) parsed as an outside verifier would and marshalled
+// again without index, position and leaf_hash: the object the leaf's canonical bytes are defined on.
+func strippedLine(t *testing.T, ev Event) []byte {
+	t.Helper()
+	line, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(line, &obj); err != nil {
+		t.Fatal(err)
+	}
+	delete(obj, "index")
+	delete(obj, "position")
+	delete(obj, "leaf_hash")
+	stripped, _ := json.Marshal(obj)
+	return stripped
+}
+
 func TestCanonicalBytesRecomputableFromExportLine(t *testing.T) {
 	rec := Record{EventID: "0b7e4a52-55d4-4bd3-9a4b-5b0a3b0e0f01", Type: "customer.frozen",
 		Stream: "channel-dist-1", Revision: 17, Position: "1042", Data: []byte(testData), Metadata: []byte(testMetadata)}
@@ -28,19 +47,8 @@ func TestCanonicalBytesRecomputableFromExportLine(t *testing.T) {
 	if strings.Contains(string(ev.Metadata), "actor") || strings.Contains(string(ev.Metadata), `"time"`) {
 		t.Fatalf("metadata keeps actor/time: %s", ev.Metadata)
 	}
-	line, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// An outside verifier: parse the line, drop index/position/leaf_hash, canonicalize, hash.
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(line, &obj); err != nil {
-		t.Fatal(err)
-	}
-	delete(obj, "index")
-	delete(obj, "position")
-	delete(obj, "leaf_hash")
-	stripped, _ := json.Marshal(obj)
+	stripped := strippedLine(t, ev)
 	canon, err := Canonicalize(stripped)
 	if err != nil {
 		t.Fatal(err)
