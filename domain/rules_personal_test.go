@@ -23,7 +23,9 @@ func sealed(tag string) *domain.SealedValue {
 	return &domain.SealedValue{Nonce: bytes.Repeat([]byte{1}, 12), Ciphertext: ct}
 }
 
-func admin(p string) domain.Actor { return domain.Actor{Name: "admin-" + p, Role: domain.RolePartner, PartnerID: p} }
+func admin(p string) domain.Actor {
+	return domain.Actor{Name: "admin-" + p, Role: domain.RolePartner, PartnerID: p}
+}
 
 func assocPersonal(a domain.Actor, customer, partner string, p *domain.SealedPersonal) cmd {
 	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
@@ -86,7 +88,7 @@ func TestRule21_PersonalDataIsSealedAndChecked(t *testing.T) {
 			code: domain.CodeInvalid, rule: "rule 21",
 		},
 		{
-			name: "the manager changes and clears fields",
+			name:  "the manager changes and clears fields",
 			given: []cmd{assocPersonal(op("dist-1"), "c-p", "dist-1", withMobile())},
 			when:  changePersonal(op("dist-1"), "c-p", domain.SealedPersonal{KeyID: testKeyID, Email: sealed("email")}, domain.FieldMobile),
 			then:  []string{domain.EventCustomerPersonalDataChanged},
@@ -149,7 +151,7 @@ func TestRule21_Erasure(t *testing.T) {
 	withData := []cmd{assocPersonal(op("res-1"), "c-p", "res-1", withMobile())}
 	runRuleCases(t, []ruleCase{
 		{
-			name: "an admin of the customer's own partner erases: the event names the key, never holds it",
+			name:  "an admin of the customer's own partner erases: the event names the key, never holds it",
 			given: withData,
 			when:  erase(admin("res-1"), true, "c-p"),
 			then:  []string{domain.EventCustomerPersonalDataErased},
@@ -167,7 +169,7 @@ func TestRule21_Erasure(t *testing.T) {
 			},
 		},
 		{
-			name: "the platform erases",
+			name:  "the platform erases",
 			given: withData,
 			when:  erase(platform, false, "c-p"),
 			then:  []string{domain.EventCustomerPersonalDataErased},
