@@ -257,6 +257,7 @@ func encodeState(e *encoder, s *state) {
 		e.u(uint64(a.name))
 		e.leaves(a.leaves)
 	}
+	encodePersonal(e, s)
 }
 
 type decoder struct {
@@ -491,6 +492,9 @@ func readState(b []byte) (*state, error) {
 		a.leaves = d.leaves()
 		s.actorIdx[a.name] = uint32(len(s.actors))
 		s.actors = append(s.actors, a)
+	}
+	if d.err == nil {
+		decodePersonal(d, s)
 	}
 	if d.err != nil {
 		return nil, d.err

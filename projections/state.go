@@ -58,6 +58,9 @@ type state struct {
 
 	lastID uuid.UUID // ID of the last applied event, to check a checkpoint against the store
 
+	pers *personalModel // rule 21 (personal.go); nil until the first personal data
+	keys PersonalKeys   // opens sealed personal data (set by ReadModels); nil: none is shown
+
 	scratch []byte // apply's scratch buffer
 
 	decodeErrors uint64 // events that could not be decoded or referred to unknown subjects
@@ -249,8 +252,14 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 		err = s.partnerChanged(rec.Type, leaf, t, actor, d)
 	case domain.EventCustomerAssociated:
 		err = s.customerAssociated(leaf, t, actor, d)
+		if err == nil && (len(d.personal) > 0 || s.pers != nil) {
+			ci, _ := s.lookupBytes(d.customerID)
+			err = s.personalAssociated(ci, d.personal)
+		}
 	case domain.EventCustomerFrozen, domain.EventCustomerUnfrozen, domain.EventCustomerResourcesRelease:
 		err = s.customerChanged(rec.Type, leaf, t, actor, d)
+	case domain.EventCustomerPersonalDataChanged, domain.EventCustomerPersonalDataErased:
+		err = s.personalEvent(rec.Type, rec.Data, d)
 	default:
 		// Reservation events (and types this version does not know) only take their leaf.
 	}
@@ -563,6 +572,7 @@ func (p *partner) freezeLeaf(cut uint32) uint32 {
 
 // view is a customer's full state as of a cut: its own state and the partner cascade (rule 7).
 type view struct {
+	ci, cut  uint32
 	c        *customer
 	own      ownState
 	p        *partner
@@ -577,7 +587,7 @@ type view struct {
 
 func (s *state) view(ci uint32, cut uint32) (view, bool) {
 	c := &s.customers[ci]
-	v := view{c: c, own: s.customerAt(c, cut)}
+	v := view{ci: ci, cut: cut, c: c, own: s.customerAt(c, cut)}
 	if !v.own.exists {
 		return v, false
 	}

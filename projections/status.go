@@ -51,6 +51,11 @@ type CustomerStatus struct {
 	AccountManager      string   `json:"account_manager"`
 	AssociatedAt        string   `json:"associated_at"`
 	Position            string   `json:"position"`
+	// Personal is the customer's personal data in clear text (rule 21), nil when it has none, after
+	// its erasure (PersonalDataErased), or when the key store cannot open it. It is the present's
+	// also for as_of reads: the read models keep no clear text of earlier values.
+	Personal           *PersonalData `json:"personal"`
+	PersonalDataErased bool          `json:"personal_data_erased"`
 }
 
 // Delegation is a reseller's delegated permissions (rule 6).
@@ -256,6 +261,7 @@ func (s *state) status(v *view, id string, retention time.Duration) CustomerStat
 	if v.inherit != nil {
 		st.EffectiveState, st.EffectiveFreezeType, st.EffectiveOrigin = stateFrozen, sevStr[sevAll], originPart
 	}
+	s.statusPersonal(&st, v.ci)
 	return st
 }
 
