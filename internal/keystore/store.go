@@ -31,7 +31,7 @@ import (
 const Format = "freezeledger-keys/1"
 
 // PoolSize is how many keys one fsynced append creates ahead of use.
-const PoolSize = 64
+const PoolSize = 1024
 
 var (
 	// ErrUnknownKey: no key with that ID is in the store (and none was destroyed): a missing or
