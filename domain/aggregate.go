@@ -40,6 +40,11 @@ package domain
 //     channel holds the live reservation.
 //  11. Batches take at most MaxBatch customers and report one result per customer; one refusal does
 //     not undo the others.
+//  21. Personal data (personal.go, personal_decisions.go) is recorded sealed only: ciphertexts and
+//     the customer's key ID, checked for shape; one key per customer; set at association or changed
+//     by the customer's manager; erased once (a second erasure, or a change after it, is a
+//     conflict) by an admin of the customer's own partner or by the platform, with a reason.
+//     Erasure changes nothing else: the customer can still be frozen and unfrozen.
 //
 // Actor roles: platform (registers distributors and solution providers, registers resellers naming a
 // parent, freezes any partner), partner (acts for its partner ID within the rules above), auditor and

@@ -51,6 +51,11 @@ type Customer struct {
 	// ResourceFrozenAt is when the current ACCOUNT_AND_RESOURCE freeze began.
 	ResourceFrozenAt  time.Time
 	ResourcesReleased bool // sticky (rule 8)
+
+	// Rule 21: the ID of the data key its personal data is sealed with ("" if it has none), and
+	// whether that data was erased (sticky).
+	PersonalKeyID  string
+	PersonalErased bool
 }
 
 // Channel is the state of one channel stream. It is not safe for concurrent use; the Service owns
@@ -196,6 +201,9 @@ func (c *Channel) apply(typ string, data any, ec eventCtx) {
 			ID: d.CustomerID, Name: d.Name, PartnerID: d.PartnerID, DistributorID: d.DistributorID,
 			Tags: d.Tags, AccountManager: d.AccountManager, AssociatedAt: at,
 		}
+		if d.Personal != nil {
+			c.customers[d.CustomerID].PersonalKeyID = d.Personal.KeyID
+		}
 	case *CustomerFrozen:
 		if cu := c.touchCustomer(d.CustomerID); cu != nil {
 			cu.Frozen, cu.FreezeType, cu.Origin, cu.Reason, cu.FrozenBy, cu.FrozenAt = true, d.FreezeType, d.Origin, d.Reason, actorName, at
@@ -230,6 +238,14 @@ func (c *Channel) apply(typ string, data any, ec eventCtx) {
 		k := reservationKey{kind, d.ID, d.ReservationRevision}
 		c.j.saveReservation(c, k)
 		c.released[k] = struct{}{}
+	case *CustomerPersonalDataChanged:
+		if cu := c.touchCustomer(d.CustomerID); cu != nil {
+			cu.PersonalKeyID = d.Personal.KeyID
+		}
+	case *CustomerPersonalDataErased:
+		if cu := c.touchCustomer(d.CustomerID); cu != nil {
+			cu.PersonalErased = true
+		}
 	}
 }
 

@@ -12,6 +12,8 @@ type Meta struct {
 	RequestID      string
 	IdempotencyKey string // optional; the same key with the same command returns the first result
 	OnBehalfOf     string
+	// Admin: the actor is a partner admin (rule 21's erasure; recorded as Metadata.ActorAdmin).
+	Admin bool
 }
 
 // RegisterPartner registers a distributor or solution provider (by the platform) or a reseller (by
@@ -32,6 +34,8 @@ type AssociateCustomer struct {
 	PartnerID      string
 	Tags           []string
 	AccountManager string
+	// Personal is the customer's sealed personal data (rule 21), nil for none.
+	Personal *SealedPersonal
 }
 
 // FreezeCustomer freezes a customer, or upgrades an ACCOUNT freeze (rule 5). FreezeType "" means ACCOUNT.

@@ -22,7 +22,7 @@ func (c *Channel) decideAssociate(cmd AssociateCustomer, reservationRev uint64) 
 	target := c.partners[cmd.PartnerID]
 	ev := &CustomerAssociated{
 		CustomerID: cmd.CustomerID, Name: strings.TrimSpace(cmd.Name), PartnerID: cmd.PartnerID,
-		Tags: cmd.Tags, AccountManager: cmd.AccountManager,
+		Tags: cmd.Tags, AccountManager: cmd.AccountManager, Personal: cmd.Personal,
 	}
 	if target.Type == PartnerReseller {
 		ev.DistributorID = target.ParentID
@@ -61,6 +61,9 @@ func (c *Channel) checkAssociate(cmd AssociateCustomer) error {
 	}
 	if utf8.RuneCountInString(cmd.AccountManager) > 256 {
 		return Errorf(CodeInvalid, "account_manager is at most 256 characters")
+	}
+	if err := checkAssociationPersonal(cmd.Personal); err != nil {
+		return err
 	}
 	if cmd.Actor.Role != RolePartner {
 		return Errorf(CodeForbidden, "rule 2: the platform manages partners, not customers; a customer is associated by its partner or the distributor of its reseller")

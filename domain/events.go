@@ -32,29 +32,34 @@ const (
 	EventBudgetThresholdReached = "budget.threshold_reached"
 	EventBudgetReset            = "budget.reset"
 	EventPartnerQuotaSet        = "partner.quota_set"
+	// Rule 21: personal data (personal.go). Association may carry it (CustomerAssociated.Personal).
+	EventCustomerPersonalDataChanged = "customer.personal_data_changed"
+	EventCustomerPersonalDataErased  = "customer.personal_data_erased"
 )
 
 // SchemaVersions is the current schema version of every event type.
 var SchemaVersions = map[string]int{
-	EventPartnerRegistered:        1,
-	EventPartnerFrozen:            1,
-	EventPartnerUnfrozen:          1,
-	EventPartnerDelegationGranted: 1,
-	EventPartnerDelegationRevoked: 1,
-	EventCustomerAssociated:       1,
-	EventCustomerFrozen:           1,
-	EventCustomerUnfrozen:         1,
-	EventCustomerResourcesRelease: 1,
-	EventIDReserved:               1,
-	EventIDReservationReleased:    1,
-	EventUsageRecorded:            1,
-	EventResourceReported:         1,
-	EventResourceRemoved:          1,
-	EventBudgetSet:                1,
-	EventBudgetRemoved:            1,
-	EventBudgetThresholdReached:   1,
-	EventBudgetReset:              1,
-	EventPartnerQuotaSet:          1,
+	EventPartnerRegistered:           1,
+	EventPartnerFrozen:               1,
+	EventPartnerUnfrozen:             1,
+	EventPartnerDelegationGranted:    1,
+	EventPartnerDelegationRevoked:    1,
+	EventCustomerAssociated:          1,
+	EventCustomerFrozen:              1,
+	EventCustomerUnfrozen:            1,
+	EventCustomerResourcesRelease:    1,
+	EventIDReserved:                  1,
+	EventIDReservationReleased:       1,
+	EventUsageRecorded:               1,
+	EventResourceReported:            1,
+	EventResourceRemoved:             1,
+	EventBudgetSet:                   1,
+	EventBudgetRemoved:               1,
+	EventBudgetThresholdReached:      1,
+	EventBudgetReset:                 1,
+	EventPartnerQuotaSet:             1,
+	EventCustomerPersonalDataChanged: 1,
+	EventCustomerPersonalDataErased:  1,
 }
 
 // PartnerType is the kind of partner.
@@ -148,6 +153,9 @@ type Metadata struct {
 	// CommandHash fingerprints the command that produced the event, so that reusing an idempotency
 	// key for a different command is detected (a conflict), also after a restart.
 	CommandHash string `json:"command_hash,omitempty"`
+	// ActorAdmin records that the actor is a partner admin (rule 21's erasure): what the validator
+	// needs to re-decide its commands.
+	ActorAdmin bool `json:"actor_admin,omitempty"`
 }
 
 // Event payloads (the event's data JSON), one type per event type.
@@ -192,6 +200,8 @@ type CustomerAssociated struct {
 	DistributorID  string   `json:"distributor_id,omitempty"` // set when PartnerID is a reseller
 	Tags           []string `json:"tags,omitempty"`
 	AccountManager string   `json:"account_manager,omitempty"`
+	// Personal is the customer's sealed personal data (rule 21), if it was given at association.
+	Personal *SealedPersonal `json:"personal,omitempty"`
 }
 
 // CustomerFrozen: a customer was frozen, or its freeze upgraded from ACCOUNT to ACCOUNT_AND_RESOURCE
@@ -398,6 +408,10 @@ func DecodeData(eventType string, data []byte) (any, error) {
 		v = &BudgetReset{}
 	case EventPartnerQuotaSet:
 		v = &PartnerQuotaSet{}
+	case EventCustomerPersonalDataChanged:
+		v = &CustomerPersonalDataChanged{}
+	case EventCustomerPersonalDataErased:
+		v = &CustomerPersonalDataErased{}
 	default:
 		return nil, fmt.Errorf("unknown event type %q", eventType)
 	}

@@ -245,7 +245,7 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		}
 		v.keys[k] = hash
 	}
-	m := Meta{Actor: meta.Actor}
+	m := Meta{Actor: meta.Actor, Admin: meta.ActorAdmin}
 	now := meta.Time
 	var produced []pendingEvent
 	var err error
@@ -286,7 +286,7 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		if !r.any || r.holders[r.current] != ev.Stream || r.released[r.current] || r.taken {
 			return viol("rule 10", "customer %q is associated without %s holding its live reservation", d.CustomerID, ev.Stream)
 		}
-		produced, err = c.decideAssociate(AssociateCustomer{Meta: m, CustomerID: d.CustomerID, Name: d.Name, PartnerID: d.PartnerID, Tags: d.Tags, AccountManager: d.AccountManager}, r.current)
+		produced, err = c.decideAssociate(AssociateCustomer{Meta: m, CustomerID: d.CustomerID, Name: d.Name, PartnerID: d.PartnerID, Tags: d.Tags, AccountManager: d.AccountManager, Personal: d.Personal}, r.current)
 		if err == nil && len(produced) == 2 {
 			freeze := produced[1]
 			after = func() {
@@ -339,6 +339,8 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		if produced, followUps, refused, err = v.decideBilling(c, meta, data, viol); refused != nil {
 			return refused
 		}
+	case *CustomerPersonalDataChanged, *CustomerPersonalDataErased:
+		produced, err = decidePersonalEvent(c, m, data)
 	default:
 		return viol("stream", "%s events do not belong in a channel stream", ev.Type)
 	}

@@ -77,8 +77,9 @@ type request struct {
 // request with an idempotency key carries the key's ID and hash for the channel's index.
 func newRequest(m Meta, hash string, run func(c *Channel, e *emitter) error) *request {
 	r := &request{
-		meta: Metadata{Actor: m.Actor, RequestID: m.RequestID, IdempotencyKey: m.IdempotencyKey, OnBehalfOf: m.OnBehalfOf, CommandHash: hash},
-		run:  run,
+		meta: Metadata{Actor: m.Actor, RequestID: m.RequestID, IdempotencyKey: m.IdempotencyKey, OnBehalfOf: m.OnBehalfOf, CommandHash: hash,
+			ActorAdmin: m.Admin && m.Actor.Role == RolePartner},
+		run: run,
 	}
 	if m.IdempotencyKey != "" {
 		r.keyed, r.id, r.hash = true, keyID(m.Actor.Name, m.IdempotencyKey), hashID(hash)

@@ -62,9 +62,13 @@ func (s *Server) associateCustomer(w http.ResponseWriter, r *http.Request, p Pri
 	if err != nil {
 		return err
 	}
+	personal, err := s.sealAssociation(req.CustomerID, req.Personal)
+	if err != nil {
+		return err
+	}
 	res, err := s.ledger.AssociateCustomer(r.Context(), domain.AssociateCustomer{
 		Meta: m, CustomerID: req.CustomerID, Name: req.Name, PartnerID: req.PartnerID,
-		Tags: req.Tags, AccountManager: req.AccountManager,
+		Tags: req.Tags, AccountManager: req.AccountManager, Personal: personal,
 	})
 	if err != nil {
 		// A refusal naming a partner outside the caller's subtree does not tell it the partner exists.
@@ -220,6 +224,9 @@ func (s *Server) searchCustomers(w http.ResponseWriter, r *http.Request, p Princ
 	if list == nil {
 		list = []projections.CustomerStatus{}
 	}
+	for i := range list {
+		withoutPersonal(p, &list[i])
+	}
 	writeJSON(w, http.StatusOK, searchResponse{Customers: list, NextCursor: optString(next)})
 	return nil
 }
@@ -257,6 +264,7 @@ func (s *Server) statusRead(w http.ResponseWriter, r *http.Request, p Principal)
 	if err := checkAccess(r, p); err != nil {
 		return err
 	}
+	withoutPersonal(p, &c)
 	if s.statusETags {
 		writeStatusETag(w, r, &c)
 	} else {

@@ -136,6 +136,8 @@ type associateCustomerRequest struct {
 	PartnerID      string   `json:"partner_id"`
 	Tags           []string `json:"tags"`
 	AccountManager string   `json:"account_manager"`
+	// Personal is rule 21's personal data (personal.go), sealed before the command.
+	Personal *personalInput `json:"personal"`
 }
 
 // MaxTags bounds a customer's tags.
@@ -160,7 +162,12 @@ func (q associateCustomerRequest) check() error {
 		}
 	}
 	if q.AccountManager != "" {
-		return checkText("account_manager", q.AccountManager, 128)
+		if err := checkText("account_manager", q.AccountManager, 128); err != nil {
+			return err
+		}
+	}
+	if q.Personal != nil {
+		return q.Personal.check()
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func pathID(r *http.Request, what string) (string, error) {
 
 // meta builds a command's Meta: the actor, the request ID and the Idempotency-Key.
 func meta(r *http.Request, p Principal) (domain.Meta, error) {
-	m := domain.Meta{Actor: p.Actor(), RequestID: info(r).id}
+	m := domain.Meta{Actor: p.Actor(), RequestID: info(r).id, Admin: p.Admin && p.Role == domain.RolePartner}
 	if vs, ok := r.Header["Idempotency-Key"]; ok {
 		if len(vs) != 1 {
 			return m, errorf(domain.CodeInvalid, "Idempotency-Key is given %d times", len(vs))

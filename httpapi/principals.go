@@ -26,6 +26,8 @@ type Principal struct {
 	Role        domain.Role `json:"role"`
 	PartnerID   string      `json:"partner_id"`
 	TokenSHA256 string      `json:"token_sha256"`
+	// Admin marks a partner admin (rule 21's erasure): only for role partner.
+	Admin bool `json:"admin,omitempty"`
 }
 
 // Actor is the domain actor a principal acts as.

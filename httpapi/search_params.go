@@ -126,8 +126,8 @@ var searchParams = []searchParam{
 	{"budget_type", notYet("budget_type (budgets come with the budget routes)")},
 	{"resource_expires_before", notYet("resource_expires_before (resources come with the billing feed)")},
 	{"resource_expires_after", notYet("resource_expires_after (resources come with the billing feed)")},
-	{"account_name", notYet("account_name (personal data comes with its encryption)")},
-	{"mobile", notYet("mobile (personal data comes with its encryption)")},
+	{"account_name", accountNameParam},
+	{"mobile", mobileParam},
 }
 
 // searchParamNames lists the parameters GET /v1/customers accepts, min_position included.

@@ -50,6 +50,9 @@ type Options struct {
 	// audit event lists) open at once for one principal and in all; one more is a 429 rate_limited
 	// with Retry-After. 0 means DefaultMaxStreamsPerPrincipal (4) and DefaultMaxStreams (64).
 	MaxStreamsPerPrincipal, MaxStreams int
+	// Personal seals personal data and destroys its keys (rule 21); nil: the personal routes and a
+	// personal object at association answer 503 unavailable.
+	Personal PersonalVault
 	// StreamWriteTimeout is how long a streamed response waits for the client to take each chunk
 	// (about 32 KiB) before the connection is cut; 0 means DefaultStreamWriteTimeout (10 s).
 	StreamWriteTimeout time.Duration
@@ -77,6 +80,7 @@ type Server struct {
 	metrics       *httpMetrics
 	handler       http.Handler
 	feed          FeedOptions
+	personal      PersonalVault // rule 21 (personal.go); nil: unavailable
 }
 
 // New builds a Server.
@@ -90,6 +94,7 @@ func New(o Options) (*Server, error) {
 		streams:       newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
 		streamTimeout: o.StreamWriteTimeout, statusETags: true, feed: o.Feed,
 	}
+	s.personal = o.Personal
 	if s.streamTimeout <= 0 {
 		s.streamTimeout = DefaultStreamWriteTimeout
 	}
@@ -203,6 +208,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/customers/{id}/budget/history", notReader, s.getBudgetHistory},
 		{"PUT", "/v1/partners/{id}/quota", writers, s.putQuota},
 		{"GET", "/v1/partners/{id}/quota", authenticated, s.getQuota},
+		{"PATCH", "/v1/customers/{id}/personal", writers, s.patchPersonal},
+		{"POST", "/v1/customers/{id}/erase", writers, s.erasePersonal},
 		{"GET", "/v1/audit/events", auditors, s.auditEvents},
 		{"GET", "/v1/audit/export", auditors, s.auditExport},
 		{"GET", "/v1/audit/bundle", auditors, s.auditBundle},

@@ -75,6 +75,24 @@ func appendStatus(dst []byte, s *projections.CustomerStatus) []byte {
 	dst = strconv.AppendInt(dst, int64(s.Resources), 10)
 	dst = append(dst, `,"earliest_expiry":`...)
 	dst = appendJSONStringPtr(dst, s.EarliestExpiry)
+	dst = appendPersonal(append(dst, `,"personal":`...), s.Personal)
+	if s.PersonalDataErased {
+		dst = append(dst, `,"personal_data_erased":true`...)
+	} else {
+		dst = append(dst, `,"personal_data_erased":false`...)
+	}
+	return append(dst, '}')
+}
+
+// appendPersonal appends rule 21's personal object (or null) as json.Marshal writes it.
+func appendPersonal(dst []byte, p *projections.PersonalData) []byte {
+	if p == nil {
+		return append(dst, "null"...)
+	}
+	dst = appendJSONStringPtr(append(dst, `{"account_name":`...), p.AccountName)
+	dst = appendJSONStringPtr(append(dst, `,"mobile":`...), p.Mobile)
+	dst = appendJSONStringPtr(append(dst, `,"email":`...), p.Email)
+	dst = appendJSONStringPtr(append(dst, `,"contact_name":`...), p.ContactName)
 	return append(dst, '}')
 }
 

@@ -258,6 +258,7 @@ func encodeState(e *encoder, s *state) {
 		e.leaves(a.leaves)
 	}
 	encodeBilling(e, s)
+	encodePersonal(e, s)
 }
 
 type decoder struct {
@@ -492,6 +493,7 @@ func readState(b []byte) (*state, error) {
 	}
 	if d.err == nil {
 		decodeBilling(d, s)
+		decodePersonal(d, s)
 	}
 	if d.err != nil {
 		return nil, d.err

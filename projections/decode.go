@@ -128,7 +128,8 @@ type decoded struct {
 	partnerID, customerID, name, ptype, parentID, distributorID, accountManager []byte
 	freezeType, origin, reason, kind, id, channel                               []byte
 	tags, perms                                                                 [][]byte
-	deadline                                                                    int64 // retention deadline, Unix ns, 0 if none
+	personal                                                                    []byte // raw JSON of customer.associated's personal (rule 21)
+	deadline                                                                    int64  // retention deadline, Unix ns, 0 if none
 
 	actorName, actorPartner []byte
 	time                    int64 // metadata time, Unix ns; 0 if absent
@@ -185,6 +186,8 @@ func decodeEvent(d *decoded, data, meta []byte) error {
 			if err == nil {
 				err = strArray(v, func(s []byte) { d.perms = append(d.perms, s) })
 			}
+		case "personal":
+			d.personal = v
 		case "retention_deadline":
 			if err == nil && string(v) != "null" {
 				d.deadline, err = parseTime(v)

@@ -38,7 +38,7 @@ import (
 // ProjectionVersion is the version of the read models' derivation and checkpoint format. Changing
 // it (whenever apply's meaning or the checkpoint layout changes) makes Open discard any checkpoint
 // written by another version and rebuild from the log.
-const ProjectionVersion = 3
+const ProjectionVersion = 4
 
 // Options configure Open. The zero value is usable.
 type Options struct {
@@ -56,6 +56,9 @@ type Options struct {
 	// (default 200,000); CheckpointInterval after this long with any event applied (default 1 min).
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
+	// PersonalKeys opens sealed personal data (rule 21); nil shows none. Open refuses a checkpoint
+	// whose sealed values name a key it does not know (ErrPersonalKeyMissing).
+	PersonalKeys PersonalKeys
 }
 
 // DefaultRetention is rule 8's default retention period.
@@ -114,6 +117,10 @@ func Open(store eventstore.Store, dir string, opts Options) (*ReadModels, error)
 		st = newState()
 	}
 	st.clock, st.currency = opts.Clock, opts.Currency
+	st.keys = opts.PersonalKeys
+	if err := st.unsealAll(); err != nil {
+		return nil, fmt.Errorf("projections: the checkpoint's personal data: %w", err)
+	}
 	m.st = st
 	m.ckptApplied = st.applied()
 	m.lastCkptAt = opts.Clock.Now()
@@ -367,6 +374,7 @@ func (m *ReadModels) catchUp(ctx context.Context) error {
 func (m *ReadModels) Rebuild(ctx context.Context) error {
 	fresh := newState()
 	fresh.clock, fresh.currency = m.opts.Clock, m.opts.Currency
+	fresh.keys = m.opts.PersonalKeys
 	var dec decoded
 	apply := func(evs []eventstore.RecordedEvent) bool {
 		for i := range evs {

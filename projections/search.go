@@ -59,9 +59,13 @@ type SearchFilter struct {
 	Associated       *bool
 	AssociatedAfter  string
 	AssociatedBefore string
-	AsOf             AsOf
-	Limit            int
-	Cursor           string
+	// Mobile and AccountName (rule 21) are exact after normalisation (the caller normalises: E.164
+	// for the mobile; the account name as given, compared lower-cased); matched through the blind index.
+	Mobile      string
+	AccountName string
+	AsOf        AsOf
+	Limit       int
+	Cursor      string
 }
 
 // Association types of SearchFilter.AssociationType.

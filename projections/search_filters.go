@@ -111,6 +111,16 @@ func compileFilters(s *state, f *SearchFilter) (filters []customerFilter, none b
 	if f.Frozen != nil || f.FreezeType != "" || f.Origin != "" || f.AutoFrozen != nil {
 		filters = append(filters, effectiveFilter{f})
 	}
+	for b, v := range [nBlind]string{blindMobile: f.Mobile, blindAccountName: f.AccountName} {
+		if v == "" {
+			continue
+		}
+		if s.pers == nil || s.keys == nil {
+			return nil, true, nil
+		}
+		field := blindFields[b]
+		filters = append(filters, blindFilter{b, s.keys.BlindIndex(field, BlindIndexValue(field, v))})
+	}
 	return filters, false, nil
 }
 
@@ -300,4 +310,18 @@ func (effectiveFilter) index(*state) ([][]uint32, bool) { return nil, false }
 func (effectiveFilter) stateful() bool                  { return true }
 func (f effectiveFilter) match(s *state, _ uint32, _ *customer, v *view) bool {
 	return matchEffective(s, v, f.f)
+}
+
+// blindFilter: the customer's indexed mobile or account name (rule 21) has the keyed hash h; the
+// index holds hashes only (personal.go).
+type blindFilter struct {
+	field int
+	h     [32]byte
+}
+
+func (f blindFilter) index(s *state) ([][]uint32, bool) { return [][]uint32{s.pers.index[f.h]}, true }
+func (blindFilter) stateful() bool                      { return false }
+func (f blindFilter) match(s *state, ci uint32, _ *customer, _ *view) bool {
+	r := s.pers.recs[ci]
+	return r != nil && r.indexed[f.field] && r.blind[f.field] == f.h
 }

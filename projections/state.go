@@ -58,9 +58,11 @@ type state struct {
 
 	lastID uuid.UUID // ID of the last applied event, to check a checkpoint against the store
 
-	bill     *billingModel // rules 12 to 18 (billing.go); nil until the first billing event
-	clock    domain.Clock  // the present's time for month-to-date spend and budget periods (set by ReadModels)
-	currency string        // the deployment's currency, shown with money
+	bill     *billingModel  // rules 12 to 18 (billing.go); nil until the first billing event
+	clock    domain.Clock   // the present's time for month-to-date spend and budget periods (set by ReadModels)
+	currency string         // the deployment's currency, shown with money
+	pers     *personalModel // rule 21 (personal.go); nil until the first personal data
+	keys     PersonalKeys   // opens sealed personal data (set by ReadModels); nil: none is shown
 
 	scratch []byte // apply's scratch buffer
 
@@ -253,6 +255,10 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 		err = s.partnerChanged(rec.Type, leaf, t, actor, d)
 	case domain.EventCustomerAssociated:
 		err = s.customerAssociated(leaf, t, actor, d)
+		if err == nil && (len(d.personal) > 0 || s.pers != nil) {
+			ci, _ := s.lookupBytes(d.customerID)
+			err = s.personalAssociated(ci, d.personal)
+		}
 	case domain.EventCustomerFrozen, domain.EventCustomerUnfrozen, domain.EventCustomerResourcesRelease:
 		err = s.customerChanged(rec.Type, leaf, t, actor, d)
 		if err == nil {
@@ -261,6 +267,8 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 	case domain.EventUsageRecorded, domain.EventResourceReported, domain.EventResourceRemoved, domain.EventBudgetSet,
 		domain.EventBudgetRemoved, domain.EventBudgetThresholdReached, domain.EventBudgetReset, domain.EventPartnerQuotaSet:
 		err = s.billingApply(rec, leaf, t, d)
+	case domain.EventCustomerPersonalDataChanged, domain.EventCustomerPersonalDataErased:
+		err = s.personalEvent(rec.Type, rec.Data, d)
 	default:
 		// Reservation events (and types this version does not know) only take their leaf.
 	}

@@ -58,6 +58,11 @@ type CustomerStatus struct {
 	Budget         *BudgetInfo `json:"budget"`
 	Resources      int         `json:"resources"`
 	EarliestExpiry *string     `json:"earliest_expiry"`
+	// Personal is the customer's personal data in clear text (rule 21), nil when it has none, after
+	// its erasure (PersonalDataErased), or when the key store cannot open it. It is the present's
+	// also for as_of reads: the read models keep no clear text of earlier values.
+	Personal           *PersonalData `json:"personal"`
+	PersonalDataErased bool          `json:"personal_data_erased"`
 }
 
 // Delegation is a reseller's delegated permissions (rule 6).
@@ -264,6 +269,7 @@ func (s *state) status(v *view, id string, retention time.Duration) CustomerStat
 		st.EffectiveState, st.EffectiveFreezeType, st.EffectiveOrigin = stateFrozen, sevStr[sevAll], originPart
 	}
 	statusBilling(&st, s.billingAt(v.ci, v.cut), s.refAt(v.cut), s.currency)
+	s.statusPersonal(&st, v.ci)
 	return st
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore/embedded"
 	"github.com/freezeledger/freezeledger/httpapi"
+	"github.com/freezeledger/freezeledger/internal/keystore"
 )
 
 var errHelp = errors.New("help requested")
@@ -66,6 +67,7 @@ type Main struct {
 	closers   []func() error // run in reverse order by Close
 	server    *httpapi.Server
 	led       *ledger
+	keys      *keystore.Store // opened with the read side (personal_keys.go)
 }
 
 type config struct {
@@ -79,6 +81,8 @@ type config struct {
 	logLevel   string
 	// webhookLoopback allows webhooks to plain http:// loopback URLs (local use and tests).
 	webhookLoopback bool
+	// masterKeyFile holds rule 21's master key (personal_keys.go); "" for the environment or the default
+	masterKeyFile string
 	// principals add
 	name, role, partner string
 }
@@ -118,6 +122,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 		fs.BoolVar(&c.webhookLoopback, "webhook-allow-insecure-loopback", false, "allow webhooks to plain http:// on 127.0.0.0/8 and [::1] (local use and tests)")
+		fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the master key of the personal-data keys (base64 of 32 bytes; default $"+keystore.MasterKeyEnv+", else <data-dir>/keys/master.key, created)")
 	case "principals add":
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory whose principals file to change")
 		fs.StringVar(&c.principals, "principals", "", "principals file (default <data-dir>/principals.json)")
@@ -128,6 +133,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.dataDir, "data-dir", "./demo-data", "data directory to create and fill (must be empty or absent)")
 		fs.StringVar(&c.logLevel, "log-level", "warn", "log level")
 	case "rebuild":
+		fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the master key of the personal-data keys (as serve)")
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level")
 	case "help", "-h", "--help":

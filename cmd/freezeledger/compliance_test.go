@@ -123,8 +123,8 @@ func TestComplianceQueries(t *testing.T) {
 		{"/v1/customers?budget_type=monthly", "budget_type"},
 		{"/v1/customers?resource_expires_before=2026-12-01T00:00:00Z", "resource_expires_before"},
 		{"/v1/customers?resource_expires_after=soon", "resource_expires_after"},
-		{"/v1/customers?account_name=acme", "account_name"},
-		{"/v1/customers?mobile=%2B8613800000000", "mobile"},
+		{"/v1/customers?account_name=" + strings.Repeat("a", 129), "account_name"}, // rule 21: a bad value (the filter exists)
+		{"/v1/customers?mobile=8613800000000", "mobile"},
 		{"/v1/partners?type=customer", "type"},
 		{"/v1/partners?parent_id=a%20b", "parent_id"},
 		{"/v1/partners?frozen=perhaps", "frozen"},

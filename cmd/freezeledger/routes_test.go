@@ -64,6 +64,8 @@ func TestEveryRoute(t *testing.T) {
 	}
 	ts.must(200, "POST", "/v1/customers/freeze", "op-dist-a", map[string]any{"customer_ids": []string{"c-a2"}, "reason": "batch"})
 	ts.must(200, "GET", "/v1/customers/c-a", "op-dist-a", nil)
+	ts.must(200, "PATCH", "/v1/customers/c-a/personal", "op-dist-a", map[string]any{"mobile": "+14155550100", "email": nil}) // rule 21: TestErasureWalk
+	ts.must(200, "POST", "/v1/customers/c-a/erase", "plat", map[string]any{"reason": "erasure request"})
 	st := ts.must(200, "GET", "/v1/customers/c-a1/status", "rd-a", nil).json(t)
 	if st["partner_id"] != "res-a1" || st["distributor_id"] != "dist-a" || st["managed_by"] != "res-a1" {
 		t.Errorf("status of c-a1 = %v", st)

@@ -20,6 +20,7 @@ import (
 	"github.com/freezeledger/freezeledger/httpapi"
 	"github.com/freezeledger/freezeledger/httpapi/console"
 	"github.com/freezeledger/freezeledger/httpapi/webhook"
+	"github.com/freezeledger/freezeledger/internal/keystore"
 	"github.com/freezeledger/freezeledger/projections"
 	"github.com/freezeledger/freezeledger/projections/auditlog"
 )
@@ -32,6 +33,7 @@ type ledger struct {
 	tree  *auditlog.Tree
 	reg   *prometheus.Registry
 	hooks *webhook.Manager // serve only
+	keys  *keystore.Store  // rule 21's data keys (personal_keys.go)
 }
 
 // openStore opens the event store named by --store.
@@ -121,8 +123,13 @@ func (m *Main) openLedger(ctx context.Context, log hclog.Logger) (*ledger, error
 
 // openReadSide opens the read models and then the audit tree over store.
 func (m *Main) openReadSide(store eventstore.Store, log hclog.Logger) (reads *projections.ReadModels, tree *auditlog.Tree, rerr, terr error) {
+	m.keys, rerr = m.openKeys(context.Background(), store, log.Named("keys"))
+	if rerr != nil {
+		return nil, nil, rerr, nil
+	}
 	reads, rerr = projections.Open(store, ProjectionsDir(m.cfg.dataDir), projections.Options{
 		Logger: log.Named("projections"), Clock: m.clock(), Retention: m.cfg.retention, Currency: m.cfg.currency,
+		PersonalKeys: m.keys,
 	})
 	if rerr == nil {
 		tree, terr = auditlog.OpenTree(AuditDir(m.cfg.dataDir), store, auditlog.Options{})
@@ -137,6 +144,7 @@ func (m *Main) openOver(store eventstore.Store, readSide func() (*projections.Re
 	elog := eventstore.DomainLogObserved(l.store, appendMetrics(l.reg))
 	l.svc = domain.NewService(elog, domain.Options{Clock: m.clock(), Retention: m.cfg.retention})
 	reads, tree, rerr, terr := readSide()
+	l.keys = m.keys
 	if rerr != nil {
 		return nil, fmt.Errorf("open the read models: %w", rerr)
 	}
@@ -176,6 +184,7 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 	if l.hooks != nil {
 		run("webhooks", l.hooks.Run)
 	}
+	run("erased key sweep", func(ctx context.Context) error { return sweepErasedKeys(ctx, l, log.Named("keys")) })
 	return wg.Wait
 }
 
@@ -246,7 +255,7 @@ func (m *Main) serve(ctx context.Context) error {
 
 	srv, err := httpapi.New(httpapi.Options{
 		Ledger: l.svc, Reads: l.reads, Audit: &auditlog.EventSource{Tree: l.tree, Store: l.store},
-		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout,
+		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout, Personal: l.keys,
 		StreamWriteTimeout: m.StreamWriteTimeout,
 		StoreReady:         func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
 		Feed:               m.feedOptions(l, streamsDone),
