@@ -108,12 +108,17 @@ type Cosignature struct {
 	Line    string    // the note signature line, "— <name> <base64>", without the newline
 }
 
-// ErrCosignature: a required cosignature is missing or does not verify.
+// ErrCosignature: a witness's cosignature is missing, by another key, or does not verify.
 var ErrCosignature = errors.New("cosignature")
+
+// ErrBadCosignature (which is also ErrCosignature): a line of the witness's key is there but does
+// not verify: the checkpoint or the signature was altered.
+var ErrBadCosignature = fmt.Errorf("%w that does not verify", ErrCosignature)
 
 // FindCosignature returns v's cosignature of the signed checkpoint note signed, or an error wrapping
 // ErrCosignature that names the witness: no line of its name, lines of its name with other key hashes
-// (a wrong key), or a line of its key that does not verify (an altered checkpoint or signature).
+// (a wrong key), or a line of its key that does not verify (an altered checkpoint or signature:
+// ErrBadCosignature).
 // Other signature lines are ignored. It checks no log signature: open the checkpoint with the log's
 // key as well.
 func FindCosignature(signed []byte, v *CosignatureVerifier) (Cosignature, error) {
@@ -136,8 +141,8 @@ func FindCosignature(signed []byte, v *CosignatureVerifier) (Cosignature, error)
 			continue
 		}
 		if !v.Verify(body, raw[4:]) {
-			return Cosignature{}, fmt.Errorf("%w: witness %s (key hash %08x): the cosignature does not verify: the checkpoint or the signature was altered",
-				ErrCosignature, v.name, v.hash)
+			return Cosignature{}, fmt.Errorf("%w: witness %s (key hash %08x): the checkpoint or the signature was altered",
+				ErrBadCosignature, v.name, v.hash)
 		}
 		ts := binary.BigEndian.Uint64(raw[4:])
 		return Cosignature{Witness: v.name, Time: time.Unix(int64(ts), 0).UTC(), Line: line}, nil

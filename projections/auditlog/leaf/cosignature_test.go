@@ -74,7 +74,7 @@ func TestCosignatureFailures(t *testing.T) {
 		t.Errorf("wrong key: %v", err)
 	}
 	altered := bytes.Replace(withCosig, []byte("\n42\n"), []byte("\n43\n"), 1)
-	if _, err := FindCosignature(altered, wv); !errors.Is(err, ErrCosignature) || !strings.Contains(err.Error(), "does not verify") {
+	if _, err := FindCosignature(altered, wv); !errors.Is(err, ErrBadCosignature) || !strings.Contains(err.Error(), "does not verify") {
 		t.Errorf("altered checkpoint: %v", err)
 	}
 	if _, err := FindCosignature([]byte("no note"), wv); err == nil {
