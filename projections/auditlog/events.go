@@ -108,17 +108,19 @@ func (s *EventSource) Checkpoint(ctx context.Context) ([]byte, error) {
 }
 
 // WaitCheckpoint returns the first signed checkpoint covering at least size events, or ctx's error.
-// With witnesses: the served checkpoint if it covers size, else that first checkpoint with the
-// cosignatures its witnesses give it until ctx is done (Witnesses.Cosign).
+// With witnesses, it then waits for their answers on that checkpoint (Witnesses.Cosign, until ctx
+// is done) and returns the served checkpoint (Witnesses.Checkpoint) if that covers size, else that
+// first checkpoint with the cosignatures it got.
 func (s *EventSource) WaitCheckpoint(ctx context.Context, size uint64) ([]byte, error) {
 	_, signed, err := s.Tree.WaitCheckpoint(ctx, size)
 	if err != nil || s.Witnesses == nil {
 		return signed, err
 	}
+	cosigned := s.Witnesses.Cosign(ctx, signed)
 	if served := s.Witnesses.Checkpoint(); checkpointSize(served) >= size {
 		return served, nil
 	}
-	return s.Witnesses.Cosign(ctx, signed), nil
+	return cosigned, nil
 }
 
 // InclusionProof is Tree.InclusionProof.

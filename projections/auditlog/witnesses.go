@@ -289,8 +289,8 @@ func (w *Witnesses) Checkpoint() []byte {
 }
 
 // Cosign returns the signed checkpoint with the cosignatures its witnesses give it: it waits until
-// every witness in good standing has answered for that checkpoint or a later one, or until ctx is
-// done, and then returns the note with every cosignature held for it (none if the checkpoint is
+// every witness in good standing (or yet to answer since start) has answered for that checkpoint or
+// a later one, or until ctx is done, and then returns the note with every cosignature held for it (none if the checkpoint is
 // not one of this tree's recent ones). It never fails: a checkpoint without cosignatures is still
 // the log's signed checkpoint.
 func (w *Witnesses) Cosign(ctx context.Context, signed []byte) []byte {
@@ -303,7 +303,8 @@ func (w *Witnesses) Cosign(ctx context.Context, signed []byte) []byte {
 		settled := true
 		c := w.store.find(cp.Size)
 		for i, st := range w.state {
-			if st.Good && w.done[i] < cp.Size {
+			pending := st.Cosignatures+st.Refusals+st.Failures == 0 // no answer yet since start
+			if (st.Good || pending) && w.done[i] < cp.Size {
 				settled = false
 			}
 		}
