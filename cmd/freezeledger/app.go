@@ -74,6 +74,7 @@ type config struct {
 	retention  time.Duration
 	logFormat  string
 	logLevel   string
+	witnesses  []string // serve --witness NAME=URL=VKEY
 	// principals add
 	name, role, partner string
 }
@@ -111,6 +112,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.DurationVar(&c.retention, "retention", domain.DefaultRetention, "resource retention after an ACCOUNT_AND_RESOURCE freeze (rule 8)")
 		fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+		fs.StringArrayVar(&c.witnesses, "witness", nil, "a witness to send checkpoints to, NAME=URL=VKEY (C2SP tlog-witness; repeatable)")
 	case "principals add":
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory whose principals file to change")
 		fs.StringVar(&c.principals, "principals", "", "principals file (default <data-dir>/principals.json)")
@@ -149,6 +151,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if c.logLevel != "" && hclog.LevelFromString(c.logLevel) == hclog.NoLevel {
 		return fmt.Errorf("--log-level %q is not trace, debug, info, warn or error", c.logLevel)
+	}
+	if _, err := parseWitnesses(c.witnesses); err != nil {
+		return fmt.Errorf("--witness: %w", err)
 	}
 	if m.cmd == "serve" && c.retention <= 0 {
 		return fmt.Errorf("--retention must be positive")

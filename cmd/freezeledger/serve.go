@@ -29,6 +29,8 @@ type ledger struct {
 	reads *projections.ReadModels
 	tree  *auditlog.Tree
 	reg   *prometheus.Registry
+	// witnesses cosign the tree's checkpoints (serve --witness); nil without witnesses.
+	witnesses *auditlog.Witnesses
 }
 
 // openStore opens the event store named by --store.
@@ -169,6 +171,9 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 	}
 	run("read models", l.reads.Run)
 	run("audit tree", l.tree.Run)
+	if l.witnesses != nil {
+		run("witnesses", l.witnesses.Run)
+	}
 	run("resource release", func(ctx context.Context) error { return m.releaseLoop(ctx, l.svc, log) })
 	return wg.Wait
 }
@@ -221,13 +226,16 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	}
 	registerLedgerMetrics(l, m.cfg.dataDir)
+	if l.witnesses, err = openWitnesses(m.cfg.witnesses, l, log); err != nil {
+		return err
+	}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	waitBG := m.background(bg, l, log)
 
 	srv, err := httpapi.New(httpapi.Options{
-		Ledger: l.svc, Reads: l.reads, Audit: &auditlog.EventSource{Tree: l.tree, Store: l.store},
+		Ledger: l.svc, Reads: l.reads, Audit: &auditlog.EventSource{Tree: l.tree, Store: l.store, Witnesses: l.witnesses},
 		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout,
 		StreamWriteTimeout: m.StreamWriteTimeout,
 		StoreReady:         func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
