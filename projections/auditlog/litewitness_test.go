@@ -44,7 +44,7 @@ func removeLitewitnessBin() {
 }
 
 // litewitnessDir returns the directory holding litewitness and witnessctl, or skips the test.
-func litewitnessDir(t *testing.T) string {
+func litewitnessDir(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: no litewitness build")
@@ -79,7 +79,7 @@ func litewitnessDir(t *testing.T) string {
 
 // liteWitness is one litewitness process (started and stopped at will) with its database and agent.
 type liteWitness struct {
-	t      *testing.T
+	t      testing.TB
 	bin    string
 	dir    string // short: a unix socket path lives here
 	addr   string
@@ -96,7 +96,7 @@ type liteWitness struct {
 	wg    sync.WaitGroup
 }
 
-func newLiteWitness(t *testing.T, name string) *liteWitness {
+func newLiteWitness(t testing.TB, name string) *liteWitness {
 	t.Helper()
 	bin := litewitnessDir(t)
 	dir, err := os.MkdirTemp("", "lw-")
