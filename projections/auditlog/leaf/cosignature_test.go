@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
@@ -105,5 +107,32 @@ func TestAddSignatureLinesSkipsDuplicates(t *testing.T) {
 	once := AddSignatureLines(signed, lines)
 	if twice := AddSignatureLines(once, lines); !bytes.Equal(once, twice) {
 		t.Errorf("a line was added twice:\n%s", twice)
+	}
+}
+
+// The example of docs/AUDIT.md ("Witnesses") is a real cosignature: the doc's checkpoint body, key
+// and signature line verify, with the timestamp the doc gives.
+func TestCosignatureDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/AUDIT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		vkey = "witness.example/lw+1c4c00fa+BMAwlP/O6leDYPuVRQnGfZSglw9FG4nrrPoxr1aJrN5L"
+		line = "— witness.example/lw HEwA+gAAAABrDy8soz7RUt63kUWJT+hQ9aJDjvQQoMw55+rmuYnErrovxWAKppquS4ZIG2ZXlQXxcLYccHTkyGooh/FzVpTcmrlVBA=="
+		body = "freezeledger/default\n1241\nOaXuwomBeJD/nrVkBPgn0SxcOahTb/T4vMP7OP26CB8=\n"
+	)
+	for _, s := range []string{vkey, line, body} {
+		if !bytes.Contains(doc, []byte(s)) {
+			t.Fatalf("docs/AUDIT.md no longer shows %q", s)
+		}
+	}
+	v, err := NewCosignatureVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := FindCosignature([]byte(body+"\n"+line+"\n"), v)
+	if err != nil || c.Time.Format(time.RFC3339) != "2026-12-01T20:33:48Z" {
+		t.Fatalf("%+v, %v", c, err)
 	}
 }
