@@ -125,10 +125,19 @@ func TestServeWithWitnesses(t *testing.T) {
 }
 
 func TestServeRejectsBadWitnessFlags(t *testing.T) {
-	for _, bad := range []string{"w1", "w1=http://127.0.0.1:1", "w1=ftp://x=witness.test+01020304+AAAA"} {
+	w := newCosigningWitness(t, "witness.test/w", "freezeledger/default+0ce1a908+AUaW+dvnupRr2x5Ct+vschrp7KT21UA19UZAMU6lqojw")
+	ok := "w1=" + w.srv.URL + "=" + w.key
+	for _, bad := range [][]string{{"w1"}, {"w1=http://127.0.0.1:1"}, {"w1=ftp://x=" + w.key}, {ok, ok}} {
+		var args []string
+		for _, f := range bad {
+			args = append(args, "--witness", f)
+		}
 		m := &Main{}
-		if err := m.ParseFlags([]string{"serve", "--witness", bad}); err == nil || !strings.Contains(err.Error(), "--witness") {
+		if err := m.ParseFlags(append([]string{"serve"}, args...)); err == nil || !strings.Contains(err.Error(), "--witness") {
 			t.Errorf("--witness %q: %v", bad, err)
 		}
+	}
+	if err := (&Main{}).ParseFlags([]string{"serve", "--witness", ok}); err != nil {
+		t.Errorf("--witness %q: %v", ok, err)
 	}
 }

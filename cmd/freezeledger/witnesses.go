@@ -14,14 +14,19 @@ import (
 	"github.com/freezeledger/freezeledger/projections/auditlog/verify"
 )
 
-// parseWitnesses parses the repeated serve --witness NAME=URL=VKEY.
+// parseWitnesses parses the repeated serve --witness NAME=URL=VKEY (names distinct).
 func parseWitnesses(flags []string) ([]auditlog.Witness, error) {
 	var ws []auditlog.Witness
+	seen := map[string]bool{}
 	for _, f := range flags {
 		w, err := auditlog.ParseWitness(f)
 		if err != nil {
 			return nil, err
 		}
+		if seen[w.Name] {
+			return nil, fmt.Errorf("witness %s is given twice", w.Name)
+		}
+		seen[w.Name] = true
 		ws = append(ws, w)
 	}
 	return ws, nil

@@ -83,7 +83,12 @@ func addCheckpoint(ctx context.Context, c *http.Client, w Witness, old uint64, p
 	text := strings.TrimSpace(string(reply))
 	switch resp.StatusCode {
 	case http.StatusOK:
-		lines := strings.Split(strings.TrimSuffix(string(reply), "\n"), "\n")
+		var lines []string
+		for _, l := range strings.Split(string(reply), "\n") {
+			if strings.HasPrefix(l, "— ") {
+				lines = append(lines, l)
+			}
+		}
 		cosig, err := leaf.FindCosignature(leaf.AddSignatureLines(signed, lines), w.Key)
 		if err != nil {
 			return addOutcome{status: resp.StatusCode, err: fmt.Errorf("the witness answered 200 without a valid cosignature: %w", err)}
