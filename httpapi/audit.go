@@ -428,6 +428,8 @@ func (l *lazyHeaderWriter) Write(b []byte) (int, error) {
 // GET /v1/audit/checkpoint
 //
 // With min_position, it waits (up to the wait timeout) for a checkpoint that covers that position.
+// With witnesses (serve --witness) the note carries their cosignatures after the log's signature
+// line: clients that know only the log's key verify it as before (Audit.Checkpoint says which).
 func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, p Principal) error {
 	q, err := parseQuery(r, "min_position")
 	if err != nil {

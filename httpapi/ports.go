@@ -54,9 +54,11 @@ type Audit interface {
 	// Export writes the events in the range as format ("jsonl" or "csv") to w. from and to are
 	// times (RFC 3339) or positions, "" for open ends.
 	Export(ctx context.Context, w io.Writer, format, from, to string) error
-	// Checkpoint is the latest signed checkpoint (a signed note).
+	// Checkpoint is the latest signed checkpoint (a signed note); with witnesses, the witnessed
+	// checkpoint, their cosignatures as extra signature lines (docs/AUDIT.md, "Witnesses").
 	Checkpoint(ctx context.Context) ([]byte, error)
-	// WaitCheckpoint returns the first signed checkpoint covering at least size events, or ctx's error.
+	// WaitCheckpoint returns the first signed checkpoint covering at least size events, or ctx's
+	// error; with witnesses, with the cosignatures they give it before ctx is done.
 	WaitCheckpoint(ctx context.Context, size uint64) ([]byte, error)
 	InclusionProof(index, treeSize uint64) ([][]byte, error)
 	ConsistencyProof(first, second uint64) ([][]byte, error)

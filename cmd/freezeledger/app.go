@@ -83,6 +83,7 @@ type config struct {
 	webhookLoopback bool
 	// masterKeyFile holds rule 21's master key (personal_keys.go); "" for the environment or the default
 	masterKeyFile string
+	witnesses     []string // serve --witness NAME=URL=VKEY
 	// principals add
 	name, role, partner string
 }
@@ -123,6 +124,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 		fs.BoolVar(&c.webhookLoopback, "webhook-allow-insecure-loopback", false, "allow webhooks to plain http:// on 127.0.0.0/8 and [::1] (local use and tests)")
 		fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the master key of the personal-data keys (base64 of 32 bytes; default $"+keystore.MasterKeyEnv+", else <data-dir>/keys/master.key, created)")
+		fs.StringArrayVar(&c.witnesses, "witness", nil, "a witness to send checkpoints to, NAME=URL=VKEY (C2SP tlog-witness; repeatable)")
 	case "principals add":
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory whose principals file to change")
 		fs.StringVar(&c.principals, "principals", "", "principals file (default <data-dir>/principals.json)")
@@ -165,6 +167,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.cmd == "serve" && !validCurrency(c.currency) {
 		return fmt.Errorf("--currency must be a three-letter currency code such as USD, not %q", c.currency)
+	}
+	if _, err := parseWitnesses(c.witnesses); err != nil {
+		return fmt.Errorf("--witness: %w", err)
 	}
 	if m.cmd == "serve" && c.retention <= 0 {
 		return fmt.Errorf("--retention must be positive")

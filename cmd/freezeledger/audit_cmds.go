@@ -147,11 +147,14 @@ const verifyUsage = `freezeledger verify: verify an audit export offline, or a d
 Usage:
   freezeledger verify --bundle DIR|FILE.tar --public-key KEY [--previous-checkpoint FILE [--consistency-proof FILE]]
   freezeledger verify --export FILE --checkpoint FILE --public-key KEY [--range-proof FILE] [...]
+      either with [--witness-key VKEY]... [--witness-threshold N]
   freezeledger verify --data-dir DIR [--store esdb://...]
 
 KEY is the log's verifier key (GET /v1/audit/public-key) or a file holding it; take it from a source
 you trust, not from the bundle. A bundle is a directory or a tar archive (GET /v1/audit/bundle); a
-scoped bundle (with scope.json) is checked complete for its streams. The domain rules are replayed
+scoped bundle (with scope.json) is checked complete for its streams. With --witness-key (a
+witness's cosignature verifier key, repeatable) the checkpoint must carry valid cosignatures of
+--witness-threshold of them (default: all). The domain rules are replayed
 when the export starts at the first event (not for a scoped bundle). Exit status: 0 verified, 1 verification failed (each problem is printed), 2 usage error.
 
 Flags:
@@ -171,6 +174,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	consistency := fs.String("consistency-proof", "", "consistency proof from the earlier checkpoint (GET /v1/audit/proof/consistency JSON)")
 	retention := fs.Duration("retention", 0, "the server's --retention, for rule 8 (0 accepts any deadline after the freeze)")
 	noRules := fs.Bool("no-rules", false, "do not replay the domain rules")
+	witnessKeys := fs.StringArray("witness-key", nil, "a witness's cosignature verifier key, or a file holding it (repeatable)")
+	witnessThreshold := fs.Int("witness-threshold", 0, "valid cosignatures of the --witness-key witnesses required (0: all of them)")
 	dataDir := fs.String("data-dir", "", "verify a data directory (store chain, audit tree, history, read models)")
 	storeFlag := fs.String("store", "embedded", "with --data-dir: event store, embedded or an EventStoreDB connection string")
 	if err := fs.Parse(args); err != nil {
@@ -230,6 +235,10 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usageErr("give --bundle DIR, or --export FILE with --checkpoint FILE, or --data-dir DIR")
 	}
 	in.PublicKey = key
+	if in.WitnessKeys, err = readWitnessKeys(*witnessKeys, *witnessThreshold); err != nil {
+		return usageErr(err.Error())
+	}
+	in.WitnessThreshold = *witnessThreshold
 	if *previous != "" {
 		if in.Previous, err = os.ReadFile(*previous); err != nil {
 			return usageErr(err.Error())
@@ -289,6 +298,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if rep.Previous != nil {
 		fmt.Fprintf(stdout, "; consistent with the earlier checkpoint of size %d", rep.Previous.Size)
+	}
+	if wr := rep.Witnesses; wr != nil {
+		fmt.Fprintf(stdout, "; cosigned by %s", witnessNames(wr))
 	}
 	fmt.Fprintf(stdout, " (%s)\n", time.Since(start).Round(time.Millisecond))
 	return 0

@@ -34,6 +34,8 @@ type ledger struct {
 	reg   *prometheus.Registry
 	hooks *webhook.Manager // serve only
 	keys  *keystore.Store  // rule 21's data keys (personal_keys.go)
+	// witnesses cosign the tree's checkpoints (serve --witness); nil without witnesses.
+	witnesses *auditlog.Witnesses
 }
 
 // openStore opens the event store named by --store.
@@ -180,6 +182,9 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 	}
 	run("read models", l.reads.Run)
 	run("audit tree", l.tree.Run)
+	if l.witnesses != nil {
+		run("witnesses", l.witnesses.Run)
+	}
 	run("resource release", func(ctx context.Context) error { return m.releaseLoop(ctx, l.svc, log) })
 	if l.hooks != nil {
 		run("webhooks", l.hooks.Run)
@@ -247,6 +252,9 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	}
 	registerLedgerMetrics(l, m.cfg.dataDir)
+	if l.witnesses, err = openWitnesses(m.cfg.witnesses, l, log); err != nil {
+		return err
+	}
 
 	streamsDone := make(chan struct{}) // closed when shutdown starts: change feed streams end
 	bg, stopBG := context.WithCancel(context.Background())
@@ -254,7 +262,7 @@ func (m *Main) serve(ctx context.Context) error {
 	waitBG := m.background(bg, l, log)
 
 	srv, err := httpapi.New(httpapi.Options{
-		Ledger: l.svc, Reads: l.reads, Audit: &auditlog.EventSource{Tree: l.tree, Store: l.store},
+		Ledger: l.svc, Reads: l.reads, Audit: &auditlog.EventSource{Tree: l.tree, Store: l.store, Witnesses: l.witnesses},
 		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout, Personal: l.keys,
 		StreamWriteTimeout: m.StreamWriteTimeout,
 		StoreReady:         func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },

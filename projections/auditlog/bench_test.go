@@ -241,6 +241,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(benchDir)
 	}
 	closeScopedFixture()
+	removeLitewitnessBin()
 	// Every Run, export worker and rule replayer a test started must have stopped.
 	if err := goleak.Find(); code == 0 && err != nil {
 		fmt.Fprintln(os.Stderr, "leaked goroutines:", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/freezeledger/freezeledger/domain"
@@ -50,7 +51,28 @@ func (s *EventSource) WriteBundle(ctx context.Context, w io.Writer, req BundleRe
 	if err != nil {
 		return err
 	}
+	if s.Witnesses != nil {
+		if err := s.cosignBundle(ctx, dir); err != nil {
+			return err
+		}
+	}
 	return leaf.WriteBundleTar(w, dir, time.Now())
+}
+
+// bundleCosignWait bounds how long a bundle waits for the witnesses' cosignatures of its checkpoint.
+const bundleCosignWait = 5 * time.Second
+
+// cosignBundle adds to the bundle's checkpoint the cosignatures its witnesses give it
+// (Witnesses.Cosign, waiting at most bundleCosignWait).
+func (s *EventSource) cosignBundle(ctx context.Context, dir string) error {
+	path := filepath.Join(dir, leaf.BundleCheckpoint)
+	signed, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, bundleCosignWait)
+	defer cancel()
+	return os.WriteFile(path, s.Witnesses.Cosign(wctx, signed), 0o644)
 }
 
 // Tile serves the tlog-tiles routes from the tree: level -1 is an entry bundle, others hash tiles.

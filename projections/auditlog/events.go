@@ -18,6 +18,9 @@ import (
 type EventSource struct {
 	Tree  *Tree
 	Store eventstore.Store
+	// Witnesses, if set, are the tree's witnesses: checkpoints are served with their cosignatures
+	// (Witnesses.Checkpoint, Witnesses.Cosign).
+	Witnesses *Witnesses
 }
 
 // Events calls fn for up to limit events (limit <= 0: no limit) strictly after position after
@@ -90,10 +93,14 @@ func (s *EventSource) Export(ctx context.Context, w io.Writer, format, from, to 
 	return err
 }
 
-// Checkpoint is the latest signed checkpoint (a signed note), or a domain unavailable error before
-// the tree has signed one.
+// Checkpoint is the latest signed checkpoint (a signed note), or with witnesses the one
+// Witnesses.Checkpoint serves (cosignatures added), or a domain unavailable error before the tree
+// has signed one.
 func (s *EventSource) Checkpoint(ctx context.Context) ([]byte, error) {
 	_, signed := s.Tree.Checkpoint()
+	if s.Witnesses != nil {
+		signed = s.Witnesses.Checkpoint()
+	}
 	if len(signed) == 0 {
 		return nil, domain.Errorf(domain.CodeUnavailable, "no signed checkpoint yet")
 	}
@@ -101,9 +108,19 @@ func (s *EventSource) Checkpoint(ctx context.Context) ([]byte, error) {
 }
 
 // WaitCheckpoint returns the first signed checkpoint covering at least size events, or ctx's error.
+// With witnesses, it then waits for their answers on that checkpoint (Witnesses.Cosign, until ctx
+// is done) and returns the served checkpoint (Witnesses.Checkpoint) if that covers size, else that
+// first checkpoint with the cosignatures it got.
 func (s *EventSource) WaitCheckpoint(ctx context.Context, size uint64) ([]byte, error) {
 	_, signed, err := s.Tree.WaitCheckpoint(ctx, size)
-	return signed, err
+	if err != nil || s.Witnesses == nil {
+		return signed, err
+	}
+	cosigned := s.Witnesses.Cosign(ctx, signed)
+	if served := s.Witnesses.Checkpoint(); checkpointSize(served) >= size {
+		return served, nil
+	}
+	return cosigned, nil
 }
 
 // InclusionProof is Tree.InclusionProof.

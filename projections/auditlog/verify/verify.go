@@ -46,6 +46,10 @@ type VerifyInput struct {
 	// Scope, for a scoped bundle (one with scope.json), replaces Range: the export holds the events
 	// of a few streams, proved complete (docs/AUDIT.md, "Scoped bundles").
 	Scope *ScopeInput
+	// WitnessKeys are witnesses' cosignature verifier keys; the checkpoint must carry valid
+	// cosignatures of at least WitnessThreshold of them (0: all of them). docs/AUDIT.md, "Witnesses".
+	WitnessKeys      []string
+	WitnessThreshold int
 }
 
 // Problem is one thing wrong with an export. Line is 1-based (0: not about one line).
@@ -81,6 +85,8 @@ type VerifyReport struct {
 	Problems       []Problem
 	// Scope is what a scoped bundle was found to prove (nil for other exports).
 	Scope *ScopeReport
+	// Witnesses is what the checkpoint's cosignatures were found to be (nil without witness keys).
+	Witnesses *WitnessReport
 }
 
 // ErrVerification: the export, checkpoint or proofs did not verify; the report lists why.
@@ -89,7 +95,8 @@ var ErrVerification = errors.New("verification failed")
 // Verify checks an export against a signed checkpoint: the signature (and origin) with the public
 // key; each line's leaf hash, recomputed from the line per the canonical form; the order of the
 // lines (consecutive indices, increasing positions); the root of the recomputed tree against the
-// checkpoint; an earlier checkpoint's consistency with it; and, with a validator, the domain rules.
+// checkpoint; an earlier checkpoint's consistency with it; with witness keys, the checkpoint's
+// cosignatures (WitnessKeys, WitnessThreshold); and, with a validator, the domain rules.
 // Memory stays flat in the export's size. It returns ErrVerification (wrapped, with the problems'
 // count) when anything is wrong, and another error when an input cannot be read at all.
 func Verify(ctx context.Context, in VerifyInput) (VerifyReport, error) {
@@ -104,6 +111,7 @@ func Verify(ctx context.Context, in VerifyInput) (VerifyReport, error) {
 	}
 	rep.Checkpoint = cp
 	v := verifier{in: in, rep: &rep, cp: cp}
+	v.witnesses()
 	if err := v.previous(); err != nil {
 		return rep, err
 	}
