@@ -66,6 +66,8 @@ func checkWriter(a Actor) error {
 		return Errorf(CodeForbidden, "role %q is read-only and cannot change anything", a.Role)
 	case RoleSystem:
 		return Errorf(CodeForbidden, "the system role only releases resources (rule 8); it issues no commands")
+	case RoleCustomer:
+		return Errorf(CodeForbidden, "a customer only starts or answers its own disassociation (rule 20)")
 	}
 	return Errorf(CodeForbidden, "unknown role %q", a.Role)
 }

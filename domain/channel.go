@@ -26,6 +26,8 @@ type Partner struct {
 	FrozenReason string
 	Delegation   Delegation
 	RegisteredAt time.Time
+	// VerificationRequired: the partner's critical operations need a verification code (rule 19).
+	VerificationRequired bool
 }
 
 // Customer is a customer's own state in its channel (rule 7's cascade is not applied here).
@@ -49,6 +51,13 @@ type Customer struct {
 	// ResourceFrozenAt is when the current ACCOUNT_AND_RESOURCE freeze began.
 	ResourceFrozenAt  time.Time
 	ResourcesReleased bool // sticky (rule 8)
+
+	// Rule 20 (disassociation.go): Disassociated once a disassociation was accepted (the customer is
+	// no longer associated here, its history stays); Disassociation the latest request (its
+	// RequestedAt starts the 90-day refusal), nil if none; it is never changed in place but replaced,
+	// so the journal's copies stay intact.
+	Disassociated  bool
+	Disassociation *Disassociation
 }
 
 // Channel is the state of one channel stream. It is not safe for concurrent use; the Service owns
@@ -65,6 +74,7 @@ type Channel struct {
 	idemRuns  map[idemID][]idemRun        // the runs of keys whose events are not contiguous (rare)
 	due       map[string]time.Time        // customers awaiting resource release: id -> deadline
 	j         *journal
+	lapsing   map[string]time.Time // customers with a pending disassociation: id -> when it lapses (rule 20; made on first use)
 }
 
 // NewChannel returns the empty state of the channel stored in stream.
@@ -219,6 +229,12 @@ func (c *Channel) apply(typ string, data any, ec eventCtx) {
 		k := reservationKey{kind, d.ID, d.ReservationRevision}
 		c.j.saveReservation(c, k)
 		c.released[k] = struct{}{}
+	case *PartnerVerificationSet:
+		if p := c.touchPartner(d.PartnerID); p != nil {
+			p.VerificationRequired = d.Enabled
+		}
+	case *DisassociationRequested, *DisassociationAccepted, *DisassociationRejected, *DisassociationLapsed:
+		c.applyDisassociation(data, ec.meta, at)
 	}
 }
 
@@ -263,6 +279,7 @@ func (c *Channel) syncDue(cu *Customer) {
 	} else {
 		delete(c.due, cu.ID)
 	}
+	c.syncLapsing(cu)
 }
 
 // applyStored applies a stored event (used when loading a stream).

@@ -75,7 +75,7 @@ func (c *Channel) checkAssociate(cmd AssociateCustomer) error {
 	if cmd.PartnerID != cmd.Actor.PartnerID && !(target.Type == PartnerReseller && target.ParentID == cmd.Actor.PartnerID) {
 		return Errorf(CodeForbidden, "rule 2: a customer is associated by its partner or the distributor of its reseller; %q is neither for %q", cmd.Actor.PartnerID, cmd.PartnerID)
 	}
-	if _, ok := c.customers[cmd.CustomerID]; ok {
+	if c.holds(kindCustomer, cmd.CustomerID) {
 		return Errorf(CodeConflict, "rule 10: customer %q is already associated with a partner", cmd.CustomerID)
 	}
 	return nil

@@ -23,6 +23,13 @@ const (
 	// IDs unique across channels (rule 10). They are part of the log and of the audit tree.
 	EventIDReserved            = "id.reserved"
 	EventIDReservationReleased = "id.reservation_released"
+	// Rule 19: a partner admin switched verification codes on or off (verification.go).
+	EventPartnerVerificationSet = "partner.verification_set"
+	// Rule 20: ending an association (disassociation.go).
+	EventDisassociationRequested = "customer.disassociation_requested"
+	EventDisassociationAccepted  = "customer.disassociation_accepted"
+	EventDisassociationRejected  = "customer.disassociation_rejected"
+	EventDisassociationLapsed    = "customer.disassociation_lapsed"
 )
 
 // SchemaVersions is the current schema version of every event type.
@@ -38,6 +45,11 @@ var SchemaVersions = map[string]int{
 	EventCustomerResourcesRelease: 1,
 	EventIDReserved:               1,
 	EventIDReservationReleased:    1,
+	EventPartnerVerificationSet:   1,
+	EventDisassociationRequested:  1,
+	EventDisassociationAccepted:   1,
+	EventDisassociationRejected:   1,
+	EventDisassociationLapsed:     1,
 }
 
 // PartnerType is the kind of partner.
@@ -86,6 +98,9 @@ const (
 	RoleAuditor  Role = "auditor"
 	RoleReader   Role = "reader"
 	RoleSystem   Role = "system" // the service itself (resource release, reservations)
+	// RoleCustomer is the account holder itself (phase 2): it sees only itself and starts or answers
+	// a disassociation (rule 20). Its customer ID is Metadata.ActorCustomerID.
+	RoleCustomer Role = "customer"
 )
 
 // Actor is who did something: a principal's name, role and partner (empty for platform and system).
@@ -130,6 +145,13 @@ type Metadata struct {
 	// CommandHash fingerprints the command that produced the event, so that reusing an idempotency
 	// key for a different command is detected (a conflict), also after a restart.
 	CommandHash string `json:"command_hash,omitempty"`
+	// Verification says how the operation was verified (rule 19): "totp" for a valid one-time code,
+	// empty when it was not. Never the code or the secret.
+	Verification string `json:"verification,omitempty"`
+	// ActorAdmin records that the actor is a partner admin (rules 19 and 20), ActorCustomerID the
+	// customer an actor of role customer is: what the validator needs to re-decide its commands.
+	ActorAdmin      bool   `json:"actor_admin,omitempty"`
+	ActorCustomerID string `json:"actor_customer_id,omitempty"`
 }
 
 // Event payloads (the event's data JSON), one type per event type.
@@ -248,6 +270,16 @@ func DecodeData(eventType string, data []byte) (any, error) {
 		v = &IDReserved{}
 	case EventIDReservationReleased:
 		v = &IDReservationReleased{}
+	case EventPartnerVerificationSet:
+		v = &PartnerVerificationSet{}
+	case EventDisassociationRequested:
+		v = &DisassociationRequested{}
+	case EventDisassociationAccepted:
+		v = &DisassociationAccepted{}
+	case EventDisassociationRejected:
+		v = &DisassociationRejected{}
+	case EventDisassociationLapsed:
+		v = &DisassociationLapsed{}
 	default:
 		return nil, fmt.Errorf("unknown event type %q", eventType)
 	}

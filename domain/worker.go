@@ -74,7 +74,8 @@ type request struct {
 // request with an idempotency key carries the key's ID and hash for the channel's index.
 func newRequest(m Meta, hash string, run func(c *Channel, e *emitter) error) *request {
 	r := &request{
-		meta: Metadata{Actor: m.Actor, RequestID: m.RequestID, IdempotencyKey: m.IdempotencyKey, OnBehalfOf: m.OnBehalfOf, CommandHash: hash},
+		meta: Metadata{Actor: m.Actor, RequestID: m.RequestID, IdempotencyKey: m.IdempotencyKey, OnBehalfOf: m.OnBehalfOf, CommandHash: hash,
+			Verification: verificationOf(m), ActorAdmin: m.Admin && m.Actor.Role == RolePartner, ActorCustomerID: customerOfActor(m)},
 		run:  run,
 	}
 	if m.IdempotencyKey != "" {
