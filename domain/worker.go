@@ -76,7 +76,7 @@ func newRequest(m Meta, hash string, run func(c *Channel, e *emitter) error) *re
 	r := &request{
 		meta: Metadata{Actor: m.Actor, RequestID: m.RequestID, IdempotencyKey: m.IdempotencyKey, OnBehalfOf: m.OnBehalfOf, CommandHash: hash,
 			Verification: verificationOf(m), ActorAdmin: m.Admin && m.Actor.Role == RolePartner, ActorCustomerID: customerOfActor(m)},
-		run:  run,
+		run: run,
 	}
 	if m.IdempotencyKey != "" {
 		r.keyed, r.id, r.hash = true, keyID(m.Actor.Name, m.IdempotencyKey), hashID(hash)
