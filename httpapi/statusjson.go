@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"unicode/utf8"
 
 	"github.com/freezeledger/freezeledger/projections"
@@ -64,7 +65,27 @@ func appendStatus(dst []byte, s *projections.CustomerStatus) []byte {
 	dst = appendJSONString(dst, s.AssociatedAt)
 	dst = append(dst, `,"position":`...)
 	dst = appendJSONString(dst, s.Position)
+	dst = appendAssociation(dst, s)
 	return append(dst, '}')
+}
+
+// appendAssociation appends the rule 20 members: associated, and the disassociation (rare: through
+// encoding/json).
+func appendAssociation(dst []byte, s *projections.CustomerStatus) []byte {
+	if s.Associated {
+		dst = append(dst, `,"associated":true`...)
+	} else {
+		dst = append(dst, `,"associated":false`...)
+	}
+	dst = append(dst, `,"disassociation":`...)
+	if s.Disassociation == nil {
+		return append(dst, "null"...)
+	}
+	b, err := json.Marshal(s.Disassociation)
+	if err != nil { // plain strings and pointers to strings: never
+		return append(dst, "null"...)
+	}
+	return append(dst, b...)
 }
 
 func appendJSONStringPtr(dst []byte, s *string) []byte {

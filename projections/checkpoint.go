@@ -277,6 +277,7 @@ func encodeState(e *encoder, s *state) {
 		e.u(uint64(a.name))
 		e.leaves(a.leaves)
 	}
+	encodeRules1920(e, &s.rules1920)
 }
 
 type decoder struct {
@@ -512,6 +513,7 @@ func readState(b []byte) (*state, error) {
 		s.actorIdx[a.name] = uint32(len(s.actors))
 		s.actors = append(s.actors, a)
 	}
+	decodeRules1920(d, &s.rules1920)
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -575,6 +577,9 @@ func (s *state) validate() error {
 		if t.leaf >= nl || t.reason >= ns || t.actor >= ns || t.origin >= ns || t.sev > sevAll {
 			return errors.New("customer transition out of range")
 		}
+	}
+	if err := s.rules1920.validate(np, uint32(len(s.customers)), nl); err != nil {
+		return err
 	}
 	for _, a := range s.actors {
 		if a.name >= ns {

@@ -117,6 +117,9 @@ func (m *ReadModels) Timeline(id string) (Timeline, error) {
 			case kindUnfrozen:
 				ownSev = sevNone
 				cause.EventType, cause.Reason = domain.EventCustomerUnfrozen, s.strPtr(t.reason)
+			case kindDisassociated:
+				ownSev = sevNone
+				cause.EventType, cause.Reason = domain.EventDisassociationAccepted, s.strPtr(t.reason)
 			default:
 				cause.EventType = domain.EventCustomerResourcesRelease
 			}
