@@ -6,6 +6,7 @@ package httpapi
 
 import (
 	"fmt"
+	"net/http"
 
 	"github.com/freezeledger/freezeledger/domain"
 )
@@ -75,4 +76,24 @@ func customerMayCall(method, route string) bool {
 		method = "GET"
 	}
 	return customerRoutes[method+" "+route]
+}
+
+// customerScope is the scope of a customer principal: no partner ID (it contains a colon), so
+// every partner-subtree filter it reaches is empty.
+func customerScope(p Principal) string { return "customer:" + p.CustomerID }
+
+// historyViewer is the Viewer of p's history reads: a customer reads its own events whole.
+func (p Principal) historyViewer() string {
+	if p.Role == domain.RoleCustomer {
+		return ""
+	}
+	return p.scope()
+}
+
+// customerAccess refuses a customer principal every route but its own customer's (customerRoutes).
+func customerAccess(r *http.Request) error {
+	if customerMayCall(r.Method, info(r).route) {
+		return nil
+	}
+	return errorf(domain.CodeForbidden, "a customer principal reads only its own customer (status, operations, history, timeline, budget, resources) and starts or answers its disassociation")
 }

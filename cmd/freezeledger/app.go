@@ -77,6 +77,10 @@ type config struct {
 	logLevel   string
 	// principals add
 	name, role, partner string
+	admin               bool
+	customer            string
+	// serve: the TOTP store's directory (rule 19)
+	verificationDir string
 }
 
 // ParseFlags parses a command line: the subcommand and its flags.
@@ -112,12 +116,15 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.DurationVar(&c.retention, "retention", domain.DefaultRetention, "resource retention after an ACCOUNT_AND_RESOURCE freeze (rule 8)")
 		fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+		fs.StringVar(&c.verificationDir, "verification-dir", "", "TOTP enrolments, used codes and lockouts (rule 19; default <data-dir>/verification; share it between instances of one EventStoreDB)")
 	case "principals add":
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory whose principals file to change")
 		fs.StringVar(&c.principals, "principals", "", "principals file (default <data-dir>/principals.json)")
 		fs.StringVar(&c.name, "name", "", "principal name (recorded as the operator of its actions)")
-		fs.StringVar(&c.role, "role", "", "role: platform, partner, auditor or reader")
+		fs.StringVar(&c.role, "role", "", "role: platform, partner, auditor, reader or customer")
 		fs.StringVar(&c.partner, "partner", "", "partner ID (required for partner; optional scope for auditor and reader)")
+		fs.BoolVar(&c.admin, "admin", false, "a partner admin (rules 19 and 20: verification switch, disassociation); role partner only")
+		fs.StringVar(&c.customer, "customer", "", "customer ID (required for role customer: the only customer it sees)")
 	case "demo":
 		fs.StringVar(&c.dataDir, "data-dir", "./demo-data", "data directory to create and fill (must be empty or absent)")
 		fs.StringVar(&c.logLevel, "log-level", "warn", "log level")
@@ -142,6 +149,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if c.principals == "" && c.dataDir != "" {
 		c.principals = PrincipalsFile(c.dataDir)
+	}
+	if c.verificationDir == "" && c.dataDir != "" {
+		c.verificationDir = VerificationDir(c.dataDir)
 	}
 	switch c.logFormat {
 	case "", "text", "json":

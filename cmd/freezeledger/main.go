@@ -19,7 +19,7 @@ const usage = `freezeledger: an event-sourced, audit-logged ledger of customer a
 Usage:
   freezeledger serve      [--data-dir DIR] [--listen ADDR] [--principals FILE] [--store embedded|esdb://...]
                           [--retention 360h] [--log-format text|json] [--log-level info]
-  freezeledger principals add --name NAME --role platform|partner|auditor|reader [--partner ID]
+  freezeledger principals add --name NAME --role platform|partner|auditor|reader|customer [--partner ID] [--admin] [--customer ID]
                           [--data-dir DIR | --principals FILE]
   freezeledger demo       --data-dir DIR
   freezeledger rebuild    [--data-dir DIR]

@@ -243,6 +243,7 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 	run("read models", l.reads.Run)
 	run("audit tree", l.tree.Run)
 	run("resource release", func(ctx context.Context) error { return m.releaseLoop(ctx, l.svc, log) })
+	run("disassociation lapse", func(ctx context.Context) error { return m.lapseLoop(ctx, l.svc, log) })
 	return wg.Wait
 }
 
@@ -294,6 +295,11 @@ func (m *Main) serve(ctx context.Context) error {
 		return err
 	}
 	registerLedgerMetrics(l, m.cfg.dataDir)
+	verif, err := m.openVerification()
+	if err != nil {
+		return err
+	}
+	defer verif.Close()
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
@@ -302,7 +308,7 @@ func (m *Main) serve(ctx context.Context) error {
 	srv, err := httpapi.New(httpapi.Options{
 		Ledger: l.svc, Reads: l.reads, Audit: &auditAdapter{tree: l.tree, store: l.store},
 		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout,
-		StreamWriteTimeout: m.StreamWriteTimeout,
+		StreamWriteTimeout: m.StreamWriteTimeout, Verification: verif,
 		StoreReady:         func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
 	})
 	if err != nil {

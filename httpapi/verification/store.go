@@ -99,6 +99,9 @@ func Open(dir string, o Options) (*Store, error) {
 	return s, nil
 }
 
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.now() }
+
 // Close releases the store's lock file.
 func (s *Store) Close() error { return s.lock.Close() }
 
