@@ -309,7 +309,7 @@ func (m *Main) serve(ctx context.Context) error {
 		Ledger: l.svc, Reads: l.reads, Audit: &auditAdapter{tree: l.tree, store: l.store},
 		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout,
 		StreamWriteTimeout: m.StreamWriteTimeout, Verification: verif,
-		StoreReady:         func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
+		StoreReady: func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
 	})
 	if err != nil {
 		stopBG()
