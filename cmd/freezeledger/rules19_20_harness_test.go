@@ -14,10 +14,13 @@ var phase2Principals = []httpapi.Principal{
 	{Name: "adm-dist-b", Role: domain.RolePartner, PartnerID: "dist-b", Admin: true},
 	{Name: "cust-a", Role: domain.RoleCustomer, CustomerID: "c-a"},
 	{Name: "cust-a1", Role: domain.RoleCustomer, CustomerID: "c-a1"},
+	{Name: "cust-b", Role: domain.RoleCustomer, CustomerID: "c-b"},
+	{Name: "adm-sp-c", Role: domain.RolePartner, PartnerID: "sp-c", Admin: true},
+	{Name: "cust-c", Role: domain.RoleCustomer, CustomerID: "c-c"},
 }
 
 // customerOf is the customer each customer principal is.
-var customerOf = map[string]string{"cust-a": "c-a", "cust-a1": "c-a1"}
+var customerOf = map[string]string{"cust-a": "c-a", "cust-a1": "c-a1", "cust-b": "c-b", "cust-c": "c-c"}
 
 // startServerPhase2 starts serve with the standard and the phase-2 principals in dir.
 func startServerPhase2(t *testing.T, dir string, tweak func(*Main)) *testServer {
