@@ -70,8 +70,6 @@ func answerDis(m domain.Meta, customer string, accept bool) cmd {
 	}
 }
 
-func withMeta(m domain.Meta, a domain.Actor) domain.Meta { m.Actor = a; return m }
-
 func TestRule19_VerificationSwitch(t *testing.T) {
 	runRuleCases(t, []ruleCase{
 		{
