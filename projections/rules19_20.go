@@ -260,3 +260,26 @@ func (r *rules1920State) validate(np, nc, nl uint32) error {
 	}
 	return nil
 }
+
+// customerLeaves are the leaves of every event about customer ci, ascending: its transitions and
+// its disassociation requests, rejections and lapses (an acceptance is both, once).
+func (s *state) customerLeaves(ci uint32) []uint32 {
+	tr := s.transOf(&s.customers[ci])
+	dis := s.rules1920.dis[ci]
+	out := make([]uint32, 0, len(tr)+len(dis))
+	i, j := 0, 0
+	for i < len(tr) || j < len(dis) {
+		switch {
+		case j == len(dis) || (i < len(tr) && tr[i].leaf < dis[j].leaf):
+			out = append(out, tr[i].leaf)
+			i++
+		case i == len(tr) || dis[j].leaf < tr[i].leaf:
+			out = append(out, dis[j].leaf)
+			j++
+		default: // the same leaf (an acceptance)
+			out = append(out, tr[i].leaf)
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}

@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/freezeledger/freezeledger/domain"
@@ -43,6 +45,17 @@ func TestRule20_StatusAndTimeTravel(t *testing.T) {
 		list, _, err := m.SearchCustomers(SearchFilter{Scope: "dist-1"})
 		if err != nil || len(list) != 0 {
 			t.Errorf("dist-1's search after acceptance: %v, %v", list, err)
+		}
+		h, err := m.History(context.Background(), HistoryQuery{Kind: HistoryCustomer, ID: "c-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, e := range h.Events {
+			types = append(types, e.Type)
+		}
+		if got := strings.Join(types, ","); !strings.HasSuffix(got, ","+domain.EventDisassociationRequested+","+domain.EventDisassociationAccepted) {
+			t.Errorf("the customer's history: %s", got)
 		}
 		tl, err := m.Timeline("c-1")
 		if err != nil {
