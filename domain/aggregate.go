@@ -73,6 +73,8 @@ func checkWriter(a Actor) error {
 		return Errorf(CodeForbidden, "the system role only releases resources (rule 8); it issues no commands")
 	case RoleBilling:
 		return Errorf(CodeForbidden, "the billing role only reports usage and resources (rules 12, 13)")
+	case RoleCustomer:
+		return Errorf(CodeForbidden, "a customer only starts or answers its own disassociation (rule 20)")
 	}
 	return Errorf(CodeForbidden, "unknown role %q", a.Role)
 }

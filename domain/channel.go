@@ -28,6 +28,8 @@ type Partner struct {
 	RegisteredAt time.Time
 	// Quota is a reseller's budget quota and what its budgets use of it (rule 18).
 	Quota Quota
+	// VerificationRequired: the partner's critical operations need a verification code (rule 19).
+	VerificationRequired bool
 }
 
 // Customer is a customer's own state in its channel (rule 7's cascade is not applied here).
@@ -56,6 +58,12 @@ type Customer struct {
 	// whether that data was erased (sticky).
 	PersonalKeyID  string
 	PersonalErased bool
+	// Rule 20 (disassociation.go): Disassociated once a disassociation was accepted (the customer is
+	// no longer associated here, its history stays); Disassociation the latest request (its
+	// RequestedAt starts the 90-day refusal), nil if none; it is never changed in place but replaced,
+	// so the journal's copies stay intact.
+	Disassociated  bool
+	Disassociation *Disassociation
 }
 
 // Channel is the state of one channel stream. It is not safe for concurrent use; the Service owns
@@ -74,6 +82,7 @@ type Channel struct {
 	bills     map[string]*CustomerBilling // customers' billing state (rules 12 to 17), copied on write
 	records   map[idemID]idemID           // usage record IDs -> their content (rule 12); see billing_decisions.go
 	j         *journal
+	lapsing   map[string]time.Time // customers with a pending disassociation: id -> when it lapses (rule 20; made on first use)
 }
 
 // NewChannel returns the empty state of the channel stored in stream.
@@ -246,6 +255,12 @@ func (c *Channel) apply(typ string, data any, ec eventCtx) {
 		if cu := c.touchCustomer(d.CustomerID); cu != nil {
 			cu.PersonalErased = true
 		}
+	case *PartnerVerificationSet:
+		if p := c.touchPartner(d.PartnerID); p != nil {
+			p.VerificationRequired = d.Enabled
+		}
+	case *DisassociationRequested, *DisassociationAccepted, *DisassociationRejected, *DisassociationLapsed:
+		c.applyDisassociation(data, ec.meta, at)
 	}
 }
 
@@ -290,6 +305,7 @@ func (c *Channel) syncDue(cu *Customer) {
 	} else {
 		delete(c.due, cu.ID)
 	}
+	c.syncLapsing(cu)
 }
 
 // applyStored applies a stored event (used when loading a stream).

@@ -12,8 +12,14 @@ type Meta struct {
 	RequestID      string
 	IdempotencyKey string // optional; the same key with the same command returns the first result
 	OnBehalfOf     string
-	// Admin: the actor is a partner admin (rule 21's erasure; recorded as Metadata.ActorAdmin).
-	Admin bool
+	// Verified says the operation carries a valid, unused one-time code (rule 19), checked by the
+	// caller (httpapi); every critical command checks it against its partner's verification switch
+	// (checkVerification). Recorded as Metadata.Verification "totp".
+	Verified bool
+	// Admin: the actor is a partner admin (rules 19 and 20). CustomerID: the customer an actor of
+	// role customer is.
+	Admin      bool
+	CustomerID string
 }
 
 // RegisterPartner registers a distributor or solution provider (by the platform) or a reseller (by

@@ -37,9 +37,9 @@ func (s *Service) FreezeCustomer(ctx context.Context, cmd FreezeCustomer) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "FreezeCustomer", plain), func(c *Channel, now time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "FreezeCustomer", plain), verifiedCommand(cmd.Meta, func(c *Channel, now time.Time) ([]pendingEvent, error) {
 		return c.decideFreezeCustomer(cmd.Actor, cmd.CustomerID, cmd.Reason, cmd.FreezeType, now, s.opts.Retention)
-	})
+	}))
 }
 
 // UnfreezeCustomer unfreezes a customer (rules 2 to 5).
@@ -50,9 +50,9 @@ func (s *Service) UnfreezeCustomer(ctx context.Context, cmd UnfreezeCustomer) (R
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezeCustomer", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezeCustomer", plain), verifiedCommand(cmd.Meta, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideUnfreezeCustomer(cmd.Actor, cmd.CustomerID, cmd.Reason, cmd.UnfreezeType)
-	})
+	}))
 }
 
 // FreezeCustomers freezes up to MaxBatch customers, one result each (rule 11).
@@ -109,6 +109,9 @@ func (s *Service) batchEmit(ctx context.Context, m Meta, hash string, ids []stri
 		return BatchResult{Items: items}, nil
 	}
 	r := newRequest(m, hash, func(c *Channel, e *emitter) error {
+		if err := c.checkVerification(m); err != nil { // every batch is a critical operation (rule 19)
+			return err
+		}
 		for i, id := range ids {
 			items[i] = ItemResult{CustomerID: id, Err: decide(c, e, id)}
 		}

@@ -78,7 +78,7 @@ func (c *Channel) checkAssociate(cmd AssociateCustomer) error {
 	if cmd.PartnerID != cmd.Actor.PartnerID && !(target.Type == PartnerReseller && target.ParentID == cmd.Actor.PartnerID) {
 		return Errorf(CodeForbidden, "rule 2: a customer is associated by its partner or the distributor of its reseller; %q is neither for %q", cmd.Actor.PartnerID, cmd.PartnerID)
 	}
-	if _, ok := c.customers[cmd.CustomerID]; ok {
+	if c.holds(kindCustomer, cmd.CustomerID) {
 		return Errorf(CodeConflict, "rule 10: customer %q is already associated with a partner", cmd.CustomerID)
 	}
 	return nil
@@ -99,7 +99,7 @@ func (c *Channel) managedCustomer(a Actor, id string) (*Customer, error) {
 		return nil, err
 	}
 	cu := c.customers[id]
-	if cu == nil || (cu.PartnerID != a.PartnerID && cu.DistributorID != a.PartnerID) {
+	if cu == nil || cu.Disassociated || (cu.PartnerID != a.PartnerID && cu.DistributorID != a.PartnerID) {
 		return nil, Errorf(CodeNotFound, "customer %q not found", id)
 	}
 	if m := c.Manager(*cu); m != a.PartnerID {

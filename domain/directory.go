@@ -90,8 +90,8 @@ func (c *Channel) holds(kind entityKind, id string) bool {
 		_, ok := c.partners[id]
 		return ok
 	}
-	_, ok := c.customers[id]
-	return ok
+	cu, ok := c.customers[id]
+	return ok && !cu.Disassociated // a disassociated customer's ID is free again (rule 20)
 }
 
 func (s *Service) partnerCommandChannel(ctx context.Context, a Actor, target string) (string, error) {

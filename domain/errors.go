@@ -16,6 +16,9 @@ const (
 	CodeConflict     Code = "conflict"      // the state already is what was asked, an ID is taken (rules 5, 10), or an idempotency key is reused for another command
 	CodeTypeMismatch Code = "type_mismatch" // the unfreeze type differs from the freeze type (rule 5)
 	CodeUnavailable  Code = "unavailable"   // the store cannot take writes now
+	// CodeVerificationRequired: a critical operation without a valid, unused code while its partner
+	// requires one (rule 19).
+	CodeVerificationRequired Code = "verification_required"
 )
 
 // Error is the domain's one error type: a code and a message that says which rule and why.

@@ -35,6 +35,13 @@ const (
 	// Rule 21: personal data (personal.go). Association may carry it (CustomerAssociated.Personal).
 	EventCustomerPersonalDataChanged = "customer.personal_data_changed"
 	EventCustomerPersonalDataErased  = "customer.personal_data_erased"
+	// Rule 19: a partner admin switched verification codes on or off (verification.go).
+	EventPartnerVerificationSet = "partner.verification_set"
+	// Rule 20: ending an association (disassociation.go).
+	EventDisassociationRequested = "customer.disassociation_requested"
+	EventDisassociationAccepted  = "customer.disassociation_accepted"
+	EventDisassociationRejected  = "customer.disassociation_rejected"
+	EventDisassociationLapsed    = "customer.disassociation_lapsed"
 )
 
 // SchemaVersions is the current schema version of every event type.
@@ -60,6 +67,11 @@ var SchemaVersions = map[string]int{
 	EventPartnerQuotaSet:             1,
 	EventCustomerPersonalDataChanged: 1,
 	EventCustomerPersonalDataErased:  1,
+	EventPartnerVerificationSet:      1,
+	EventDisassociationRequested:     1,
+	EventDisassociationAccepted:      1,
+	EventDisassociationRejected:      1,
+	EventDisassociationLapsed:        1,
 }
 
 // PartnerType is the kind of partner.
@@ -109,6 +121,9 @@ const (
 	RoleReader   Role = "reader"
 	RoleSystem   Role = "system"  // the service itself (resource release, reservations, budget freezes and resets)
 	RoleBilling  Role = "billing" // the platform's metering: usage records and resources only (rules 12, 13)
+	// RoleCustomer is the account holder itself (phase 2): it sees only itself and starts or answers
+	// a disassociation (rule 20). Its customer ID is Metadata.ActorCustomerID.
+	RoleCustomer Role = "customer"
 )
 
 // Actor is who did something: a principal's name, role and partner (empty for platform and system).
@@ -153,9 +168,13 @@ type Metadata struct {
 	// CommandHash fingerprints the command that produced the event, so that reusing an idempotency
 	// key for a different command is detected (a conflict), also after a restart.
 	CommandHash string `json:"command_hash,omitempty"`
-	// ActorAdmin records that the actor is a partner admin (rule 21's erasure): what the validator
-	// needs to re-decide its commands.
-	ActorAdmin bool `json:"actor_admin,omitempty"`
+	// Verification says how the operation was verified (rule 19): "totp" for a valid one-time code,
+	// empty when it was not. Never the code or the secret.
+	Verification string `json:"verification,omitempty"`
+	// ActorAdmin records that the actor is a partner admin (rules 19 and 20), ActorCustomerID the
+	// customer an actor of role customer is: what the validator needs to re-decide its commands.
+	ActorAdmin      bool   `json:"actor_admin,omitempty"`
+	ActorCustomerID string `json:"actor_customer_id,omitempty"`
 }
 
 // Event payloads (the event's data JSON), one type per event type.
@@ -412,6 +431,16 @@ func DecodeData(eventType string, data []byte) (any, error) {
 		v = &CustomerPersonalDataChanged{}
 	case EventCustomerPersonalDataErased:
 		v = &CustomerPersonalDataErased{}
+	case EventPartnerVerificationSet:
+		v = &PartnerVerificationSet{}
+	case EventDisassociationRequested:
+		v = &DisassociationRequested{}
+	case EventDisassociationAccepted:
+		v = &DisassociationAccepted{}
+	case EventDisassociationRejected:
+		v = &DisassociationRejected{}
+	case EventDisassociationLapsed:
+		v = &DisassociationLapsed{}
 	default:
 		return nil, fmt.Errorf("unknown event type %q", eventType)
 	}

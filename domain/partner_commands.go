@@ -57,9 +57,9 @@ func (s *Service) FreezePartner(ctx context.Context, cmd FreezePartner) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "FreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "FreezePartner", plain), verifiedCommand(cmd.Meta, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideFreezePartner(cmd)
-	})
+	}))
 }
 
 // UnfreezePartner unfreezes a partner (platform: any; a distributor: its resellers).
@@ -70,9 +70,9 @@ func (s *Service) UnfreezePartner(ctx context.Context, cmd UnfreezePartner) (Res
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezePartner", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "UnfreezePartner", plain), verifiedCommand(cmd.Meta, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideUnfreezePartner(cmd)
-	})
+	}))
 }
 
 // SetDelegation sets a reseller's delegated permissions (rule 6). Setting what it already has appends
@@ -84,7 +84,7 @@ func (s *Service) SetDelegation(ctx context.Context, cmd SetDelegation) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "SetDelegation", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "SetDelegation", plain), verifiedCommand(cmd.Meta, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideSetDelegation(cmd)
-	})
+	}))
 }

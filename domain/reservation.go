@@ -188,7 +188,7 @@ type reservationKey struct {
 func (c *Channel) decideReleaseReservation(kind entityKind, id string, rev uint64, reason string) ([]pendingEvent, error) {
 	switch kind {
 	case kindCustomer:
-		if _, ok := c.customers[id]; ok {
+		if c.holds(kindCustomer, id) {
 			return nil, Errorf(CodeConflict, "rule 10: customer %q is associated in %s; its reservation cannot be released", id, c.stream)
 		}
 	case kindPartner:

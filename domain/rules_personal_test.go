@@ -23,10 +23,6 @@ func sealed(tag string) *domain.SealedValue {
 	return &domain.SealedValue{Nonce: bytes.Repeat([]byte{1}, 12), Ciphertext: ct}
 }
 
-func admin(p string) domain.Actor {
-	return domain.Actor{Name: "admin-" + p, Role: domain.RolePartner, PartnerID: p}
-}
-
 func assocPersonal(a domain.Actor, customer, partner string, p *domain.SealedPersonal) cmd {
 	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
 		return s.AssociateCustomer(ctx, domain.AssociateCustomer{Meta: meta(a), CustomerID: customer, Name: "Customer " + customer, PartnerID: partner, Personal: p})

@@ -145,9 +145,12 @@ func (v *HistoryValidator) Check(ev StoredEvent) error {
 		return viol("metadata", "no time")
 	}
 	switch meta.Actor.Role {
-	case RolePlatform, RolePartner, RoleAuditor, RoleReader, RoleSystem, RoleBilling:
+	case RolePlatform, RolePartner, RoleAuditor, RoleReader, RoleSystem, RoleBilling, RoleCustomer:
 	default:
 		return viol("metadata", "unknown actor role %q", meta.Actor.Role)
+	}
+	if err := checkPhase2Metadata(&meta); err != "" {
+		return viol("metadata", "%s", err)
 	}
 	data, err := DecodeData(ev.Type, ev.Data)
 	if err != nil {
@@ -245,8 +248,13 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		}
 		v.keys[k] = hash
 	}
-	m := Meta{Actor: meta.Actor, Admin: meta.ActorAdmin}
+	m := metaOf(meta)
 	now := meta.Time
+	if criticalEvent(ev.Type) {
+		if err := c.checkVerification(m); err != nil {
+			return viol("rule 19", "not permitted here: %v", err)
+		}
+	}
 	var produced []pendingEvent
 	var err error
 	var after func()
@@ -341,6 +349,11 @@ func (v *HistoryValidator) checkChannelEvent(ev *StoredEvent, meta *Metadata, da
 		}
 	case *CustomerPersonalDataChanged, *CustomerPersonalDataErased:
 		produced, err = decidePersonalEvent(c, m, data)
+	case *PartnerVerificationSet, *DisassociationRequested, *DisassociationAccepted, *DisassociationRejected, *DisassociationLapsed:
+		var verr error
+		if produced, after, err, verr = v.decideRules19And20(c, ev, m, now, data, viol); verr != nil {
+			return verr
+		}
 	default:
 		return viol("stream", "%s events do not belong in a channel stream", ev.Type)
 	}

@@ -78,7 +78,7 @@ type request struct {
 func newRequest(m Meta, hash string, run func(c *Channel, e *emitter) error) *request {
 	r := &request{
 		meta: Metadata{Actor: m.Actor, RequestID: m.RequestID, IdempotencyKey: m.IdempotencyKey, OnBehalfOf: m.OnBehalfOf, CommandHash: hash,
-			ActorAdmin: m.Admin && m.Actor.Role == RolePartner},
+			Verification: verificationOf(m), ActorAdmin: m.Admin && m.Actor.Role == RolePartner, ActorCustomerID: customerOfActor(m)},
 		run: run,
 	}
 	if m.IdempotencyKey != "" {

@@ -406,7 +406,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal)
 		return err
 	}
 	page, err := s.reads.History(r.Context(), projections.HistoryQuery{Kind: projections.HistoryCustomer, ID: id,
-		Viewer: p.scope(), Limit: limit, Cursor: q["cursor"]})
+		Viewer: p.historyViewer(), Limit: limit, Cursor: q["cursor"]})
 	if err != nil {
 		return err
 	}

@@ -164,6 +164,7 @@ func TestStatusMap(t *testing.T) {
 		"invalid": 400, "unauthenticated": 401, "forbidden": 403, "actor_frozen": 403, "not_found": 404,
 		"conflict": 409, "type_mismatch": 409, "too_large": 413, "unavailable": 503, "internal": 500,
 		"method_not_allowed": 405, "rate_limited": 429, "headers_too_large": 431,
+		"verification_required": 403, // rule 19
 	}
 	for c, s := range want {
 		if got := StatusOf(c); got != s {

@@ -13,20 +13,31 @@ import (
 
 // scope is the partner whose subtree p sees, or "" for everything.
 func (p Principal) scope() string {
-	if p.Role == domain.RolePlatform {
+	switch p.Role {
+	case domain.RolePlatform:
 		return ""
+	case domain.RoleCustomer:
+		return customerScope(p)
 	}
 	return p.PartnerID
 }
 
-// SeesCustomer reports whether the customer is in p's subtree.
+// SeesCustomer reports whether the customer is in p's subtree (a customer principal: whether it is
+// that customer; a disassociated customer is seen only by global principals and itself).
 func (p Principal) SeesCustomer(c projections.CustomerStatus) bool {
+	if p.Role == domain.RoleCustomer {
+		return c.CustomerID == p.CustomerID
+	}
 	s := p.scope()
-	return s == "" || c.PartnerID == s || c.DistributorID == s
+	return s == "" || (c.Associated && (c.PartnerID == s || c.DistributorID == s))
 }
 
-// SeesPartner reports whether the partner is in p's subtree (itself or one of its resellers).
+// SeesPartner reports whether the partner is in p's subtree (itself or one of its resellers); a
+// customer principal sees no partner.
 func (p Principal) SeesPartner(pt projections.PartnerStatus) bool {
+	if p.Role == domain.RoleCustomer {
+		return false
+	}
 	s := p.scope()
 	return s == "" || pt.PartnerID == s || pt.ParentID == s
 }
@@ -70,6 +81,15 @@ func meta(r *http.Request, p Principal) (domain.Meta, error) {
 			return m, err
 		}
 		m.IdempotencyKey = vs[0]
+	}
+	m.Admin, m.CustomerID = p.Admin, p.CustomerID
+	if ri := info(r); ri.critical != nil {
+		verified, err := ri.critical(r, p)
+		if err != nil {
+			return m, err
+		}
+		ri.verified = verified
+		m.Verified = verified
 	}
 	return m, nil
 }

@@ -22,6 +22,11 @@ type requestInfo struct {
 	principal string
 	access    access
 	wrote     bool
+	// Rule 19: critical is the route's code check (nil when it is not critical), verified its
+	// outcome, retryAfter the seconds of a lockout's Retry-After.
+	critical   func(r *http.Request, p Principal) (bool, error)
+	verified   bool
+	retryAfter int
 }
 
 func info(r *http.Request) *requestInfo {

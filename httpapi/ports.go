@@ -21,6 +21,10 @@ type Ledger interface {
 	FreezePartner(ctx context.Context, cmd domain.FreezePartner) (domain.Result, error)
 	UnfreezePartner(ctx context.Context, cmd domain.UnfreezePartner) (domain.Result, error)
 	SetDelegation(ctx context.Context, cmd domain.SetDelegation) (domain.Result, error)
+	// Rules 19 and 20.
+	SetVerification(ctx context.Context, cmd domain.SetVerification) (domain.Result, error)
+	RequestDisassociation(ctx context.Context, cmd domain.RequestDisassociation) (domain.Result, error)
+	AnswerDisassociation(ctx context.Context, cmd domain.AnswerDisassociation) (domain.Result, error)
 }
 
 // ReadModels is the read side the API needs; *projections.ReadModels satisfies it. Errors with a

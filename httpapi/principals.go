@@ -26,8 +26,11 @@ type Principal struct {
 	Role        domain.Role `json:"role"`
 	PartnerID   string      `json:"partner_id"`
 	TokenSHA256 string      `json:"token_sha256"`
-	// Admin marks a partner admin (rule 21's erasure): only for role partner.
+	// Admin marks a partner admin (rules 19 to 21): the only partner principal that may switch
+	// verification codes on or off and disassociate customers. Only for role partner.
 	Admin bool `json:"admin,omitempty"`
+	// CustomerID is the customer a principal of role customer is (and the only one it sees).
+	CustomerID string `json:"customer_id,omitempty"`
 }
 
 // Actor is the domain actor a principal acts as.
@@ -58,8 +61,15 @@ func (p Principal) Validate() error {
 		if p.PartnerID != "" && !domain.ValidID(p.PartnerID) {
 			return fmt.Errorf("principal %q: partner_id %q is not a valid ID", p.Name, p.PartnerID)
 		}
+	case domain.RoleCustomer:
+		if err := p.validateCustomer(); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("principal %q: role %q is not platform, partner, auditor, reader or billing", p.Name, p.Role)
+	}
+	if err := p.validateAdmin(); err != nil {
+		return err
 	}
 	if b, err := hex.DecodeString(p.TokenSHA256); err != nil || len(b) != sha256.Size {
 		return fmt.Errorf("principal %q: token_sha256 must be 64 hex digits", p.Name)

@@ -42,22 +42,25 @@ var statusOf = map[domain.Code]int{
 	CodeHeadersTooLarge:     http.StatusRequestHeaderFieldsTooLarge,
 	domain.CodeUnavailable:  http.StatusServiceUnavailable,
 	CodeInternal:            http.StatusInternalServerError,
+	// Rule 19: a critical operation without a valid, unused code.
+	domain.CodeVerificationRequired: http.StatusForbidden,
 }
 
 var titleOf = map[domain.Code]string{
-	domain.CodeInvalid:      "Invalid request",
-	CodeUnauthenticated:     "Authentication required",
-	domain.CodeForbidden:    "Forbidden",
-	domain.CodeActorFrozen:  "Acting partner is frozen",
-	domain.CodeNotFound:     "Not found",
-	domain.CodeConflict:     "Conflict",
-	domain.CodeTypeMismatch: "Unfreeze type does not match the freeze type",
-	CodeTooLarge:            "Request body too large",
-	CodeMethodNotAllowed:    "Method not allowed",
-	CodeRateLimited:         "Too many requests",
-	CodeHeadersTooLarge:     "Request headers too large",
-	domain.CodeUnavailable:  "Service unavailable",
-	CodeInternal:            "Internal error",
+	domain.CodeInvalid:              "Invalid request",
+	CodeUnauthenticated:             "Authentication required",
+	domain.CodeForbidden:            "Forbidden",
+	domain.CodeActorFrozen:          "Acting partner is frozen",
+	domain.CodeNotFound:             "Not found",
+	domain.CodeConflict:             "Conflict",
+	domain.CodeTypeMismatch:         "Unfreeze type does not match the freeze type",
+	CodeTooLarge:                    "Request body too large",
+	CodeMethodNotAllowed:            "Method not allowed",
+	CodeRateLimited:                 "Too many requests",
+	CodeHeadersTooLarge:             "Request headers too large",
+	domain.CodeUnavailable:          "Service unavailable",
+	CodeInternal:                    "Internal error",
+	domain.CodeVerificationRequired: "Verification code required",
 }
 
 // StatusOf returns the HTTP status of an error code (500 for an unknown code).

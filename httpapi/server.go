@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/freezeledger/freezeledger/domain"
+	"github.com/freezeledger/freezeledger/httpapi/verification"
 )
 
 // DefaultWaitTimeout is how long a read with min_position, or a write's read-back, waits for the
@@ -58,6 +59,9 @@ type Options struct {
 	StreamWriteTimeout time.Duration
 	// Feed configures the change feed and the webhook routes (changes.go, webhooks.go).
 	Feed FeedOptions
+	// Verification holds the principals' TOTP enrolments (rule 19); nil: the TOTP routes and any
+	// X-Verification-Code answer 503 unavailable.
+	Verification *verification.Store
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -81,6 +85,7 @@ type Server struct {
 	handler       http.Handler
 	feed          FeedOptions
 	personal      PersonalVault // rule 21 (personal.go); nil: unavailable
+	verify        *verification.Store
 }
 
 // New builds a Server.
@@ -92,7 +97,7 @@ func New(o Options) (*Server, error) {
 		ledger: o.Ledger, reads: o.Reads, audit: o.Audit, log: o.Logger, registry: o.Registry,
 		wait: o.WaitTimeout, storeReady: o.StoreReady, maxHeader: o.MaxHeaderBytes,
 		streams:       newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
-		streamTimeout: o.StreamWriteTimeout, statusETags: true, feed: o.Feed,
+		streamTimeout: o.StreamWriteTimeout, statusETags: true, feed: o.Feed, verify: o.Verification,
 	}
 	s.personal = o.Personal
 	if s.streamTimeout <= 0 {
@@ -144,6 +149,7 @@ const (
 	notReader                     // platform, partner, auditor
 	billingOnly                   // the billing system (rules 12, 13)
 	resourceReaders               // any principal but the billing system, which may read resources
+	parties                       // partner and customer principals (rule 20: the two sides of a disassociation)
 )
 
 func (a access) allows(role domain.Role) bool {
@@ -162,6 +168,8 @@ func (a access) allows(role domain.Role) bool {
 		return role == domain.RolePlatform || role == domain.RoleAuditor
 	case notReader:
 		return role != domain.RoleReader && role != domain.RoleBilling
+	case parties:
+		return role == domain.RolePartner || role == domain.RoleCustomer
 	}
 	return false
 }
@@ -228,6 +236,14 @@ func (s *Server) routeTable() []route {
 		{"GET", "/healthz", public, s.healthz},
 		{"GET", "/readyz", public, s.readyz},
 		{"GET", "/openapi.json", public, s.openAPI},
+		// Rules 19 and 20 (verification.go, disassociation.go).
+		{"POST", "/v1/principals/self/totp", writers, s.enrolTOTP},
+		{"POST", "/v1/principals/self/totp/confirm", writers, s.confirmTOTP},
+		{"PUT", "/v1/partners/{id}/verification", writers, s.putVerification},
+		{"POST", "/v1/customers/{id}/disassociation", parties, s.requestDisassociation},
+		{"POST", "/v1/customers/{id}/disassociation/accept", parties, s.acceptDisassociation},
+		{"POST", "/v1/customers/{id}/disassociation/reject", parties, s.rejectDisassociation},
+		{"GET", "/v1/customers/{id}/disassociation", authenticated, s.getDisassociation},
 	}
 }
 
@@ -316,6 +332,7 @@ func (s *Server) endpoint(rt route) http.Handler {
 			ri.principal = p.Name
 		}
 		ri.access = rt.access
+		ri.critical = s.criticalCheck(rt)
 		// Routes on one resource check access after visibility (a resource the caller may not see is
 		// a 404, not a 403); the others check it here.
 		if !strings.Contains(rt.path, "{id}") {
@@ -341,6 +358,7 @@ func (s *Server) endpoint(rt route) http.Handler {
 				// The body has started (a streamed export): the only honest signal left is to abort.
 				panic(http.ErrAbortHandler)
 			}
+			setRetryAfter(w, r)
 			writeProblem(w, pr)
 		}
 	})
@@ -348,6 +366,9 @@ func (s *Server) endpoint(rt route) http.Handler {
 
 // checkAccess refuses a principal whose role may not call the request's route (403 forbidden).
 func checkAccess(r *http.Request, p Principal) error {
+	if p.Role == domain.RoleCustomer {
+		return customerAccess(r)
+	}
 	a := info(r).access
 	if a.allows(p.Role) {
 		return nil

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"strconv"
 
 	"github.com/freezeledger/freezeledger/internal/jsonwire"
@@ -81,6 +82,7 @@ func appendStatus(dst []byte, s *projections.CustomerStatus) []byte {
 	} else {
 		dst = append(dst, `,"personal_data_erased":false`...)
 	}
+	dst = appendAssociation(dst, s)
 	return append(dst, '}')
 }
 
@@ -134,6 +136,25 @@ func appendBudget(dst []byte, b *projections.BudgetInfo) []byte {
 		return append(dst, `,"exhausted":true}`...)
 	}
 	return append(dst, `,"exhausted":false}`...)
+}
+
+// appendAssociation appends the rule 20 members: associated, and the disassociation (rare: through
+// encoding/json).
+func appendAssociation(dst []byte, s *projections.CustomerStatus) []byte {
+	if s.Associated {
+		dst = append(dst, `,"associated":true`...)
+	} else {
+		dst = append(dst, `,"associated":false`...)
+	}
+	dst = append(dst, `,"disassociation":`...)
+	if s.Disassociation == nil {
+		return append(dst, "null"...)
+	}
+	b, err := json.Marshal(s.Disassociation)
+	if err != nil { // plain strings and pointers to strings: never
+		return append(dst, "null"...)
+	}
+	return append(dst, b...)
 }
 
 func appendJSONStringPtr(dst []byte, s *string) []byte {

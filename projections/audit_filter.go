@@ -174,12 +174,7 @@ func (s *state) auditLists(q *AuditQuery) (lists [][]uint32, none bool) {
 		if !ok {
 			return nil, true
 		}
-		tr := s.transOf(&s.customers[ci])
-		l := make([]uint32, len(tr))
-		for i := range tr {
-			l[i] = tr[i].leaf
-		}
-		lists = append(lists, l)
+		lists = append(lists, s.customerLeaves(ci))
 	}
 	if q.PartnerID != "" {
 		pi, ok := s.partnerIdx[q.PartnerID]

@@ -259,6 +259,7 @@ func encodeState(e *encoder, s *state) {
 	}
 	encodeBilling(e, s)
 	encodePersonal(e, s)
+	encodeRules1920(e, &s.rules1920)
 }
 
 type decoder struct {
@@ -494,6 +495,7 @@ func readState(b []byte) (*state, error) {
 	if d.err == nil {
 		decodeBilling(d, s)
 		decodePersonal(d, s)
+		decodeRules1920(d, &s.rules1920)
 	}
 	if d.err != nil {
 		return nil, d.err
@@ -558,6 +560,9 @@ func (s *state) validate() error {
 		if t.leaf >= nl || t.reason >= ns || t.actor >= ns || t.origin >= ns || t.sev > sevAll {
 			return errors.New("customer transition out of range")
 		}
+	}
+	if err := s.rules1920.validate(np, uint32(len(s.customers)), nl); err != nil {
+		return err
 	}
 	for _, a := range s.actors {
 		if a.name >= ns {

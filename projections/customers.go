@@ -35,7 +35,8 @@ type customer struct {
 	assocAt        int64
 	lastPos        eventstore.Position // of lastLeaf: saves a cache miss in state.pos per lookup
 	released       bool
-	_              [23]byte
+	disassociated  bool // the association ended (rule 20) after the latest association
+	_              [22]byte
 }
 
 // The present (cur, assocAt, lastLeaf, lastPos, released) is cached so that a live lookup reads the
@@ -49,7 +50,9 @@ func (c *customer) note(t ctrans) {
 	c.lastLeaf = t.leaf
 	switch t.kind {
 	case kindAssociated:
-		c.cur, c.assocAt, c.released = ctrans{}, t.time, false
+		c.cur, c.assocAt, c.released, c.disassociated = ctrans{}, t.time, false, false
+	case kindDisassociated:
+		c.cur, c.disassociated = ctrans{}, true
 	case kindFrozen:
 		c.cur = t
 	case kindUnfrozen:

@@ -112,10 +112,10 @@ func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, 
 			m.mu.RUnlock()
 			return HistoryPage{}, domain.Errorf(domain.CodeNotFound, "customer %q not found", q.ID)
 		}
-		tr := s.transOf(&s.customers[ci])
-		k := sort.Search(len(tr), func(i int) bool { return uint64(tr[i].leaf) >= after })
+		tr := s.customerLeaves(ci)
+		k := sort.Search(len(tr), func(i int) bool { return uint64(tr[i]) >= after })
 		for ; k < len(tr) && len(leaves) <= scan; k++ {
-			leaves = append(leaves, tr[k].leaf)
+			leaves = append(leaves, tr[k])
 		}
 	case HistoryPartnerActivity:
 		pi, ok := s.partnerIdx[q.ID]

@@ -67,6 +67,8 @@ type state struct {
 	scratch []byte // apply's scratch buffer
 
 	decodeErrors uint64 // events that could not be decoded or referred to unknown subjects
+
+	rules1920 rules1920State // verification switches and disassociation requests (rules19_20.go)
 }
 
 const noPartner = math.MaxUint32
@@ -78,6 +80,7 @@ const (
 	kindUnfrozen
 	kindReleased
 	kindDelegation
+	kindDisassociated // the association ended (rule 20): the own freeze ends with it
 )
 
 // Freeze severities (freeze types), ordered.
@@ -269,6 +272,9 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 		err = s.billingApply(rec, leaf, t, d)
 	case domain.EventCustomerPersonalDataChanged, domain.EventCustomerPersonalDataErased:
 		err = s.personalEvent(rec.Type, rec.Data, d)
+	case domain.EventPartnerVerificationSet, domain.EventDisassociationRequested, domain.EventDisassociationAccepted,
+		domain.EventDisassociationRejected, domain.EventDisassociationLapsed:
+		err = s.applyRules19And20(rec, leaf, t, actor)
 	default:
 		// Reservation events (and types this version does not know) only take their leaf.
 	}
@@ -419,7 +425,7 @@ func (s *state) customerAssociated(leaf uint32, t int64, actor uint32, d *decode
 		s.index(ci)
 	}
 	c := &s.customers[ci]
-	if c.partner != pi {
+	if c.partner != pi || c.disassociated {
 		if c.partner != noPartner {
 			// A re-association (rule 10 allows one partner at a time; disassociation is a later
 			// phase): the customer moves. Time travel shows it under its current partner.
@@ -483,6 +489,8 @@ type ownState struct {
 	released     bool
 	associatedAt int64
 	lastLeaf     uint32
+	// disassociated: the association ended (rule 20) after the latest association.
+	disassociated bool
 }
 
 func (s *state) customerAt(c *customer, cut uint32) ownState {
@@ -491,7 +499,7 @@ func (s *state) customerAt(c *customer, cut uint32) ownState {
 		return o
 	}
 	if c.lastLeaf < cut { // the present
-		o = ownState{exists: true, released: c.released, associatedAt: c.assocAt, lastLeaf: c.lastLeaf}
+		o = ownState{exists: true, released: c.released, associatedAt: c.assocAt, lastLeaf: c.lastLeaf, disassociated: c.disassociated}
 		if c.cur.kind == kindFrozen {
 			o.sev, o.freeze = c.cur.sev, &c.cur
 		}
@@ -519,6 +527,8 @@ func (s *state) customerAt(c *customer, cut uint32) ownState {
 			}
 		case kindUnfrozen:
 			decided = true
+		case kindDisassociated:
+			decided, o.disassociated = true, true
 		case kindAssociated:
 			o.associatedAt = t.time
 			return o
@@ -581,7 +591,7 @@ func (p *partner) freezeLeaf(cut uint32) uint32 {
 
 // view is a customer's full state as of a cut: its own state and the partner cascade (rule 7).
 type view struct {
-	ci, cut  uint32
+	ci, cut  uint32 // the customer's index and the cut the view is of
 	c        *customer
 	own      ownState
 	p        *partner
@@ -622,6 +632,9 @@ func (s *state) view(ci uint32, cut uint32) (view, bool) {
 		v.inherit, v.inheritF = v.p, v.ps.freeze
 	case v.parent != nil && v.pars.freeze != nil:
 		v.inherit, v.inheritF = v.parent, v.pars.freeze
+	}
+	if v.own.disassociated { // no longer below the partner (rule 20): no cascade
+		v.inherit, v.inheritF = nil, nil
 	}
 	if v.inherit != nil {
 		v.effSev = sevAll

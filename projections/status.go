@@ -63,6 +63,10 @@ type CustomerStatus struct {
 	// also for as_of reads: the read models keep no clear text of earlier values.
 	Personal           *PersonalData `json:"personal"`
 	PersonalDataErased bool          `json:"personal_data_erased"`
+	// Associated is false once a disassociation was accepted (rule 20); Disassociation is the
+	// latest disassociation request and its outcome, nil if none (rules19_20.go).
+	Associated     bool                `json:"associated"`
+	Disassociation *DisassociationInfo `json:"disassociation"`
 }
 
 // Delegation is a reseller's delegated permissions (rule 6).
@@ -89,6 +93,8 @@ type PartnerStatus struct {
 	Delegation      *Delegation `json:"delegation"`
 	RegisteredAt    string      `json:"registered_at"`
 	Position        string      `json:"position"`
+	// VerificationRequired: the partner's critical operations need a verification code (rule 19).
+	VerificationRequired bool `json:"verification_required"`
 }
 
 // AsOf selects the moment a read answers for. The zero value is "now" (everything applied).
@@ -270,6 +276,7 @@ func (s *state) status(v *view, id string, retention time.Duration) CustomerStat
 	}
 	statusBilling(&st, s.billingAt(v.ci, v.cut), s.refAt(v.cut), s.currency)
 	s.statusPersonal(&st, v.ci)
+	s.rules1920Status(&st, v)
 	return st
 }
 
@@ -318,5 +325,6 @@ func (s *state) partnerStatus(pi uint32, cut uint32) (PartnerStatus, bool) {
 		out.Delegation = &Delegation{Freeze: ps.deleg&delegFreeze != 0, Budget: ps.deleg&delegBudget != 0}
 	}
 	out.Position = s.pos[last].String()
+	out.VerificationRequired = s.rules1920.verificationAt(pi, cut)
 	return out, true
 }

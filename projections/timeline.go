@@ -84,6 +84,7 @@ func (m *ReadModels) Timeline(id string) (Timeline, error) {
 		ownSev                   uint8
 		ownOrigin                uint32
 		pFrozen, parFrozen, born bool
+		gone                     bool // disassociated (rule 20): no cascade until associated again
 		cur                      effective
 	)
 	i, j, k := 0, 0, 0 // next own transition, partner transition, distributor transition
@@ -110,7 +111,7 @@ func (m *ReadModels) Timeline(id string) (Timeline, error) {
 			cause.Actor = s.str(t.actor)
 			switch t.kind {
 			case kindAssociated:
-				ownSev, born = sevNone, true
+				ownSev, born, gone = sevNone, true, false
 				cause.EventType = domain.EventCustomerAssociated
 			case kindFrozen:
 				ownSev, ownOrigin = t.sev, t.origin
@@ -118,6 +119,9 @@ func (m *ReadModels) Timeline(id string) (Timeline, error) {
 			case kindUnfrozen:
 				ownSev = sevNone
 				cause.EventType, cause.Reason = domain.EventCustomerUnfrozen, s.strPtr(t.reason)
+			case kindDisassociated:
+				ownSev, gone = sevNone, true
+				cause.EventType, cause.Reason = domain.EventDisassociationAccepted, s.strPtr(t.reason)
 			default:
 				cause.EventType = domain.EventCustomerResourcesRelease
 			}
@@ -148,7 +152,7 @@ func (m *ReadModels) Timeline(id string) (Timeline, error) {
 		}
 		next := effective{sev: ownSev, origin: ownOrigin}
 		switch {
-		case pFrozen || parFrozen:
+		case (pFrozen || parFrozen) && !gone:
 			next = effective{sev: sevAll, cascade: true}
 		case ownSev == sevNone:
 			next = effective{}

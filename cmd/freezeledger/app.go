@@ -86,6 +86,10 @@ type config struct {
 	witnesses     []string // serve --witness NAME=URL=VKEY
 	// principals add
 	name, role, partner string
+	admin               bool
+	customer            string
+	// serve: the TOTP store's directory (rule 19)
+	verificationDir string
 }
 
 // ParseFlags parses a command line: the subcommand and its flags.
@@ -125,12 +129,15 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.BoolVar(&c.webhookLoopback, "webhook-allow-insecure-loopback", false, "allow webhooks to plain http:// on 127.0.0.0/8 and [::1] (local use and tests)")
 		fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the master key of the personal-data keys (base64 of 32 bytes; default $"+keystore.MasterKeyEnv+", else <data-dir>/keys/master.key, created)")
 		fs.StringArrayVar(&c.witnesses, "witness", nil, "a witness to send checkpoints to, NAME=URL=VKEY (C2SP tlog-witness; repeatable)")
+		fs.StringVar(&c.verificationDir, "verification-dir", "", "TOTP enrolments, used codes and lockouts (rule 19; default <data-dir>/verification; share it between instances of one EventStoreDB)")
 	case "principals add":
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory whose principals file to change")
 		fs.StringVar(&c.principals, "principals", "", "principals file (default <data-dir>/principals.json)")
 		fs.StringVar(&c.name, "name", "", "principal name (recorded as the operator of its actions)")
-		fs.StringVar(&c.role, "role", "", "role: platform, partner, auditor, reader or billing")
+		fs.StringVar(&c.role, "role", "", "role: platform, partner, auditor, reader, billing or customer")
 		fs.StringVar(&c.partner, "partner", "", "partner ID (required for partner; optional scope for auditor and reader)")
+		fs.BoolVar(&c.admin, "admin", false, "a partner admin (rules 19 and 20: verification switch, disassociation); role partner only")
+		fs.StringVar(&c.customer, "customer", "", "customer ID (required for role customer: the only customer it sees)")
 	case "demo":
 		fs.StringVar(&c.dataDir, "data-dir", "./demo-data", "data directory to create and fill (must be empty or absent)")
 		fs.StringVar(&c.logLevel, "log-level", "warn", "log level")
@@ -156,6 +163,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if c.principals == "" && c.dataDir != "" {
 		c.principals = PrincipalsFile(c.dataDir)
+	}
+	if c.verificationDir == "" && c.dataDir != "" {
+		c.verificationDir = VerificationDir(c.dataDir)
 	}
 	switch c.logFormat {
 	case "", "text", "json":

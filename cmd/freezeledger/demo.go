@@ -95,8 +95,12 @@ func (m *Main) demo(ctx context.Context) error {
 
 	d := &demoRun{ctx: ctx, svc: l.svc}
 	d.script(clock, start)
-	if d.err != nil {
-		return fmt.Errorf("demo: %w", d.err)
+	secret, err := d.demoVerification(clock, start, dir) // rules 19 and 20
+	if err == nil {
+		err = d.err
+	}
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	// Let the read models and the audit tree catch up, so the directory is complete when we stop.
 	head, err := l.store.Head(ctx)
@@ -123,6 +127,11 @@ func (m *Main) demo(ctx context.Context) error {
 		fmt.Fprintf(&b, "# %s (role %s%s): %s\n%s=%s\n", p.name, p.role, partnerNote(p.partner), p.note,
 			envName(p.name), token)
 	}
+	more, err := demoPhase2Tokens(dir, secret)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	b.WriteString(more)
 	if err := os.WriteFile(DemoTokensFile(dir), []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -20,7 +20,7 @@ Usage:
   freezeledger serve      [--data-dir DIR] [--listen ADDR] [--principals FILE] [--store embedded|esdb://...]
                           [--retention 360h] [--log-format text|json] [--log-level info]
                           [--witness NAME=URL=VKEY]...
-  freezeledger principals add --name NAME --role platform|partner|auditor|reader [--partner ID]
+  freezeledger principals add --name NAME --role platform|partner|auditor|reader|billing|customer [--partner ID] [--admin] [--customer ID]
                           [--data-dir DIR | --principals FILE]
   freezeledger demo       --data-dir DIR
   freezeledger rebuild    [--data-dir DIR]

@@ -8,6 +8,7 @@ import "path/filepath"
 //	<data-dir>/projections/      read-model checkpoints (projections)
 //	<data-dir>/audit/            the audit Merkle tree, checkpoints and signing key (projections/auditlog)
 //	<data-dir>/principals.json   API principals (token hashes only), unless --principals says otherwise
+//	<data-dir>/verification/     TOTP enrolments (sealed), used codes and lockouts, unless --verification-dir says otherwise
 //	<data-dir>/demo-tokens.txt   tokens written by `freezeledger demo` (a demo directory only)
 
 // StoreDir is where the embedded store lives in dataDir.
@@ -18,6 +19,9 @@ func ProjectionsDir(dataDir string) string { return filepath.Join(dataDir, "proj
 
 // AuditDir is where the audit tree and its key live in dataDir.
 func AuditDir(dataDir string) string { return filepath.Join(dataDir, "audit") }
+
+// VerificationDir is the default directory of the TOTP enrolments, used codes and lockouts (rule 19).
+func VerificationDir(dataDir string) string { return filepath.Join(dataDir, "verification") }
 
 // PrincipalsFile is the default principals file of dataDir.
 func PrincipalsFile(dataDir string) string { return filepath.Join(dataDir, "principals.json") }

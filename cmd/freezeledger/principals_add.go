@@ -34,8 +34,15 @@ func (m *Main) principalsAdd() error {
 			return errors.New("principals add: --role billing takes no --partner (the billing system acts for no partner)")
 		}
 	case domain.RoleAuditor, domain.RoleReader:
+	case domain.RoleCustomer:
+		if err := checkCustomerFlags(c); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("principals add: --role %q is not platform, partner, auditor, reader or billing", c.role)
+		return fmt.Errorf("principals add: --role %q is not platform, partner, auditor, reader, billing or customer", c.role)
+	}
+	if err := checkPhase2Flags(c); err != nil {
+		return err
 	}
 	if c.partner != "" && !domain.ValidID(c.partner) {
 		return fmt.Errorf("principals add: --partner %q is not a valid ID (1 to 64 of A-Z a-z 0-9 _ . -, starting with a letter or digit)", c.partner)
@@ -43,12 +50,13 @@ func (m *Main) principalsAdd() error {
 	if c.partner != "" && c.principals == PrincipalsFile(c.dataDir) {
 		m.checkPartner(c.dataDir, c.partner)
 	}
-	token, err := httpapi.CreatePrincipal(c.principals, c.name, domain.Role(c.role), c.partner)
+	token, err := httpapi.CreatePrincipalFull(c.principals, httpapi.Principal{Name: c.name, Role: domain.Role(c.role), PartnerID: c.partner,
+		Admin: c.admin, CustomerID: c.customer})
 	if err != nil {
 		return fmt.Errorf("principals add: %w", err)
 	}
-	fmt.Fprintf(m.Stderr, "added principal %q (role %s%s) to %s; its token is printed once, below:\n",
-		c.name, c.role, partnerNote(c.partner), c.principals)
+	fmt.Fprintf(m.Stderr, "added principal %q (role %s%s%s) to %s; its token is printed once, below:\n",
+		c.name, c.role, partnerNote(c.partner), phase2Note(c), c.principals)
 	fmt.Fprintln(m.Stdout, token)
 	return nil
 }

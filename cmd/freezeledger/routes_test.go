@@ -9,17 +9,20 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
+	"github.com/freezeledger/freezeledger/domain/domaintest"
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 // TestEveryRoute calls every route of the API successfully, validating each response against the
 // OpenAPI document, and then checks that every operation of the document was exercised.
 func TestEveryRoute(t *testing.T) {
-	ts := startServerIn(t, t.TempDir(), withBilling(standardPrincipals), nil)
+	clock := domaintest.NewClock(time.Now())
+	ts := startServerPhase2(t, t.TempDir(), func(m *Main) { m.Clock = clock })
 	ts.setupHierarchy()
 	exercisePhase2Routes(t, ts) // budgets_test.go
 
@@ -171,6 +174,20 @@ func TestEveryRoute(t *testing.T) {
 		t.Errorf("/metrics does not label requests by route template")
 	}
 	ts.must(200, "GET", "/openapi.json", "", nil)
+
+	// Rules 19 and 20: an admin's enrolment and the verification switch; a disassociation rejected
+	// by the customer, another accepted by the admin.
+	secret := enrolHTTP(t, ts, clock, "adm-dist-a")
+	ts.must(200, "PUT", "/v1/partners/dist-a/verification", "adm-dist-a", map[string]any{"enabled": true}, "X-Verification-Code", codeNow(t, secret, clock))
+	clock.Advance(30 * time.Second)
+	ts.must(200, "PUT", "/v1/partners/dist-a/verification", "adm-dist-a", map[string]any{"enabled": false}, "X-Verification-Code", codeNow(t, secret, clock))
+	ts.must(201, "POST", "/v1/customers/c-b/disassociation", "adm-dist-b", map[string]any{"reason": "ending"})
+	ts.must(200, "POST", "/v1/customers/c-b/disassociation/reject", "cust-b", map[string]any{"reason": "staying"})
+	if d := ts.must(200, "GET", "/v1/customers/c-b/disassociation", "rd", nil).json(t)["disassociation"].(map[string]any); d["state"] != "rejected" {
+		t.Errorf("disassociation of c-b: %v", d)
+	}
+	ts.must(201, "POST", "/v1/customers/c-c/disassociation", "cust-c", map[string]any{"reason": "leaving"})
+	ts.must(200, "POST", "/v1/customers/c-c/disassociation/accept", "adm-sp-c", map[string]any{"reason": "agreed"})
 
 	// Every operation of the document was exercised (and its response validated).
 	doc, _ := loadSpec()

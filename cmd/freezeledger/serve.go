@@ -190,6 +190,7 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 		run("webhooks", l.hooks.Run)
 	}
 	run("erased key sweep", func(ctx context.Context) error { return sweepErasedKeys(ctx, l, log.Named("keys")) })
+	run("disassociation lapse", func(ctx context.Context) error { return m.lapseLoop(ctx, l.svc, log) })
 	return wg.Wait
 }
 
@@ -255,6 +256,11 @@ func (m *Main) serve(ctx context.Context) error {
 	if l.witnesses, err = openWitnesses(m.cfg.witnesses, l, log); err != nil {
 		return err
 	}
+	verif, err := m.openVerification()
+	if err != nil {
+		return err
+	}
+	defer verif.Close()
 
 	streamsDone := make(chan struct{}) // closed when shutdown starts: change feed streams end
 	bg, stopBG := context.WithCancel(context.Background())
@@ -264,9 +270,9 @@ func (m *Main) serve(ctx context.Context) error {
 	srv, err := httpapi.New(httpapi.Options{
 		Ledger: l.svc, Reads: l.reads, Audit: &auditlog.EventSource{Tree: l.tree, Store: l.store, Witnesses: l.witnesses},
 		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout, Personal: l.keys,
-		StreamWriteTimeout: m.StreamWriteTimeout,
-		StoreReady:         func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
-		Feed:               m.feedOptions(l, streamsDone),
+		StreamWriteTimeout: m.StreamWriteTimeout, Verification: verif,
+		StoreReady: func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
+		Feed:       m.feedOptions(l, streamsDone),
 	})
 	if err != nil {
 		stopBG()

@@ -19,6 +19,10 @@ var matrixPrincipals = map[string]struct{ role, scope string }{
 	"rd":        {"reader", ""},
 	"rd-a":      {"reader", "dist-a"},
 	"rd-res-a1": {"reader", "res-a1"},
+	// Rules 19 and 20: a partner admin, and customers (each sees only itself: customerOf).
+	"adm-dist-a": {"partner", "dist-a"},
+	"cust-a":     {"customer", ""},
+	"cust-a1":    {"customer", ""},
 }
 
 // subtree lists what each scope sees, from the test hierarchy.
@@ -29,6 +33,9 @@ var subtree = map[string][]string{
 }
 
 func sees(who, target string) bool {
+	if matrixPrincipals[who].role == "customer" {
+		return customerOf[who] == target
+	}
 	s := matrixPrincipals[who].scope
 	if s == "" {
 		return true
@@ -45,7 +52,7 @@ func sees(who, target string) bool {
 // outside is 404 (no existence leak), inside but not allowed is 403, allowed is 2xx (or the domain's
 // 409 for a request that would change nothing). Refusals append nothing.
 func TestTenancyMatrix(t *testing.T) {
-	ts := startServer(t)
+	ts := startServerPhase2(t, t.TempDir(), nil)
 	ts.setupHierarchy()
 
 	whos := make([]string, 0, len(matrixPrincipals))
@@ -78,7 +85,7 @@ func TestTenancyMatrix(t *testing.T) {
 			switch {
 			case !sees(who, c):
 				return 404
-			case managers[c] == who:
+			case managers[c] == who, who == "adm-dist-a" && c == "c-a":
 				return 409
 			}
 			return 403
@@ -91,7 +98,7 @@ func TestTenancyMatrix(t *testing.T) {
 			switch {
 			case !sees(who, p):
 				return 404
-			case who == "plat", who == "op-dist-a" && strings.HasPrefix(p, "res-a"):
+			case who == "plat", (who == "op-dist-a" || who == "adm-dist-a") && strings.HasPrefix(p, "res-a"):
 				return 409
 			}
 			return 403
@@ -111,8 +118,20 @@ func TestTenancyMatrix(t *testing.T) {
 				switch {
 				case !sees(who, c):
 					return 404
-				case managers[c] == who:
+				case managers[c] == who, who == "adm-dist-a" && c == "c-a":
 					return 409 // type_mismatch: it is frozen ACCOUNT
+				}
+				return 403
+			}},
+			// Rule 20: the latest request, for anyone who sees the customer; an answer with none
+			// pending is a conflict for the two sides (an admin of its partner, the customer).
+			customerRead(c, "/disassociation", true),
+			tcase{"POST", "/v1/customers/" + c + "/disassociation/accept", map[string]any{"reason": "matrix"}, func(who string) int {
+				switch {
+				case !sees(who, c):
+					return 404
+				case customerOf[who] == c, who == "adm-dist-a" && c == "c-a":
+					return 409
 				}
 				return 403
 			}},
@@ -142,6 +161,14 @@ func TestTenancyMatrix(t *testing.T) {
 				return 200
 			}},
 			partnerWrite(p),
+			// Rule 19: the switch, off without a code: 403 for everyone who sees the partner (not an
+			// admin of it, or verification_required for its admin).
+			tcase{"PUT", "/v1/partners/" + p + "/verification", map[string]any{"enabled": false}, func(who string) int {
+				if !sees(who, p) {
+					return 404
+				}
+				return 403
+			}},
 		)
 	}
 	cases = append(cases,
@@ -158,25 +185,25 @@ func TestTenancyMatrix(t *testing.T) {
 			switch {
 			case !sees(who, "res-a2"):
 				return 404
-			case who == "op-dist-a":
+			case who == "op-dist-a", who == "adm-dist-a":
 				return -1 // allowed
 			}
 			return 403
 		}},
 		tcase{"POST", "/v1/customers/unfreeze", map[string]any{"customer_ids": []string{"c-a"}, "reason": "matrix", "unfreeze_type": "ACCOUNT_AND_RESOURCE"}, func(who string) int {
 			switch matrixPrincipals[who].role {
-			case "auditor", "reader":
+			case "auditor", "reader", "customer":
 				return 403
 			}
 			return 200 // per-item results (type_mismatch, forbidden or not_found)
 		}},
 		tcase{"GET", "/v1/audit/public-key", nil, func(string) int { return 200 }},
-		tcase{"GET", "/v1/customers", nil, func(who string) int { return 200 }}, // readers may search (issue 17)
-		tcase{"GET", "/v1/customers?distributor_id=dist-a&association_type=reseller&as_of=position:1", nil, func(who string) int { return 200 }},
-		tcase{"GET", "/v1/partners", nil, func(who string) int { return 200 }},
+		tcase{"GET", "/v1/customers", nil, notCustomer(200)}, // readers may search (issue 17)
+		tcase{"GET", "/v1/customers?distributor_id=dist-a&association_type=reseller&as_of=position:1", nil, notCustomer(200)},
+		tcase{"GET", "/v1/partners", nil, notCustomer(200)},
 		tcase{"POST", "/v1/partners", map[string]any{"partner_id": "dist-a", "name": "again", "type": "distributor"}, func(who string) int {
 			switch matrixPrincipals[who].role {
-			case "auditor", "reader":
+			case "auditor", "reader", "customer":
 				return 403
 			case "platform":
 				return 409 // the ID is taken
@@ -185,7 +212,7 @@ func TestTenancyMatrix(t *testing.T) {
 		}},
 		tcase{"POST", "/v1/customers/freeze", map[string]any{"customer_ids": []string{"c-a"}, "reason": "matrix"}, func(who string) int {
 			switch matrixPrincipals[who].role {
-			case "auditor", "reader":
+			case "auditor", "reader", "customer":
 				return 403
 			}
 			return 200 // per-item results
@@ -200,7 +227,18 @@ func TestTenancyMatrix(t *testing.T) {
 			return 403
 		}})
 	}
-	cases = append(cases, tcase{"GET", "/v1/audit/checkpoint", nil, func(string) int { return 200 }})
+	cases = append(cases, tcase{"GET", "/v1/audit/checkpoint", nil, notCustomer(200)},
+		// Rule 19: a principal's own enrolment (platform and partner principals), then a wrong
+		// confirmation code (403 verification_required; no lockout from one).
+		tcase{"POST", "/v1/principals/self/totp", nil, func(who string) int {
+			switch matrixPrincipals[who].role {
+			case "platform", "partner":
+				return 200
+			}
+			return 403
+		}},
+		tcase{"POST", "/v1/principals/self/totp/confirm", map[string]any{"code": "000000"}, func(string) int { return 403 }},
+	)
 
 	for _, c := range cases {
 		for _, who := range whos {

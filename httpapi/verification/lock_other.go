@@ -1,0 +1,11 @@
+//go:build !unix
+
+package verification
+
+import "os"
+
+// On systems without flock, only the process's own mutex orders the operations: one process per
+// directory there.
+func flock(*os.File, bool) error { return nil }
+
+func funlock(*os.File) error { return nil }
