@@ -18,7 +18,7 @@ import (
 func compileBillingFilters(f *SearchFilter) ([]customerFilter, error) {
 	var out []customerFilter
 	if f.MTDSpendMin != "" || f.MTDSpendMax != "" {
-		mf := mtdSpendFilter{0, math.MaxInt64}
+		mf := &mtdSpendFilter{lo: 0, hi: math.MaxInt64}
 		var err error
 		if f.MTDSpendMin != "" {
 			if mf.lo, err = domain.ParseMoney("mtd_spend_min", f.MTDSpendMin); err != nil {
@@ -86,13 +86,26 @@ func ParsePercent(field, s string) (int64, error) {
 	return int64(m), nil
 }
 
-// mtdSpendFilter: the month-to-date spend at the reference time is in [lo, hi].
-type mtdSpendFilter struct{ lo, hi domain.Money }
+// mtdSpendFilter: the month-to-date spend at the reference time is in [lo, hi]. It keeps the
+// reference month of the last cut it saw (one search has one cut), so that a page does not format
+// the month once per candidate.
+type mtdSpendFilter struct {
+	lo, hi domain.Money
+	month  *refMonth
+}
 
-func (mtdSpendFilter) index(*state) ([][]uint32, bool) { return nil, false }
-func (mtdSpendFilter) stateful() bool                  { return true }
-func (f mtdSpendFilter) match(s *state, ci uint32, _ *customer, v *view) bool {
-	spend := s.billingAt(ci, v.cut).MonthToDate(s.refAt(v.cut))
+type refMonth struct {
+	cut    uint32
+	period string
+}
+
+func (*mtdSpendFilter) index(*state) ([][]uint32, bool) { return nil, false }
+func (*mtdSpendFilter) stateful() bool                  { return true }
+func (f *mtdSpendFilter) match(s *state, ci uint32, _ *customer, v *view) bool {
+	if f.month == nil || f.month.cut != v.cut {
+		f.month = &refMonth{v.cut, domain.Period(s.refAt(v.cut))}
+	}
+	spend := s.billingAt(ci, v.cut).Spend(f.month.period)
 	return spend >= f.lo && spend <= f.hi
 }
 
