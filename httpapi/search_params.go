@@ -9,21 +9,11 @@ import (
 )
 
 // searchParam is one query parameter of GET /v1/customers: how it is checked and where it goes in
-// the search. Every bad value is a 400 invalid naming the parameter. A phase-2 filter is a row
-// whose set answers notYet until its data exists; then it sets a projections.SearchFilter field
-// that a projections customerFilter serves.
+// the search. Every bad value is a 400 invalid naming the parameter. Each row sets a
+// projections.SearchFilter field that a projections customerFilter serves.
 type searchParam struct {
 	name string
 	set  func(v string, f *projections.SearchFilter) error
-}
-
-// notYet answers a filter whose data the ledger does not record yet.
-func notYet(issue string) func(string, *projections.SearchFilter) error {
-	return func(string, *projections.SearchFilter) error { return errNotYet(issue) }
-}
-
-func errNotYet(what string) error {
-	return errorf(domain.CodeInvalid, "%s is not available yet", what)
 }
 
 func idParam(name string, dst func(*projections.SearchFilter) *string) func(string, *projections.SearchFilter) error {
@@ -58,6 +48,25 @@ func timeParam(name string, dst func(*projections.SearchFilter) *string) func(st
 	return func(v string, f *projections.SearchFilter) error {
 		t, err := parseTime(name, v)
 		*dst(f) = t.Format(time.RFC3339Nano)
+		return err
+	}
+}
+
+// moneyParam is a decimal amount (domain.ParseMoney), kept in its canonical form.
+func moneyParam(name string, dst func(*projections.SearchFilter) *string) func(string, *projections.SearchFilter) error {
+	return func(v string, f *projections.SearchFilter) error {
+		m, err := domain.ParseMoney(name, v)
+		*dst(f) = m.String()
+		return err
+	}
+}
+
+// percentParam is a budget usage percentage ("81.20", projections.ParsePercent), kept in its
+// canonical form.
+func percentParam(name string, dst func(*projections.SearchFilter) *string) func(string, *projections.SearchFilter) error {
+	return func(v string, f *projections.SearchFilter) error {
+		p, err := projections.ParsePercent(name, v)
+		*dst(f) = domain.Money(p).String()
 		return err
 	}
 }
@@ -118,14 +127,21 @@ var searchParams = []searchParam{
 		f.Cursor = v
 		return nil
 	}},
-	// Phase 2: spend, budgets, resources and personal data (DOMAIN.md rules 12 to 21).
-	{"mtd_spend_min", notYet("mtd_spend_min (month-to-date spend comes with the billing feed)")},
-	{"mtd_spend_max", notYet("mtd_spend_max (month-to-date spend comes with the billing feed)")},
-	{"budget_usage_min", notYet("budget_usage_min (budgets come with the budget routes)")},
-	{"budget_usage_max", notYet("budget_usage_max (budgets come with the budget routes)")},
-	{"budget_type", notYet("budget_type (budgets come with the budget routes)")},
-	{"resource_expires_before", notYet("resource_expires_before (resources come with the billing feed)")},
-	{"resource_expires_after", notYet("resource_expires_after (resources come with the billing feed)")},
+	// Phase 2: spend, budgets and resources (rules 12 to 17), personal data (rules 19 to 21).
+	{"mtd_spend_min", moneyParam("mtd_spend_min", func(f *projections.SearchFilter) *string { return &f.MTDSpendMin })},
+	{"mtd_spend_max", moneyParam("mtd_spend_max", func(f *projections.SearchFilter) *string { return &f.MTDSpendMax })},
+	{"budget_usage_min", percentParam("budget_usage_min", func(f *projections.SearchFilter) *string { return &f.BudgetUsageMin })},
+	{"budget_usage_max", percentParam("budget_usage_max", func(f *projections.SearchFilter) *string { return &f.BudgetUsageMax })},
+	{"budget_type", func(v string, f *projections.SearchFilter) error {
+		switch v {
+		case string(domain.BudgetMonthly), string(domain.BudgetOneTime), projections.BudgetTypeNone:
+			f.BudgetType = v
+			return nil
+		}
+		return errorf(domain.CodeInvalid, "budget_type must be monthly, one_time or none")
+	}},
+	{"resource_expires_before", timeParam("resource_expires_before", func(f *projections.SearchFilter) *string { return &f.ResourceExpiresBefore })},
+	{"resource_expires_after", timeParam("resource_expires_after", func(f *projections.SearchFilter) *string { return &f.ResourceExpiresAfter })},
 	{"account_name", accountNameParam},
 	{"mobile", mobileParam},
 }

@@ -320,7 +320,7 @@ func (m *ReadModels) Resources(id string, a AsOf, cursor string, limit int) (Res
 func resourceInfo(v *view, r domain.Resource) ResourceInfo {
 	ri := ResourceInfo{ResourceID: r.ID, Service: r.Service, BillingMode: string(r.BillingMode), Product: string(r.Product), Released: r.Released}
 	if !r.ExpiresAt.IsZero() {
-		ri.ExpiresAt = fmtTimePtr(r.ExpiresAt.UnixNano())
+		ri.ExpiresAt = fmtWallTimePtr(r.ExpiresAt)
 	}
 	ri.AffectedByFreeze = v.effSev == sevAll && r.Product.AffectedByResourceFreeze()
 	return ri
@@ -460,6 +460,19 @@ func (m *ReadModels) BudgetHistory(ctx context.Context, id, cursor string, limit
 
 const zeroMoney = "0.00"
 
+// fmtWallTimePtr writes a reported time (an expiry: any RFC 3339 time from 0001 to 9999) as event
+// times are written. Outside the reach of Unix nanoseconds (1677 to 2262) it does not go through
+// them (they would wrap around), and 1970-01-01T00:00:00Z is a time like any other, not null.
+func fmtWallTimePtr(t time.Time) *string {
+	var s string
+	if t.Before(minNanosTime) || t.After(maxNanosTime) {
+		s = t.UTC().Format(leaf.TimeFormat)
+	} else {
+		s = fmtTime(t.UnixNano())
+	}
+	return &s
+}
+
 // statusBilling fills a status's phase 2 fields from the billing state at ref.
 func statusBilling(st *CustomerStatus, b *domain.CustomerBilling, ref time.Time, currency string) {
 	st.Currency = currency
@@ -471,7 +484,7 @@ func statusBilling(st *CustomerStatus, b *domain.CustomerBilling, ref time.Time,
 	st.Budget = budgetInfo(b, ref)
 	st.Resources = b.ResourceCount()
 	if e := b.EarliestExpiry(); !e.IsZero() {
-		st.EarliestExpiry = fmtTimePtr(e.UnixNano())
+		st.EarliestExpiry = fmtWallTimePtr(e)
 	}
 }
 

@@ -33,6 +33,14 @@ const (
 //   - Associated: every customer the log associated is associated until disassociation exists (a
 //     later phase), so true matches every customer and false none.
 //   - AssociatedAfter and AssociatedBefore are RFC 3339 times, exclusive bounds.
+//   - Billing (rules 12 to 17, from the billing read model at the search's cut and reference time,
+//     as the status shows them): MTDSpendMin and MTDSpendMax bound the status's mtd_spend (decimal
+//     amounts, inclusive; a customer without usage has 0.00); BudgetUsageMin and BudgetUsageMax
+//     bound its budget's usage_percent (decimal percentages such as "81.20", inclusive; a customer
+//     without a budget has no usage and never matches); BudgetType is monthly, one_time, or
+//     BudgetTypeNone for customers without a budget; ResourceExpiresBefore and
+//     ResourceExpiresAfter are RFC 3339 times, exclusive bounds on the earliest expiry of the
+//     customer's resources not released (a customer without one never matches).
 //   - AsOf searches the state as of a past moment: the customers associated by then, their own and
 //     effective freeze state, the cascade and the delegation (managed_by) at that cut, and the
 //     statuses returned as of it; equal to the search over read models built from that log prefix.
@@ -66,6 +74,15 @@ type SearchFilter struct {
 	AsOf        AsOf
 	Limit       int
 	Cursor      string
+
+	// Billing filters (rules 12 to 17).
+	MTDSpendMin           string
+	MTDSpendMax           string
+	BudgetUsageMin        string
+	BudgetUsageMax        string
+	BudgetType            string
+	ResourceExpiresBefore string
+	ResourceExpiresAfter  string
 }
 
 // Association types of SearchFilter.AssociationType.
@@ -73,6 +90,10 @@ const (
 	AssociationDirect   = "direct"
 	AssociationReseller = "reseller"
 )
+
+// BudgetTypeNone is SearchFilter.BudgetType for the customers without a budget (besides
+// domain.BudgetMonthly and domain.BudgetOneTime).
+const BudgetTypeNone = "none"
 
 func encodeCursor(kind byte, n uint64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(string(kind) + strconv.FormatUint(n, 10)))

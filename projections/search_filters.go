@@ -11,8 +11,9 @@ import (
 
 // customerFilter is one condition of a customer search. A search is the conjunction of its
 // filters; SearchCustomers takes its candidates from the most selective filter that has an index
-// and asks every filter about each candidate. A new filter (phase 2: spend, budget usage, resource
-// expiry, personal data) is one more type here and one more line in compileFilters.
+// and asks every filter about each candidate. A new filter (phase 2: personal data) is one more type
+// here and one more line in compileFilters; the billing filters (spend, budget usage and type,
+// resource expiry) are in search_billing_filters.go.
 type customerFilter interface {
 	// index returns ascending lists of customer indices whose union holds every customer the
 	// filter can match (a superset is fine), or ok false when the filter has no index.
@@ -108,6 +109,11 @@ func compileFilters(s *state, f *SearchFilter) (filters []customerFilter, none b
 	if after != math.MinInt64 || before != math.MaxInt64 {
 		filters = append(filters, associatedAtFilter{after, before})
 	}
+	billing, err := compileBillingFilters(f)
+	if err != nil {
+		return nil, false, err
+	}
+	filters = append(filters, billing...)
 	if f.Frozen != nil || f.FreezeType != "" || f.Origin != "" || f.AutoFrozen != nil {
 		filters = append(filters, effectiveFilter{f})
 	}

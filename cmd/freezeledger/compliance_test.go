@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ids lists the values of field in the objects of r[list].
@@ -116,12 +117,15 @@ func TestComplianceQueries(t *testing.T) {
 		{"/v1/customers?associated_after=2026-13-01T00:00:00Z", "associated_after"},
 		{"/v1/customers?frozen=1x", "frozen"},
 		{"/v1/customers?limit=0", "limit"},
-		{"/v1/customers?mtd_spend_min=10.00", "mtd_spend_min"},
+		{"/v1/customers?mtd_spend_min=-1", "mtd_spend_min"},
+		{"/v1/customers?mtd_spend_min=10.001", "mtd_spend_min"},
 		{"/v1/customers?mtd_spend_max=abc", "mtd_spend_max"},
-		{"/v1/customers?budget_usage_min=75", "budget_usage_min"},
-		{"/v1/customers?budget_usage_max=101", "budget_usage_max"},
-		{"/v1/customers?budget_type=monthly", "budget_type"},
-		{"/v1/customers?resource_expires_before=2026-12-01T00:00:00Z", "resource_expires_before"},
+		{"/v1/customers?mtd_spend_max=1000000000000.01", "mtd_spend_max"},
+		{"/v1/customers?budget_usage_min=NaN", "budget_usage_min"},
+		{"/v1/customers?budget_usage_min=75%25", "budget_usage_min"},
+		{"/v1/customers?budget_usage_max=1e2", "budget_usage_max"},
+		{"/v1/customers?budget_type=weekly", "budget_type"},
+		{"/v1/customers?resource_expires_before=2026-12-01", "resource_expires_before"},
 		{"/v1/customers?resource_expires_after=soon", "resource_expires_after"},
 		{"/v1/customers?account_name=" + strings.Repeat("a", 129), "account_name"}, // rule 21: a bad value (the filter exists)
 		{"/v1/customers?mobile=8613800000000", "mobile"},
@@ -148,7 +152,54 @@ func TestComplianceQueries(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want 400 invalid naming %s", u, r.status, r.body, c.param)
 		}
 	}
-	if r := ts.call("GET", "/v1/customers?mtd_spend_min=1", "plat", nil); !strings.Contains(string(r.body), "not available yet") {
-		t.Errorf("a phase-2 filter does not say it is not available yet: %s", r.body)
+}
+
+// TestComplianceBillingFilters: the search's billing filters through the real server (month-to-date
+// spend, budget usage and type, earliest resource expiry, also past 2262), combined with the others,
+// as of a past position, and within the caller's tenancy.
+func TestComplianceBillingFilters(t *testing.T) {
+	ts := startBillingServer(t)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	ts.must(200, "PUT", "/v1/customers/c-a/budget", "op-dist-a", map[string]any{"type": "monthly", "amount": "1000", "on_exhaustion": "alert"})
+	ts.must(200, "PUT", "/v1/customers/c-b/budget", "op-dist-b", map[string]any{"type": "one_time", "amount": "100", "on_exhaustion": "alert"})
+	before := ts.head().String()
+	ts.must(200, "POST", "/v1/usage", "bill", map[string]any{"records": []map[string]any{
+		{"record_id": "s-1", "customer_id": "c-a", "amount": "812", "time": now},
+		{"record_id": "s-2", "customer_id": "c-b", "amount": "10", "time": now},
+		{"record_id": "s-3", "customer_id": "c-b1", "amount": "0.01", "time": now},
+	}})
+	ts.must(200, "PUT", "/v1/customers/c-a1/resources/vm-1", "bill", map[string]any{"service": "ecs", "billing_mode": "yearly_monthly", "product": "cloud", "expires_at": "2030-01-01T00:00:00Z"})
+	ts.must(200, "PUT", "/v1/customers/c-b/resources/vm-2", "bill", map[string]any{"service": "ecs", "billing_mode": "yearly_monthly", "product": "cloud", "expires_at": "2300-01-01T00:00:00Z"})
+	ts.must(200, "PUT", "/v1/customers/c-b/resources/vm-3", "bill", map[string]any{"service": "ecs", "billing_mode": "pay_per_use", "product": "cloud"})
+	head := ts.head().String()
+
+	for _, c := range []struct {
+		who  string
+		kv   []string
+		want []string
+	}{
+		{"plat", []string{"mtd_spend_min", "812"}, []string{"c-a"}},
+		{"plat", []string{"mtd_spend_min", "0.01", "mtd_spend_max", "811.99"}, []string{"c-b", "c-b1"}},
+		{"plat", []string{"mtd_spend_max", "0"}, []string{"c-a1", "c-a2", "c-c"}},
+		{"plat", []string{"budget_usage_min", "81.2"}, []string{"c-a"}},
+		{"plat", []string{"budget_usage_min", "81.21"}, []string{}},
+		{"plat", []string{"budget_usage_max", "81.19"}, []string{"c-b"}},
+		{"plat", []string{"budget_type", "monthly"}, []string{"c-a"}},
+		{"plat", []string{"budget_type", "one_time"}, []string{"c-b"}},
+		{"plat", []string{"budget_type", "none", "distributor_id", "dist-a"}, []string{"c-a1", "c-a2"}},
+		{"plat", []string{"resource_expires_before", "2100-01-01T00:00:00Z"}, []string{"c-a1"}},
+		{"plat", []string{"resource_expires_after", "2299-12-31T00:00:00Z"}, []string{"c-b"}},
+		{"plat", []string{"resource_expires_after", "2030-01-01T00:00:00Z", "resource_expires_before", "2300-01-01T00:00:00Z"}, []string{}},
+		{"plat", []string{"mtd_spend_min", "1", "as_of", "position:" + before}, []string{}},
+		{"plat", []string{"budget_type", "one_time", "as_of", "position:" + before}, []string{"c-b"}},
+		{"plat", []string{"mtd_spend_min", "1", "frozen", "true", "min_position", head}, []string{"c-a", "c-b"}},
+		{"op-dist-b", []string{"mtd_spend_min", "0.01"}, []string{"c-b", "c-b1"}},
+		{"rd-res-a1", []string{"resource_expires_before", "2100-01-01T00:00:00Z"}, []string{"c-a1"}},
+		{"rd-res-a1", []string{"budget_type", "monthly"}, []string{}},
+	} {
+		got := listIDs(t, ts.must(200, "GET", "/v1/customers"+q(c.kv...), c.who, nil), "customers", "customer_id")
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("GET /v1/customers%s as %s = %v, want %v", q(c.kv...), c.who, got, c.want)
+		}
 	}
 }
