@@ -397,3 +397,69 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleBrowserBudgets: "Set budget" on one customer (a refusal with the API's detail, then the
+// budget, its usage and month-to-date spend in the table), on selected rows (a result per customer),
+// and the customer page's budget and resources.
+func TestConsoleBrowserBudgets(t *testing.T) {
+	browser := newBrowser(t)
+	ts := startBillingServer(t)
+	exp := time.Now().UTC().Add(48 * time.Hour).Format(time.RFC3339)
+	ts.must(200, "PUT", "/v1/customers/c-a/resources/vm-1", "bill", map[string]any{"service": "ecs", "billing_mode": "yearly_monthly", "product": "cloud", "expires_at": exp})
+	b := newTab(t, browser, ts, shotsDir(t))
+	b.signIn("op-dist-a")
+
+	// A bad amount: the API's problem detail in the message.
+	b.click("//tr[@data-customer='c-a']", "Set budget")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-amount")), chromedp.SendKeys(chromedp.CSS("#dlg-amount"), "12.345"))
+	b.click("//dialog", "OK")
+	b.waitStatus("Set budget of c-a refused: ")
+	if st := b.text("#status"); !strings.Contains(st, "amount") {
+		t.Errorf("refused budget message: %q", st)
+	}
+
+	// A monthly budget of 1000 that freezes when exhausted.
+	b.click("//tr[@data-customer='c-a']", "Set budget")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-amount")), chromedp.SendKeys(chromedp.CSS("#dlg-amount"), "1000"),
+		chromedp.SetValue(chromedp.CSS("#dlg-on-exhaustion"), "freeze"))
+	b.screenshot("budget-dialog")
+	b.click("//dialog", "OK")
+	b.waitStatus("Budget of customer c-a set: monthly 1000.00, when exhausted: freeze; usage 0.00 %.")
+	row := b.text("tr[data-customer='c-a']")
+	for _, want := range []string{"0.00 % of 1000.00 (monthly)", "0.00 USD", exp[:10]} {
+		if !strings.Contains(row, want) {
+			t.Errorf("row of c-a after the budget lacks %q: %q", want, row)
+		}
+	}
+	if st := ts.must(200, "GET", "/v1/customers/c-a/budget", "op-dist-a", nil).json(t); st["budget"] == nil {
+		t.Errorf("API budget of c-a after the console's: %v", st)
+	}
+	b.screenshot("customers-budget")
+
+	// Batch: two reseller customers; c-a1's budget stays with dist-a (only freeze is delegated).
+	b.open("/console/customers?tab=resellers")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#sel-c-a1")),
+		chromedp.Click(chromedp.CSS("#sel-c-a1")), chromedp.Click(chromedp.CSS("#sel-c-a2")))
+	b.click("", "Set budget (selected)")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-amount")), chromedp.SendKeys(chromedp.CSS("#dlg-amount"), "50"),
+		chromedp.SetValue(chromedp.CSS("#dlg-budget-type"), "one_time"))
+	if vis, _ := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`!document.querySelector("#dlg-reason").closest("[data-section]").hidden`)); vis {
+		t.Error("the batch budget dialog asks for a reason the API does not take")
+	}
+	b.click("//dialog", "OK")
+	b.waitStatus("Set budget: 2 of 2 customers done, 0 refused.")
+	if row := b.text("tr[data-customer='c-a2']"); !strings.Contains(row, "0.00 % of 50.00 (one_time)") {
+		t.Errorf("row of c-a2 after the batch budget: %q", row)
+	}
+
+	// The customer page: budget and resources.
+	b.open("/console/customers/c-a")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#budget-section")))
+	if s := b.text("#budget"); !strings.Contains(s, "monthly 1000.00 USD, when exhausted: freeze") {
+		t.Errorf("customer page budget: %q", s)
+	}
+	if s := b.text("table.resources"); !strings.Contains(s, "vm-1") || !strings.Contains(s, "yearly_monthly") {
+		t.Errorf("customer page resources: %q", s)
+	}
+	b.screenshot("customer-budget")
+}

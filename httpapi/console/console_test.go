@@ -226,6 +226,37 @@ func TestSetBudgetOnlyWhenTheAPIOffersIt(t *testing.T) {
 	if s := f.api.sent(); w.Code != http.StatusSeeOther || len(s) != 1 || s[0].method != "PUT" || s[0].path != "/v1/customers/c1/budget" || s[0].body["amount"] != "1000.00" {
 		t.Fatalf("set budget: %d, the API got %+v", w.Code, s)
 	}
+	if s := f.api.sent(); s[0].body["unfreeze"] != nil || s[0].body["reason"] != nil {
+		t.Errorf("a budget without unfreeze sent %v", s[0].body)
+	}
+	f.do("POST", "/console/customers/c1/act/budget", url.Values{"csrf": {csrf}, "budget_type": {"monthly"}, "amount": {"1000"},
+		"on_exhaustion": {"freeze"}, "unfreeze": {"true"}, "reason": {"budget raised"}})
+	if s := f.api.sent(); len(s) != 2 || s[1].body["unfreeze"] != true || s[1].body["reason"] != "budget raised" {
+		t.Errorf("set budget and unfreeze: the API got %+v", s)
+	}
+	if page := f.do("GET", "/console/customers", nil).Body.String(); strings.Contains(page, "Set budget (selected)") {
+		t.Error("a batch budget offered by an API without PUT /v1/customers/budget")
+	}
+	if w := f.do("POST", "/console/batch", url.Values{"csrf": {csrf}, "action": {"budget"}, "id": {"c1"}, "amount": {"10"}}); w.Code != http.StatusNotFound {
+		t.Errorf("batch budget without the route: %d", w.Code)
+	}
+}
+
+func TestBatchBudgetSendsOnlyWhatTheAPITakes(t *testing.T) {
+	f := newFixture(t, batchBudgetDoc)
+	csrf := f.signIn()
+	if page := f.do("GET", "/console/customers", nil).Body.String(); !strings.Contains(page, "Set budget (selected)") {
+		t.Error("no batch budget with PUT /v1/customers/budget")
+	}
+	w := f.do("POST", "/console/batch", url.Values{"csrf": {csrf}, "action": {"budget"}, "id": {"c1", "c2"}, "budget_type": {"one_time"},
+		"amount": {"50"}, "on_exhaustion": {"alert"}, "reason": {"ignored"}, "unfreeze": {"true"}})
+	s := f.api.sent()
+	if w.Code != http.StatusSeeOther || len(s) != 1 || s[0].method != "PUT" || s[0].path != "/v1/customers/budget" {
+		t.Fatalf("batch budget: %d, the API got %+v", w.Code, s)
+	}
+	if ids, _ := s[0].body["customer_ids"].([]any); len(ids) != 2 || s[0].body["reason"] != nil || s[0].body["unfreeze"] != nil || s[0].body["type"] != "one_time" {
+		t.Errorf("batch budget body %v", s[0].body)
+	}
 }
 
 func TestAnotherPartnersCustomerShowsNothing(t *testing.T) {

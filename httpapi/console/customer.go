@@ -31,6 +31,9 @@ type customerData struct {
 	Verify      bool
 	Budget      *budget
 	Currency    string
+	Resources   []resource // the first page of the customer's resources (when the API serves them)
+	ResMore     bool       // there are more than the page shows
+	ResProblem  string
 }
 
 // operationRow is one operation, allowed or not for each billing mode (with why not).
@@ -114,6 +117,17 @@ func (c *Console) customerPage(w http.ResponseWriter, r *http.Request, s session
 		if err := c.api.do(ctx, s.token, request{method: "GET", path: base + "/budget", query: asOf}, &b); err == nil {
 			d.Budget, d.Currency = b.Budget, b.Currency
 		}
+	}
+	if f.Resources {
+		var ra resourcesAnswer
+		q := url.Values{"limit": {"100"}}
+		for k, v := range asOf {
+			q[k] = v
+		}
+		if err := c.api.do(ctx, s.token, request{method: "GET", path: base + "/resources", query: q}, &ra); err != nil {
+			d.ResProblem = err.Error()
+		}
+		d.Resources, d.ResMore = ra.Resources, deref(ra.NextCursor) != ""
 	}
 	d.Verify = c.verificationRequired(ctx, s, f)
 	pd := pageData{Title: "Customer " + d.Customer.CustomerID, Nav: "customers", Flash: c.sessions.takeFlash(s.id), Features: f, Data: d}

@@ -35,6 +35,9 @@ const phase1Doc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": 
 const budgetDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}]}},
  "/v1/customers/{id}/budget": {"put": {}, "get": {}}}}`
 
+const batchBudgetDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}]}},
+ "/v1/customers/{id}/budget": {"put": {}}, "/v1/customers/budget": {"put": {}}}}`
+
 func (a *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/openapi.json" {
 		_, _ = io.WriteString(w, a.doc)

@@ -46,9 +46,15 @@
       idBox.appendChild(i);
     });
     var budget = opts.action === "budget";
-    section(form, "reason", !budget);
+    // A budget of one customer may also unfreeze it (then with a reason); a batch budget has neither.
+    section(form, "reason", !budget || !opts.batch);
     section(form, "budget", budget);
+    section(form, "budget-unfreeze", budget && !opts.batch);
     section(form, "batch-unfreeze", !!opts.batch && opts.action === "unfreeze");
+    var reason = form.querySelector("#dlg-reason");
+    reason.required = !budget;
+    var help = form.querySelector("#dlg-reason-help");
+    if (help) { help.hidden = !budget; }
     dlg.showModal();
     var first = form.querySelector("textarea:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled])");
     if (first) { first.focus(); }
@@ -71,6 +77,14 @@
     if (close) {
       var dlg = close.closest("dialog");
       if (dlg) { dlg.close(); }
+    }
+  });
+
+  document.addEventListener("change", function (e) {
+    // The budget dialog's "Also unfreeze" makes the reason required, as the API does.
+    if (e.target.name === "unfreeze" && e.target.form) {
+      var r = e.target.form.querySelector("textarea[name=reason]");
+      if (r) { r.required = e.target.checked; }
     }
   });
 
