@@ -309,3 +309,24 @@ func TestMountLeavesAPIPathsAlone(t *testing.T) {
 		t.Errorf("POST / should reach the API (its 404), reached %q", seen)
 	}
 }
+
+func TestTabsAreOneSearchByAssociationType(t *testing.T) {
+	f := newFixture(t, tabsDoc)
+	f.signIn() // opens the Customers tab once
+	f.do("GET", "/console/customers?tab=resellers&name=acme", nil)
+	q := f.api.searches()
+	if len(q) != 2 || q[0].Get("association_type") != "direct" || q[1].Get("association_type") != "reseller" ||
+		q[1].Get("name") != "acme" || q[0].Get("partner_id") != "" {
+		t.Fatalf("the API's searches for the two tabs: %v", q)
+	}
+
+	f = newFixture(t, phase1Doc)
+	f.signIn()
+	page := f.do("GET", "/console/customers?tab=resellers", nil).Body.String()
+	if q := f.api.searches(); len(q) != 2 || q[1].Has("association_type") {
+		t.Errorf("an API without association_type was sent %v", q)
+	}
+	if !strings.Contains(page, "does not filter by association type") {
+		t.Error("no note that the tab is not filtered")
+	}
+}

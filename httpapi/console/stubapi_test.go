@@ -21,6 +21,7 @@ type stubAPI struct {
 	mu      sync.Mutex
 	doc     string
 	writes  []stubWrite
+	queries []url.Values // of each GET /v1/customers
 	revoked bool // the token no longer identifies anyone
 }
 
@@ -31,6 +32,8 @@ type stubWrite struct {
 
 const phase1Doc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}, {"$ref": "#/components/parameters/Tag"}]}}},
  "components": {"parameters": {"Tag": {"name": "tag", "in": "query"}}}}`
+
+const tabsDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}, {"name": "association_type", "in": "query"}]}}}}`
 
 const budgetDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}]}},
  "/v1/customers/{id}/budget": {"put": {}, "get": {}}}}`
@@ -55,6 +58,9 @@ func (a *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"state":"FROZEN","freeze_type":"ACCOUNT","origin":"association","effective_state":"FROZEN","tags":["gold"],"position":"3"}`
 	switch {
 	case r.Method == "GET" && r.URL.Path == "/v1/customers":
+		a.mu.Lock()
+		a.queries = append(a.queries, r.URL.Query())
+		a.mu.Unlock()
 		_, _ = io.WriteString(w, `{"customers":[`+c1+`],"next_cursor":null}`)
 	case r.Method == "GET" && r.URL.Path == "/v1/customers/c1/status":
 		_, _ = io.WriteString(w, c1)
@@ -83,6 +89,12 @@ func (a *stubAPI) identify(token string) (httpapi.Principal, bool) {
 		return httpapi.Principal{}, false
 	}
 	return httpapi.Principal{Name: "ops", Role: domain.RolePartner, PartnerID: "dist-1"}, true
+}
+
+func (a *stubAPI) searches() []url.Values {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]url.Values(nil), a.queries...)
 }
 
 func (a *stubAPI) sent() []stubWrite {

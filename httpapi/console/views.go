@@ -38,10 +38,6 @@ type customer struct {
 	EarliestExpiry *string `json:"earliest_expiry"`
 }
 
-// direct reports whether the customer is associated with its distributor or solution provider
-// itself (the "Customers" tab) rather than with a reseller ("Resellers' Customers").
-func (c customer) direct() bool { return c.DistributorID == "" || c.PartnerID == c.DistributorID }
-
 // Cascaded reports whether the customer is effectively frozen by a partner's freeze (rule 7).
 func (c customer) Cascaded() bool { return c.EffectiveOrigin != nil && *c.EffectiveOrigin == "partner" }
 
