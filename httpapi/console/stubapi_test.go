@@ -22,7 +22,7 @@ type stubAPI struct {
 	doc     string
 	writes  []stubWrite
 	queries []url.Values // of each GET /v1/customers
-	revoked bool // the token no longer identifies anyone
+	revoked bool         // the token no longer identifies anyone
 }
 
 type stubWrite struct {
