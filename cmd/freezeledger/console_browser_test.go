@@ -463,3 +463,78 @@ func TestConsoleBrowserBudgets(t *testing.T) {
 	}
 	b.screenshot("customer-budget")
 }
+
+// TestConsoleBrowserLive: the customer list and the customer page follow the change feed. Writes
+// made through the API by the test (not the page) change the row and the page without a reload:
+// an unfreeze and a freeze of c-a, and a cascade (dist-a freezes its reseller res-a2, so c-a2 is
+// frozen by a partner).
+func TestConsoleBrowserLive(t *testing.T) {
+	browser := newBrowser(t)
+	ts := startServer(t)
+	ts.setupHierarchy()
+	b := newTab(t, browser, ts, shotsDir(t))
+	b.signIn("op-dist-a")
+	mark := func() {
+		t.Helper()
+		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.notReloaded = true`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	notReloaded := func(where string) {
+		t.Helper()
+		if ok, _ := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); !ok {
+			t.Errorf("%s: the page was reloaded", where)
+		}
+	}
+	stateIs := func(row, state string) chromedp.Action[chromedp.Void] {
+		return chromedp.WaitVisible(chromedp.Search("//tr[@data-customer='" + row + "']//span[contains(@class, 'state')][normalize-space()='" + state + "']"))
+	}
+
+	// The list: c-a is frozen since its association; the API unfreezes it, then freezes it.
+	b.do(stateIs("c-a", "FROZEN"))
+	mark()
+	ts.must(200, "POST", "/v1/customers/c-a/unfreeze", "op-dist-a", map[string]any{"reason": "paid", "unfreeze_type": "ACCOUNT"})
+	b.do(stateIs("c-a", "ACTIVE"))
+	if row := b.text("tr[data-customer='c-a']"); !strings.Contains(row, "Freeze account and resources") || strings.Contains(row, "Unfreeze") {
+		t.Errorf("the live row of c-a after the unfreeze offers: %q", row)
+	}
+	ts.must(200, "POST", "/v1/customers/c-a/freeze", "op-dist-a", map[string]any{"reason": "overdue", "freeze_type": "ACCOUNT"})
+	b.do(stateIs("c-a", "FROZEN"))
+	if row := b.text("tr[data-customer='c-a']"); !strings.Contains(row, "manual") {
+		t.Errorf("the live row of c-a after the freeze: %q", row)
+	}
+	notReloaded("customer list")
+
+	// The live row's actions still work: unfreeze it from the console.
+	b.click("//tr[@data-customer='c-a']", "Unfreeze")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-reason")), chromedp.SendKeys(chromedp.CSS("#dlg-reason"), "verified"))
+	b.click("//dialog", "OK")
+	b.waitStatus("Customer c-a unfrozen.")
+
+	// A cascade: the distributor freezes res-a2; its customer c-a2 shows frozen by a partner.
+	b.open("/console/customers?tab=resellers")
+	b.do(stateIs("c-a2", "FROZEN"))
+	ts.must(200, "POST", "/v1/customers/c-a2/unfreeze", "op-dist-a", map[string]any{"reason": "ok", "unfreeze_type": "ACCOUNT"})
+	b.do(stateIs("c-a2", "ACTIVE"))
+	mark()
+	ts.must(200, "POST", "/v1/partners/res-a2/freeze", "op-dist-a", map[string]any{"reason": "reseller audit"})
+	b.do(stateIs("c-a2", "FROZEN"), chromedp.WaitVisible(chromedp.Search("//tr[@data-customer='c-a2'][contains(., 'by a partner')]")))
+	notReloaded("Resellers' Customers")
+	b.screenshot("customers-live")
+
+	// The customer page: a freeze through the API shows its reason and a new timeline interval.
+	b.open("/console/customers/c-a")
+	b.do(chromedp.WaitVisible(chromedp.Search("//span[@id='own-state'][normalize-space()='ACTIVE']")))
+	mark()
+	n := strings.Count(b.text("ol.timeline"), "State after this event")
+	ts.must(200, "POST", "/v1/customers/c-a/freeze", "op-dist-a", map[string]any{"reason": "fraud check", "freeze_type": "ACCOUNT_AND_RESOURCE"})
+	b.do(chromedp.WaitVisible(chromedp.Search("//span[@id='own-state'][normalize-space()='FROZEN']")))
+	if r := b.text("#freeze-reason"); r != "fraud check" {
+		t.Errorf("live reason on the customer page: %q", r)
+	}
+	if m := strings.Count(b.text("ol.timeline"), "State after this event"); m != n+1 {
+		t.Errorf("live timeline has %d intervals, want %d", m, n+1)
+	}
+	notReloaded("customer page")
+	b.screenshot("customer-live")
+}

@@ -122,6 +122,8 @@ func (c *Console) routes() *http.ServeMux {
 	m.HandleFunc("POST /console/customers/{id}/act/{action}", c.signedIn(c.act))
 	m.HandleFunc("GET /console/batch", c.signedIn(c.batchForm))
 	m.HandleFunc("POST /console/batch", c.signedIn(c.batch))
+	m.HandleFunc("GET /console/customers/{id}/row", c.signedIn(c.customerRow))
+	m.HandleFunc("GET /console/live", c.signedIn(c.live))
 	m.HandleFunc("GET /console/audit", c.signedIn(c.auditPage))
 	m.HandleFunc("GET /console/audit/export", c.signedIn(c.auditExport))
 	m.HandleFunc("GET /console/audit/bundle", c.signedIn(c.auditBundle))

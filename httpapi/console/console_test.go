@@ -330,3 +330,39 @@ func TestTabsAreOneSearchByAssociationType(t *testing.T) {
 		t.Error("no note that the tab is not filtered")
 	}
 }
+
+func TestLiveProxiesTheChangeFeedWhileTheSessionLasts(t *testing.T) {
+	f := newFixture(t, changesDoc)
+	f.api.feedOpen, f.api.feedNext, f.api.feedErr = make(chan struct{}, 1), make(chan struct{}), make(chan error, 1)
+	csrf := f.signIn()
+	if page := f.do("GET", "/console/customers", nil).Body.String(); !strings.Contains(page, `data-live="/console/live?after=3"`) {
+		t.Errorf("the list does not follow the feed after its newest row's position 3:\n%s", page)
+	}
+	r := httptest.NewRequest("GET", "/console/live?after=3", nil)
+	r.Header.Set("Last-Event-ID", "12.1")
+	for _, c := range f.cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() { defer close(done); f.h.ServeHTTP(w, r) }()
+	// Sign out while the stream is open; the stream's next write fails and ends it.
+	<-f.api.feedOpen
+	f.do("POST", "/console/logout", url.Values{"csrf": {csrf}})
+	close(f.api.feedNext)
+	if err := <-f.api.feedErr; err == nil {
+		t.Error("the stream went on after sign-out")
+	}
+	<-done
+	got := f.api.feedReqs[0]
+	if got.Header.Get("Authorization") != "Bearer tok-ops" || got.Header.Get("Accept") != "text/event-stream" ||
+		got.Header.Get("Last-Event-ID") != "12.1" || got.URL.Query().Get("after") != "3" {
+		t.Errorf("the API's feed request: %v %v", got.URL, got.Header)
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "text/event-stream" || !strings.Contains(w.Body.String(), "id: 10\nevent: status") || strings.Contains(w.Body.String(), "tok-ops") {
+		t.Errorf("the browser got %s:\n%s", ct, w.Body)
+	}
+	if strings.Contains(w.Body.String(), "heartbeat") {
+		t.Error("a write after sign-out reached the browser")
+	}
+}

@@ -67,7 +67,14 @@ func (c *Console) customerPage(w http.ResponseWriter, r *http.Request, s session
 		return
 	}
 	f := c.features(ctx)
-	d := customerData{Return: r.URL.RequestURI(), AsOfInput: r.URL.Query().Get("as_of")}
+	// live=1 is the page's own live refresh (static/console.js): it leaves the session's message
+	// for the next page and is not where actions come back to.
+	refresh := r.URL.Query().Get("live") == "1"
+	ret := *r.URL
+	rq := ret.Query()
+	rq.Del("live")
+	ret.RawQuery = rq.Encode()
+	d := customerData{Return: ret.RequestURI(), AsOfInput: r.URL.Query().Get("as_of")}
 	d.AsOf = normalizeAsOf(d.AsOfInput)
 	base := "/v1/customers/" + id
 	asOf := url.Values{}
@@ -130,7 +137,13 @@ func (c *Console) customerPage(w http.ResponseWriter, r *http.Request, s session
 		d.Resources, d.ResMore = ra.Resources, deref(ra.NextCursor) != ""
 	}
 	d.Verify = c.verificationRequired(ctx, s, f)
-	pd := pageData{Title: "Customer " + d.Customer.CustomerID, Nav: "customers", Flash: c.sessions.takeFlash(s.id), Features: f, Data: d}
+	pd := pageData{Title: "Customer " + d.Customer.CustomerID, Nav: "customers", Features: f, Data: d}
+	if !refresh {
+		pd.Flash = c.sessions.takeFlash(s.id)
+	}
+	if f.Changes && d.AsOf == "" {
+		pd.Live = liveURL(d.Customer.Position) // the status's position: that of the last change
+	}
 	pd.signedIn(s)
 	c.render(w, r, http.StatusOK, "customer", pd)
 }

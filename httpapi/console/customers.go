@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/url"
@@ -178,6 +179,15 @@ func (c *Console) customersPage(w http.ResponseWriter, r *http.Request, s sessio
 	}
 	d.Verify = c.verificationRequired(ctx, s, f)
 	pd := pageData{Title: "Customer Management", Nav: "customers", Flash: c.sessions.takeFlash(s.id), Features: f, Data: d}
+	if f.Changes && len(rows) > 0 {
+		// Every change of a row after it was read is after the newest row's position (a status's
+		// position is that of the last event that changed it).
+		last := ""
+		for _, cu := range rows {
+			last = laterPosition(last, cu.Position)
+		}
+		pd.Live = liveURL(last)
+	}
 	pd.signedIn(s)
 	c.render(w, r, http.StatusOK, "customers", pd)
 }
@@ -220,4 +230,45 @@ func deref(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// GET /console/customers/{id}/row?return=: the customer's row of the table alone, as it is now (the
+// live page replaces a row with it when the change feed reports a change of the customer).
+func (c *Console) customerRow(w http.ResponseWriter, r *http.Request, s session) {
+	id := r.PathValue("id")
+	if !domain.ValidID(id) {
+		c.renderError(w, r, &s, http.StatusNotFound, "There is no such customer.")
+		return
+	}
+	var cu customer
+	if err := c.api.do(r.Context(), s.token, request{method: "GET", path: "/v1/customers/" + id + "/status"}, &cu); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	row := customerRow{customer: cu}
+	row.Actions, row.ManagedElsewhere = actionsFor(cu, &s, safeReturn(r.URL.Query().Get("return"), "/console/customers"), c.features(r.Context()))
+	p := s.principal
+	var b bytes.Buffer
+	if err := c.pages.fragment(&b, "customers", "row-fragment", newRowView(row, &p)); err != nil {
+		c.log.Error("console: rendering a row", "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(b.Bytes())
+}
+
+// laterPosition is the later of two log positions (decimal strings; "" is before every position).
+func laterPosition(a, b string) string {
+	if len(b) > len(a) || (len(b) == len(a) && b > a) {
+		return b
+	}
+	return a
+}
+
+// liveURL is the console's change feed after position.
+func liveURL(position string) string {
+	return "/console/live?" + url.Values{"after": {position}}.Encode()
 }

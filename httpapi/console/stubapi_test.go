@@ -23,6 +23,13 @@ type stubAPI struct {
 	writes  []stubWrite
 	queries []url.Values // of each GET /v1/customers
 	revoked bool         // the token no longer identifies anyone
+	// The change feed: each GET /v1/changes is recorded (and announced on feedOpen), sends one
+	// event, then waits for feedNext
+	// and tries a second, whose write error it sends to feedErr.
+	feedReqs []*http.Request
+	feedOpen chan struct{} // gets a value when a feed request arrived
+	feedNext chan struct{}
+	feedErr  chan error
 }
 
 type stubWrite struct {
@@ -32,6 +39,8 @@ type stubWrite struct {
 
 const phase1Doc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}, {"$ref": "#/components/parameters/Tag"}]}}},
  "components": {"parameters": {"Tag": {"name": "tag", "in": "query"}}}}`
+
+const changesDoc = `{"paths": {"/v1/customers": {"get": {}}, "/v1/changes": {"get": {}}}}`
 
 const tabsDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}, {"name": "association_type", "in": "query"}]}}}}`
 
@@ -57,6 +66,17 @@ func (a *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c1 := `{"customer_id":"c1","name":"Acme","partner_id":"dist-1","distributor_id":"dist-1","managed_by":"dist-1",
 		"state":"FROZEN","freeze_type":"ACCOUNT","origin":"association","effective_state":"FROZEN","tags":["gold"],"position":"3"}`
 	switch {
+	case r.Method == "GET" && r.URL.Path == "/v1/changes":
+		a.mu.Lock()
+		a.feedReqs = append(a.feedReqs, r)
+		a.mu.Unlock()
+		a.feedOpen <- struct{}{}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "id: 10\nevent: status\ndata: {\"customer_id\":\"c1\"}\n\n")
+		_ = http.NewResponseController(w).Flush()
+		<-a.feedNext
+		_, err := io.WriteString(w, ": heartbeat\n\n")
+		a.feedErr <- err
 	case r.Method == "GET" && r.URL.Path == "/v1/customers":
 		a.mu.Lock()
 		a.queries = append(a.queries, r.URL.Query())
