@@ -538,3 +538,42 @@ func TestConsoleBrowserLive(t *testing.T) {
 	notReloaded("customer page")
 	b.screenshot("customer-live")
 }
+
+// TestConsoleBrowserPartners: a distributor's Partners page (its resellers' freeze state, delegation
+// switches and quotas) and a reseller's page, where it freezes the reseller with a reason and sets
+// its quota, each a form of its own.
+func TestConsoleBrowserPartners(t *testing.T) {
+	browser := newBrowser(t)
+	ts := startServer(t)
+	ts.setupHierarchy()
+	b := newTab(t, browser, ts, shotsDir(t))
+	b.signIn("op-dist-a")
+
+	b.click("//nav", "Partners")
+	b.do(chromedp.WaitVisible(chromedp.CSS("table.partners")))
+	if row := strings.Join(strings.Fields(b.text("tr[data-partner='res-a1']")), " "); !strings.Contains(row, "reseller dist-a ACTIVE yes no 0.00 (0.00) USD") {
+		t.Errorf("res-a1 (freeze delegated) on the Partners page: %q", row)
+	}
+	if list := b.text("table.partners tbody"); strings.Contains(list, "dist-b") || strings.Contains(list, "res-b1") || !strings.Contains(list, "res-a2") {
+		t.Errorf("the Partners page of dist-a shows:\n%s", list)
+	}
+	b.screenshot("partners")
+
+	b.click("//tr[@data-partner='res-a2']", "res-a2")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#p-reason")), chromedp.SendKeys(chromedp.CSS("#p-reason"), "reseller audit"))
+	b.click("", "Freeze partner")
+	b.waitStatus("Partner res-a2 frozen.")
+	if s := b.text("#partner-state"); s != "FROZEN" {
+		t.Errorf("res-a2 after the console's freeze: %q", s)
+	}
+	if p := ts.must(200, "GET", "/v1/partners/res-a2", "op-dist-a", nil).json(t); p["frozen"] != true || p["frozen_reason"] != "reseller audit" {
+		t.Errorf("API res-a2 after the console's freeze: %v", p)
+	}
+	b.do(chromedp.SetValue(chromedp.CSS("#q-monthly"), "500"), chromedp.SetValue(chromedp.CSS("#q-one-time"), "100"))
+	b.click("", "Save quota")
+	b.waitStatus("Quota of res-a2 set: monthly 500, one-time 100.")
+	if s := b.text("#partner-quota"); !strings.Contains(s, "monthly 500.00") {
+		t.Errorf("res-a2's quota after the console's: %q", s)
+	}
+	b.screenshot("partner")
+}

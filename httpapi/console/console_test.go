@@ -366,3 +366,26 @@ func TestLiveProxiesTheChangeFeedWhileTheSessionLasts(t *testing.T) {
 		t.Error("a write after sign-out reached the browser")
 	}
 }
+
+func TestPartnerFormsSendTheAPIsBodies(t *testing.T) {
+	f := newFixture(t, phase1Doc)
+	csrf := f.signIn()
+	f.do("POST", "/console/partners/res-1/act/delegation", url.Values{"csrf": {csrf}, "freeze": {"true"}, "return": {"https://evil.example/"}})
+	f.do("POST", "/console/partners/res-1/act/quota", url.Values{"csrf": {csrf}, "monthly_quota": {" 500 "}, "one_time_quota": {"0"}})
+	w := f.do("POST", "/console/partners/res-1/act/freeze", url.Values{"csrf": {csrf}, "reason": {"audit"}, "idempotency_key": {"k-1"}})
+	s := f.api.sent()
+	if len(s) != 3 || s[0].method != "PUT" || s[0].path != "/v1/partners/res-1/delegation" || s[0].body["freeze"] != true || s[0].body["budget"] != false ||
+		s[1].path != "/v1/partners/res-1/quota" || s[1].body["monthly_quota"] != "500" ||
+		s[2].method != "POST" || s[2].path != "/v1/partners/res-1/freeze" || s[2].body["reason"] != "audit" || s[2].key != "k-1" {
+		t.Fatalf("the API got %+v", s)
+	}
+	if loc := w.Header().Get("Location"); w.Code != http.StatusSeeOther || loc != "/console/partners/res-1" {
+		t.Errorf("after a partner action: %d to %q", w.Code, loc)
+	}
+	if w := f.do("POST", "/console/partners/res-1/act/delete", url.Values{"csrf": {csrf}}); w.Code != http.StatusNotFound || len(f.api.sent()) != 3 {
+		t.Errorf("an unknown partner action: %d", w.Code)
+	}
+	if w := f.do("POST", "/console/partners/res-1/act/freeze", url.Values{"csrf": {"forged"}, "reason": {"x"}}); w.Code != http.StatusForbidden || len(f.api.sent()) != 3 {
+		t.Errorf("a forged partner form: %d", w.Code)
+	}
+}

@@ -20,7 +20,7 @@ var templateFiles embed.FS
 var staticFiles embed.FS
 
 // pageNames are the page templates; each is parsed together with layout.html.
-var pageNames = []string{"login", "customers", "customer", "action", "batch", "audit", "error"}
+var pageNames = []string{"login", "customers", "customer", "action", "batch", "audit", "error", "partners", "partner"}
 
 // pages are the parsed templates, one set per page.
 type pages map[string]*template.Template
@@ -28,7 +28,7 @@ type pages map[string]*template.Template
 // pageData is what every page template gets: the layout's parts and the page's own Data.
 type pageData struct {
 	Title     string
-	Nav       string // "customers" or "audit": the current main-navigation entry
+	Nav       string // "customers", "partners" or "audit": the current main-navigation entry
 	Principal *httpapi.Principal
 	CSRF      string
 	Flash     *flash
