@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"flag"
 	"os"
 	"path/filepath"
@@ -395,5 +397,243 @@ func TestConsoleBrowser(t *testing.T) {
 		if strings.Contains(ts.stderr.String()+ts.stdout.String(), tok) {
 			t.Errorf("the token of %s is in the server's output", name)
 		}
+	}
+}
+
+// TestConsoleBrowserBudgets: "Set budget" on one customer (a refusal with the API's detail, then the
+// budget, its usage and month-to-date spend in the table), on selected rows (a result per customer),
+// and the customer page's budget and resources.
+func TestConsoleBrowserBudgets(t *testing.T) {
+	browser := newBrowser(t)
+	ts := startBillingServer(t)
+	exp := time.Now().UTC().Add(48 * time.Hour).Format(time.RFC3339)
+	ts.must(200, "PUT", "/v1/customers/c-a/resources/vm-1", "bill", map[string]any{"service": "ecs", "billing_mode": "yearly_monthly", "product": "cloud", "expires_at": exp})
+	b := newTab(t, browser, ts, shotsDir(t))
+	b.signIn("op-dist-a")
+
+	// A bad amount: the API's problem detail in the message.
+	b.click("//tr[@data-customer='c-a']", "Set budget")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-amount")), chromedp.SendKeys(chromedp.CSS("#dlg-amount"), "12.345"))
+	b.click("//dialog", "OK")
+	b.waitStatus("Set budget of c-a refused: ")
+	if st := b.text("#status"); !strings.Contains(st, "amount") {
+		t.Errorf("refused budget message: %q", st)
+	}
+
+	// A monthly budget of 1000 that freezes when exhausted.
+	b.click("//tr[@data-customer='c-a']", "Set budget")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-amount")), chromedp.SendKeys(chromedp.CSS("#dlg-amount"), "1000"),
+		chromedp.SetValue(chromedp.CSS("#dlg-on-exhaustion"), "freeze"))
+	b.screenshot("budget-dialog")
+	b.click("//dialog", "OK")
+	b.waitStatus("Budget of customer c-a set: monthly 1000.00, when exhausted: freeze; usage 0.00 %.")
+	row := b.text("tr[data-customer='c-a']")
+	for _, want := range []string{"0.00 % of 1000.00 (monthly)", "0.00 USD", exp[:10]} {
+		if !strings.Contains(row, want) {
+			t.Errorf("row of c-a after the budget lacks %q: %q", want, row)
+		}
+	}
+	if st := ts.must(200, "GET", "/v1/customers/c-a/budget", "op-dist-a", nil).json(t); st["budget"] == nil {
+		t.Errorf("API budget of c-a after the console's: %v", st)
+	}
+	b.screenshot("customers-budget")
+
+	// Batch: two reseller customers; c-a1's budget stays with dist-a (only freeze is delegated).
+	b.open("/console/customers?tab=resellers")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#sel-c-a1")),
+		chromedp.Click(chromedp.CSS("#sel-c-a1")), chromedp.Click(chromedp.CSS("#sel-c-a2")))
+	b.click("", "Set budget (selected)")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-amount")), chromedp.SendKeys(chromedp.CSS("#dlg-amount"), "50"),
+		chromedp.SetValue(chromedp.CSS("#dlg-budget-type"), "one_time"))
+	if vis, _ := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`!document.querySelector("#dlg-reason").closest("[data-section]").hidden`)); vis {
+		t.Error("the batch budget dialog asks for a reason the API does not take")
+	}
+	b.click("//dialog", "OK")
+	b.waitStatus("Set budget: 2 of 2 customers done, 0 refused.")
+	if row := b.text("tr[data-customer='c-a2']"); !strings.Contains(row, "0.00 % of 50.00 (one_time)") {
+		t.Errorf("row of c-a2 after the batch budget: %q", row)
+	}
+
+	// The customer page: budget and resources.
+	b.open("/console/customers/c-a")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#budget-section")))
+	if s := b.text("#budget"); !strings.Contains(s, "monthly 1000.00 USD, when exhausted: freeze") {
+		t.Errorf("customer page budget: %q", s)
+	}
+	if s := b.text("table.resources"); !strings.Contains(s, "vm-1") || !strings.Contains(s, "yearly_monthly") {
+		t.Errorf("customer page resources: %q", s)
+	}
+	b.screenshot("customer-budget")
+}
+
+// TestConsoleBrowserLive: the customer list and the customer page follow the change feed. Writes
+// made through the API by the test (not the page) change the row and the page without a reload:
+// an unfreeze and a freeze of c-a, and a cascade (dist-a freezes its reseller res-a2, so c-a2 is
+// frozen by a partner).
+func TestConsoleBrowserLive(t *testing.T) {
+	browser := newBrowser(t)
+	ts := startServer(t)
+	ts.setupHierarchy()
+	b := newTab(t, browser, ts, shotsDir(t))
+	b.signIn("op-dist-a")
+	mark := func() {
+		t.Helper()
+		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.notReloaded = true`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	notReloaded := func(where string) {
+		t.Helper()
+		if ok, _ := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); !ok {
+			t.Errorf("%s: the page was reloaded", where)
+		}
+	}
+	stateIs := func(row, state string) chromedp.Action[chromedp.Void] {
+		return chromedp.WaitVisible(chromedp.Search("//tr[@data-customer='" + row + "']//span[contains(@class, 'state')][normalize-space()='" + state + "']"))
+	}
+
+	// The list: c-a is frozen since its association; the API unfreezes it, then freezes it.
+	b.do(stateIs("c-a", "FROZEN"))
+	mark()
+	ts.must(200, "POST", "/v1/customers/c-a/unfreeze", "op-dist-a", map[string]any{"reason": "paid", "unfreeze_type": "ACCOUNT"})
+	b.do(stateIs("c-a", "ACTIVE"))
+	if row := b.text("tr[data-customer='c-a']"); !strings.Contains(row, "Freeze account and resources") || strings.Contains(row, "Unfreeze") {
+		t.Errorf("the live row of c-a after the unfreeze offers: %q", row)
+	}
+	ts.must(200, "POST", "/v1/customers/c-a/freeze", "op-dist-a", map[string]any{"reason": "overdue", "freeze_type": "ACCOUNT"})
+	b.do(stateIs("c-a", "FROZEN"))
+	if row := b.text("tr[data-customer='c-a']"); !strings.Contains(row, "manual") {
+		t.Errorf("the live row of c-a after the freeze: %q", row)
+	}
+	notReloaded("customer list")
+
+	// The live row's actions still work: unfreeze it from the console.
+	b.click("//tr[@data-customer='c-a']", "Unfreeze")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-reason")), chromedp.SendKeys(chromedp.CSS("#dlg-reason"), "verified"))
+	b.click("//dialog", "OK")
+	b.waitStatus("Customer c-a unfrozen.")
+
+	// A cascade: the distributor freezes res-a2; its customer c-a2 shows frozen by a partner.
+	b.open("/console/customers?tab=resellers")
+	b.do(stateIs("c-a2", "FROZEN"))
+	ts.must(200, "POST", "/v1/customers/c-a2/unfreeze", "op-dist-a", map[string]any{"reason": "ok", "unfreeze_type": "ACCOUNT"})
+	b.do(stateIs("c-a2", "ACTIVE"))
+	mark()
+	ts.must(200, "POST", "/v1/partners/res-a2/freeze", "op-dist-a", map[string]any{"reason": "reseller audit"})
+	b.do(stateIs("c-a2", "FROZEN"), chromedp.WaitVisible(chromedp.Search("//tr[@data-customer='c-a2'][contains(., 'by a partner')]")))
+	notReloaded("Resellers' Customers")
+	b.screenshot("customers-live")
+
+	// The customer page: a freeze through the API shows its reason and a new timeline interval.
+	b.open("/console/customers/c-a")
+	b.do(chromedp.WaitVisible(chromedp.Search("//span[@id='own-state'][normalize-space()='ACTIVE']")))
+	mark()
+	n := strings.Count(b.text("ol.timeline"), "State after this event")
+	ts.must(200, "POST", "/v1/customers/c-a/freeze", "op-dist-a", map[string]any{"reason": "fraud check", "freeze_type": "ACCOUNT_AND_RESOURCE"})
+	b.do(chromedp.WaitVisible(chromedp.Search("//span[@id='own-state'][normalize-space()='FROZEN']")))
+	if r := b.text("#freeze-reason"); r != "fraud check" {
+		t.Errorf("live reason on the customer page: %q", r)
+	}
+	if m := strings.Count(b.text("ol.timeline"), "State after this event"); m != n+1 {
+		t.Errorf("live timeline has %d intervals, want %d", m, n+1)
+	}
+	notReloaded("customer page")
+	b.screenshot("customer-live")
+}
+
+// TestConsoleBrowserPartners: a distributor's Partners page (its resellers' freeze state, delegation
+// switches and quotas) and a reseller's page, where it freezes the reseller with a reason and sets
+// its quota, each a form of its own.
+func TestConsoleBrowserPartners(t *testing.T) {
+	browser := newBrowser(t)
+	ts := startServer(t)
+	ts.setupHierarchy()
+	b := newTab(t, browser, ts, shotsDir(t))
+	b.signIn("op-dist-a")
+
+	b.click("//nav", "Partners")
+	b.do(chromedp.WaitVisible(chromedp.CSS("table.partners")))
+	if row := strings.Join(strings.Fields(b.text("tr[data-partner='res-a1']")), " "); !strings.Contains(row, "reseller dist-a ACTIVE yes no 0.00 (0.00) USD") {
+		t.Errorf("res-a1 (freeze delegated) on the Partners page: %q", row)
+	}
+	if list := b.text("table.partners tbody"); strings.Contains(list, "dist-b") || strings.Contains(list, "res-b1") || !strings.Contains(list, "res-a2") {
+		t.Errorf("the Partners page of dist-a shows:\n%s", list)
+	}
+	b.screenshot("partners")
+
+	b.click("//tr[@data-partner='res-a2']", "res-a2")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#p-reason")), chromedp.SendKeys(chromedp.CSS("#p-reason"), "reseller audit"))
+	b.click("", "Freeze partner")
+	b.waitStatus("Partner res-a2 frozen.")
+	if s := b.text("#partner-state"); s != "FROZEN" {
+		t.Errorf("res-a2 after the console's freeze: %q", s)
+	}
+	if p := ts.must(200, "GET", "/v1/partners/res-a2", "op-dist-a", nil).json(t); p["frozen"] != true || p["frozen_reason"] != "reseller audit" {
+		t.Errorf("API res-a2 after the console's freeze: %v", p)
+	}
+	b.do(chromedp.SetValue(chromedp.CSS("#q-monthly"), "500"), chromedp.SetValue(chromedp.CSS("#q-one-time"), "100"))
+	b.click("", "Save quota")
+	b.waitStatus("Quota of res-a2 set: monthly 500, one-time 100.")
+	if s := b.text("#partner-quota"); !strings.Contains(s, "monthly 500.00") {
+		t.Errorf("res-a2's quota after the console's: %q", s)
+	}
+	b.screenshot("partner")
+}
+
+// TestConsoleBrowserAuditBundle: a scoped auditor's audit page offers the bundle of its scope next
+// to the export and shows the offline verify command; the bundle it downloads verifies offline with
+// the key the page shows.
+func TestConsoleBrowserAuditBundle(t *testing.T) {
+	browser := newBrowser(t)
+	ts := startServer(t)
+	ts.setupHierarchy()
+	b := newTab(t, browser, ts, shotsDir(t))
+	b.signIn("aud-a")
+	b.click("//nav", "Audit")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#b-scope")))
+	if v, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#b-scope").value`)); v != "dist-a" {
+		t.Errorf("bundle scope field = %q, want the auditor's dist-a", v)
+	}
+	for _, label := range []string{"Download export", "Download bundle"} {
+		b.do(chromedp.WaitVisible(chromedp.Search("//button[normalize-space()=" + xpathString(label) + "]")))
+	}
+	cmd := b.text("#verify-command")
+	if cmd != "freezeledger verify --bundle freezeledger-bundle.tar --public-key public-key.txt" {
+		t.Errorf("verify command shown: %q", cmd)
+	}
+	b.screenshot("audit-bundle")
+
+	// What "Download bundle" downloads (the form's own URL, fetched in the page with its session).
+	type download struct {
+		Type, Disposition, Base64 string
+	}
+	d, err := chromedp.Run(b.ctx, chromedp.Evaluate[download](`(async () => {
+		const f = document.querySelector("form[action='/console/audit/bundle']");
+		const r = await fetch(f.action + "?" + new URLSearchParams(new FormData(f)));
+		const bytes = new Uint8Array(await r.arrayBuffer());
+		let s = ""; for (const x of bytes) s += String.fromCharCode(x);
+		return {type: r.headers.get("content-type"), disposition: r.headers.get("content-disposition"), base64: btoa(s)};
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Type != "application/x-tar" || !strings.Contains(d.Disposition, "freezeledger-bundle.tar") {
+		t.Fatalf("the bundle download: %q, %q", d.Type, d.Disposition)
+	}
+	tarBody, err := base64.StdEncoding.DecodeString(d.Base64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bundle, key := filepath.Join(dir, "freezeledger-bundle.tar"), filepath.Join(dir, "public-key.txt")
+	if err := os.WriteFile(bundle, tarBody, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, []byte(b.text("#public-key")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var o, e bytes.Buffer
+	if code := runVerify(context.Background(), []string{"--bundle", bundle, "--public-key", key}, &o, &e); code != 0 || !strings.Contains(o.String(), `scoped bundle of "dist-a"`) {
+		t.Errorf("verify of the console's bundle: exit %d\n%s\n%s", code, o.String(), e.String())
 	}
 }

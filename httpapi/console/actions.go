@@ -106,17 +106,21 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request, s session) {
 		done = fmt.Sprintf("Customer %s unfrozen.", id)
 	case actBudget:
 		rq.method, rq.path = "PUT", "/v1/customers/"+id+"/budget"
-		rq.body = map[string]any{"type": r.PostFormValue("budget_type"), "amount": r.PostFormValue("amount"),
-			"on_exhaustion": r.PostFormValue("on_exhaustion")}
-		done = fmt.Sprintf("Budget of customer %s set.", id)
+		rq.body = budgetBody(r, true)
+		done = fmt.Sprintf("Budget of customer %s set", id)
 	}
 	var res struct {
-		Position string `json:"position"`
+		Position string   `json:"position"`
+		Budget   *budget  `json:"budget"`
+		Customer customer `json:"customer"`
 	}
 	err := c.api.do(r.Context(), s.token, rq, &res)
 	if unauthenticated(err) {
 		c.ended(w, r, s)
 		return
+	}
+	if a == actBudget {
+		done += budgetResult(res.Budget, res.Customer, r.PostFormValue("unfreeze") == "true")
 	}
 	fl := &flash{OK: err == nil, Text: done + " Position " + res.Position + "."}
 	if err != nil {
@@ -130,18 +134,60 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request, s session) {
 	http.Redirect(w, r, safeReturn(r.PostFormValue("return"), customerURL(id)), http.StatusSeeOther)
 }
 
-var batchActions = map[string]action{"freeze": actFreeze, "freeze-resources": actFreezeResources, "unfreeze": actUnfreeze}
+// budgetBody is the body of a budget write from the dialog's fields: type, amount and policy, and
+// for one customer (single) the optional unfreeze with its reason (the API requires the reason with
+// unfreeze and takes neither in a batch).
+func budgetBody(r *http.Request, single bool) map[string]any {
+	b := map[string]any{"type": r.PostFormValue("budget_type"), "amount": strings.TrimSpace(r.PostFormValue("amount")),
+		"on_exhaustion": r.PostFormValue("on_exhaustion")}
+	if !single {
+		return b
+	}
+	if r.PostFormValue("unfreeze") == "true" {
+		b["unfreeze"] = true
+	}
+	if reason := r.PostFormValue("reason"); reason != "" {
+		b["reason"] = reason
+	}
+	return b
+}
+
+// budgetResult says what a budget write left: the budget as the API now reports it, and whether the
+// customer was unfrozen when that was asked for.
+func budgetResult(b *budget, cu customer, unfreeze bool) string {
+	s := ""
+	if b != nil {
+		s = fmt.Sprintf(": %s %s, when exhausted: %s; usage %s %%", b.Type, b.Amount, b.OnExhaustion, b.UsagePercent)
+	}
+	if unfreeze {
+		s += "; state " + cu.State
+	}
+	return s + "."
+}
+
+// batchActions are the actions on selected rows; "budget" only when the API has the batch route
+// (features.BatchBudget).
+var batchActions = map[string]action{"freeze": actFreeze, "freeze-resources": actFreezeResources, "unfreeze": actUnfreeze, "budget": actBudget}
+
+// batchAction is the batch action name asks for, if this API offers it.
+func batchAction(name string, f features) (action, bool) {
+	a, ok := batchActions[name]
+	if a == actBudget && !f.BatchBudget {
+		return action{}, false
+	}
+	return a, ok
+}
 
 // GET /console/batch?action=...&id=...: the batch dialog as a page.
 func (c *Console) batchForm(w http.ResponseWriter, r *http.Request, s session) {
 	q := r.URL.Query()
-	a, ok := batchActions[q.Get("action")]
+	f := c.features(r.Context())
+	a, ok := batchAction(q.Get("action"), f)
 	if !ok {
 		c.renderError(w, r, &s, http.StatusNotFound, "There is no such batch action.")
 		return
 	}
 	ids := q["id"]
-	f := c.features(r.Context())
 	d := actionData{Action: a.name, Label: a.label, Target: fmt.Sprintf("%d selected customers", len(ids)), PostURL: "/console/batch",
 		Return: safeReturn(q.Get("return"), "/console/customers"), IDs: ids, Batch: true,
 		Verify: c.verificationRequired(r.Context(), s, f), Key: randomToken()}
@@ -155,18 +201,23 @@ func (c *Console) batchForm(w http.ResponseWriter, r *http.Request, s session) {
 
 // POST /console/batch: a batch action (rule 11: at most 10 customers, a result per customer).
 func (c *Console) batch(w http.ResponseWriter, r *http.Request, s session) {
-	a, ok := batchActions[r.PostFormValue("action")]
+	a, ok := batchAction(r.PostFormValue("action"), c.features(r.Context()))
 	if !ok {
 		c.renderError(w, r, &s, http.StatusNotFound, "There is no such batch action.")
 		return
 	}
 	ids := r.PostForm["id"]
 	body := map[string]any{"customer_ids": ids, "reason": r.PostFormValue("reason")}
-	path := "/v1/customers/freeze"
-	if a == actUnfreeze {
+	method, path := "POST", "/v1/customers/freeze"
+	switch a {
+	case actUnfreeze:
 		path = "/v1/customers/unfreeze"
 		body["unfreeze_type"] = r.PostFormValue("unfreeze_type")
-	} else {
+	case actBudget:
+		method, path = "PUT", "/v1/customers/budget"
+		body = budgetBody(r, false)
+		body["customer_ids"] = ids
+	default:
 		body["freeze_type"] = a.freezeType
 	}
 	var res struct {
@@ -176,7 +227,7 @@ func (c *Console) batch(w http.ResponseWriter, r *http.Request, s session) {
 			Error      *apiError `json:"error"`
 		} `json:"results"`
 	}
-	err := c.api.do(r.Context(), s.token, request{method: "POST", path: path, body: body, header: writeHeaders(r)}, &res)
+	err := c.api.do(r.Context(), s.token, request{method: method, path: path, body: body, header: writeHeaders(r)}, &res)
 	if unauthenticated(err) {
 		c.ended(w, r, s)
 		return

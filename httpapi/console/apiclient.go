@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // apiClient calls the HTTP API's handler in-process. It is the console's only way to read or change
@@ -186,7 +187,7 @@ func (s *streamingResponse) WriteHeader(code int) {
 
 func (s *streamingResponse) start(code int) {
 	s.started = true
-	for _, k := range []string{"Content-Type", "Content-Disposition", "Cache-Control"} {
+	for _, k := range []string{"Content-Type", "Content-Disposition", "Cache-Control", "X-Accel-Buffering"} {
 		if v := s.header.Get(k); v != "" {
 			s.w.Header().Set(k, v)
 		}
@@ -202,6 +203,12 @@ func (s *streamingResponse) Write(b []byte) (int, error) {
 		return s.refused.body.Write(b)
 	}
 	return s.w.Write(b)
+}
+
+// SetReadDeadline passes the API's deadline changes for reading the request through (the change
+// feed lifts the server's read timeout for its stream). Write deadlines are not passed on.
+func (s *streamingResponse) SetReadDeadline(t time.Time) error {
+	return http.NewResponseController(s.w).SetReadDeadline(t)
 }
 
 // Flush passes the API's flushes through, so that a streamed export reaches the browser as it goes.

@@ -10,6 +10,7 @@ type auditData struct {
 	CPProblem  string
 	PublicKey  string
 	Bundle     bool
+	Scope      string // an auditor's own scope (its partner ID), "" for a global one
 }
 
 // GET /console/audit: the current signed checkpoint, the verifier key, export (and bundle) downloads
@@ -17,7 +18,7 @@ type auditData struct {
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s session) {
 	ctx := r.Context()
 	f := c.features(ctx)
-	d := auditData{Bundle: f.Bundle}
+	d := auditData{Bundle: f.Bundle, Scope: s.principal.PartnerID}
 	cp, err := c.api.raw(ctx, s.token, request{method: "GET", path: "/v1/audit/checkpoint"})
 	if unauthenticated(err) {
 		c.ended(w, r, s)

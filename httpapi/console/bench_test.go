@@ -2,7 +2,6 @@ package console
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,7 +25,9 @@ func newBenchAPI() *benchAPI {
 		}
 		fmt.Fprintf(&b, `{"customer_id":"c-%d","name":"Customer %d","partner_id":"dist-1","distributor_id":"dist-1","managed_by":"dist-1",
 			"state":"FROZEN","freeze_type":"ACCOUNT","origin":"manual","reason":"overdue invoice","frozen_by":"ops","frozen_at":"2026-11-26T10:00:00Z",
-			"effective_state":"FROZEN","effective_freeze_type":"ACCOUNT","effective_origin":"manual","tags":["gold","eu"],"position":"%d"}`, i, i, i+1)
+			"effective_state":"FROZEN","effective_freeze_type":"ACCOUNT","effective_origin":"manual","tags":["gold","eu"],"position":"%d",
+			"currency":"USD","mtd_spend":"812.00","budget":{"type":"monthly","amount":"1000.00","on_exhaustion":"freeze","usage_percent":"81.20"},
+			"resources":2,"earliest_expiry":"2026-12-24T00:00:00Z"}`, i, i, i+1)
 	}
 	b.WriteString(`],"next_cursor":"abc"}`)
 	a := &benchAPI{search: []byte(b.String())}
@@ -63,7 +64,7 @@ func newBenchAPI() *benchAPI {
 func (a *benchAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/openapi.json":
-		_, _ = io.WriteString(w, phase1Doc)
+		_, _ = w.Write(httpapi.OpenAPIDocument) // every feature on, as served
 	case r.URL.Path == "/v1/customers":
 		_, _ = w.Write(a.search)
 	case strings.HasSuffix(r.URL.Path, "/status"):

@@ -226,6 +226,37 @@ func TestSetBudgetOnlyWhenTheAPIOffersIt(t *testing.T) {
 	if s := f.api.sent(); w.Code != http.StatusSeeOther || len(s) != 1 || s[0].method != "PUT" || s[0].path != "/v1/customers/c1/budget" || s[0].body["amount"] != "1000.00" {
 		t.Fatalf("set budget: %d, the API got %+v", w.Code, s)
 	}
+	if s := f.api.sent(); s[0].body["unfreeze"] != nil || s[0].body["reason"] != nil {
+		t.Errorf("a budget without unfreeze sent %v", s[0].body)
+	}
+	f.do("POST", "/console/customers/c1/act/budget", url.Values{"csrf": {csrf}, "budget_type": {"monthly"}, "amount": {"1000"},
+		"on_exhaustion": {"freeze"}, "unfreeze": {"true"}, "reason": {"budget raised"}})
+	if s := f.api.sent(); len(s) != 2 || s[1].body["unfreeze"] != true || s[1].body["reason"] != "budget raised" {
+		t.Errorf("set budget and unfreeze: the API got %+v", s)
+	}
+	if page := f.do("GET", "/console/customers", nil).Body.String(); strings.Contains(page, "Set budget (selected)") {
+		t.Error("a batch budget offered by an API without PUT /v1/customers/budget")
+	}
+	if w := f.do("POST", "/console/batch", url.Values{"csrf": {csrf}, "action": {"budget"}, "id": {"c1"}, "amount": {"10"}}); w.Code != http.StatusNotFound {
+		t.Errorf("batch budget without the route: %d", w.Code)
+	}
+}
+
+func TestBatchBudgetSendsOnlyWhatTheAPITakes(t *testing.T) {
+	f := newFixture(t, batchBudgetDoc)
+	csrf := f.signIn()
+	if page := f.do("GET", "/console/customers", nil).Body.String(); !strings.Contains(page, "Set budget (selected)") {
+		t.Error("no batch budget with PUT /v1/customers/budget")
+	}
+	w := f.do("POST", "/console/batch", url.Values{"csrf": {csrf}, "action": {"budget"}, "id": {"c1", "c2"}, "budget_type": {"one_time"},
+		"amount": {"50"}, "on_exhaustion": {"alert"}, "reason": {"ignored"}, "unfreeze": {"true"}})
+	s := f.api.sent()
+	if w.Code != http.StatusSeeOther || len(s) != 1 || s[0].method != "PUT" || s[0].path != "/v1/customers/budget" {
+		t.Fatalf("batch budget: %d, the API got %+v", w.Code, s)
+	}
+	if ids, _ := s[0].body["customer_ids"].([]any); len(ids) != 2 || s[0].body["reason"] != nil || s[0].body["unfreeze"] != nil || s[0].body["type"] != "one_time" {
+		t.Errorf("batch budget body %v", s[0].body)
+	}
 }
 
 func TestAnotherPartnersCustomerShowsNothing(t *testing.T) {
@@ -276,5 +307,85 @@ func TestMountLeavesAPIPathsAlone(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("POST", "/", nil))
 	if seen != "/" {
 		t.Errorf("POST / should reach the API (its 404), reached %q", seen)
+	}
+}
+
+func TestTabsAreOneSearchByAssociationType(t *testing.T) {
+	f := newFixture(t, tabsDoc)
+	f.signIn() // opens the Customers tab once
+	f.do("GET", "/console/customers?tab=resellers&name=acme", nil)
+	q := f.api.searches()
+	if len(q) != 2 || q[0].Get("association_type") != "direct" || q[1].Get("association_type") != "reseller" ||
+		q[1].Get("name") != "acme" || q[0].Get("partner_id") != "" {
+		t.Fatalf("the API's searches for the two tabs: %v", q)
+	}
+
+	f = newFixture(t, phase1Doc)
+	f.signIn()
+	page := f.do("GET", "/console/customers?tab=resellers", nil).Body.String()
+	if q := f.api.searches(); len(q) != 2 || q[1].Has("association_type") {
+		t.Errorf("an API without association_type was sent %v", q)
+	}
+	if !strings.Contains(page, "does not filter by association type") {
+		t.Error("no note that the tab is not filtered")
+	}
+}
+
+func TestLiveProxiesTheChangeFeedWhileTheSessionLasts(t *testing.T) {
+	f := newFixture(t, changesDoc)
+	f.api.feedOpen, f.api.feedNext, f.api.feedErr = make(chan struct{}, 1), make(chan struct{}), make(chan error, 1)
+	csrf := f.signIn()
+	if page := f.do("GET", "/console/customers", nil).Body.String(); !strings.Contains(page, `data-live="/console/live?after=3"`) {
+		t.Errorf("the list does not follow the feed after its newest row's position 3:\n%s", page)
+	}
+	r := httptest.NewRequest("GET", "/console/live?after=3", nil)
+	r.Header.Set("Last-Event-ID", "12.1")
+	for _, c := range f.cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() { defer close(done); f.h.ServeHTTP(w, r) }()
+	// Sign out while the stream is open; the stream's next write fails and ends it.
+	<-f.api.feedOpen
+	f.do("POST", "/console/logout", url.Values{"csrf": {csrf}})
+	close(f.api.feedNext)
+	if err := <-f.api.feedErr; err == nil {
+		t.Error("the stream went on after sign-out")
+	}
+	<-done
+	got := f.api.feedReqs[0]
+	if got.Header.Get("Authorization") != "Bearer tok-ops" || got.Header.Get("Accept") != "text/event-stream" ||
+		got.Header.Get("Last-Event-ID") != "12.1" || got.URL.Query().Get("after") != "3" {
+		t.Errorf("the API's feed request: %v %v", got.URL, got.Header)
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "text/event-stream" || !strings.Contains(w.Body.String(), "id: 10\nevent: status") || strings.Contains(w.Body.String(), "tok-ops") {
+		t.Errorf("the browser got %s:\n%s", ct, w.Body)
+	}
+	if strings.Contains(w.Body.String(), "heartbeat") {
+		t.Error("a write after sign-out reached the browser")
+	}
+}
+
+func TestPartnerFormsSendTheAPIsBodies(t *testing.T) {
+	f := newFixture(t, phase1Doc)
+	csrf := f.signIn()
+	f.do("POST", "/console/partners/res-1/act/delegation", url.Values{"csrf": {csrf}, "freeze": {"true"}, "return": {"https://evil.example/"}})
+	f.do("POST", "/console/partners/res-1/act/quota", url.Values{"csrf": {csrf}, "monthly_quota": {" 500 "}, "one_time_quota": {"0"}})
+	w := f.do("POST", "/console/partners/res-1/act/freeze", url.Values{"csrf": {csrf}, "reason": {"audit"}, "idempotency_key": {"k-1"}})
+	s := f.api.sent()
+	if len(s) != 3 || s[0].method != "PUT" || s[0].path != "/v1/partners/res-1/delegation" || s[0].body["freeze"] != true || s[0].body["budget"] != false ||
+		s[1].path != "/v1/partners/res-1/quota" || s[1].body["monthly_quota"] != "500" ||
+		s[2].method != "POST" || s[2].path != "/v1/partners/res-1/freeze" || s[2].body["reason"] != "audit" || s[2].key != "k-1" {
+		t.Fatalf("the API got %+v", s)
+	}
+	if loc := w.Header().Get("Location"); w.Code != http.StatusSeeOther || loc != "/console/partners/res-1" {
+		t.Errorf("after a partner action: %d to %q", w.Code, loc)
+	}
+	if w := f.do("POST", "/console/partners/res-1/act/delete", url.Values{"csrf": {csrf}}); w.Code != http.StatusNotFound || len(f.api.sent()) != 3 {
+		t.Errorf("an unknown partner action: %d", w.Code)
+	}
+	if w := f.do("POST", "/console/partners/res-1/act/freeze", url.Values{"csrf": {"forged"}, "reason": {"x"}}); w.Code != http.StatusForbidden || len(f.api.sent()) != 3 {
+		t.Errorf("a forged partner form: %d", w.Code)
 	}
 }

@@ -31,6 +31,9 @@ type customerData struct {
 	Verify      bool
 	Budget      *budget
 	Currency    string
+	Resources   []resource // the first page of the customer's resources (when the API serves them)
+	ResMore     bool       // there are more than the page shows
+	ResProblem  string
 }
 
 // operationRow is one operation, allowed or not for each billing mode (with why not).
@@ -64,7 +67,14 @@ func (c *Console) customerPage(w http.ResponseWriter, r *http.Request, s session
 		return
 	}
 	f := c.features(ctx)
-	d := customerData{Return: r.URL.RequestURI(), AsOfInput: r.URL.Query().Get("as_of")}
+	// live=1 is the page's own live refresh (static/console.js): it leaves the session's message
+	// for the next page and is not where actions come back to.
+	refresh := r.URL.Query().Get("live") == "1"
+	ret := *r.URL
+	rq := ret.Query()
+	rq.Del("live")
+	ret.RawQuery = rq.Encode()
+	d := customerData{Return: ret.RequestURI(), AsOfInput: r.URL.Query().Get("as_of")}
 	d.AsOf = normalizeAsOf(d.AsOfInput)
 	base := "/v1/customers/" + id
 	asOf := url.Values{}
@@ -115,8 +125,25 @@ func (c *Console) customerPage(w http.ResponseWriter, r *http.Request, s session
 			d.Budget, d.Currency = b.Budget, b.Currency
 		}
 	}
+	if f.Resources {
+		var ra resourcesAnswer
+		q := url.Values{"limit": {"100"}}
+		for k, v := range asOf {
+			q[k] = v
+		}
+		if err := c.api.do(ctx, s.token, request{method: "GET", path: base + "/resources", query: q}, &ra); err != nil {
+			d.ResProblem = err.Error()
+		}
+		d.Resources, d.ResMore = ra.Resources, deref(ra.NextCursor) != ""
+	}
 	d.Verify = c.verificationRequired(ctx, s, f)
-	pd := pageData{Title: "Customer " + d.Customer.CustomerID, Nav: "customers", Flash: c.sessions.takeFlash(s.id), Features: f, Data: d}
+	pd := pageData{Title: "Customer " + d.Customer.CustomerID, Nav: "customers", Features: f, Data: d}
+	if !refresh {
+		pd.Flash = c.sessions.takeFlash(s.id)
+	}
+	if f.Changes && d.AsOf == "" {
+		pd.Live = liveURL(d.Customer.Position) // the status's position: that of the last change
+	}
 	pd.signedIn(s)
 	c.render(w, r, http.StatusOK, "customer", pd)
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/url"
@@ -10,10 +11,7 @@ import (
 	"github.com/freezeledger/freezeledger/domain"
 )
 
-const (
-	pageSize = 100 // customers per page, as the seed's table
-	maxScan  = 10  // API pages read at most for one page of a tab the API cannot filter by itself
-)
+const pageSize = 100 // customers per page, as the seed's table
 
 // filterField is one control of the search form: a query parameter of GET /v1/customers.
 type filterField struct {
@@ -39,6 +37,7 @@ var searchFilters = []filterField{
 	{Param: "account_name", Label: "Account name", Kind: "text"},
 	{Param: "mobile", Label: "Mobile", Kind: "text"},
 	{Param: "partner_id", Label: "Partner ID", Kind: "text"},
+	{Param: "distributor_id", Label: "Distributor ID", Kind: "text"},
 	{Param: "managed_by", Label: "Managed by", Kind: "text"},
 	{Param: "account_manager", Label: "Account manager", Kind: "text"},
 	{Param: "tag", Label: "Tag", Kind: "text"},
@@ -69,7 +68,7 @@ type customersData struct {
 	Filters  []filterField
 	Rows     []customerRow
 	Next     string // query string of the next page, "" on the last
-	Note     string // a limit of what is shown (a tab the API cannot filter by itself)
+	Note     string // a limit of what is shown (an API that cannot filter the tab)
 	Return   string // this page's URL, where an action comes back to
 	Problem  string // the API's refusal of the search (a reader may not search)
 	Verify   bool   // a verification code is required for actions
@@ -180,48 +179,37 @@ func (c *Console) customersPage(w http.ResponseWriter, r *http.Request, s sessio
 	}
 	d.Verify = c.verificationRequired(ctx, s, f)
 	pd := pageData{Title: "Customer Management", Nav: "customers", Flash: c.sessions.takeFlash(s.id), Features: f, Data: d}
+	if f.Changes && len(rows) > 0 {
+		// Every change of a row after it was read is after the newest row's position (a status's
+		// position is that of the last event that changed it).
+		last := ""
+		for _, cu := range rows {
+			last = laterPosition(last, cu.Position)
+		}
+		pd.Live = liveURL(last)
+	}
 	pd.signedIn(s)
 	c.render(w, r, http.StatusOK, "customers", pd)
 }
 
-// search reads one page of a tab. With association_type in the API it is one call. Without it, the
-// Customers tab of a partner is the search by its own partner ID; any other tab reads up to maxScan
-// pages of the API's search and keeps the customers of the tab (a partner's direct customers have
-// partner_id = distributor_id), and says so in the note.
+// search reads one page of a tab: one API search with association_type (direct for "Customers",
+// reseller for "Resellers' Customers"). An API that does not declare the parameter (an OpenAPI
+// document the console could not read) gets the search without it, and the note says the tab is
+// not filtered.
 func (c *Console) search(ctx context.Context, s session, tab string, q url.Values, cursor string, f features) ([]customer, string, string, error) {
 	q.Set("limit", strconv.Itoa(pageSize))
 	if cursor != "" {
 		q.Set("cursor", cursor)
 	}
+	note := ""
 	if f.SearchParams["association_type"] {
 		q.Set("association_type", map[string]string{tabCustomers: "direct", tabResellers: "reseller"}[tab])
-		var a searchAnswer
-		err := c.api.do(ctx, s.token, request{method: "GET", path: "/v1/customers", query: q}, &a)
-		return a.Customers, deref(a.NextCursor), "", err
+	} else {
+		note = "The API does not filter by association type: this tab shows every customer you may see."
 	}
-	keep := func(cu customer) bool { return cu.direct() == (tab == tabCustomers) }
-	if tab == tabCustomers && s.principal.Role == domain.RolePartner && q.Get("partner_id") == "" {
-		q.Set("partner_id", s.principal.PartnerID)
-	}
-	var out []customer
-	for i := 0; i < maxScan; i++ {
-		var a searchAnswer
-		if err := c.api.do(ctx, s.token, request{method: "GET", path: "/v1/customers", query: q}, &a); err != nil {
-			return nil, "", "", err
-		}
-		for _, cu := range a.Customers {
-			if keep(cu) {
-				out = append(out, cu)
-			}
-		}
-		next := deref(a.NextCursor)
-		if next == "" || len(out) >= pageSize {
-			return out, next, "", nil
-		}
-		q.Set("cursor", next)
-	}
-	return out, q.Get("cursor"), "This tab reads at most " + strconv.Itoa(maxScan*pageSize) +
-		" customers per page: the API cannot yet filter by association type. Use “Next page” for more.", nil
+	var a searchAnswer
+	err := c.api.do(ctx, s.token, request{method: "GET", path: "/v1/customers", query: q}, &a)
+	return a.Customers, deref(a.NextCursor), note, err
 }
 
 // verificationRequired reports whether the principal's partner requires verification codes for
@@ -242,4 +230,45 @@ func deref(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// GET /console/customers/{id}/row?return=: the customer's row of the table alone, as it is now (the
+// live page replaces a row with it when the change feed reports a change of the customer).
+func (c *Console) customerRow(w http.ResponseWriter, r *http.Request, s session) {
+	id := r.PathValue("id")
+	if !domain.ValidID(id) {
+		c.renderError(w, r, &s, http.StatusNotFound, "There is no such customer.")
+		return
+	}
+	var cu customer
+	if err := c.api.do(r.Context(), s.token, request{method: "GET", path: "/v1/customers/" + id + "/status"}, &cu); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	row := customerRow{customer: cu}
+	row.Actions, row.ManagedElsewhere = actionsFor(cu, &s, safeReturn(r.URL.Query().Get("return"), "/console/customers"), c.features(r.Context()))
+	p := s.principal
+	var b bytes.Buffer
+	if err := c.pages.fragment(&b, "customers", "row-fragment", newRowView(row, &p)); err != nil {
+		c.log.Error("console: rendering a row", "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(b.Bytes())
+}
+
+// laterPosition is the later of two log positions (decimal strings; "" is before every position).
+func laterPosition(a, b string) string {
+	if len(b) > len(a) || (len(b) == len(a) && b > a) {
+		return b
+	}
+	return a
+}
+
+// liveURL is the console's change feed after position.
+func liveURL(position string) string {
+	return "/console/live?" + url.Values{"after": {position}}.Encode()
 }

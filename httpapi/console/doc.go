@@ -20,4 +20,6 @@
 //   - Every answer carries a Content-Security-Policy without 'unsafe-inline' (scripts and styles come
 //     only from /console/static/), frame-ancestors 'none', nosniff and no-referrer; pages are no-store.
 //   - Output is escaped by html/template only.
+//   - Live pages (GET /console/live) pass the principal's own change feed (GET /v1/changes, server-
+//     sent events) through; the stream ends at its first write after the session ended.
 package console

@@ -107,6 +107,15 @@ func (s *sessionStore) get(id string) (session, bool) {
 	return *ss, true
 }
 
+// alive reports whether session id is live, without marking it used (a live stream does not keep its
+// session from expiring).
+func (s *sessionStore) alive(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.m[id]
+	return ok && !s.expired(ss, s.now())
+}
+
 // setPrincipal records what the session's token identifies now (the principals file may have changed).
 func (s *sessionStore) setPrincipal(id string, p httpapi.Principal) {
 	s.mu.Lock()

@@ -21,7 +21,15 @@ type stubAPI struct {
 	mu      sync.Mutex
 	doc     string
 	writes  []stubWrite
-	revoked bool // the token no longer identifies anyone
+	queries []url.Values // of each GET /v1/customers
+	revoked bool         // the token no longer identifies anyone
+	// The change feed: each GET /v1/changes is recorded (and announced on feedOpen), sends one
+	// event, then waits for feedNext
+	// and tries a second, whose write error it sends to feedErr.
+	feedReqs []*http.Request
+	feedOpen chan struct{} // gets a value when a feed request arrived
+	feedNext chan struct{}
+	feedErr  chan error
 }
 
 type stubWrite struct {
@@ -32,8 +40,15 @@ type stubWrite struct {
 const phase1Doc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}, {"$ref": "#/components/parameters/Tag"}]}}},
  "components": {"parameters": {"Tag": {"name": "tag", "in": "query"}}}}`
 
+const changesDoc = `{"paths": {"/v1/customers": {"get": {}}, "/v1/changes": {"get": {}}}}`
+
+const tabsDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}, {"name": "association_type", "in": "query"}]}}}}`
+
 const budgetDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}]}},
  "/v1/customers/{id}/budget": {"put": {}, "get": {}}}}`
+
+const batchBudgetDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}]}},
+ "/v1/customers/{id}/budget": {"put": {}}, "/v1/customers/budget": {"put": {}}}}`
 
 func (a *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/openapi.json" {
@@ -51,7 +66,21 @@ func (a *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c1 := `{"customer_id":"c1","name":"Acme","partner_id":"dist-1","distributor_id":"dist-1","managed_by":"dist-1",
 		"state":"FROZEN","freeze_type":"ACCOUNT","origin":"association","effective_state":"FROZEN","tags":["gold"],"position":"3"}`
 	switch {
+	case r.Method == "GET" && r.URL.Path == "/v1/changes":
+		a.mu.Lock()
+		a.feedReqs = append(a.feedReqs, r)
+		a.mu.Unlock()
+		a.feedOpen <- struct{}{}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "id: 10\nevent: status\ndata: {\"customer_id\":\"c1\"}\n\n")
+		_ = http.NewResponseController(w).Flush()
+		<-a.feedNext
+		_, err := io.WriteString(w, ": heartbeat\n\n")
+		a.feedErr <- err
 	case r.Method == "GET" && r.URL.Path == "/v1/customers":
+		a.mu.Lock()
+		a.queries = append(a.queries, r.URL.Query())
+		a.mu.Unlock()
 		_, _ = io.WriteString(w, `{"customers":[`+c1+`],"next_cursor":null}`)
 	case r.Method == "GET" && r.URL.Path == "/v1/customers/c1/status":
 		_, _ = io.WriteString(w, c1)
@@ -80,6 +109,12 @@ func (a *stubAPI) identify(token string) (httpapi.Principal, bool) {
 		return httpapi.Principal{}, false
 	}
 	return httpapi.Principal{Name: "ops", Role: domain.RolePartner, PartnerID: "dist-1"}, true
+}
+
+func (a *stubAPI) searches() []url.Values {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]url.Values(nil), a.queries...)
 }
 
 func (a *stubAPI) sent() []stubWrite {

@@ -20,7 +20,7 @@ var templateFiles embed.FS
 var staticFiles embed.FS
 
 // pageNames are the page templates; each is parsed together with layout.html.
-var pageNames = []string{"login", "customers", "customer", "action", "batch", "audit", "error"}
+var pageNames = []string{"login", "customers", "customer", "action", "batch", "audit", "error", "partners", "partner"}
 
 // pages are the parsed templates, one set per page.
 type pages map[string]*template.Template
@@ -28,12 +28,25 @@ type pages map[string]*template.Template
 // pageData is what every page template gets: the layout's parts and the page's own Data.
 type pageData struct {
 	Title     string
-	Nav       string // "customers" or "audit": the current main-navigation entry
+	Nav       string // "customers", "partners" or "audit": the current main-navigation entry
 	Principal *httpapi.Principal
 	CSRF      string
 	Flash     *flash
 	Features  features
 	Data      any
+	// Live is the URL of the page's change feed (/console/live?after=...), "" for a page that does
+	// not update itself.
+	Live string
+}
+
+// rowView is one row of the customer table and whether the principal gets its checkbox.
+type rowView struct {
+	Row    customerRow
+	Writer bool
+}
+
+func newRowView(r customerRow, p *httpapi.Principal) rowView {
+	return rowView{Row: r, Writer: p != nil && (p.Role == domain.RolePartner || p.Role == domain.RolePlatform)}
 }
 
 // signedIn fills in the session's parts of the layout.
@@ -71,6 +84,7 @@ var templateFuncs = template.FuncMap{
 	"writer": func(p *httpapi.Principal) bool {
 		return p != nil && (p.Role == domain.RolePartner || p.Role == domain.RolePlatform)
 	},
+	"rowView": newRowView,
 	"auditor": func(p *httpapi.Principal) bool {
 		return p != nil && (p.Role == domain.RoleAuditor || p.Role == domain.RolePlatform)
 	},
@@ -86,6 +100,15 @@ func parsePages() (pages, error) {
 		ps[n] = t
 	}
 	return ps, nil
+}
+
+// fragment executes the template tmpl of page name alone (no layout), for the live updates.
+func (ps pages) fragment(w io.Writer, name, tmpl string, d any) error {
+	t, ok := ps[name]
+	if !ok {
+		return fmt.Errorf("console: no page %q", name)
+	}
+	return t.ExecuteTemplate(w, tmpl, d)
 }
 
 func (ps pages) execute(w io.Writer, name string, d pageData) error {

@@ -38,10 +38,6 @@ type customer struct {
 	EarliestExpiry *string `json:"earliest_expiry"`
 }
 
-// direct reports whether the customer is associated with its distributor or solution provider
-// itself (the "Customers" tab) rather than with a reseller ("Resellers' Customers").
-func (c customer) direct() bool { return c.DistributorID == "" || c.PartnerID == c.DistributorID }
-
 // Cascaded reports whether the customer is effectively frozen by a partner's freeze (rule 7).
 func (c customer) Cascaded() bool { return c.EffectiveOrigin != nil && *c.EffectiveOrigin == "partner" }
 
@@ -53,12 +49,22 @@ func (c customer) OwnFreezeType() string {
 	return *c.FreezeType
 }
 
-// BudgetUsage is the budget usage for the table ("—" without a budget).
+// BudgetUsage is the budget usage for the table: "81.20 % of 1000.00 (monthly)", "—" without a
+// budget.
 func (c customer) BudgetUsage() string {
-	if c.Budget == nil || c.Budget.UsagePercent == "" {
+	b := c.Budget
+	if b == nil || b.UsagePercent == "" {
 		return "—"
 	}
-	return c.Budget.UsagePercent + " %"
+	return b.UsagePercent + " % of " + b.Amount + " (" + b.Type + ")"
+}
+
+// Expiry is the earliest expiry of the customer's resources for the table ("—" when none expires).
+func (c customer) Expiry() string {
+	if c.EarliestExpiry == nil || *c.EarliestExpiry == "" {
+		return "—"
+	}
+	return when(*c.EarliestExpiry)
 }
 
 // Spend is the month-to-date spend for the table ("—" when the API does not report spend).
@@ -84,6 +90,22 @@ type budget struct {
 	UsagePercent      string `json:"usage_percent"`
 	ThresholdsReached []int  `json:"thresholds_reached"`
 	Exhausted         bool   `json:"exhausted"`
+}
+
+// resource is one of a customer's resources (GET /v1/customers/{id}/resources).
+type resource struct {
+	ResourceID       string  `json:"resource_id"`
+	Service          string  `json:"service"`
+	BillingMode      string  `json:"billing_mode"`
+	Product          string  `json:"product"`
+	ExpiresAt        *string `json:"expires_at"`
+	AffectedByFreeze bool    `json:"affected_by_freeze"`
+	Released         bool    `json:"released"`
+}
+
+type resourcesAnswer struct {
+	Resources  []resource `json:"resources"`
+	NextCursor *string    `json:"next_cursor"`
 }
 
 type searchAnswer struct {

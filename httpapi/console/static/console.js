@@ -46,9 +46,15 @@
       idBox.appendChild(i);
     });
     var budget = opts.action === "budget";
-    section(form, "reason", !budget);
+    // A budget of one customer may also unfreeze it (then with a reason); a batch budget has neither.
+    section(form, "reason", !budget || !opts.batch);
     section(form, "budget", budget);
+    section(form, "budget-unfreeze", budget && !opts.batch);
     section(form, "batch-unfreeze", !!opts.batch && opts.action === "unfreeze");
+    var reason = form.querySelector("#dlg-reason");
+    reason.required = !budget;
+    var help = form.querySelector("#dlg-reason-help");
+    if (help) { help.hidden = !budget; }
     dlg.showModal();
     var first = form.querySelector("textarea:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled])");
     if (first) { first.focus(); }
@@ -74,6 +80,14 @@
     }
   });
 
+  document.addEventListener("change", function (e) {
+    // The budget dialog's "Also unfreeze" makes the reason required, as the API does.
+    if (e.target.name === "unfreeze" && e.target.form) {
+      var r = e.target.form.querySelector("textarea[name=reason]");
+      if (r) { r.required = e.target.checked; }
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     // On a phone the filters start folded, unless a search is shown.
     var filters = document.querySelector("details.filters");
@@ -94,4 +108,79 @@
       }
     });
   });
+})();
+
+// Live updates: a page with data-live on <main> follows the signed-in principal's change feed
+// (/console/live, server-sent events proxied from GET /v1/changes). A change of a customer in the
+// table replaces its row with the row as the server renders it now; a change of the customer a
+// customer page shows replaces the page's sections. Without EventSource the page stays as rendered.
+(function () {
+  "use strict";
+  var main = document.getElementById("main");
+  var url = main && main.getAttribute("data-live");
+  if (!url || !window.EventSource || !window.fetch || !window.DOMParser) { return; }
+  var pageOf = document.querySelector("[data-customer-page]");
+  var pageCustomer = pageOf ? pageOf.getAttribute("data-customer-page") : "";
+  var busy = {}, again = {};
+
+  function parse(html) { return new DOMParser().parseFromString(html, "text/html"); }
+
+  function get(path) {
+    return fetch(path, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+      if (!r.ok || r.redirected) { throw new Error("console: " + path + " answered " + r.status); }
+      return r.text();
+    });
+  }
+
+  function cssID(id) { return window.CSS && CSS.escape ? CSS.escape(id) : id.replace(/["\\]/g, "\\$&"); }
+
+  function refreshRow(id) {
+    var ret = location.pathname + location.search;
+    return get("/console/customers/" + encodeURIComponent(id) + "/row?return=" + encodeURIComponent(ret)).then(function (html) {
+      var fresh = parse(html).querySelector("tr[data-customer]");
+      var old = document.querySelector('tr[data-customer="' + cssID(id) + '"]');
+      if (!fresh || !old) { return; }
+      var box = old.querySelector('input[name="id"]'), nbox = fresh.querySelector('input[name="id"]');
+      if (box && nbox) { nbox.checked = box.checked; }
+      fresh.classList.add("updated");
+      old.replaceWith(document.importNode(fresh, true));
+    });
+  }
+
+  function refreshPage() {
+    var u = new URL(location.href);
+    u.searchParams.set("live", "1");
+    return get(u.pathname + u.search).then(function (html) {
+      var doc = parse(html);
+      doc.querySelectorAll("[data-live-section]").forEach(function (sec) {
+        var old = document.getElementById(sec.id);
+        if (old) { old.replaceWith(document.importNode(sec, true)); }
+      });
+    });
+  }
+
+  // refresh updates what shows customer id, one request at a time per customer (a change that
+  // arrives meanwhile is fetched once more afterwards).
+  function refresh(id, how) {
+    if (busy[id]) { again[id] = true; return; }
+    busy[id] = true;
+    how(id).catch(function () {}).then(function () {
+      busy[id] = false;
+      if (again[id]) { again[id] = false; refresh(id, how); }
+    });
+  }
+
+  var es = new EventSource(url);
+  es.addEventListener("status", function (e) {
+    var item;
+    try { item = JSON.parse(e.data); } catch (err) { return; }
+    var id = item && item.customer_id;
+    if (!id) { return; }
+    if (pageCustomer) {
+      if (id === pageCustomer) { refresh(id, refreshPage); }
+    } else if (document.querySelector('tr[data-customer="' + cssID(id) + '"]')) {
+      refresh(id, refreshRow);
+    }
+  });
+  window.addEventListener("pagehide", function () { es.close(); });
 })();
