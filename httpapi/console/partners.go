@@ -56,6 +56,7 @@ type partnerData struct {
 	Partner partnerRow
 	Return  string
 	Key     string // the Idempotency-Key of this page's forms
+	Verify  bool   // the principal's partner requires verification codes (rule 19): its forms ask for one
 }
 
 // manages reports whether the principal gets the forms of p: a distributor for its resellers, the
@@ -133,7 +134,7 @@ func (c *Console) partnerPage(w http.ResponseWriter, r *http.Request, s session)
 		c.fail(w, r, s, err)
 		return
 	}
-	d := partnerData{Partner: c.partnerRow(ctx, s, p), Return: r.URL.RequestURI(), Key: randomToken()}
+	d := partnerData{Partner: c.partnerRow(ctx, s, p), Return: r.URL.RequestURI(), Key: randomToken(), Verify: c.verificationRequired(ctx, s, f)}
 	pd := pageData{Title: "Partner " + p.PartnerID, Nav: "partners", Flash: c.sessions.takeFlash(s.id), Features: f, Data: d}
 	pd.signedIn(s)
 	c.render(w, r, http.StatusOK, "partner", pd)

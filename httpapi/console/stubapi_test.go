@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +24,11 @@ type stubAPI struct {
 	writes  []stubWrite
 	queries []url.Values // of each GET /v1/customers
 	revoked bool         // the token no longer identifies anyone
+	// Rule 19: admin makes ops a partner admin; verification is dist-1's switch (GET
+	// /v1/partners/{id} shows it), and while it is on a critical write (a customer's or partner's
+	// freeze or unfreeze, a batch, delegation, the switch) without a code is refused, as is the
+	// code "000000" always (in X-Verification-Code or a confirmation's body).
+	admin, verification bool
 	// The change feed: each GET /v1/changes is recorded (and announced on feedOpen), sends one
 	// event, then waits for feedNext
 	// and tries a second, whose write error it sends to feedErr.
@@ -34,6 +40,7 @@ type stubAPI struct {
 
 type stubWrite struct {
 	method, path, key string
+	code              string // X-Verification-Code
 	body              map[string]any
 }
 
@@ -46,6 +53,9 @@ const tabsDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "n
 
 const budgetDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}]}},
  "/v1/customers/{id}/budget": {"put": {}, "get": {}}}}`
+
+const verificationDoc = `{"paths": {"/v1/customers": {"get": {}}, "/v1/partners": {"get": {}},
+ "/v1/principals/self/totp": {"post": {}}, "/v1/principals/self/totp/confirm": {"post": {}}, "/v1/partners/{id}/verification": {"put": {}}}}`
 
 const batchBudgetDoc = `{"paths": {"/v1/customers": {"get": {"parameters": [{"name": "name", "in": "query"}]}},
  "/v1/customers/{id}/budget": {"put": {}}, "/v1/customers/budget": {"put": {}}}}`
@@ -89,13 +99,37 @@ func (a *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/v1/customers/"):
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"status":404,"code":"not_found","detail":"customer not found"}`)
+	case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/v1/partners/"):
+		a.mu.Lock()
+		on := a.verification
+		a.mu.Unlock()
+		id := strings.TrimPrefix(r.URL.Path, "/v1/partners/")
+		_, _ = fmt.Fprintf(w, `{"partner_id":%q,"name":"Partner","type":"reseller","parent_id":"dist-1","delegation":{"freeze":false,"budget":false},"position":"2","verification_required":%t}`, id, on)
 	case r.Method == "POST" || r.Method == "PUT":
 		var body map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&body)
+		code := r.Header.Get(httpapi.HeaderVerificationCode)
 		a.mu.Lock()
-		a.writes = append(a.writes, stubWrite{r.Method, r.URL.Path, r.Header.Get("Idempotency-Key"), body})
+		a.writes = append(a.writes, stubWrite{r.Method, r.URL.Path, r.Header.Get("Idempotency-Key"), code, body})
+		on := a.verification
 		a.mu.Unlock()
-		_, _ = io.WriteString(w, `{"customer":`+c1+`,"position":"9"}`)
+		critical := !strings.HasPrefix(r.URL.Path, "/v1/principals/") && !strings.HasSuffix(r.URL.Path, "/budget") && !strings.HasSuffix(r.URL.Path, "/quota")
+		switch {
+		case code == "000000" || body["code"] == "000000" || (critical && on && code == ""):
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = fmt.Fprintf(w, `{"status":403,"code":"verification_required","detail":"rule 19: stub refuses code [%s]"}`, code)
+		case r.URL.Path == "/v1/principals/self/totp":
+			_, _ = io.WriteString(w, `{"secret":"JBSWY3DPEHPK3PXP","otpauth_uri":"otpauth://totp/freezeledger:ops?secret=JBSWY3DPEHPK3PXP&issuer=freezeledger"}`)
+		case r.URL.Path == "/v1/principals/self/totp/confirm":
+			_, _ = io.WriteString(w, `{"totp":"active"}`)
+		case strings.HasSuffix(r.URL.Path, "/verification"):
+			a.mu.Lock()
+			a.verification = body["enabled"] == true
+			a.mu.Unlock()
+			_, _ = fmt.Fprintf(w, `{"verification":{"enabled":%t},"position":"11"}`, body["enabled"] == true)
+		default:
+			_, _ = io.WriteString(w, `{"customer":`+c1+`,"position":"9"}`)
+		}
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"status":404,"code":"not_found","detail":"no route"}`)
@@ -108,7 +142,7 @@ func (a *stubAPI) identify(token string) (httpapi.Principal, bool) {
 	if token != "tok-ops" || a.revoked {
 		return httpapi.Principal{}, false
 	}
-	return httpapi.Principal{Name: "ops", Role: domain.RolePartner, PartnerID: "dist-1"}, true
+	return httpapi.Principal{Name: "ops", Role: domain.RolePartner, PartnerID: "dist-1", Admin: a.admin}, true
 }
 
 func (a *stubAPI) searches() []url.Values {

@@ -20,7 +20,7 @@ var templateFiles embed.FS
 var staticFiles embed.FS
 
 // pageNames are the page templates; each is parsed together with layout.html.
-var pageNames = []string{"login", "customers", "customer", "action", "batch", "audit", "error", "partners", "partner"}
+var pageNames = []string{"login", "customers", "customer", "action", "batch", "audit", "error", "partners", "partner", "security"}
 
 // pages are the parsed templates, one set per page.
 type pages map[string]*template.Template
@@ -28,7 +28,7 @@ type pages map[string]*template.Template
 // pageData is what every page template gets: the layout's parts and the page's own Data.
 type pageData struct {
 	Title     string
-	Nav       string // "customers", "partners" or "audit": the current main-navigation entry
+	Nav       string // "customers", "partners", "audit" or "security": the current main-navigation entry
 	Principal *httpapi.Principal
 	CSRF      string
 	Flash     *flash
@@ -85,6 +85,7 @@ var templateFuncs = template.FuncMap{
 		return p != nil && (p.Role == domain.RolePartner || p.Role == domain.RolePlatform)
 	},
 	"rowView": newRowView,
+	"enrols":  enrols,
 	"auditor": func(p *httpapi.Principal) bool {
 		return p != nil && (p.Role == domain.RoleAuditor || p.Role == domain.RolePlatform)
 	},
