@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/freezeledger/freezeledger/domain/domaintest"
+	"github.com/freezeledger/freezeledger/httpapi/verification"
 )
 
 // The console's browser tests drive the real server's web console (httpapi/console) in headless
@@ -635,5 +640,123 @@ func TestConsoleBrowserAuditBundle(t *testing.T) {
 	var o, e bytes.Buffer
 	if code := runVerify(context.Background(), []string{"--bundle", bundle, "--public-key", key}, &o, &e); code != 0 || !strings.Contains(o.String(), `scoped bundle of "dist-a"`) {
 		t.Errorf("verify of the console's bundle: exit %d\n%s\n%s", code, o.String(), e.String())
+	}
+}
+
+// TestConsoleBrowserVerification: rule 19 in the console, as dist-a's partner admin. It enrols on
+// the Security page (the test computes the TOTP codes from the secret the page shows, on the
+// server's clock, which it advances one step before each code since a step's code is accepted
+// once), switches verification on, freezes a customer with a code, is refused an unfreeze with a
+// wrong code and one without a code (the API's detail in the message), sees the partner forms ask
+// for a code, and switches verification off.
+func TestConsoleBrowserVerification(t *testing.T) {
+	browser := newBrowser(t)
+	clock := domaintest.NewClock(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	ts := startServerPhase2(t, t.TempDir(), func(m *Main) { m.Clock = clock })
+	ts.setupHierarchy()
+	ts.must(200, "POST", "/v1/customers/c-a/unfreeze", "op-dist-a", map[string]any{"reason": "paid", "unfreeze_type": "ACCOUNT"})
+	b := newTab(t, browser, ts, shotsDir(t))
+	b.signIn("adm-dist-a")
+
+	var secret string
+	code := func(at time.Time) string {
+		t.Helper()
+		c, err := totp.GenerateCode(secret, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	next := func() string { t.Helper(); clock.Advance(verification.Period); return code(clock.Now()) }
+	verificationOn := func() bool {
+		t.Helper()
+		return ts.must(200, "GET", "/v1/partners/dist-a", "adm-dist-a", nil).json(t)["verification_required"] == true
+	}
+
+	// Enrol: the secret and its URI are shown once, as text; a first code confirms.
+	b.click("//nav", "Security")
+	b.do(chromedp.WaitVisible(chromedp.Search("//h1[normalize-space()='Security']")))
+	if s := b.text("#verification-state"); s != "off" {
+		t.Errorf("dist-a's verification on the Security page: %q, want off", s)
+	}
+	b.screenshot("security")
+	b.click("", "Start enrolment")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#totp-secret")))
+	secret = b.text("#totp-secret")
+	if uri := b.text("#totp-uri"); secret == "" || !strings.HasPrefix(uri, "otpauth://totp/") || !strings.Contains(uri, "secret="+secret) {
+		t.Fatalf("the enrolment shows secret %q and URI %q", secret, uri)
+	}
+	b.screenshot("security-enrolment")
+	b.do(chromedp.SendKeys(chromedp.CSS("#confirm-code"), code(clock.Now())))
+	b.click("", "Confirm")
+	b.waitStatus("Verification codes are active for adm-dist-a.")
+	if strings.Contains(b.text("main"), secret) {
+		t.Error("the secret is shown again after the confirmation")
+	}
+
+	// Switch verification on, with a code.
+	b.do(chromedp.SendKeys(chromedp.CSS("#switch-code"), next()))
+	b.click("", "Switch verification on")
+	b.waitStatus("Verification codes switched on for partner dist-a.")
+	if s := b.text("#verification-state"); s != "on" || !verificationOn() {
+		t.Fatalf("after switching on: the page says %q, the API verification_required=%v", s, verificationOn())
+	}
+
+	// Freeze c-a with a code: the dialog asks for it, the event records the verification.
+	b.click("//nav", "Customer Management")
+	b.click("//tr[@data-customer='c-a']", "Freeze")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-code")),
+		chromedp.SendKeys(chromedp.CSS("#dlg-reason"), "overdue invoice"), chromedp.SendKeys(chromedp.CSS("#dlg-code"), next()))
+	b.screenshot("freeze-dialog-code")
+	b.click("//dialog", "OK")
+	b.waitStatus("Customer c-a frozen (ACCOUNT).")
+	evs := ts.must(200, "GET", "/v1/customers/c-a/history", "adm-dist-a", nil).json(t)["events"].([]any)
+	if last := evs[len(evs)-1].(map[string]any); last["type"] != "customer.frozen" || last["metadata"].(map[string]any)["verification"] != "totp" {
+		t.Errorf("the console's freeze with a code: %v", last)
+	}
+
+	// A wrong code (none of the codes of the steps around now) and no code: refused, the API's detail.
+	clock.Advance(verification.Period)
+	around := map[string]bool{}
+	for _, d := range []time.Duration{-verification.Period, 0, verification.Period} {
+		around[code(clock.Now().Add(d))] = true
+	}
+	wrong := "000000"
+	for i := 1; around[wrong]; i++ {
+		wrong = fmt.Sprintf("%06d", i)
+	}
+	b.click("//tr[@data-customer='c-a']", "Unfreeze")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-code")),
+		chromedp.SendKeys(chromedp.CSS("#dlg-reason"), "paid"), chromedp.SendKeys(chromedp.CSS("#dlg-code"), wrong))
+	b.click("//dialog", "OK")
+	b.waitStatus("Unfreeze of c-a refused: rule 19: the verification code is wrong")
+	b.click("//tr[@data-customer='c-a']", "Unfreeze")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#dlg-code")), chromedp.SendKeys(chromedp.CSS("#dlg-reason"), "paid"))
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector("#dlg-code").required = false`)); err != nil {
+		t.Fatal(err)
+	}
+	b.click("//dialog", "OK")
+	b.waitStatus(`Unfreeze of c-a refused: rule 19: partner "dist-a" requires a verification code`)
+	if st := ts.must(200, "GET", "/v1/customers/c-a/status", "adm-dist-a", nil).json(t); st["state"] != "FROZEN" {
+		t.Errorf("c-a after refused unfreezes: %v", st)
+	}
+
+	// The partner forms ask for a code too.
+	b.open("/console/partners/res-a2")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#p-code")), chromedp.WaitVisible(chromedp.CSS("#d-code")))
+	b.screenshot("partner-code")
+
+	// Switch it off, with a code; the dialogs no longer ask.
+	b.click("//nav", "Security")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#switch-code")), chromedp.SendKeys(chromedp.CSS("#switch-code"), next()))
+	b.click("", "Switch verification off")
+	b.waitStatus("Verification codes switched off for partner dist-a.")
+	if s := b.text("#verification-state"); s != "off" || verificationOn() {
+		t.Errorf("after switching off: the page says %q, the API verification_required=%v", s, verificationOn())
+	}
+	b.click("//nav", "Customer Management")
+	b.do(chromedp.WaitVisible(chromedp.CSS("tr[data-customer='c-a']")))
+	if has, _ := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector("#dlg-code") !== null`)); has {
+		t.Error("the dialog asks for a code after verification was switched off")
 	}
 }
