@@ -431,6 +431,20 @@ func (s *Store) Destroy(keyIDs ...string) error {
 	return nil
 }
 
+// Count returns how many live keys the store holds and how many destroyed key IDs it lists.
+func (s *Store) Count() (live, destroyed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys), len(s.destroyed)
+}
+
+// MasterKeyID is the ID (MasterKey.ID) of the master key the file is written under.
+func (s *Store) MasterKeyID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.header.MasterKeyID
+}
+
 // Rotate rewraps every key and the index key under next and rewrites the file; from then on the
 // store needs next to open. The old master key then opens no copy of the new file.
 func (s *Store) Rotate(next MasterKey) error {
