@@ -13,6 +13,7 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/httpapi"
+	"github.com/freezeledger/freezeledger/internal/keystore"
 )
 
 // demoClock is the demo's clock: it starts 30 days in the past and moves forward a little at every
@@ -93,7 +94,7 @@ func (m *Main) demo(ctx context.Context) error {
 	waitBG := m.background(bg, l, log)
 	defer func() { stop(); waitBG() }()
 
-	d := &demoRun{ctx: ctx, svc: l.svc}
+	d := &demoRun{ctx: ctx, svc: l.svc, keys: l.keys}
 	d.script(clock, start)
 	secret, err := d.demoVerification(clock, start, dir) // rules 19 and 20
 	if err == nil {
@@ -153,6 +154,7 @@ func envName(name string) string {
 type demoRun struct {
 	ctx       context.Context
 	svc       *domain.Service
+	keys      *keystore.Store // seals the demo's personal data (demo_personal.go)
 	err       error
 	n         int
 	customers int
@@ -186,7 +188,7 @@ func (d *demoRun) partner(actor, id, name string, typ domain.PartnerType, parent
 
 func (d *demoRun) customer(actor, id, name, partner string, tags []string, manager string) {
 	_, err := d.svc.AssociateCustomer(d.ctx, domain.AssociateCustomer{Meta: d.meta(actor), CustomerID: id, Name: name,
-		PartnerID: partner, Tags: tags, AccountManager: manager})
+		PartnerID: partner, Tags: tags, AccountManager: manager, Personal: d.sealDemoPersonal(id)})
 	d.check("associate "+id, err)
 	d.customers++
 }
@@ -323,6 +325,8 @@ func (d *demoRun) script(clock *demoClock, start time.Time) {
 	d.refuse("reseller after revocation freezes", domain.CodeForbidden, err)
 	_, err = d.svc.SetDelegation(d.ctx, domain.SetDelegation{Meta: d.meta("ops-dist-north"), ResellerID: "res-north-1", Freeze: true})
 	d.check("grant res-north-1 again", err)
+	// Rule 21: one customer asked for its personal data to be erased; dist-north's admin did so.
+	d.erasePersonal(demoErased, "erasure request under GDPR art. 17")
 
 	d.billing(clock, start, ids)
 }

@@ -23,7 +23,7 @@ var demoPhase2Principals = []struct {
 	{httpapi.Principal{Name: "admin-sp-east", Role: domain.RolePartner, PartnerID: "sp-east", Admin: true},
 		"sp-east's admin: verification codes are ON for sp-east (rule 19): critical operations need X-Verification-Code, a code of TOTP_SECRET_ADMIN_SP_EAST"},
 	{httpapi.Principal{Name: "admin-dist-north", Role: domain.RolePartner, PartnerID: "dist-north", Admin: true},
-		"dist-north's admin: may switch verification codes on and disassociate dist-north's customers (rules 19, 20)"},
+		"dist-north's admin: may switch verification codes on, disassociate dist-north's customers and erase their personal data (rules 19 to 21)"},
 	{httpapi.Principal{Name: "customer-sp-011", Role: domain.RoleCustomer, CustomerID: "cust-sp-011"},
 		"the customer cust-sp-011 itself: sees only itself; its disassociation request is pending (rule 20)"},
 	{httpapi.Principal{Name: "customer-dn-001", Role: domain.RoleCustomer, CustomerID: "cust-dn-001"},

@@ -1,7 +1,7 @@
 // Command freezeledger is the freeze ledger's binary: the HTTP service (serve), principal
 // management (principals add), a demo data set (demo), audit exports and the offline verifier
-// (export, verify), and a read-model rebuild (rebuild). It is the composition root: flags (pflag),
-// logging (hclog) and wiring live here and nowhere else.
+// (export, verify), a read-model rebuild (rebuild) and the master key's rotation (keys rotate). It
+// is the composition root: flags (pflag), logging (hclog) and wiring live here and nowhere else.
 package main
 
 import (
@@ -26,6 +26,7 @@ Usage:
   freezeledger rebuild    [--data-dir DIR]
   freezeledger export     ...   (freezeledger export --help)
   freezeledger verify     ...   (freezeledger verify --help)
+  freezeledger keys rotate --data-dir DIR [--master-key-file F] [--new-master-key-file G]
 `
 
 func main() {
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runExport(ctx, args[1:], stdout, stderr)
 		case "verify":
 			return runVerify(ctx, args[1:], stdout, stderr)
+		case "keys":
+			return runKeys(ctx, args[1:], stdout, stderr)
 		}
 	}
 	m := &Main{Stdout: stdout, Stderr: stderr}

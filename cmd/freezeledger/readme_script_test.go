@@ -140,7 +140,8 @@ func TestQuickstart(t *testing.T) {
 	}
 	text := out.String()
 	for _, want := range []string{"demo data in ./demo-data", `"customer_id":"cust-rn2-001"`, `"allowed":false`,
-		"bundle ./bundle", "verified: ", "ok: read models (equal to a rebuild)"} {
+		"bundle ./bundle", "verified: ", "ok: read models (equal to a rebuild)",
+		`"mobile":"+447700900002"`, `"personal_data_erased":true`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the quickstart's output lacks %q:\n%s", want, text)
 		}

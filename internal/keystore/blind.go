@@ -12,22 +12,29 @@ import (
 // name, a NUL and the normalised value, keyed with the deployment's index key. Safe for concurrent
 // use.
 type blindIndex struct {
-	pool sync.Pool
+	pool sync.Pool // of *blindState
+}
+
+// blindState is one HMAC with its scratch space, so that a sum allocates nothing.
+type blindState struct {
+	h   hash.Hash
+	msg []byte
+	out [sha256.Size]byte
 }
 
 func newBlindIndex(key []byte) *blindIndex {
 	k := append([]byte(nil), key...)
-	return &blindIndex{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+	return &blindIndex{pool: sync.Pool{New: func() any { return &blindState{h: hmac.New(sha256.New, k)} }}}
 }
 
 func (b *blindIndex) sum(field, normalized string) [32]byte {
-	h := b.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(field))
-	h.Write([]byte{0})
-	h.Write([]byte(normalized))
-	var out [32]byte
-	h.Sum(out[:0])
-	b.pool.Put(h)
+	st := b.pool.Get().(*blindState)
+	st.msg = append(append(append(st.msg[:0], field...), 0), normalized...)
+	st.h.Reset()
+	st.h.Write(st.msg)
+	st.h.Sum(st.out[:0])
+	out := st.out
+	clear(st.msg)
+	b.pool.Put(st)
 	return out
 }

@@ -58,21 +58,28 @@ func NewMasterKey() MasterKey {
 	return k
 }
 
+// ReadMasterKey reads the master key in file (ParseMasterKey's form). A missing file is an error
+// wrapping fs.ErrNotExist; errors name the file, never the key.
+func ReadMasterKey(file string) (MasterKey, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return MasterKey{}, fmt.Errorf("master key file: %w", err)
+	}
+	k, err := ParseMasterKey(b)
+	if err != nil {
+		return MasterKey{}, fmt.Errorf("master key file %s: %w", file, err)
+	}
+	return k, nil
+}
+
 // LoadMasterKey reads the master key: from file if it is not "", else from the environment value
 // env if it is not "", else from defaultFile, which is created (0600, atomically) with a fresh key
 // when it does not exist. It returns where the key came from, for the log (never the key).
 func LoadMasterKey(file, env, defaultFile string) (MasterKey, string, error) {
 	switch {
 	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return MasterKey{}, file, fmt.Errorf("master key file: %w", err)
-		}
-		k, err := ParseMasterKey(b)
-		if err != nil {
-			return MasterKey{}, file, fmt.Errorf("master key file %s: %w", file, err)
-		}
-		return k, file, nil
+		k, err := ReadMasterKey(file)
+		return k, file, err
 	case env != "":
 		k, err := ParseMasterKey([]byte(env))
 		if err != nil {

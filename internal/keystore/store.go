@@ -63,6 +63,8 @@ type Store struct {
 	master MasterKey
 	wrap   cipher.AEAD
 
+	// fileMu serialises the writers of the file (a batch append, a rewrite); it is taken before mu.
+	fileMu      sync.Mutex
 	mu          sync.Mutex
 	header      headerLine
 	keys        map[string]*entry // live keys by ID
@@ -92,7 +94,14 @@ func wrapAAD(id string) []byte { return append([]byte("freezeledger/keystore/v1\
 func (s *Store) wrapKey(id string, raw []byte) string {
 	nonce := make([]byte, s.wrap.NonceSize())
 	_, _ = rand.Read(nonce)
-	return base64.StdEncoding.EncodeToString(s.wrap.Seal(nonce, nonce, raw, wrapAAD(id)))
+	return s.wrapKeyWithNonce(id, raw, nonce)
+}
+
+// wrapKeyWithNonce wraps raw under the master key with a random nonce the caller read.
+func (s *Store) wrapKeyWithNonce(id string, raw, nonce []byte) string {
+	out := make([]byte, len(nonce), len(nonce)+len(raw)+s.wrap.Overhead())
+	copy(out, nonce)
+	return base64.StdEncoding.EncodeToString(s.wrap.Seal(out, nonce, raw, wrapAAD(id)))
 }
 
 func (s *Store) unwrapKey(id, wrapped string) ([]byte, error) {
@@ -251,11 +260,19 @@ func (s *Store) KeyFor(customerID, existing string) (string, error) {
 		}
 		return existing, nil
 	}
-	if id, ok := s.byCustomer[customerID]; ok && s.keys[id] != nil {
-		return id, nil
-	}
-	if len(s.pool) == 0 {
-		if err := s.refillLocked(); err != nil {
+	for {
+		if id, ok := s.byCustomer[customerID]; ok && s.keys[id] != nil {
+			return id, nil
+		}
+		if len(s.pool) > 0 {
+			break
+		}
+		// The batch is made, appended and synced without s.mu, so that seals and opens with the
+		// keys already there go on meanwhile; fileMu keeps other writers of the file out.
+		s.mu.Unlock()
+		err := s.refill()
+		s.mu.Lock()
+		if err != nil {
 			return "", err
 		}
 	}
@@ -265,37 +282,58 @@ func (s *Store) KeyFor(customerID, existing string) (string, error) {
 	return id, nil
 }
 
-func (s *Store) refillLocked() error {
-	var buf bytes.Buffer
+// refill appends a batch of PoolSize fresh keys to the file, synced, and then adds them to the
+// pool; it does nothing if another caller refilled the pool meanwhile. s.mu is not held.
+func (s *Store) refill() error {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	s.mu.Lock()
+	full := len(s.pool) > 0
+	s.mu.Unlock()
+	if full {
+		return nil
+	}
+	// One read of the system's random source for the whole batch: per key a 16-byte ID, the
+	// 32-byte key and the 12-byte nonce of its wrapping.
+	const per = 16 + 32 + 12
+	random := make([]byte, PoolSize*per)
+	_, _ = rand.Read(random) // crypto/rand.Read never fails
 	fresh := make(map[string]*entry, PoolSize)
 	ids := make([]string, 0, PoolSize)
-	for range PoolSize {
-		var idb [16]byte
+	buf := make([]byte, 0, PoolSize*128)
+	for i := range PoolSize {
+		r := random[i*per : (i+1)*per]
+		id := "pk_" + hex.EncodeToString(r[:16])
 		var raw [32]byte
-		_, _ = rand.Read(idb[:])
-		_, _ = rand.Read(raw[:])
-		id := "pk_" + hex.EncodeToString(idb[:])
+		copy(raw[:], r[16:48])
 		dk, err := newDataKey(raw)
 		if err != nil {
 			return err
 		}
-		e := &entry{wrapped: s.wrapKey(id, raw[:]), dk: dk}
-		line, _ := json.Marshal(keyLine{KeyID: id, Wrapped: e.wrapped})
-		buf.Write(append(line, '\n'))
+		e := &entry{wrapped: s.wrapKeyWithNonce(id, raw[:], r[48:]), dk: dk}
+		// The line as json.Marshal(keyLine{...}) writes it (both values are plain ASCII).
+		buf = append(buf, `{"key_id":"`...)
+		buf = append(buf, id...)
+		buf = append(buf, `","wrapped":"`...)
+		buf = append(buf, e.wrapped...)
+		buf = append(buf, "\"}\n"...)
 		fresh[id] = e
 		ids = append(ids, id)
 	}
+	clear(random)
 	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("key store %s: %w", s.path, err)
 	}
-	_, err = f.Write(buf.Bytes())
+	_, err = f.Write(buf)
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
 		// The file may end in part of the batch: rewrite it as it was before, whole.
 		if rerr := s.rewriteLocked(); rerr != nil {
@@ -383,6 +421,8 @@ func (s *Store) Known(keyID string) bool {
 // and synced, before Destroy returns; the keys are then gone from memory too. IDs already destroyed
 // or unknown are recorded as destroyed all the same.
 func (s *Store) Destroy(keyIDs ...string) error {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed := false
@@ -431,9 +471,25 @@ func (s *Store) Destroy(keyIDs ...string) error {
 	return nil
 }
 
+// Count returns how many live keys the store holds and how many destroyed key IDs it lists.
+func (s *Store) Count() (live, destroyed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys), len(s.destroyed)
+}
+
+// MasterKeyID is the ID (MasterKey.ID) of the master key the file is written under.
+func (s *Store) MasterKeyID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.header.MasterKeyID
+}
+
 // Rotate rewraps every key and the index key under next and rewrites the file; from then on the
 // store needs next to open. The old master key then opens no copy of the new file.
 func (s *Store) Rotate(next MasterKey) error {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	oldMaster, oldWrap := s.master, s.wrap

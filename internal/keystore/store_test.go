@@ -3,10 +3,12 @@ package keystore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -193,5 +195,61 @@ func TestRotate(t *testing.T) {
 	}
 	if r.BlindIndex("mobile", "+14155550100") != h {
 		t.Error("rotation changed the blind index")
+	}
+}
+
+// TestConcurrentKeyForAcrossRefills: keys handed out concurrently, across batch appends (made
+// without the store's lock) and with erasures rewriting the file meanwhile, are each handed out
+// once, and on disk, live or destroyed as they should be, after a reopen.
+func TestConcurrentKeyForAcrossRefills(t *testing.T) {
+	s, m, path := newTestStore(t)
+	const workers, each = 4, PoolSize/2 + 7
+	ids := make([][]string, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				c := fmt.Sprintf("c-%d-%d", w, i)
+				id, err := s.KeyFor(c, "")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.Seal(id, c, "mobile", "+14155550100"); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%100 == 0 {
+					if err := s.Destroy(id); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				ids[w] = append(ids[w], id)
+			}
+		}()
+	}
+	wg.Wait()
+	r, _, err := Open(path, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for w := range workers {
+		for i, id := range ids[w] {
+			if seen[id] {
+				t.Fatalf("key %s handed out twice", id)
+			}
+			seen[id] = true
+			_, err := r.KeyFor("x", id)
+			if destroyed := i%100 == 0; destroyed != errors.Is(err, ErrDestroyed) || (!destroyed && err != nil) {
+				t.Errorf("key %d of worker %d after reopen: %v", i, w, err)
+			}
+		}
+	}
+	if len(seen) != workers*each {
+		t.Errorf("%d keys handed out, want %d", len(seen), workers*each)
 	}
 }
