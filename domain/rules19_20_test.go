@@ -377,3 +377,145 @@ func TestRule20_AcceptanceRacesAnAssociation(t *testing.T) {
 		f.validate()
 	}
 }
+
+// budgetM sets a monthly budget of amount with a freeze policy on customer, as m.
+func budgetM(m domain.Meta, customer, amount string, unfreeze bool) cmd {
+	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
+		a, err := domain.ParseMoney("amount", amount)
+		if err != nil {
+			return domain.Result{}, err
+		}
+		cmd := domain.SetBudget{Meta: m, CustomerID: customer, Budget: domain.BudgetSpec{Type: domain.BudgetMonthly, Amount: a, OnExhaustion: domain.ExhaustionFreeze}, Unfreeze: unfreeze}
+		if unfreeze {
+			cmd.Reason = "budget raised"
+		}
+		return s.SetBudget(ctx, cmd)
+	}
+}
+
+func budgetsM(m domain.Meta, ids ...string) cmd {
+	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
+		res, err := s.SetBudgets(ctx, domain.SetBudgets{Meta: m, CustomerIDs: ids, Budget: domain.BudgetSpec{Type: domain.BudgetMonthly, Amount: 100_00, OnExhaustion: domain.ExhaustionAlert}})
+		if err == nil {
+			for _, it := range res.Items {
+				if it.Err != nil {
+					return domain.Result{Position: res.Position}, it.Err
+				}
+			}
+		}
+		return domain.Result{Position: res.Position}, err
+	}
+}
+
+func removeBudgetM(m domain.Meta, customer string) cmd {
+	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
+		return s.RemoveBudget(ctx, domain.RemoveBudget{Meta: m, CustomerID: customer})
+	}
+}
+
+func quotaM(m domain.Meta, reseller, monthly string) cmd {
+	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
+		q, err := domain.ParseMoney("monthly_quota", monthly)
+		if err != nil {
+			return domain.Result{}, err
+		}
+		return s.SetQuota(ctx, domain.SetQuota{Meta: m, ResellerID: reseller, Monthly: q})
+	}
+}
+
+func eraseM(m domain.Meta, customer string) cmd {
+	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
+		return s.ErasePersonalData(ctx, domain.ErasePersonalData{Meta: m, CustomerID: customer, Reason: "right to erasure request #7"})
+	}
+}
+
+// TestRule19_BudgetsQuotasAndErasureNeedACode: setting or removing a budget (single, with its
+// unfreeze, and batch), setting a quota and erasing personal data are critical operations.
+func TestRule19_BudgetsQuotasAndErasureNeedACode(t *testing.T) {
+	on := []cmd{setVerif(adminMeta("dist-1", true), "dist-1", true)}
+	plain := domain.Meta{Actor: op("dist-1"), RequestID: "req-test"}
+	verified := plain
+	verified.Verified = true
+	withBudget := append(slicesClone(on), budgetM(verified, "c-d", "100", false))
+	withPersonal := append(slicesClone(on), assocPersonal(op("dist-1"), "c-p", "dist-1", withMobile()))
+	recordedVerified := func(f *fixture, res domain.Result) {
+		for _, ev := range res.Events {
+			if m := metaOf(t, ev); m.Actor.Role == domain.RolePartner && m.Verification != domain.VerificationTOTP {
+				t.Errorf("%s by %s: verification %q, want totp", ev.Type, m.Actor.Name, m.Verification)
+			}
+		}
+	}
+	runRuleCases(t, []ruleCase{
+		{name: "budget set without a code", given: on, when: budgetM(plain, "c-d", "100", false), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "budget set with a code", given: on, when: budgetM(verified, "c-d", "100", false), then: []string{domain.EventBudgetSet}, check: recordedVerified},
+		{name: "budget set with its unfreeze without a code", given: on, when: budgetM(plain, "c-d", "100", true), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "budget set with its unfreeze with a code", given: on, when: budgetM(verified, "c-d", "100", true), then: []string{domain.EventBudgetSet, domain.EventCustomerUnfrozen}, check: recordedVerified},
+		{name: "budget removal without a code", given: withBudget, when: removeBudgetM(plain, "c-d"), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "budget removal with a code", given: withBudget, when: removeBudgetM(verified, "c-d"), then: []string{domain.EventBudgetRemoved}, check: recordedVerified},
+		{name: "budget batch without a code", given: on, when: budgetsM(plain, "c-d", "c-r1"), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "budget batch with a code", given: on, when: budgetsM(verified, "c-d", "c-r1"), then: []string{domain.EventBudgetSet, domain.EventBudgetSet}, check: recordedVerified},
+		{name: "quota without a code", given: on, when: quotaM(plain, "res-1", "500"), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "quota with a code", given: on, when: quotaM(verified, "res-1", "500"), then: []string{domain.EventPartnerQuotaSet}, check: recordedVerified},
+		{name: "erasure without a code", given: withPersonal, when: eraseM(adminMeta("dist-1", false), "c-p"), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "erasure with a code", given: withPersonal, when: eraseM(adminMeta("dist-1", true), "c-p"), then: []string{domain.EventCustomerPersonalDataErased}, check: recordedVerified},
+		{name: "the platform's erasure is not asked", given: withPersonal, when: eraseM(domain.Meta{Actor: platform, RequestID: "req-test"}, "c-p"), then: []string{domain.EventCustomerPersonalDataErased}},
+		{name: "off: a budget needs no code", when: budgetM(plain, "c-d", "100", false), then: []string{domain.EventBudgetSet}},
+		{name: "another partner's budget is not asked", given: on, when: budgetM(domain.Meta{Actor: op("sp-1")}, "c-s", "100", false), then: []string{domain.EventBudgetSet}},
+	})
+}
+
+// TestRule19_ValidatorNamesAForgedUnverifiedBudget: a budget.set by dist-1's principal without
+// verification, written after the switch by a forger, fails validation naming the event; so do a
+// forged unverified budget removal, quota and erasure.
+func TestRule19_ValidatorNamesAForgedUnverifiedBudget(t *testing.T) {
+	f := newFixture(t)
+	f.must(world...)
+	f.must(assocPersonal(op("dist-1"), "c-p", "dist-1", withMobile()))
+	f.must(setVerif(adminMeta("dist-1", true), "dist-1", true))
+	verified := domain.Meta{Actor: op("dist-1"), Verified: true}
+	f.must(budgetM(verified, "c-d", "100", false))
+	f.validate()
+	evs := f.log.All()
+	last := evs[len(evs)-1]
+	if last.Type != domain.EventBudgetSet {
+		t.Fatalf("last event %s, want budget.set", last.Type)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(last.Metadata, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "verification")
+	unverified, _ := json.Marshal(m)
+	m["actor_admin"] = true
+	unverifiedAdmin, _ := json.Marshal(m)
+	forge := func(typ string, md []byte, data any) domain.StoredEvent {
+		ev := last
+		ev.ID = uuid.New()
+		ev.Type = typ
+		ev.Metadata = md
+		ev.Revision++
+		ev.Position = "forged"
+		ev.Data, _ = json.Marshal(data)
+		return ev
+	}
+	for _, forged := range []domain.StoredEvent{
+		forge(domain.EventBudgetSet, unverified, domain.BudgetSet{CustomerID: "c-r1", Type: domain.BudgetMonthly, Amount: 50_00, OnExhaustion: domain.ExhaustionAlert, Period: domain.Period(t0)}),
+		forge(domain.EventBudgetRemoved, unverified, domain.BudgetRemoved{CustomerID: "c-d"}),
+		forge(domain.EventPartnerQuotaSet, unverified, domain.PartnerQuotaSet{PartnerID: "res-1", MonthlyQuota: 500_00}),
+		forge(domain.EventCustomerPersonalDataErased, unverifiedAdmin, domain.CustomerPersonalDataErased{CustomerID: "c-p", KeyID: testKeyID, Reason: "forged"}),
+	} {
+		err := domain.ValidateHistory(append(evs[:len(evs):len(evs)], forged), domain.HistoryOptions{Retention: f.opts.Retention})
+		var v *domain.Violation
+		if !errors.As(err, &v) || v.EventID != forged.ID || v.Rule != "rule 19" {
+			t.Errorf("forged unverified %s: %v; want a rule 19 violation naming event %s", forged.Type, err, forged.ID)
+		}
+		// The same event with verification recorded is accepted: only the missing code is wrong.
+		var fm map[string]any
+		_ = json.Unmarshal(forged.Metadata, &fm)
+		fm["verification"] = domain.VerificationTOTP
+		forged.Metadata, _ = json.Marshal(fm)
+		if err := domain.ValidateHistory(append(evs[:len(evs):len(evs)], forged), domain.HistoryOptions{Retention: f.opts.Retention}); err != nil {
+			t.Errorf("a verified %s: %v", forged.Type, err)
+		}
+	}
+}
