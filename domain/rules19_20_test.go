@@ -519,3 +519,89 @@ func TestRule19_ValidatorNamesAForgedUnverifiedBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestRule20_AcceptanceEndsTheBudget: "freezes and budgets end with the association". A reseller's
+// customer with a budget charged to the reseller's quota is disassociated: its budget is gone, the
+// reseller's allocated sum drops (its quota may then be lowered), no reset or threshold follows,
+// the old channel may set no budget on it, and the billing feed's records and resources for it are
+// not_found (it is no partner's customer any more); after a restart the same; the log validates.
+func TestRule20_AcceptanceEndsTheBudget(t *testing.T) {
+	f := newFixture(t)
+	f.must(world...)
+	f.must(deleg(op("dist-1"), "res-1", false, true), quota(op("dist-1"), "res-1", "100", "0"),
+		budget(op("res-1"), "c-r1", domain.BudgetMonthly, "60", domain.ExhaustionFreeze),
+		budget(op("dist-1"), "c-d", domain.BudgetMonthly, "50", domain.ExhaustionAlert),
+		usage(rec("u-1", "c-r1", "10", f.clock.Now())))
+	if p := f.partner("res-1"); p.Quota.MonthlyAllocated != money(t, "60") {
+		t.Fatalf("allocated %s before, want 60.00", p.Quota.MonthlyAllocated)
+	}
+	f.must(requestDis(adminMeta("res-1", false), "c-r1"), answerDis(customerMeta("c-r1"), "c-r1", true))
+	f.must(requestDis(customerMeta("c-d"), "c-d"), answerDis(adminMeta("dist-1", false), "c-d", true))
+	check := func(when string) {
+		t.Helper()
+		for _, id := range []string{"c-r1", "c-d"} {
+			var b *domain.CustomerBilling
+			if err := f.svc.QueryChannel(f.ctx, domain.ChannelStream("dist-1"), func(c *domain.Channel) { b = c.Billing(id) }); err != nil {
+				t.Fatal(err)
+			}
+			if bu, ok := b.Budget(); ok {
+				t.Errorf("%s: %s still has a budget %+v", when, id, bu)
+			}
+		}
+		if p := f.partner("res-1"); p.Quota.MonthlyAllocated != 0 || p.Quota.Monthly != money(t, "100") {
+			t.Errorf("%s: res-1's quota %+v, want 100.00 with nothing allocated", when, p.Quota)
+		}
+	}
+	check("after acceptance")
+	f.restart()
+	check("after a restart")
+
+	// The old channel sets no budget on it, and the billing feed finds no such customer.
+	for name, c := range map[string]cmd{
+		"the reseller's budget":         budget(op("res-1"), "c-r1", domain.BudgetMonthly, "10", domain.ExhaustionAlert),
+		"the distributor's budget":      budget(op("dist-1"), "c-d", domain.BudgetMonthly, "10", domain.ExhaustionAlert),
+		"a budget removal":              removeBudgetM(meta(op("dist-1")), "c-d"),
+		"a usage record":                usage(rec("u-2", "c-r1", "1", f.clock.Now())),
+		"a resource":                    resource("c-d", "vm-1", domain.ProductCloud, nil),
+		"an erasure by the old partner": erase(op("dist-1"), true, "c-d"),
+	} {
+		if _, err := c(f.ctx, f.svc); codeOf(err) != domain.CodeNotFound {
+			t.Errorf("%s after disassociation: %v, want not_found", name, err)
+		}
+	}
+	// The quota is free again: the distributor may lower it to 0.
+	f.must(quota(op("dist-1"), "res-1", "0", "0"))
+	// No monthly reset follows for a budget that ended.
+	f.clock.Set(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	if n, err := f.svc.ResetBudgets(f.ctx); err != nil || n != 0 {
+		t.Errorf("reset after disassociation: %d, %v; want 0", n, err)
+	}
+	f.validate()
+
+	// The validator agrees: a budget or a usage record forged into the old channel after the
+	// acceptance fails, naming the event.
+	evs := f.log.All()
+	var last domain.StoredEvent
+	for _, ev := range evs {
+		if ev.Stream == domain.ChannelStream("dist-1") {
+			last = ev
+		}
+	}
+	forge := func(typ string, a domain.Actor, data any) domain.StoredEvent {
+		ev := last
+		ev.ID, ev.Type, ev.Revision, ev.Position = uuid.New(), typ, last.Revision+1, "forged"
+		ev.Metadata, _ = json.Marshal(domain.Metadata{SchemaVersion: 1, Actor: a, RequestID: "forged", Time: f.clock.Now()})
+		ev.Data, _ = json.Marshal(data)
+		return ev
+	}
+	for _, forged := range []domain.StoredEvent{
+		forge(domain.EventBudgetSet, op("dist-1"), domain.BudgetSet{CustomerID: "c-d", Type: domain.BudgetMonthly, Amount: 10_00, OnExhaustion: domain.ExhaustionAlert, Period: "2026-12"}),
+		forge(domain.EventUsageRecorded, billing, domain.UsageRecorded{CustomerID: "c-r1", Records: []domain.UsageRecord{{RecordID: "u-9", Amount: 1_00, Time: f.clock.Now()}}}),
+	} {
+		err := domain.ValidateHistory(append(evs[:len(evs):len(evs)], forged), domain.HistoryOptions{Retention: f.opts.Retention})
+		var v *domain.Violation
+		if !errors.As(err, &v) || v.EventID != forged.ID || !strings.Contains(v.Reason, "not found") {
+			t.Errorf("forged %s after disassociation: %v; want a not_found violation naming event %s", forged.Type, err, forged.ID)
+		}
+	}
+}
