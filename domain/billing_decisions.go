@@ -82,7 +82,7 @@ func (c *Channel) decideUsage(a Actor, records []UsageInput, now time.Time, seen
 			out[i].err = err
 			continue
 		}
-		if _, ok := c.customers[in.CustomerID]; !ok {
+		if !c.associated(in.CustomerID) { // also refused once disassociated (rule 20)
 			out[i].err = Errorf(CodeNotFound, "customer %q not found", in.CustomerID)
 			continue
 		}
@@ -171,7 +171,7 @@ func (c *Channel) decideReportResource(a Actor, r ResourceReported) ([]pendingEv
 	if err := checkResourceFields(r); err != nil {
 		return nil, err
 	}
-	if _, ok := c.customers[r.CustomerID]; !ok {
+	if !c.associated(r.CustomerID) {
 		return nil, Errorf(CodeNotFound, "customer %q not found", r.CustomerID)
 	}
 	if r.ExpiresAt != nil {
@@ -205,7 +205,7 @@ func (c *Channel) decideRemoveResource(a Actor, customerID, resourceID string) (
 	if err := checkID("resource_id", resourceID); err != nil {
 		return nil, err
 	}
-	if _, ok := c.customers[customerID]; !ok {
+	if !c.associated(customerID) {
 		return nil, Errorf(CodeNotFound, "customer %q not found", customerID)
 	}
 	if _, ok := c.bills[customerID].Resource(resourceID); !ok {

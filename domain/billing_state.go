@@ -247,7 +247,7 @@ func (b *CustomerBilling) Apply(data any, at time.Time, actor Actor) {
 			nb.oneTimeSpend = b.countedFor(BudgetOneTime, at)
 		}
 		b.budget = nb
-	case *BudgetRemoved:
+	case *BudgetRemoved, *DisassociationAccepted: // a budget ends with the association (rule 20)
 		b.budget = nil
 	case *BudgetThresholdReached:
 		if b.budget != nil {

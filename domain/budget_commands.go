@@ -34,7 +34,7 @@ func (c *Channel) setBudgetIn(e *emitter, a Actor, id string, spec BudgetSpec, u
 }
 
 // SetBudget sets a customer's budget (rules 14, 15, 18), with its follow-ups (rules 16, 17) and, if
-// asked, the customer's unfreeze in the same append (rule 17).
+// asked, the customer's unfreeze in the same append (rule 17). It is a critical operation (rule 19).
 func (s *Service) SetBudget(ctx context.Context, cmd SetBudget) (Result, error) {
 	plain := cmd
 	plain.Meta = Meta{}
@@ -54,6 +54,9 @@ func (s *Service) SetBudget(ctx context.Context, cmd SetBudget) (Result, error) 
 		return Result{}, err
 	}
 	r := newRequest(cmd.Meta, hash, func(c *Channel, e *emitter) error {
+		if err := c.checkVerification(cmd.Meta); err != nil { // a critical operation (rule 19)
+			return err
+		}
 		return c.setBudgetIn(e, cmd.Actor, cmd.CustomerID, cmd.Budget, cmd.Unfreeze, cmd.Reason)
 	})
 	if err := s.exec(stream, r); err != nil {
@@ -62,7 +65,8 @@ func (s *Service) SetBudget(ctx context.Context, cmd SetBudget) (Result, error) 
 	return s.resultOf(ctx, stream, r)
 }
 
-// RemoveBudget removes a customer's budget (rule 15); a budget freeze stays until lifted.
+// RemoveBudget removes a customer's budget (rule 15); a budget freeze stays until lifted. It is a
+// critical operation (rule 19).
 func (s *Service) RemoveBudget(ctx context.Context, cmd RemoveBudget) (Result, error) {
 	plain := cmd
 	plain.Meta = Meta{}
@@ -70,12 +74,13 @@ func (s *Service) RemoveBudget(ctx context.Context, cmd RemoveBudget) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "RemoveBudget", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "RemoveBudget", plain), verifiedCommand(cmd.Meta, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideRemoveBudget(cmd.Actor, cmd.CustomerID)
-	})
+	}))
 }
 
-// SetBudgets sets one budget on up to MaxBatch customers, one result each (rule 11).
+// SetBudgets sets one budget on up to MaxBatch customers, one result each (rule 11); like every
+// batch it is a critical operation (rule 19, checked by batchEmit).
 func (s *Service) SetBudgets(ctx context.Context, cmd SetBudgets) (BatchResult, error) {
 	plain := cmd
 	plain.Meta = Meta{}
@@ -88,7 +93,8 @@ func (s *Service) SetBudgets(ctx context.Context, cmd SetBudgets) (BatchResult, 
 	})
 }
 
-// SetQuota sets a reseller's quotas (rule 18). Setting the quotas it has appends nothing.
+// SetQuota sets a reseller's quotas (rule 18). Setting the quotas it has appends nothing. It is a
+// critical operation (rule 19).
 func (s *Service) SetQuota(ctx context.Context, cmd SetQuota) (Result, error) {
 	plain := cmd
 	plain.Meta = Meta{}
@@ -96,9 +102,9 @@ func (s *Service) SetQuota(ctx context.Context, cmd SetQuota) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "SetQuota", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "SetQuota", plain), verifiedCommand(cmd.Meta, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideSetQuota(cmd.Actor, cmd.ResellerID, cmd.Monthly, cmd.OneTime)
-	})
+	}))
 }
 
 // ResetBudgets applies the monthly reset (rule 17) by the clock's now: for every customer whose

@@ -82,7 +82,7 @@ func (c *Channel) budgetManaged(a Actor, id string) (*Customer, error) {
 		return nil, err
 	}
 	cu := c.customers[id]
-	if cu == nil || (cu.PartnerID != a.PartnerID && cu.DistributorID != a.PartnerID) {
+	if cu == nil || cu.Disassociated || (cu.PartnerID != a.PartnerID && cu.DistributorID != a.PartnerID) {
 		return nil, Errorf(CodeNotFound, "customer %q not found", id)
 	}
 	if m := c.managerOf(*cu, PermissionBudget); m != a.PartnerID {

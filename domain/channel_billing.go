@@ -86,6 +86,24 @@ func (c *Channel) applyBilling(id string, data any, at time.Time, ec eventCtx) {
 	c.touchBilling(id).Apply(data, at, actor)
 }
 
+// associated reports whether customer id is a customer of this channel now: held and not
+// disassociated (rule 20). Budgets and the billing feed act on those only.
+func (c *Channel) associated(id string) bool {
+	cu := c.customers[id]
+	return cu != nil && !cu.Disassociated
+}
+
+// endBudget ends a customer's budget with its association (rule 20, part of apply): the amount
+// goes back to the reseller's quota it was charged to, and the billing state folds the acceptance
+// (CustomerBilling.Apply: no budget). Spend and resources stay, as its history does.
+func (c *Channel) endBudget(d *DisassociationAccepted, at time.Time) {
+	if _, ok := c.bills[d.CustomerID].Budget(); !ok {
+		return
+	}
+	c.uncharge(d.CustomerID)
+	c.touchBilling(d.CustomerID).Apply(d, at, Actor{})
+}
+
 // uncharge takes customer id's current budget off the quota it was charged to.
 func (c *Channel) uncharge(id string) {
 	b := c.bills[id]

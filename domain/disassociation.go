@@ -14,7 +14,8 @@ package domain
 //     freeze stands, so that a freeze made after the request is lifted first as well;
 //   - an answer after the request's expiry is refused (the request has lapsed, even before the
 //     sweep records it);
-//   - acceptance ends the customer's own freeze (whatever its origin) and the association: the
+//   - acceptance ends the customer's own freeze (whatever its origin), its budget (given back to the
+//     reseller's quota it was charged to; no reset or threshold follows) and the association: the
 //     customer stays in the channel's history, its rule 10 reservation is released by the acceptance
 //     event itself (so exactly once: no second event can release it), and another partner (or this
 //     one) may associate it afresh, frozen by default again (rule 1). The 90-day refusal counts the
@@ -117,6 +118,7 @@ func (c *Channel) applyDisassociation(data any, meta *Metadata, at time.Time) {
 		cu.Disassociated = true
 		cu.Frozen, cu.FreezeType, cu.Origin, cu.Reason, cu.FrozenBy = false, "", "", "", ""
 		cu.FrozenAt, cu.ResourceFrozenAt, cu.RetentionDeadline = time.Time{}, time.Time{}, time.Time{}
+		c.endBudget(d, at)
 		k := reservationKey{kindCustomer, d.CustomerID, d.ReservationRevision}
 		c.j.saveReservation(c, k)
 		c.released[k] = struct{}{}

@@ -23,7 +23,8 @@ func (s *Service) ChangePersonalData(ctx context.Context, cmd ChangePersonalData
 
 // ErasePersonalData records the erasure of a customer's personal data (rule 21): an admin of the
 // customer's own partner or the platform. The caller destroys the key the event names
-// (CustomerPersonalDataErased.KeyID) once it is appended.
+// (CustomerPersonalDataErased.KeyID) once it is appended. It is a critical operation (rule 19): an
+// admin of a partner with verification on needs a code; the platform is not asked.
 func (s *Service) ErasePersonalData(ctx context.Context, cmd ErasePersonalData) (Result, error) {
 	plain := cmd
 	plain.Meta = Meta{}
@@ -37,7 +38,7 @@ func (s *Service) ErasePersonalData(ctx context.Context, cmd ErasePersonalData) 
 	if err != nil {
 		return Result{}, err
 	}
-	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "ErasePersonalData", plain), func(c *Channel, _ time.Time) ([]pendingEvent, error) {
+	return s.run(ctx, stream, cmd.Meta, commandHash(cmd.Meta, "ErasePersonalData", plain), verifiedCommand(cmd.Meta, func(c *Channel, _ time.Time) ([]pendingEvent, error) {
 		return c.decideErasePersonal(cmd)
-	})
+	}))
 }

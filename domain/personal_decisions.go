@@ -110,7 +110,7 @@ func (c *Channel) decideErasePersonal(cmd ErasePersonalData) ([]pendingEvent, er
 		return nil, err
 	}
 	cu := c.customers[cmd.CustomerID]
-	if cu == nil || (a.Role == RolePartner && cu.PartnerID != a.PartnerID && cu.DistributorID != a.PartnerID) {
+	if cu == nil || cu.Disassociated || (a.Role == RolePartner && cu.PartnerID != a.PartnerID && cu.DistributorID != a.PartnerID) {
 		return nil, Errorf(CodeNotFound, "customer %q not found", cmd.CustomerID)
 	}
 	if a.Role == RolePartner {

@@ -377,3 +377,231 @@ func TestRule20_AcceptanceRacesAnAssociation(t *testing.T) {
 		f.validate()
 	}
 }
+
+// budgetM sets a monthly budget of amount with a freeze policy on customer, as m.
+func budgetM(m domain.Meta, customer, amount string, unfreeze bool) cmd {
+	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
+		a, err := domain.ParseMoney("amount", amount)
+		if err != nil {
+			return domain.Result{}, err
+		}
+		cmd := domain.SetBudget{Meta: m, CustomerID: customer, Budget: domain.BudgetSpec{Type: domain.BudgetMonthly, Amount: a, OnExhaustion: domain.ExhaustionFreeze}, Unfreeze: unfreeze}
+		if unfreeze {
+			cmd.Reason = "budget raised"
+		}
+		return s.SetBudget(ctx, cmd)
+	}
+}
+
+func budgetsM(m domain.Meta, ids ...string) cmd {
+	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
+		res, err := s.SetBudgets(ctx, domain.SetBudgets{Meta: m, CustomerIDs: ids, Budget: domain.BudgetSpec{Type: domain.BudgetMonthly, Amount: 100_00, OnExhaustion: domain.ExhaustionAlert}})
+		if err == nil {
+			for _, it := range res.Items {
+				if it.Err != nil {
+					return domain.Result{Position: res.Position}, it.Err
+				}
+			}
+		}
+		return domain.Result{Position: res.Position}, err
+	}
+}
+
+func removeBudgetM(m domain.Meta, customer string) cmd {
+	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
+		return s.RemoveBudget(ctx, domain.RemoveBudget{Meta: m, CustomerID: customer})
+	}
+}
+
+func quotaM(m domain.Meta, reseller, monthly string) cmd {
+	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
+		q, err := domain.ParseMoney("monthly_quota", monthly)
+		if err != nil {
+			return domain.Result{}, err
+		}
+		return s.SetQuota(ctx, domain.SetQuota{Meta: m, ResellerID: reseller, Monthly: q})
+	}
+}
+
+func eraseM(m domain.Meta, customer string) cmd {
+	return func(ctx context.Context, s *domain.Service) (domain.Result, error) {
+		return s.ErasePersonalData(ctx, domain.ErasePersonalData{Meta: m, CustomerID: customer, Reason: "right to erasure request #7"})
+	}
+}
+
+// TestRule19_BudgetsQuotasAndErasureNeedACode: setting or removing a budget (single, with its
+// unfreeze, and batch), setting a quota and erasing personal data are critical operations.
+func TestRule19_BudgetsQuotasAndErasureNeedACode(t *testing.T) {
+	on := []cmd{setVerif(adminMeta("dist-1", true), "dist-1", true)}
+	plain := domain.Meta{Actor: op("dist-1"), RequestID: "req-test"}
+	verified := plain
+	verified.Verified = true
+	withBudget := append(slicesClone(on), budgetM(verified, "c-d", "100", false))
+	withPersonal := append(slicesClone(on), assocPersonal(op("dist-1"), "c-p", "dist-1", withMobile()))
+	recordedVerified := func(f *fixture, res domain.Result) {
+		for _, ev := range res.Events {
+			if m := metaOf(t, ev); m.Actor.Role == domain.RolePartner && m.Verification != domain.VerificationTOTP {
+				t.Errorf("%s by %s: verification %q, want totp", ev.Type, m.Actor.Name, m.Verification)
+			}
+		}
+	}
+	runRuleCases(t, []ruleCase{
+		{name: "budget set without a code", given: on, when: budgetM(plain, "c-d", "100", false), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "budget set with a code", given: on, when: budgetM(verified, "c-d", "100", false), then: []string{domain.EventBudgetSet}, check: recordedVerified},
+		{name: "budget set with its unfreeze without a code", given: on, when: budgetM(plain, "c-d", "100", true), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "budget set with its unfreeze with a code", given: on, when: budgetM(verified, "c-d", "100", true), then: []string{domain.EventBudgetSet, domain.EventCustomerUnfrozen}, check: recordedVerified},
+		{name: "budget removal without a code", given: withBudget, when: removeBudgetM(plain, "c-d"), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "budget removal with a code", given: withBudget, when: removeBudgetM(verified, "c-d"), then: []string{domain.EventBudgetRemoved}, check: recordedVerified},
+		{name: "budget batch without a code", given: on, when: budgetsM(plain, "c-d", "c-r1"), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "budget batch with a code", given: on, when: budgetsM(verified, "c-d", "c-r1"), then: []string{domain.EventBudgetSet, domain.EventBudgetSet}, check: recordedVerified},
+		{name: "quota without a code", given: on, when: quotaM(plain, "res-1", "500"), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "quota with a code", given: on, when: quotaM(verified, "res-1", "500"), then: []string{domain.EventPartnerQuotaSet}, check: recordedVerified},
+		{name: "erasure without a code", given: withPersonal, when: eraseM(adminMeta("dist-1", false), "c-p"), code: domain.CodeVerificationRequired, rule: "rule 19"},
+		{name: "erasure with a code", given: withPersonal, when: eraseM(adminMeta("dist-1", true), "c-p"), then: []string{domain.EventCustomerPersonalDataErased}, check: recordedVerified},
+		{name: "the platform's erasure is not asked", given: withPersonal, when: eraseM(domain.Meta{Actor: platform, RequestID: "req-test"}, "c-p"), then: []string{domain.EventCustomerPersonalDataErased}},
+		{name: "off: a budget needs no code", when: budgetM(plain, "c-d", "100", false), then: []string{domain.EventBudgetSet}},
+		{name: "another partner's budget is not asked", given: on, when: budgetM(domain.Meta{Actor: op("sp-1")}, "c-s", "100", false), then: []string{domain.EventBudgetSet}},
+	})
+}
+
+// TestRule19_ValidatorNamesAForgedUnverifiedBudget: a budget.set by dist-1's principal without
+// verification, written after the switch by a forger, fails validation naming the event; so do a
+// forged unverified budget removal, quota and erasure.
+func TestRule19_ValidatorNamesAForgedUnverifiedBudget(t *testing.T) {
+	f := newFixture(t)
+	f.must(world...)
+	f.must(assocPersonal(op("dist-1"), "c-p", "dist-1", withMobile()))
+	f.must(setVerif(adminMeta("dist-1", true), "dist-1", true))
+	verified := domain.Meta{Actor: op("dist-1"), Verified: true}
+	f.must(budgetM(verified, "c-d", "100", false))
+	f.validate()
+	evs := f.log.All()
+	last := evs[len(evs)-1]
+	if last.Type != domain.EventBudgetSet {
+		t.Fatalf("last event %s, want budget.set", last.Type)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(last.Metadata, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "verification")
+	unverified, _ := json.Marshal(m)
+	m["actor_admin"] = true
+	unverifiedAdmin, _ := json.Marshal(m)
+	forge := func(typ string, md []byte, data any) domain.StoredEvent {
+		ev := last
+		ev.ID = uuid.New()
+		ev.Type = typ
+		ev.Metadata = md
+		ev.Revision++
+		ev.Position = "forged"
+		ev.Data, _ = json.Marshal(data)
+		return ev
+	}
+	for _, forged := range []domain.StoredEvent{
+		forge(domain.EventBudgetSet, unverified, domain.BudgetSet{CustomerID: "c-r1", Type: domain.BudgetMonthly, Amount: 50_00, OnExhaustion: domain.ExhaustionAlert, Period: domain.Period(t0)}),
+		forge(domain.EventBudgetRemoved, unverified, domain.BudgetRemoved{CustomerID: "c-d"}),
+		forge(domain.EventPartnerQuotaSet, unverified, domain.PartnerQuotaSet{PartnerID: "res-1", MonthlyQuota: 500_00}),
+		forge(domain.EventCustomerPersonalDataErased, unverifiedAdmin, domain.CustomerPersonalDataErased{CustomerID: "c-p", KeyID: testKeyID, Reason: "forged"}),
+	} {
+		err := domain.ValidateHistory(append(evs[:len(evs):len(evs)], forged), domain.HistoryOptions{Retention: f.opts.Retention})
+		var v *domain.Violation
+		if !errors.As(err, &v) || v.EventID != forged.ID || v.Rule != "rule 19" {
+			t.Errorf("forged unverified %s: %v; want a rule 19 violation naming event %s", forged.Type, err, forged.ID)
+		}
+		// The same event with verification recorded is accepted: only the missing code is wrong.
+		var fm map[string]any
+		_ = json.Unmarshal(forged.Metadata, &fm)
+		fm["verification"] = domain.VerificationTOTP
+		forged.Metadata, _ = json.Marshal(fm)
+		if err := domain.ValidateHistory(append(evs[:len(evs):len(evs)], forged), domain.HistoryOptions{Retention: f.opts.Retention}); err != nil {
+			t.Errorf("a verified %s: %v", forged.Type, err)
+		}
+	}
+}
+
+// TestRule20_AcceptanceEndsTheBudget: "freezes and budgets end with the association". A reseller's
+// customer with a budget charged to the reseller's quota is disassociated: its budget is gone, the
+// reseller's allocated sum drops (its quota may then be lowered), no reset or threshold follows,
+// the old channel may set no budget on it, and the billing feed's records and resources for it are
+// not_found (it is no partner's customer any more); after a restart the same; the log validates.
+func TestRule20_AcceptanceEndsTheBudget(t *testing.T) {
+	f := newFixture(t)
+	f.must(world...)
+	f.must(deleg(op("dist-1"), "res-1", false, true), quota(op("dist-1"), "res-1", "100", "0"),
+		budget(op("res-1"), "c-r1", domain.BudgetMonthly, "60", domain.ExhaustionFreeze),
+		budget(op("dist-1"), "c-d", domain.BudgetMonthly, "50", domain.ExhaustionAlert),
+		usage(rec("u-1", "c-r1", "10", f.clock.Now())))
+	if p := f.partner("res-1"); p.Quota.MonthlyAllocated != money(t, "60") {
+		t.Fatalf("allocated %s before, want 60.00", p.Quota.MonthlyAllocated)
+	}
+	f.must(requestDis(adminMeta("res-1", false), "c-r1"), answerDis(customerMeta("c-r1"), "c-r1", true))
+	f.must(requestDis(customerMeta("c-d"), "c-d"), answerDis(adminMeta("dist-1", false), "c-d", true))
+	check := func(when string) {
+		t.Helper()
+		for _, id := range []string{"c-r1", "c-d"} {
+			var b *domain.CustomerBilling
+			if err := f.svc.QueryChannel(f.ctx, domain.ChannelStream("dist-1"), func(c *domain.Channel) { b = c.Billing(id) }); err != nil {
+				t.Fatal(err)
+			}
+			if bu, ok := b.Budget(); ok {
+				t.Errorf("%s: %s still has a budget %+v", when, id, bu)
+			}
+		}
+		if p := f.partner("res-1"); p.Quota.MonthlyAllocated != 0 || p.Quota.Monthly != money(t, "100") {
+			t.Errorf("%s: res-1's quota %+v, want 100.00 with nothing allocated", when, p.Quota)
+		}
+	}
+	check("after acceptance")
+	f.restart()
+	check("after a restart")
+
+	// The old channel sets no budget on it, and the billing feed finds no such customer.
+	for name, c := range map[string]cmd{
+		"the reseller's budget":         budget(op("res-1"), "c-r1", domain.BudgetMonthly, "10", domain.ExhaustionAlert),
+		"the distributor's budget":      budget(op("dist-1"), "c-d", domain.BudgetMonthly, "10", domain.ExhaustionAlert),
+		"a budget removal":              removeBudgetM(meta(op("dist-1")), "c-d"),
+		"a usage record":                usage(rec("u-2", "c-r1", "1", f.clock.Now())),
+		"a resource":                    resource("c-d", "vm-1", domain.ProductCloud, nil),
+		"an erasure by the old partner": erase(op("dist-1"), true, "c-d"),
+	} {
+		if _, err := c(f.ctx, f.svc); codeOf(err) != domain.CodeNotFound {
+			t.Errorf("%s after disassociation: %v, want not_found", name, err)
+		}
+	}
+	// The quota is free again: the distributor may lower it to 0.
+	f.must(quota(op("dist-1"), "res-1", "0", "0"))
+	// No monthly reset follows for a budget that ended.
+	f.clock.Set(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	if n, err := f.svc.ResetBudgets(f.ctx); err != nil || n != 0 {
+		t.Errorf("reset after disassociation: %d, %v; want 0", n, err)
+	}
+	f.validate()
+
+	// The validator agrees: a budget or a usage record forged into the old channel after the
+	// acceptance fails, naming the event.
+	evs := f.log.All()
+	var last domain.StoredEvent
+	for _, ev := range evs {
+		if ev.Stream == domain.ChannelStream("dist-1") {
+			last = ev
+		}
+	}
+	forge := func(typ string, a domain.Actor, data any) domain.StoredEvent {
+		ev := last
+		ev.ID, ev.Type, ev.Revision, ev.Position = uuid.New(), typ, last.Revision+1, "forged"
+		ev.Metadata, _ = json.Marshal(domain.Metadata{SchemaVersion: 1, Actor: a, RequestID: "forged", Time: f.clock.Now()})
+		ev.Data, _ = json.Marshal(data)
+		return ev
+	}
+	for _, forged := range []domain.StoredEvent{
+		forge(domain.EventBudgetSet, op("dist-1"), domain.BudgetSet{CustomerID: "c-d", Type: domain.BudgetMonthly, Amount: 10_00, OnExhaustion: domain.ExhaustionAlert, Period: "2026-12"}),
+		forge(domain.EventUsageRecorded, billing, domain.UsageRecorded{CustomerID: "c-r1", Records: []domain.UsageRecord{{RecordID: "u-9", Amount: 1_00, Time: f.clock.Now()}}}),
+	} {
+		err := domain.ValidateHistory(append(evs[:len(evs):len(evs)], forged), domain.HistoryOptions{Retention: f.opts.Retention})
+		var v *domain.Violation
+		if !errors.As(err, &v) || v.EventID != forged.ID || !strings.Contains(v.Reason, "not found") {
+			t.Errorf("forged %s after disassociation: %v; want a not_found violation naming event %s", forged.Type, err, forged.ID)
+		}
+	}
+}

@@ -85,9 +85,11 @@ func (c *Channel) decideSetVerification(m Meta, partnerID string, enabled bool) 
 // customer, the system) are no partner's principals and are not asked.
 //
 // Critical commands, each calling it in its decision (or through verifiedCommand): freeze and
-// unfreeze of customers (single and batch, Service.batch), freeze and unfreeze of partners,
-// delegation, the verification switch (decideSetVerification, stricter), and the disassociation
-// requests and answers. Budget, quota and erasure commands join by calling it too.
+// unfreeze of customers (single and batch, Service.batchEmit), freeze and unfreeze of partners,
+// delegation, the verification switch (decideSetVerification, stricter), the disassociation
+// requests and answers, setting a budget (SetBudget, with its unfreeze; SetBudgets through
+// batchEmit) and removing one, quotas (SetQuota), and erasing personal data. criticalEvent is the
+// same list as the validator meets it; a new critical command joins both.
 func (c *Channel) checkVerification(m Meta) error {
 	if m.Actor.Role != RolePartner || m.Verified {
 		return nil
@@ -116,7 +118,8 @@ func criticalEvent(typ string) bool {
 	switch typ {
 	case EventCustomerFrozen, EventCustomerUnfrozen, EventPartnerFrozen, EventPartnerUnfrozen,
 		EventPartnerDelegationGranted, EventPartnerDelegationRevoked,
-		EventDisassociationRequested, EventDisassociationAccepted, EventDisassociationRejected:
+		EventDisassociationRequested, EventDisassociationAccepted, EventDisassociationRejected,
+		EventBudgetSet, EventBudgetRemoved, EventPartnerQuotaSet, EventCustomerPersonalDataErased:
 		return true
 	}
 	return false

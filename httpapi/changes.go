@@ -58,12 +58,14 @@ type changesPage struct {
 	NextAfter string               `json:"next_after"`
 }
 
-// changeViewer is whose changes principal p sees: its subtree, like every other read. (Phase 2's
-// customer role sees only itself: ChangeViewer{CustomerID: its customer}; no such role exists yet.)
+// changeViewer is whose changes principal p sees: its subtree, like every other read; a customer
+// principal its own customer's changes only.
 func changeViewer(p Principal) (projections.ChangeViewer, error) {
 	switch p.Role {
 	case domain.RolePlatform, domain.RolePartner, domain.RoleAuditor, domain.RoleReader:
 		return projections.ChangeViewer{Scope: p.scope()}, nil
+	case domain.RoleCustomer:
+		return projections.ChangeViewer{CustomerID: p.CustomerID}, nil
 	}
 	return projections.ChangeViewer{}, errorf(domain.CodeForbidden, "role %s may not read the change feed", p.Role)
 }

@@ -22,7 +22,7 @@ import (
 const HeaderVerificationCode = "X-Verification-Code"
 
 // criticalRoutes are the routes of rule 19's critical operations ("METHOD path" as in the route
-// table). Budget, quota and erasure routes join here.
+// table): the routes of the domain's critical commands (domain.Channel.checkVerification's list).
 var criticalRoutes = map[string]bool{
 	"POST /v1/customers/{id}/freeze":                true,
 	"POST /v1/customers/{id}/unfreeze":              true,
@@ -36,6 +36,11 @@ var criticalRoutes = map[string]bool{
 	"POST /v1/customers/{id}/disassociation":        true,
 	"POST /v1/customers/{id}/disassociation/accept": true,
 	"POST /v1/customers/{id}/disassociation/reject": true,
+	"PUT /v1/customers/{id}/budget":                 true,
+	"DELETE /v1/customers/{id}/budget":              true,
+	"PUT /v1/customers/budget":                      true,
+	"PUT /v1/partners/{id}/quota":                   true,
+	"POST /v1/customers/{id}/erase":                 true,
 }
 
 // criticalCheck is the check meta runs for route rt, nil for a route that is not critical.

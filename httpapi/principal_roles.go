@@ -52,7 +52,8 @@ func CreatePrincipalFull(path string, p Principal) (string, error) {
 
 // customerRoutes are the routes a principal of role customer may call ("METHOD path" as in the
 // route table), always on its own customer: status, the customer, operations, history, timeline,
-// its disassociation (and, once built, budget and resources: add them here).
+// budget and its history, resources, its disassociation, and the change feed (its own changes
+// only: changeViewer).
 var customerRoutes = map[string]bool{
 	"GET /v1/customers/{id}/status":                             true,
 	"GET /v1/customers/{id}/operations/{operation}":             true,
@@ -68,6 +69,7 @@ var customerRoutes = map[string]bool{
 	"GET /v1/customers/{id}/budget/history":                     true,
 	"GET /v1/customers/{id}/resources":                          true,
 	"GET /v1/customers/{id}/resources/{resource_id}/operations": true,
+	"GET /v1/changes":                                           true,
 }
 
 // customerMayCall reports whether a customer principal may call the request's route.
@@ -95,5 +97,5 @@ func customerAccess(r *http.Request) error {
 	if customerMayCall(r.Method, info(r).route) {
 		return nil
 	}
-	return errorf(domain.CodeForbidden, "a customer principal reads only its own customer (status, operations, history, timeline, budget, resources) and starts or answers its disassociation")
+	return errorf(domain.CodeForbidden, "a customer principal reads only its own customer (status, operations, history, timeline, budget, resources, changes) and starts or answers its disassociation")
 }

@@ -66,7 +66,8 @@ func (s *state) billingApply(rec *eventstore.RecordedEvent, leaf uint32, t int64
 }
 
 // billingAlsoNeeds: a customer event of the adjustment record (a budget freeze, the system's unfreeze
-// at a reset) or a release that names resources.
+// at a reset) or a release that names resources. (An accepted disassociation, which ends the
+// budget, rule 20, is folded by applyRules19And20.)
 func (s *state) billingAlsoNeeds(typ string, d *decoded) bool {
 	switch typ {
 	case domain.EventCustomerFrozen:
@@ -96,13 +97,22 @@ func (s *state) billingFold(ev billingEvt) error {
 		return fmt.Errorf("unknown customer %q", id)
 	}
 	bc := bm.cust[ci]
+	if _, ends := ev.data.(*domain.DisassociationAccepted); ends {
+		if bc == nil {
+			return nil // no budget to end: the acceptance is not part of the billing record
+		}
+		if _, ok := bc.present.Budget(); !ok {
+			return nil
+		}
+	}
 	if bc == nil {
 		bc = &billingCustomer{}
 		bm.cust[ci] = bc
 	}
-	// Quotas: a setting is charged to its reseller, a replacement or removal gives it back.
+	// Quotas: a setting is charged to its reseller, a replacement, a removal or the end of the
+	// association (rule 20) gives it back.
 	switch d := ev.data.(type) {
-	case *domain.BudgetSet, *domain.BudgetRemoved:
+	case *domain.BudgetSet, *domain.BudgetRemoved, *domain.DisassociationAccepted:
 		if old, ok := bc.present.Budget(); ok && old.ChargedTo != "" {
 			bm.quota(old.ChargedTo).MonthlyAllocated, bm.quota(old.ChargedTo).OneTimeAllocated = charge(bm.quota(old.ChargedTo), old.Type, -old.Amount)
 		}
@@ -171,6 +181,8 @@ func customerOfPayload(data any) string {
 	case *domain.CustomerUnfrozen:
 		return d.CustomerID
 	case *domain.CustomerResourcesReleased:
+		return d.CustomerID
+	case *domain.DisassociationAccepted:
 		return d.CustomerID
 	}
 	return ""
@@ -400,7 +412,8 @@ func (m *ReadModels) Quota(id string) (QuotaInfo, error) {
 }
 
 // BudgetHistory is a page of customer id's budget adjustment record (settings, removals,
-// thresholds, resets, budget freezes and the reset's unfreezes), oldest first, as History pages
+// thresholds, resets, budget freezes, the reset's unfreezes, and an accepted disassociation that
+// ended a budget), oldest first, as History pages
 // are (same cursor form, limit 1 to 1000, bodies read back from the store). Errors as History.
 func (m *ReadModels) BudgetHistory(ctx context.Context, id, cursor string, limit int) (HistoryPage, error) {
 	after := uint64(0)

@@ -123,6 +123,11 @@ func (s *state) applyRules19And20(rec *eventstore.RecordedEvent, leaf uint32, t 
 			}
 		}
 		s.addTrans(c, ctrans{time: t, leaf: leaf, actor: actor, reason: s.internString(d.Reason), kind: kindDisassociated})
+		// Its budget ends with it (the billing model gives the amount back to the reseller's quota).
+		if err := s.billingFold(billingEvt{leaf: leaf, at: t, actor: m.Actor.Name, typ: rec.Type,
+			data: &domain.DisassociationAccepted{CustomerID: d.CustomerID, Reason: d.Reason}}); err != nil {
+			return err
+		}
 	}
 	s.addPartnerHist(c.partner, leaf)
 	return nil

@@ -224,3 +224,44 @@ func TestRule20_DisassociationEndToEnd(t *testing.T) {
 		t.Fatalf("verify --data-dir: exit %d\n%s%s", code, out.String(), errs.String())
 	}
 }
+
+// TestRule20_BudgetEndsWithTheAssociationEndToEnd: after an accepted disassociation the customer's
+// budget is null in its status and budget reads, its budget history ends with the acceptance, the
+// billing feed's records and resources for it are refused not_found (it is no partner's customer),
+// the old partner sets no budget on it, and the verifier accepts the log.
+func TestRule20_BudgetEndsWithTheAssociationEndToEnd(t *testing.T) {
+	clock := domaintest.NewClock(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	ts := startServerPhase2(t, t.TempDir(), func(m *Main) { m.Clock = clock })
+	ts.setupHierarchy()
+	ts.must(200, "PUT", "/v1/customers/c-a/budget", "op-dist-a", map[string]any{"type": "monthly", "amount": "100", "on_exhaustion": "freeze"})
+	rec := func(id string) map[string]any {
+		return map[string]any{"records": []map[string]any{{"record_id": id, "customer_id": "c-a", "amount": "5", "time": "2026-11-26T09:00:00Z"}}}
+	}
+	if r := ts.must(200, "POST", "/v1/usage", "bill", rec("u-1")).json(t); r["results"].([]any)[0].(map[string]any)["ok"] != true {
+		t.Fatalf("usage before: %v", r)
+	}
+	ts.must(201, "POST", "/v1/customers/c-a/disassociation", "cust-a", map[string]any{"reason": "leaving"})
+	acc := ts.must(200, "POST", "/v1/customers/c-a/disassociation/accept", "adm-dist-a", map[string]any{"reason": "agreed"}).json(t)
+	if c := acc["customer"].(map[string]any); c["budget"] != nil || c["associated"] != false {
+		t.Fatalf("accepted: budget %v, associated %v", c["budget"], c["associated"])
+	}
+	pos := acc["position"].(string)
+	if b := ts.must(200, "GET", "/v1/customers/c-a/budget?min_position="+pos, "plat", nil).json(t); b["budget"] != nil {
+		t.Errorf("budget after acceptance: %v", b)
+	}
+	h := ts.must(200, "GET", "/v1/customers/c-a/budget/history", "cust-a", nil).json(t)["events"].([]any)
+	if last := h[len(h)-1].(map[string]any); last["type"] != "customer.disassociation_accepted" {
+		t.Errorf("the budget history ends with %v", last["type"])
+	}
+	r := ts.must(200, "POST", "/v1/usage", "bill", rec("u-2")).json(t)
+	if it := r["results"].([]any)[0].(map[string]any); it["ok"] != false || it["error"].(map[string]any)["code"] != "not_found" {
+		t.Errorf("a usage record after disassociation: %v, want not_found", it)
+	}
+	ts.must(404, "PUT", "/v1/customers/c-a/resources/vm-1", "bill", map[string]any{"service": "ecs", "billing_mode": "pay_per_use", "product": "cloud"})
+	ts.must(404, "PUT", "/v1/customers/c-a/budget", "op-dist-a", map[string]any{"type": "monthly", "amount": "100", "on_exhaustion": "alert"})
+	ts.shutdown()
+	var out, errs syncBuffer
+	if code := run(context.Background(), []string{"verify", "--data-dir", ts.dir}, &out, &errs); code != 0 {
+		t.Fatalf("verify --data-dir: exit %d\n%s%s", code, out.String(), errs.String())
+	}
+}

@@ -23,6 +23,9 @@ var matrixPrincipals = map[string]struct{ role, scope string }{
 	"adm-dist-a": {"partner", "dist-a"},
 	"cust-a":     {"customer", ""},
 	"cust-a1":    {"customer", ""},
+	// Rules 12 and 13: the billing system reports usage and resources and does nothing else
+	// (billingWant).
+	"bill": {"billing", ""},
 }
 
 // subtree lists what each scope sees, from the test hierarchy.
@@ -33,8 +36,11 @@ var subtree = map[string][]string{
 }
 
 func sees(who, target string) bool {
-	if matrixPrincipals[who].role == "customer" {
+	switch matrixPrincipals[who].role {
+	case "customer":
 		return customerOf[who] == target
+	case "billing":
+		return strings.HasPrefix(target, "c-") // it reports for every customer, and sees no partner
 	}
 	s := matrixPrincipals[who].scope
 	if s == "" {
@@ -46,6 +52,14 @@ func sees(who, target string) bool {
 		}
 	}
 	return false
+}
+
+// tcase is one route of the tenancy matrix: the status each principal gets (-1: allowed, 200, and
+// not checked for appends).
+type tcase struct {
+	method, path string
+	body         any
+	want         func(who string) int
 }
 
 // TestTenancyMatrix calls every route on resources inside and outside each principal's subtree:
@@ -61,11 +75,6 @@ func TestTenancyMatrix(t *testing.T) {
 	}
 	sort.Strings(whos)
 
-	type tcase struct {
-		method, path string
-		body         any
-		want         func(who string) int
-	}
 	customerRead := func(c, suffix string, readerOK bool) tcase {
 		return tcase{"GET", "/v1/customers/" + c + suffix, nil, func(who string) int {
 			switch {
@@ -239,10 +248,18 @@ func TestTenancyMatrix(t *testing.T) {
 		}},
 		tcase{"POST", "/v1/principals/self/totp/confirm", map[string]any{"code": "000000"}, func(string) int { return 403 }},
 	)
+	cases = append(cases, phase2Cases()...)
 
+	// The matrix's own calls must reach every operation of the OpenAPI document.
+	ts.spec.mu.Lock()
+	ts.spec.seen = map[string]bool{}
+	ts.spec.mu.Unlock()
 	for _, c := range cases {
 		for _, who := range whos {
 			want := c.want(who)
+			if matrixPrincipals[who].role == "billing" {
+				want = billingWant(c.method, c.path, want)
+			}
 			before := ts.head()
 			r := ts.call(c.method, c.path, who, c.body)
 			if want == -1 {
@@ -261,6 +278,29 @@ func TestTenancyMatrix(t *testing.T) {
 			}
 			if r.status == 404 && bytes.Contains(r.body, []byte("forbidden")) {
 				t.Errorf("%s %s as %s: a 404 that mentions a permission: %s", c.method, c.path, who, r.body)
+			}
+		}
+	}
+
+	doc, _ := loadSpec()
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			if !ts.spec.seen[method+" "+path] {
+				t.Errorf("%s %s: not in the tenancy matrix", method, path)
+			}
+		}
+	}
+
+	// A customer principal's change feed holds its own changes only (the matrix's writes made some
+	// for every customer).
+	for _, who := range []string{"cust-a", "cust-a1"} {
+		items := ts.must(200, "GET", "/v1/changes?limit=1000", who, nil).json(t)["changes"].([]any)
+		if len(items) == 0 {
+			t.Errorf("GET /v1/changes as %s: no changes of its own", who)
+		}
+		for _, it := range items {
+			if id := it.(map[string]any)["customer_id"]; id != customerOf[who] {
+				t.Errorf("GET /v1/changes as %s holds a change of %v", who, id)
 			}
 		}
 	}
