@@ -330,14 +330,8 @@ func (s *Server) getResources(w http.ResponseWriter, r *http.Request, p Principa
 	if err != nil {
 		return err
 	}
-	at, err := projections.ParseAsOf(q["as_of"])
+	_, at, err := s.readableCustomer(r, p, id, q["as_of"])
 	if err != nil {
-		return err
-	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, at); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	cursor := q["cursor"]
@@ -366,14 +360,8 @@ func (s *Server) getResourceOperations(w http.ResponseWriter, r *http.Request, p
 	if err != nil {
 		return err
 	}
-	at, err := projections.ParseAsOf(q["as_of"])
+	_, at, err := s.readableCustomer(r, p, id, q["as_of"])
 	if err != nil {
-		return err
-	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, at); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	br, err := s.billingReads()

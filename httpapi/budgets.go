@@ -232,14 +232,8 @@ func (s *Server) getBudget(w http.ResponseWriter, r *http.Request, p Principal) 
 	if err != nil {
 		return err
 	}
-	at, err := projections.ParseAsOf(q["as_of"])
+	_, at, err := s.readableCustomer(r, p, id, q["as_of"])
 	if err != nil {
-		return err
-	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, at); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	br, err := s.billingReads()
@@ -264,10 +258,7 @@ func (s *Server) getBudgetHistory(w http.ResponseWriter, r *http.Request, p Prin
 	if err != nil {
 		return err
 	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{}); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
+	if _, _, err := s.readableCustomer(r, p, id, ""); err != nil {
 		return err
 	}
 	br, err := s.billingReads()

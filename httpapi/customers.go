@@ -231,8 +231,9 @@ func (s *Server) searchCustomers(w http.ResponseWriter, r *http.Request, p Princ
 	return nil
 }
 
-// customerRead runs the common steps of a read of /v1/customers/{id}: path ID, query (with
-// min_position and the extra parameters allowed), visibility, role.
+// customerRead runs the first steps of a read of /v1/customers/{id}: path ID, query (with
+// min_position and the extra parameters allowed) and the wait for min_position; readableCustomer
+// does visibility and role once the handler has checked its own parameters.
 func (s *Server) customerRead(r *http.Request, p Principal, allowed ...string) (string, map[string]string, error) {
 	id, err := pathID(r, "customer")
 	if err != nil {
@@ -248,20 +249,27 @@ func (s *Server) customerRead(r *http.Request, p Principal, allowed ...string) (
 	return id, q, nil
 }
 
+// readableCustomer parses asOf (the as_of parameter, "" for now) and returns it with customer id's
+// status then: not_found if p cannot see it, forbidden if p's role may not call the route.
+func (s *Server) readableCustomer(r *http.Request, p Principal, id, asOf string) (projections.CustomerStatus, projections.AsOf, error) {
+	at, err := projections.ParseAsOf(asOf)
+	if err != nil {
+		return projections.CustomerStatus{}, at, err
+	}
+	c, err := s.visibleCustomer(r.Context(), p, id, at)
+	if err != nil {
+		return c, at, err
+	}
+	return c, at, checkAccess(r, p)
+}
+
 func (s *Server) statusRead(w http.ResponseWriter, r *http.Request, p Principal) error {
 	id, q, err := s.customerRead(r, p, "as_of")
 	if err != nil {
 		return err
 	}
-	at, err := projections.ParseAsOf(q["as_of"])
+	c, _, err := s.readableCustomer(r, p, id, q["as_of"])
 	if err != nil {
-		return err
-	}
-	c, err := s.visibleCustomer(r.Context(), p, id, at)
-	if err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	withoutPersonal(p, &c)
@@ -335,14 +343,8 @@ func (s *Server) operationsQuery(r *http.Request, p Principal) (string, projecti
 	if err != nil {
 		return "", projections.OperationsQuery{}, err
 	}
-	at, err := projections.ParseAsOf(q["as_of"])
+	_, at, err := s.readableCustomer(r, p, id, q["as_of"])
 	if err != nil {
-		return "", projections.OperationsQuery{}, err
-	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, at); err != nil {
-		return "", projections.OperationsQuery{}, err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return "", projections.OperationsQuery{}, err
 	}
 	return id, projections.OperationsQuery{BillingMode: q["billing_mode"], Product: q["product"], AsOf: at}, nil
@@ -399,10 +401,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{}); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
+	if _, _, err := s.readableCustomer(r, p, id, ""); err != nil {
 		return err
 	}
 	page, err := s.reads.History(r.Context(), projections.HistoryQuery{Kind: projections.HistoryCustomer, ID: id,
@@ -423,10 +422,7 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{}); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
+	if _, _, err := s.readableCustomer(r, p, id, ""); err != nil {
 		return err
 	}
 	tl, err := s.reads.Timeline(id)

@@ -107,11 +107,8 @@ func (s *Server) getDisassociation(w http.ResponseWriter, r *http.Request, p Pri
 	if err != nil {
 		return err
 	}
-	c, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{})
+	c, _, err := s.readableCustomer(r, p, id, "")
 	if err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, disassociationResponse{Disassociation: c.Disassociation})
