@@ -286,10 +286,7 @@ func (s *Server) putQuota(w http.ResponseWriter, r *http.Request, p Principal) e
 	if err != nil {
 		return err
 	}
-	if _, err := s.visiblePartner(r.Context(), p, id); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
+	if _, err := s.readablePartner(r, p, id); err != nil {
 		return err
 	}
 	m, err := meta(r, p)
@@ -335,11 +332,8 @@ func (s *Server) getQuota(w http.ResponseWriter, r *http.Request, p Principal) e
 	if err := s.waitMin(r.Context(), q); err != nil {
 		return err
 	}
-	pt, err := s.visiblePartner(r.Context(), p, id)
+	pt, err := s.readablePartner(r, p, id)
 	if err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	if pt.Type != string(domain.PartnerReseller) {

@@ -50,6 +50,16 @@ func (s *Server) respondPartner(w http.ResponseWriter, r *http.Request, p Princi
 	return nil
 }
 
+// readablePartner returns partner id's status: not_found if p cannot see it, forbidden if p's role
+// may not call the route.
+func (s *Server) readablePartner(r *http.Request, p Principal, id string) (projections.PartnerStatus, error) {
+	pt, err := s.visiblePartner(r.Context(), p, id)
+	if err != nil {
+		return pt, err
+	}
+	return pt, checkAccess(r, p)
+}
+
 // GET /v1/partners/{id}
 func (s *Server) getPartner(w http.ResponseWriter, r *http.Request, p Principal) error {
 	id, err := pathID(r, "partner")
@@ -67,11 +77,8 @@ func (s *Server) getPartner(w http.ResponseWriter, r *http.Request, p Principal)
 	if err := s.waitMin(r.Context(), q); err != nil {
 		return err
 	}
-	pt, err := s.visiblePartner(r.Context(), p, id)
+	pt, err := s.readablePartner(r, p, id)
 	if err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	if !at.IsNow() {
@@ -149,10 +156,7 @@ func (s *Server) getPartnerHistory(w http.ResponseWriter, r *http.Request, p Pri
 	if err := s.waitMin(r.Context(), q); err != nil {
 		return err
 	}
-	if _, err := s.visiblePartner(r.Context(), p, id); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
+	if _, err := s.readablePartner(r, p, id); err != nil {
 		return err
 	}
 	// Every event of the partner's history is about its subtree, which whoever sees the partner
