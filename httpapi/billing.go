@@ -270,8 +270,7 @@ func (s *Server) putResource(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	br, err := s.billingReads()
@@ -312,8 +311,7 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, p Princi
 	if err != nil {
 		return err
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, positionResponse{Position: res.Position})

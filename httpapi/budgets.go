@@ -172,8 +172,7 @@ func (s *Server) deleteBudget(w http.ResponseWriter, r *http.Request, p Principa
 }
 
 func (s *Server) respondBudget(w http.ResponseWriter, r *http.Request, id, pos string) error {
-	setPosition(w, pos)
-	if err := s.waitFor(r.Context(), pos); err != nil {
+	if err := s.settle(w, r, pos); err != nil {
 		return err
 	}
 	c, err := s.reads.Status(id, projections.AsOf{})
@@ -199,8 +198,7 @@ func (s *Server) batchBudget(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	out := budgetBatchResponse{Results: make([]budgetBatchItem, len(res.Items)), Position: optString(res.Position)}
@@ -303,8 +301,7 @@ func (s *Server) putQuota(w http.ResponseWriter, r *http.Request, p Principal) e
 	if err != nil {
 		return s.hidePartner(r.Context(), p, id, err)
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	br, err := s.billingReads()

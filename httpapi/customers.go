@@ -78,8 +78,7 @@ func (s *Server) associateCustomer(w http.ResponseWriter, r *http.Request, p Pri
 }
 
 func (s *Server) respondCustomer(w http.ResponseWriter, r *http.Request, id, pos string, status int) error {
-	setPosition(w, pos)
-	if err := s.waitFor(r.Context(), pos); err != nil {
+	if err := s.settle(w, r, pos); err != nil {
 		return err
 	}
 	c, err := s.reads.Status(id, projections.AsOf{})
@@ -176,8 +175,7 @@ func (s *Server) batchUnfreeze(w http.ResponseWriter, r *http.Request, p Princip
 }
 
 func (s *Server) respondBatch(w http.ResponseWriter, r *http.Request, p Principal, res domain.BatchResult) error {
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	out := batchResponse{Results: make([]batchItem, len(res.Items)), Position: optString(res.Position)}

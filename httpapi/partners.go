@@ -38,8 +38,7 @@ func (s *Server) registerPartner(w http.ResponseWriter, r *http.Request, p Princ
 }
 
 func (s *Server) respondPartner(w http.ResponseWriter, r *http.Request, p Principal, id, pos string, status int) error {
-	setPosition(w, pos)
-	if err := s.waitFor(r.Context(), pos); err != nil {
+	if err := s.settle(w, r, pos); err != nil {
 		return err
 	}
 	pt, err := s.reads.Partner(id, projections.AsOf{})
@@ -252,8 +251,7 @@ func (s *Server) setDelegation(w http.ResponseWriter, r *http.Request, p Princip
 	if err != nil {
 		return s.hidePartner(r.Context(), p, cmd.ResellerID, err)
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	pt, err := s.reads.Partner(cmd.ResellerID, projections.AsOf{})
