@@ -172,10 +172,7 @@ func (s *Server) deleteBudget(w http.ResponseWriter, r *http.Request, p Principa
 }
 
 func (s *Server) respondBudget(w http.ResponseWriter, r *http.Request, id, pos string) error {
-	if err := s.settle(w, r, pos); err != nil {
-		return err
-	}
-	c, err := s.reads.Status(id, projections.AsOf{})
+	c, err := s.statusAfter(w, r, id, pos)
 	if err != nil {
 		return err
 	}

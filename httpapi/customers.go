@@ -78,10 +78,7 @@ func (s *Server) associateCustomer(w http.ResponseWriter, r *http.Request, p Pri
 }
 
 func (s *Server) respondCustomer(w http.ResponseWriter, r *http.Request, id, pos string, status int) error {
-	if err := s.settle(w, r, pos); err != nil {
-		return err
-	}
-	c, err := s.reads.Status(id, projections.AsOf{})
+	c, err := s.statusAfter(w, r, id, pos)
 	if err != nil {
 		return err
 	}

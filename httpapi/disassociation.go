@@ -85,10 +85,7 @@ func (s *Server) answerDisassociation(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (s *Server) respondDisassociation(w http.ResponseWriter, r *http.Request, id, pos string, status int, withCustomer bool) error {
-	if err := s.settle(w, r, pos); err != nil {
-		return err
-	}
-	c, err := s.reads.Status(id, projections.AsOf{})
+	c, err := s.statusAfter(w, r, id, pos)
 	if err != nil {
 		return err
 	}
