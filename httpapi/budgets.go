@@ -8,7 +8,6 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/projections"
-	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 type budgetRequest struct {
@@ -264,10 +263,7 @@ func (s *Server) getBudgetHistory(w http.ResponseWriter, r *http.Request, p Prin
 	if err != nil {
 		return err
 	}
-	if page.Events == nil {
-		page.Events = []leaf.Event{}
-	}
-	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
+	writeHistory(w, page)
 	return nil
 }
 

@@ -39,6 +39,15 @@ type historyResponse struct {
 	NextCursor *string      `json:"next_cursor"`
 }
 
+// writeHistory answers a page of a history: its events ([] when none) and next_cursor (null on the
+// last page).
+func writeHistory(w http.ResponseWriter, page projections.HistoryPage) {
+	if page.Events == nil {
+		page.Events = []leaf.Event{}
+	}
+	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
+}
+
 type operationResponse struct {
 	CustomerID  string                  `json:"customer_id"`
 	Operation   string                  `json:"operation"`
@@ -404,10 +413,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	if page.Events == nil {
-		page.Events = []leaf.Event{}
-	}
-	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
+	writeHistory(w, page)
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/projections"
-	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 type partnerResponse struct {
@@ -165,10 +164,7 @@ func (s *Server) getPartnerHistory(w http.ResponseWriter, r *http.Request, p Pri
 	if err != nil {
 		return err
 	}
-	if page.Events == nil {
-		page.Events = []leaf.Event{}
-	}
-	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
+	writeHistory(w, page)
 	return nil
 }
 
