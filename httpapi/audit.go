@@ -455,10 +455,15 @@ func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, p Princ
 	if err != nil {
 		return err
 	}
+	writeCheckpoint(w, cp)
+	return nil
+}
+
+// writeCheckpoint answers a signed checkpoint note, as text that no cache keeps (a newer one comes).
+func writeCheckpoint(w http.ResponseWriter, cp []byte) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(cp)
-	return nil
 }
 
 // GET /v1/audit/proof/inclusion
