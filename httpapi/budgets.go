@@ -194,27 +194,16 @@ func (s *Server) batchBudget(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	if err := s.settle(w, r, res.Position); err != nil {
-		return err
-	}
 	out := budgetBatchResponse{Results: make([]budgetBatchItem, len(res.Items)), Position: optString(res.Position)}
-	for i, it := range res.Items {
-		item := budgetBatchItem{CustomerID: it.CustomerID}
-		if it.Err == nil {
-			c, err := s.reads.Status(it.CustomerID, projections.AsOf{})
-			if err != nil {
-				return err
-			}
-			item.OK, item.Budget = true, c.Budget
-		} else {
-			err := s.hideCustomer(r.Context(), p, it.CustomerID, it.Err)
-			if domain.ErrorCode(err) == "" {
-				return err
-			}
-			pr := problemOf(err)
-			item.Error = &pr
+	err = s.batchOutcomes(w, r, p, res, func(i int, c *projections.CustomerStatus, pr *Problem) {
+		item := budgetBatchItem{CustomerID: res.Items[i].CustomerID, OK: c != nil, Error: pr}
+		if c != nil {
+			item.Budget = c.Budget
 		}
 		out.Results[i] = item
+	})
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

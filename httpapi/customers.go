@@ -181,29 +181,41 @@ func (s *Server) batchUnfreeze(w http.ResponseWriter, r *http.Request, p Princip
 }
 
 func (s *Server) respondBatch(w http.ResponseWriter, r *http.Request, p Principal, res domain.BatchResult) error {
+	out := batchResponse{Results: make([]batchItem, len(res.Items)), Position: optString(res.Position)}
+	err := s.batchOutcomes(w, r, p, res, func(i int, c *projections.CustomerStatus, pr *Problem) {
+		out.Results[i] = batchItem{CustomerID: res.Items[i].CustomerID, OK: c != nil, Customer: c, Error: pr}
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// batchOutcomes settles the batch res and then calls item for each of its items, with the item's
+// index and either the customer's status after the batch (the item succeeded, pr nil) or the
+// problem that refused it (c nil), a customer p cannot see being refused as not_found. An item
+// refused by an error without a domain code (an internal one) ends it with that error.
+func (s *Server) batchOutcomes(w http.ResponseWriter, r *http.Request, p Principal, res domain.BatchResult, item func(i int, c *projections.CustomerStatus, pr *Problem)) error {
 	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
-	out := batchResponse{Results: make([]batchItem, len(res.Items)), Position: optString(res.Position)}
 	for i, it := range res.Items {
-		item := batchItem{CustomerID: it.CustomerID}
 		if it.Err == nil {
 			c, err := s.reads.Status(it.CustomerID, projections.AsOf{})
 			if err != nil {
 				return err
 			}
-			item.OK, item.Customer = true, &c
-		} else {
-			err := s.hideCustomer(r.Context(), p, it.CustomerID, it.Err)
-			if domain.ErrorCode(err) == "" {
-				return err
-			}
-			pr := problemOf(err)
-			item.Error = &pr
+			item(i, &c, nil)
+			continue
 		}
-		out.Results[i] = item
+		err := s.hideCustomer(r.Context(), p, it.CustomerID, it.Err)
+		if domain.ErrorCode(err) == "" {
+			return err
+		}
+		pr := problemOf(err)
+		item(i, nil, &pr)
 	}
-	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
