@@ -149,13 +149,7 @@ func (s *Server) deleteBudget(w http.ResponseWriter, r *http.Request, p Principa
 	if _, err := parseQuery(r); err != nil {
 		return err
 	}
-	if !writers.allows(p.Role) {
-		return readOnlyRefusal(r, p, func() error {
-			_, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{})
-			return err
-		})
-	}
-	m, err := meta(r, p)
+	m, err := s.customerWriteMeta(r, p, id)
 	if err != nil {
 		return err
 	}

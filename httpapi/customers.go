@@ -99,7 +99,8 @@ func (s *Server) respondCustomer(w http.ResponseWriter, r *http.Request, id, pos
 	return nil
 }
 
-// customerWrite runs the common steps of a write on /v1/customers/{id}.
+// customerWrite runs the common steps of a write on /v1/customers/{id}: path ID, body, then
+// customerWriteMeta.
 func customerWrite[T checker](s *Server, w http.ResponseWriter, r *http.Request, p Principal) (string, T, domain.Meta, error) {
 	var req T
 	var m domain.Meta
@@ -110,14 +111,20 @@ func customerWrite[T checker](s *Server, w http.ResponseWriter, r *http.Request,
 	if req, err = decodeBody[T](w, r); err != nil {
 		return "", req, m, err
 	}
+	m, err = s.customerWriteMeta(r, p, id)
+	return id, req, m, err
+}
+
+// customerWriteMeta refuses a principal whose role may not write (not_found when it cannot see
+// customer id, forbidden otherwise) and returns the write's Meta.
+func (s *Server) customerWriteMeta(r *http.Request, p Principal, id string) (domain.Meta, error) {
 	if !writers.allows(p.Role) {
-		return "", req, m, readOnlyRefusal(r, p, func() error {
+		return domain.Meta{}, readOnlyRefusal(r, p, func() error {
 			_, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{})
 			return err
 		})
 	}
-	m, err = meta(r, p)
-	return id, req, m, err
+	return meta(r, p)
 }
 
 // POST /v1/customers/{id}/freeze
