@@ -227,22 +227,15 @@ func (s *Server) getBudget(w http.ResponseWriter, r *http.Request, p Principal) 
 
 // GET /v1/customers/{id}/budget/history
 func (s *Server) getBudgetHistory(w http.ResponseWriter, r *http.Request, p Principal) error {
-	id, q, err := s.customerRead(r, p, "limit", "cursor")
+	id, cursor, limit, err := s.customerHistoryRead(r, p)
 	if err != nil {
-		return err
-	}
-	limit, err := parseLimit(q["limit"])
-	if err != nil {
-		return err
-	}
-	if _, _, err := s.readableCustomer(r, p, id, ""); err != nil {
 		return err
 	}
 	br, err := s.billingReads()
 	if err != nil {
 		return err
 	}
-	page, err := br.BudgetHistory(r.Context(), id, q["cursor"], limit)
+	page, err := br.BudgetHistory(r.Context(), id, cursor, limit)
 	if err != nil {
 		return err
 	}

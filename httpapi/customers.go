@@ -414,21 +414,31 @@ func (s *Server) getOperation(w http.ResponseWriter, r *http.Request, p Principa
 	return nil
 }
 
-// GET /v1/customers/{id}/history
-func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal) error {
+// customerHistoryRead runs the steps of a read of a customer's history before the page is read:
+// customerRead with limit and cursor, the limit checked, then readableCustomer. The cursor is the
+// history's to check.
+func (s *Server) customerHistoryRead(r *http.Request, p Principal) (id, cursor string, limit int, err error) {
 	id, q, err := s.customerRead(r, p, "limit", "cursor")
 	if err != nil {
-		return err
+		return "", "", 0, err
 	}
-	limit, err := parseLimit(q["limit"])
-	if err != nil {
-		return err
+	if limit, err = parseLimit(q["limit"]); err != nil {
+		return "", "", 0, err
 	}
 	if _, _, err := s.readableCustomer(r, p, id, ""); err != nil {
+		return "", "", 0, err
+	}
+	return id, q["cursor"], limit, nil
+}
+
+// GET /v1/customers/{id}/history
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, cursor, limit, err := s.customerHistoryRead(r, p)
+	if err != nil {
 		return err
 	}
 	page, err := s.reads.History(r.Context(), projections.HistoryQuery{Kind: projections.HistoryCustomer, ID: id,
-		Viewer: p.historyViewer(), Limit: limit, Cursor: q["cursor"]})
+		Viewer: p.historyViewer(), Limit: limit, Cursor: cursor})
 	if err != nil {
 		return err
 	}
