@@ -455,23 +455,35 @@ func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, p Princ
 	if err != nil {
 		return err
 	}
+	writeCheckpoint(w, cp)
+	return nil
+}
+
+// writeCheckpoint answers a signed checkpoint note, as text that no cache keeps (a newer one comes).
+func writeCheckpoint(w http.ResponseWriter, cp []byte) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(cp)
-	return nil
+}
+
+// proofQuery reads a proof route's query: the parameters a and b, both required non-negative
+// integers, and no other.
+func proofQuery(r *http.Request, a, b string) (uint64, uint64, error) {
+	q, err := parseQuery(r, a, b)
+	if err != nil {
+		return 0, 0, err
+	}
+	x, _, err := parseUint(a, q[a], true)
+	if err != nil {
+		return 0, 0, err
+	}
+	y, _, err := parseUint(b, q[b], true)
+	return x, y, err
 }
 
 // GET /v1/audit/proof/inclusion
 func (s *Server) auditInclusion(w http.ResponseWriter, r *http.Request, p Principal) error {
-	q, err := parseQuery(r, "index", "tree_size")
-	if err != nil {
-		return err
-	}
-	index, _, err := parseUint("index", q["index"], true)
-	if err != nil {
-		return err
-	}
-	size, _, err := parseUint("tree_size", q["tree_size"], true)
+	index, size, err := proofQuery(r, "index", "tree_size")
 	if err != nil {
 		return err
 	}
@@ -491,15 +503,7 @@ func (s *Server) auditInclusion(w http.ResponseWriter, r *http.Request, p Princi
 
 // GET /v1/audit/proof/consistency
 func (s *Server) auditConsistency(w http.ResponseWriter, r *http.Request, p Principal) error {
-	q, err := parseQuery(r, "first", "second")
-	if err != nil {
-		return err
-	}
-	first, _, err := parseUint("first", q["first"], true)
-	if err != nil {
-		return err
-	}
-	second, _, err := parseUint("second", q["second"], true)
+	first, second, err := proofQuery(r, "first", "second")
 	if err != nil {
 		return err
 	}

@@ -270,8 +270,7 @@ func (s *Server) putResource(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	br, err := s.billingReads()
@@ -312,8 +311,7 @@ func (s *Server) deleteResource(w http.ResponseWriter, r *http.Request, p Princi
 	if err != nil {
 		return err
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, positionResponse{Position: res.Position})
@@ -330,14 +328,8 @@ func (s *Server) getResources(w http.ResponseWriter, r *http.Request, p Principa
 	if err != nil {
 		return err
 	}
-	at, err := projections.ParseAsOf(q["as_of"])
+	_, at, err := s.readableCustomer(r, p, id, q["as_of"])
 	if err != nil {
-		return err
-	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, at); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	cursor := q["cursor"]
@@ -366,14 +358,8 @@ func (s *Server) getResourceOperations(w http.ResponseWriter, r *http.Request, p
 	if err != nil {
 		return err
 	}
-	at, err := projections.ParseAsOf(q["as_of"])
+	_, at, err := s.readableCustomer(r, p, id, q["as_of"])
 	if err != nil {
-		return err
-	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, at); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	br, err := s.billingReads()

@@ -8,7 +8,6 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/projections"
-	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 type budgetRequest struct {
@@ -150,13 +149,7 @@ func (s *Server) deleteBudget(w http.ResponseWriter, r *http.Request, p Principa
 	if _, err := parseQuery(r); err != nil {
 		return err
 	}
-	if !writers.allows(p.Role) {
-		return readOnlyRefusal(r, p, func() error {
-			_, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{})
-			return err
-		})
-	}
-	m, err := meta(r, p)
+	m, err := s.customerWriteMeta(r, p, id)
 	if err != nil {
 		return err
 	}
@@ -172,11 +165,7 @@ func (s *Server) deleteBudget(w http.ResponseWriter, r *http.Request, p Principa
 }
 
 func (s *Server) respondBudget(w http.ResponseWriter, r *http.Request, id, pos string) error {
-	setPosition(w, pos)
-	if err := s.waitFor(r.Context(), pos); err != nil {
-		return err
-	}
-	c, err := s.reads.Status(id, projections.AsOf{})
+	c, err := s.statusAfter(w, r, id, pos)
 	if err != nil {
 		return err
 	}
@@ -199,28 +188,16 @@ func (s *Server) batchBudget(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
-		return err
-	}
 	out := budgetBatchResponse{Results: make([]budgetBatchItem, len(res.Items)), Position: optString(res.Position)}
-	for i, it := range res.Items {
-		item := budgetBatchItem{CustomerID: it.CustomerID}
-		if it.Err == nil {
-			c, err := s.reads.Status(it.CustomerID, projections.AsOf{})
-			if err != nil {
-				return err
-			}
-			item.OK, item.Budget = true, c.Budget
-		} else {
-			err := s.hideCustomer(r.Context(), p, it.CustomerID, it.Err)
-			if domain.ErrorCode(err) == "" {
-				return err
-			}
-			pr := problemOf(err)
-			item.Error = &pr
+	err = s.batchOutcomes(w, r, p, res, func(i int, c *projections.CustomerStatus, pr *Problem) {
+		item := budgetBatchItem{CustomerID: res.Items[i].CustomerID, OK: c != nil, Error: pr}
+		if c != nil {
+			item.Budget = c.Budget
 		}
 		out.Results[i] = item
+	})
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -232,14 +209,8 @@ func (s *Server) getBudget(w http.ResponseWriter, r *http.Request, p Principal) 
 	if err != nil {
 		return err
 	}
-	at, err := projections.ParseAsOf(q["as_of"])
+	_, at, err := s.readableCustomer(r, p, id, q["as_of"])
 	if err != nil {
-		return err
-	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, at); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	br, err := s.billingReads()
@@ -256,32 +227,19 @@ func (s *Server) getBudget(w http.ResponseWriter, r *http.Request, p Principal) 
 
 // GET /v1/customers/{id}/budget/history
 func (s *Server) getBudgetHistory(w http.ResponseWriter, r *http.Request, p Principal) error {
-	id, q, err := s.customerRead(r, p, "limit", "cursor")
+	id, cursor, limit, err := s.customerHistoryRead(r, p)
 	if err != nil {
-		return err
-	}
-	limit, err := parseLimit(q["limit"])
-	if err != nil {
-		return err
-	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{}); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	br, err := s.billingReads()
 	if err != nil {
 		return err
 	}
-	page, err := br.BudgetHistory(r.Context(), id, q["cursor"], limit)
+	page, err := br.BudgetHistory(r.Context(), id, cursor, limit)
 	if err != nil {
 		return err
 	}
-	if page.Events == nil {
-		page.Events = []leaf.Event{}
-	}
-	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
+	writeHistory(w, page)
 	return nil
 }
 
@@ -295,10 +253,7 @@ func (s *Server) putQuota(w http.ResponseWriter, r *http.Request, p Principal) e
 	if err != nil {
 		return err
 	}
-	if _, err := s.visiblePartner(r.Context(), p, id); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
+	if _, err := s.readablePartner(r, p, id); err != nil {
 		return err
 	}
 	m, err := meta(r, p)
@@ -315,8 +270,7 @@ func (s *Server) putQuota(w http.ResponseWriter, r *http.Request, p Principal) e
 	if err != nil {
 		return s.hidePartner(r.Context(), p, id, err)
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	br, err := s.billingReads()
@@ -344,11 +298,8 @@ func (s *Server) getQuota(w http.ResponseWriter, r *http.Request, p Principal) e
 	if err := s.waitMin(r.Context(), q); err != nil {
 		return err
 	}
-	pt, err := s.visiblePartner(r.Context(), p, id)
+	pt, err := s.readablePartner(r, p, id)
 	if err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	if pt.Type != string(domain.PartnerReseller) {

@@ -39,6 +39,15 @@ type historyResponse struct {
 	NextCursor *string      `json:"next_cursor"`
 }
 
+// writeHistory answers a page of a history: its events ([] when none) and next_cursor (null on the
+// last page).
+func writeHistory(w http.ResponseWriter, page projections.HistoryPage) {
+	if page.Events == nil {
+		page.Events = []leaf.Event{}
+	}
+	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
+}
+
 type operationResponse struct {
 	CustomerID  string                  `json:"customer_id"`
 	Operation   string                  `json:"operation"`
@@ -78,11 +87,7 @@ func (s *Server) associateCustomer(w http.ResponseWriter, r *http.Request, p Pri
 }
 
 func (s *Server) respondCustomer(w http.ResponseWriter, r *http.Request, id, pos string, status int) error {
-	setPosition(w, pos)
-	if err := s.waitFor(r.Context(), pos); err != nil {
-		return err
-	}
-	c, err := s.reads.Status(id, projections.AsOf{})
+	c, err := s.statusAfter(w, r, id, pos)
 	if err != nil {
 		return err
 	}
@@ -94,7 +99,8 @@ func (s *Server) respondCustomer(w http.ResponseWriter, r *http.Request, id, pos
 	return nil
 }
 
-// customerWrite runs the common steps of a write on /v1/customers/{id}.
+// customerWrite runs the common steps of a write on /v1/customers/{id}: path ID, body, then
+// customerWriteMeta.
 func customerWrite[T checker](s *Server, w http.ResponseWriter, r *http.Request, p Principal) (string, T, domain.Meta, error) {
 	var req T
 	var m domain.Meta
@@ -105,14 +111,20 @@ func customerWrite[T checker](s *Server, w http.ResponseWriter, r *http.Request,
 	if req, err = decodeBody[T](w, r); err != nil {
 		return "", req, m, err
 	}
+	m, err = s.customerWriteMeta(r, p, id)
+	return id, req, m, err
+}
+
+// customerWriteMeta refuses a principal whose role may not write (not_found when it cannot see
+// customer id, forbidden otherwise) and returns the write's Meta.
+func (s *Server) customerWriteMeta(r *http.Request, p Principal, id string) (domain.Meta, error) {
 	if !writers.allows(p.Role) {
-		return "", req, m, readOnlyRefusal(r, p, func() error {
+		return domain.Meta{}, readOnlyRefusal(r, p, func() error {
 			_, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{})
 			return err
 		})
 	}
-	m, err = meta(r, p)
-	return id, req, m, err
+	return meta(r, p)
 }
 
 // POST /v1/customers/{id}/freeze
@@ -176,30 +188,41 @@ func (s *Server) batchUnfreeze(w http.ResponseWriter, r *http.Request, p Princip
 }
 
 func (s *Server) respondBatch(w http.ResponseWriter, r *http.Request, p Principal, res domain.BatchResult) error {
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	out := batchResponse{Results: make([]batchItem, len(res.Items)), Position: optString(res.Position)}
+	err := s.batchOutcomes(w, r, p, res, func(i int, c *projections.CustomerStatus, pr *Problem) {
+		out.Results[i] = batchItem{CustomerID: res.Items[i].CustomerID, OK: c != nil, Customer: c, Error: pr}
+	})
+	if err != nil {
 		return err
 	}
-	out := batchResponse{Results: make([]batchItem, len(res.Items)), Position: optString(res.Position)}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// batchOutcomes settles the batch res and then calls item for each of its items, with the item's
+// index and either the customer's status after the batch (the item succeeded, pr nil) or the
+// problem that refused it (c nil), a customer p cannot see being refused as not_found. An item
+// refused by an error without a domain code (an internal one) ends it with that error.
+func (s *Server) batchOutcomes(w http.ResponseWriter, r *http.Request, p Principal, res domain.BatchResult, item func(i int, c *projections.CustomerStatus, pr *Problem)) error {
+	if err := s.settle(w, r, res.Position); err != nil {
+		return err
+	}
 	for i, it := range res.Items {
-		item := batchItem{CustomerID: it.CustomerID}
 		if it.Err == nil {
 			c, err := s.reads.Status(it.CustomerID, projections.AsOf{})
 			if err != nil {
 				return err
 			}
-			item.OK, item.Customer = true, &c
-		} else {
-			err := s.hideCustomer(r.Context(), p, it.CustomerID, it.Err)
-			if domain.ErrorCode(err) == "" {
-				return err
-			}
-			pr := problemOf(err)
-			item.Error = &pr
+			item(i, &c, nil)
+			continue
 		}
-		out.Results[i] = item
+		err := s.hideCustomer(r.Context(), p, it.CustomerID, it.Err)
+		if domain.ErrorCode(err) == "" {
+			return err
+		}
+		pr := problemOf(err)
+		item(i, nil, &pr)
 	}
-	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -231,8 +254,9 @@ func (s *Server) searchCustomers(w http.ResponseWriter, r *http.Request, p Princ
 	return nil
 }
 
-// customerRead runs the common steps of a read of /v1/customers/{id}: path ID, query (with
-// min_position and the extra parameters allowed), visibility, role.
+// customerRead runs the first steps of a read of /v1/customers/{id}: path ID, query (with
+// min_position and the extra parameters allowed) and the wait for min_position; readableCustomer
+// does visibility and role once the handler has checked its own parameters.
 func (s *Server) customerRead(r *http.Request, p Principal, allowed ...string) (string, map[string]string, error) {
 	id, err := pathID(r, "customer")
 	if err != nil {
@@ -248,20 +272,27 @@ func (s *Server) customerRead(r *http.Request, p Principal, allowed ...string) (
 	return id, q, nil
 }
 
+// readableCustomer parses asOf (the as_of parameter, "" for now) and returns it with customer id's
+// status then: not_found if p cannot see it, forbidden if p's role may not call the route.
+func (s *Server) readableCustomer(r *http.Request, p Principal, id, asOf string) (projections.CustomerStatus, projections.AsOf, error) {
+	at, err := projections.ParseAsOf(asOf)
+	if err != nil {
+		return projections.CustomerStatus{}, at, err
+	}
+	c, err := s.visibleCustomer(r.Context(), p, id, at)
+	if err != nil {
+		return c, at, err
+	}
+	return c, at, checkAccess(r, p)
+}
+
 func (s *Server) statusRead(w http.ResponseWriter, r *http.Request, p Principal) error {
 	id, q, err := s.customerRead(r, p, "as_of")
 	if err != nil {
 		return err
 	}
-	at, err := projections.ParseAsOf(q["as_of"])
+	c, _, err := s.readableCustomer(r, p, id, q["as_of"])
 	if err != nil {
-		return err
-	}
-	c, err := s.visibleCustomer(r.Context(), p, id, at)
-	if err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	withoutPersonal(p, &c)
@@ -335,14 +366,8 @@ func (s *Server) operationsQuery(r *http.Request, p Principal) (string, projecti
 	if err != nil {
 		return "", projections.OperationsQuery{}, err
 	}
-	at, err := projections.ParseAsOf(q["as_of"])
+	_, at, err := s.readableCustomer(r, p, id, q["as_of"])
 	if err != nil {
-		return "", projections.OperationsQuery{}, err
-	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, at); err != nil {
-		return "", projections.OperationsQuery{}, err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return "", projections.OperationsQuery{}, err
 	}
 	return id, projections.OperationsQuery{BillingMode: q["billing_mode"], Product: q["product"], AsOf: at}, nil
@@ -389,31 +414,35 @@ func (s *Server) getOperation(w http.ResponseWriter, r *http.Request, p Principa
 	return nil
 }
 
-// GET /v1/customers/{id}/history
-func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal) error {
+// customerHistoryRead runs the steps of a read of a customer's history before the page is read:
+// customerRead with limit and cursor, the limit checked, then readableCustomer. The cursor is the
+// history's to check.
+func (s *Server) customerHistoryRead(r *http.Request, p Principal) (id, cursor string, limit int, err error) {
 	id, q, err := s.customerRead(r, p, "limit", "cursor")
 	if err != nil {
-		return err
+		return "", "", 0, err
 	}
-	limit, err := parseLimit(q["limit"])
+	if limit, err = parseLimit(q["limit"]); err != nil {
+		return "", "", 0, err
+	}
+	if _, _, err := s.readableCustomer(r, p, id, ""); err != nil {
+		return "", "", 0, err
+	}
+	return id, q["cursor"], limit, nil
+}
+
+// GET /v1/customers/{id}/history
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, p Principal) error {
+	id, cursor, limit, err := s.customerHistoryRead(r, p)
 	if err != nil {
-		return err
-	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{}); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	page, err := s.reads.History(r.Context(), projections.HistoryQuery{Kind: projections.HistoryCustomer, ID: id,
-		Viewer: p.historyViewer(), Limit: limit, Cursor: q["cursor"]})
+		Viewer: p.historyViewer(), Limit: limit, Cursor: cursor})
 	if err != nil {
 		return err
 	}
-	if page.Events == nil {
-		page.Events = []leaf.Event{}
-	}
-	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
+	writeHistory(w, page)
 	return nil
 }
 
@@ -423,10 +452,7 @@ func (s *Server) getTimeline(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	if _, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{}); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
+	if _, _, err := s.readableCustomer(r, p, id, ""); err != nil {
 		return err
 	}
 	tl, err := s.reads.Timeline(id)

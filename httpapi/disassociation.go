@@ -85,11 +85,7 @@ func (s *Server) answerDisassociation(w http.ResponseWriter, r *http.Request, p 
 }
 
 func (s *Server) respondDisassociation(w http.ResponseWriter, r *http.Request, id, pos string, status int, withCustomer bool) error {
-	setPosition(w, pos)
-	if err := s.waitFor(r.Context(), pos); err != nil {
-		return err
-	}
-	c, err := s.reads.Status(id, projections.AsOf{})
+	c, err := s.statusAfter(w, r, id, pos)
 	if err != nil {
 		return err
 	}
@@ -107,11 +103,8 @@ func (s *Server) getDisassociation(w http.ResponseWriter, r *http.Request, p Pri
 	if err != nil {
 		return err
 	}
-	c, err := s.visibleCustomer(r.Context(), p, id, projections.AsOf{})
+	c, _, err := s.readableCustomer(r, p, id, "")
 	if err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, disassociationResponse{Disassociation: c.Disassociation})

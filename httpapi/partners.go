@@ -5,7 +5,6 @@ import (
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/projections"
-	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
 type partnerResponse struct {
@@ -38,8 +37,7 @@ func (s *Server) registerPartner(w http.ResponseWriter, r *http.Request, p Princ
 }
 
 func (s *Server) respondPartner(w http.ResponseWriter, r *http.Request, p Principal, id, pos string, status int) error {
-	setPosition(w, pos)
-	if err := s.waitFor(r.Context(), pos); err != nil {
+	if err := s.settle(w, r, pos); err != nil {
 		return err
 	}
 	pt, err := s.reads.Partner(id, projections.AsOf{})
@@ -48,6 +46,16 @@ func (s *Server) respondPartner(w http.ResponseWriter, r *http.Request, p Princi
 	}
 	writeJSON(w, status, partnerResponse{Partner: pt, Position: pos})
 	return nil
+}
+
+// readablePartner returns partner id's status: not_found if p cannot see it, forbidden if p's role
+// may not call the route.
+func (s *Server) readablePartner(r *http.Request, p Principal, id string) (projections.PartnerStatus, error) {
+	pt, err := s.visiblePartner(r.Context(), p, id)
+	if err != nil {
+		return pt, err
+	}
+	return pt, checkAccess(r, p)
 }
 
 // GET /v1/partners/{id}
@@ -67,11 +75,8 @@ func (s *Server) getPartner(w http.ResponseWriter, r *http.Request, p Principal)
 	if err := s.waitMin(r.Context(), q); err != nil {
 		return err
 	}
-	pt, err := s.visiblePartner(r.Context(), p, id)
+	pt, err := s.readablePartner(r, p, id)
 	if err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
 		return err
 	}
 	if !at.IsNow() {
@@ -149,10 +154,7 @@ func (s *Server) getPartnerHistory(w http.ResponseWriter, r *http.Request, p Pri
 	if err := s.waitMin(r.Context(), q); err != nil {
 		return err
 	}
-	if _, err := s.visiblePartner(r.Context(), p, id); err != nil {
-		return err
-	}
-	if err := checkAccess(r, p); err != nil {
+	if _, err := s.readablePartner(r, p, id); err != nil {
 		return err
 	}
 	// Every event of the partner's history is about its subtree, which whoever sees the partner
@@ -162,10 +164,7 @@ func (s *Server) getPartnerHistory(w http.ResponseWriter, r *http.Request, p Pri
 	if err != nil {
 		return err
 	}
-	if page.Events == nil {
-		page.Events = []leaf.Event{}
-	}
-	writeJSON(w, http.StatusOK, historyResponse{Events: page.Events, NextCursor: optString(page.NextCursor)})
+	writeHistory(w, page)
 	return nil
 }
 
@@ -248,8 +247,7 @@ func (s *Server) setDelegation(w http.ResponseWriter, r *http.Request, p Princip
 	if err != nil {
 		return s.hidePartner(r.Context(), p, cmd.ResellerID, err)
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	pt, err := s.reads.Partner(cmd.ResellerID, projections.AsOf{})

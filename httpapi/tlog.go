@@ -48,9 +48,7 @@ func (s *Server) tlogCheckpoint(w http.ResponseWriter, r *http.Request, p Princi
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(cp)
+	writeCheckpoint(w, cp)
 	return nil
 }
 

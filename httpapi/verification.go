@@ -113,8 +113,7 @@ func (s *Server) putVerification(w http.ResponseWriter, r *http.Request, p Princ
 	if err != nil {
 		return s.hidePartner(r.Context(), p, id, err)
 	}
-	setPosition(w, res.Position)
-	if err := s.waitFor(r.Context(), res.Position); err != nil {
+	if err := s.settle(w, r, res.Position); err != nil {
 		return err
 	}
 	var out verificationResponse

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -22,24 +21,6 @@ func (m *Main) openVerification() (*verification.Store, error) {
 // lapseLoop appends customer.disassociation_lapsed for every request unanswered for 7 days (rule
 // 20), at start and then every ReleaseInterval (the retention sweep's interval).
 func (m *Main) lapseLoop(ctx context.Context, svc *domain.Service, log hclog.Logger) error {
-	every := m.ReleaseInterval
-	if every <= 0 {
-		every = time.Minute
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		n, err := svc.LapseDisassociations(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("recording lapsed disassociation requests", "error", err)
-		case n > 0:
-			log.Info("disassociation requests lapsed", "customers", n)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return every(ctx, m.sweepInterval(), log,
+		sweep{run: svc.LapseDisassociations, failed: "recording lapsed disassociation requests", done: "disassociation requests lapsed", unit: "customers"})
 }

@@ -197,34 +197,10 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 // releaseLoop appends customer.resources_released for every retention that ran out (rule 8) and
 // resets the monthly budgets whose month ended (rule 17), at start and then every ReleaseInterval.
 func (m *Main) releaseLoop(ctx context.Context, svc *domain.Service, log hclog.Logger) error {
-	every := m.ReleaseInterval
-	if every <= 0 {
-		every = time.Minute
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		n, err := svc.ReleaseExpiredResources(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("releasing expired resources", "error", err)
-		case n > 0:
-			log.Info("released resources after retention", "customers", n)
-		}
+	return every(ctx, m.sweepInterval(), log,
+		sweep{run: svc.ReleaseExpiredResources, failed: "releasing expired resources", done: "released resources after retention", unit: "customers"},
 		// Rule 17's monthly reset, decided by the domain from its clock like the release.
-		n, err = svc.ResetBudgets(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Error("resetting monthly budgets", "error", err)
-		case n > 0:
-			log.Info("reset monthly budgets", "budgets", n)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+		sweep{run: svc.ResetBudgets, failed: "resetting monthly budgets", done: "reset monthly budgets", unit: "budgets"})
 }
 
 // serve runs the HTTP service until ctx is done, then shuts down gracefully.
