@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -214,16 +213,12 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *p
 	var line []byte
 	for {
 		for i := range items {
-			b, err := json.Marshal(&items[i])
-			if err != nil {
-				return nil
-			}
 			line = line[:0]
 			if sse {
 				line = append(append(append(line, "id: "...), items[i].ID...), "\nevent: status\ndata: "...)
-				line = append(append(line, b...), "\n\n"...)
+				line = append(items[i].AppendJSON(line), "\n\n"...)
 			} else {
-				line = append(append(line, b...), '\n')
+				line = append(items[i].AppendJSON(line), '\n')
 			}
 			if _, err := bw.Write(line); err != nil {
 				return nil

@@ -2,12 +2,13 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"github.com/freezeledger/freezeledger/internal/jsonwire"
 	"strconv"
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/internal/jsonwire"
 )
 
 // Change is one item of the change feed (shared/API.md, "Change feed and webhooks"): customer
@@ -33,6 +34,22 @@ type Change struct {
 	FreezeType          *string     `json:"freeze_type"`
 	Origin              *string     `json:"origin"`
 	Cause               ChangeCause `json:"cause"`
+
+	// raw is the item's JSON after its "id" member, shared by every reader of the event
+	// (changecache.go), or nil: AppendJSON then encodes the item itself.
+	raw []byte
+}
+
+// AppendJSON appends the item's JSON to dst: byte for byte what json.Marshal(c) writes, from the
+// encoding shared by every reader of the event when there is one.
+func (c *Change) AppendJSON(dst []byte) []byte {
+	if c.raw == nil {
+		b, _ := json.Marshal(c) // a Change always encodes
+		return append(dst, b...)
+	}
+	dst = append(dst, `{"id":`...)
+	dst = jsonwire.AppendString(dst, c.ID, jsonwire.HTMLSafe)
+	return append(dst, c.raw...)
 }
 
 // ChangeCause is the event behind a Change: its type, the partner it froze or unfroze (partner
@@ -74,6 +91,7 @@ type ChangeReader struct {
 	sub     eventstore.Subscription // from scan, opened by the first fill
 	pending []eventstore.RecordedEvent
 	ev      *changeEvent
+	cached  changeEvent // ev, when it is a cached event
 	dec     decoded
 }
 
@@ -95,6 +113,11 @@ type changeEvent struct {
 	skip                int  // items to find but not return (resuming after item skip-1)
 	scanned             bool // every candidate examined
 	queue               []queuedChange
+	// set, when the event's items are cached (changecache.go): the reader filters them, from
+	// set.items[k] on, instead of examining candidates (n and skip count as above); visible is
+	// how many of them the viewer sees, -1 until counted.
+	set     *changeSet
+	visible int
 }
 
 // queuedChange is an item found but not yet returned: item 0 waits until it is known whether the
@@ -130,6 +153,7 @@ func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 		r.begun = true
 	}
 	var out []Change
+	applied := r.m.Applied()
 	for len(out) < limit {
 		if r.ev == nil {
 			if len(r.pending) == 0 {
@@ -140,8 +164,10 @@ func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 					break
 				}
 			}
-			if r.m.Applied().Less(r.pending[0].Position) {
-				break // the store is ahead of the read models: wait for them (Wait)
+			if applied.Less(r.pending[0].Position) {
+				if applied = r.m.Applied(); applied.Less(r.pending[0].Position) {
+					break // the store is ahead of the read models: wait for them (Wait)
+				}
 			}
 			if changeKindOf(r.pending[0].Type) == changesNothing {
 				// Most events (reservations, registrations) change no status: no lock, no decoding.
@@ -158,7 +184,11 @@ func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 			}
 			r.ev = ev
 		}
-		out = r.step(out, limit)
+		if r.ev.set != nil {
+			out = r.stepCached(out, limit)
+		} else {
+			out = r.step(out, limit)
+		}
 		if r.ev.done() {
 			r.cursor = ChangeCursor{Position: r.ev.pos, Item: WholeEvent}
 			r.ev = nil
@@ -289,8 +319,30 @@ func (r *ChangeReader) waitingFor() (pos eventstore.Position, strictlyAfter bool
 	return r.scan, true
 }
 
-// open prepares the reader to walk the changes of rec, an event the read models have applied.
+// open prepares the reader to walk the changes of rec, an event the read models have applied:
+// from the shared cache if the event is there; else the reader computes it, for every viewer and
+// into the cache if it is small enough, or walks it itself.
 func (r *ChangeReader) open(rec *eventstore.RecordedEvent) (*changeEvent, error) {
+	cache := &r.m.changeSets
+	if set := cache.get(rec.Position); set != nil && !set.big {
+		return set.startAt(&r.cached), nil
+	}
+	ev, err := r.walk(rec)
+	if err != nil || ev.scanned {
+		return ev, err
+	}
+	set := cache.claim(rec.Position)
+	if set == nil {
+		return ev, nil // a big event, or another reader's slot now: walk it
+	}
+	if err := r.m.computeSet(set, ev); err != nil || set.big {
+		return ev, err
+	}
+	return set.startAt(&r.cached), nil
+}
+
+// walk prepares the reader to examine the candidates of rec itself.
+func (r *ChangeReader) walk(rec *eventstore.RecordedEvent) (*changeEvent, error) {
 	ev := &changeEvent{pos: rec.Position, posStr: rec.Position.String(), kind: changeKindOf(rec.Type), casFor: -1}
 	m := r.m
 	m.mu.RLock()
@@ -373,6 +425,44 @@ func (r *ChangeReader) step(out []Change, limit int) []Change {
 			return out // budget spent: the caller releases the lock and comes back
 		}
 	}
+}
+
+// stepCached moves a cached event on: the viewer's items among set.items, numbered among what it
+// sees, up to limit in all. Past the last one it sees, the event is done. No lock is taken: the set
+// is immutable.
+func (r *ChangeReader) stepCached(out []Change, limit int) []Change {
+	ev := r.ev
+	items := ev.set.items
+	if ev.visible < 0 { // first step: how many the viewer sees decides item 0's ID
+		ev.visible = 0
+		for i := range items {
+			if r.viewer.sees(&items[i]) {
+				ev.visible++
+			}
+		}
+	}
+	for ev.k < len(items) && len(out) < limit && ev.n < ev.visible {
+		it := &items[ev.k]
+		ev.k++
+		if !r.viewer.sees(it) {
+			continue
+		}
+		n := ev.n
+		ev.n++
+		if n < ev.skip {
+			continue
+		}
+		ch := it.ch
+		if ev.visible > 1 {
+			ch.ID = ev.posStr + "." + strconv.Itoa(n)
+		} else {
+			ch.ID = ev.posStr
+		}
+		out = append(out, ch)
+		r.cursor = ChangeCursor{Position: ev.pos, Item: n}
+	}
+	ev.scanned = ev.n >= ev.visible
+	return out
 }
 
 // emit moves the queued items whose IDs are known to out, up to limit. Item 0's ID is known once a
