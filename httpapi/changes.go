@@ -205,6 +205,28 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *p
 		coalesce = DefaultCoalesce
 	}
 	var pause *time.Timer
+	// wait pauses for coalesce (false: the stream ends).
+	wait := func() bool {
+		if coalesce <= 0 {
+			return true
+		}
+		if pause == nil {
+			pause = time.NewTimer(coalesce)
+		} else {
+			pause.Reset(coalesce)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-pause.C:
+			return true
+		}
+	}
+	defer func() {
+		if pause != nil {
+			pause.Stop()
+		}
+	}()
 	bw := bufio.NewWriterSize(w, 32<<10)
 	flush := func() bool { return bw.Flush() == nil && rc.Flush() == nil }
 	if !flush() { // headers out at once: the client knows it is subscribed
@@ -227,18 +249,8 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *p
 		if len(items) > 0 && !flush() {
 			return nil
 		}
-		if len(items) > 0 && len(items) < streamBatch && coalesce > 0 {
-			if pause == nil {
-				pause = time.NewTimer(coalesce)
-				defer pause.Stop()
-			} else {
-				pause.Reset(coalesce)
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-pause.C:
-			}
+		if len(items) > 0 && len(items) < streamBatch && !wait() {
+			return nil
 		}
 		for {
 			items, err = reader.Next(ctx, streamBatch)
@@ -258,6 +270,11 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *p
 				if _, err := bw.WriteString(": keep-alive\n\n"); err != nil || !flush() {
 					return nil
 				}
+			}
+			// Woken by new events, which this viewer may not even see: let more accumulate, so
+			// that a stream wakes at most once per coalesce whatever it sees.
+			if werr == nil && !wait() {
+				return nil
 			}
 		}
 		if err != nil {

@@ -47,6 +47,7 @@ type changeCache struct {
 // claimed the slot, before it closes ready, and never after.
 type changeSet struct {
 	pos    eventstore.Position
+	filled atomic.Bool // ready is closed (checked first: a closed channel's receive locks it)
 	ready  chan struct{}
 	posStr string
 	leaf   uint32
@@ -93,7 +94,9 @@ func (c *changeCache) get(pos eventstore.Position) *changeSet {
 	}
 	c.init()
 	if s := c.slot(pos).Load(); s != nil && s.pos == pos {
-		<-s.ready
+		if !s.filled.Load() {
+			<-s.ready
+		}
 		return s
 	}
 	return nil
@@ -147,6 +150,7 @@ func (m *ReadModels) computeSet(set *changeSet, ev *changeEvent) (err error) {
 		if err != nil {
 			set.big, set.items = true, nil
 		}
+		set.filled.Store(true)
 		close(set.ready)
 	}()
 	limit := m.changeSets.maxItems

@@ -73,6 +73,9 @@ type ChangeViewer struct {
 // waits at most one slice.
 const changeBudget = 4096
 
+// maxKeptItems is the largest Next result whose slice a reader keeps for the next call.
+const maxKeptItems = 1024
+
 // ChangeReader reads the change feed for one viewer, in log order, from a cursor. It holds no
 // items beyond what Next returns and one look-ahead item, and per event in progress only where it
 // is in the candidate lists: memory stays bounded in a cascade of any size.
@@ -93,6 +96,7 @@ type ChangeReader struct {
 	ev      *changeEvent
 	cached  changeEvent // ev, when it is a cached event
 	dec     decoded
+	buf     []Change // Next's result, reused
 }
 
 // changeEvent is the event a reader is in the middle of.
@@ -140,8 +144,9 @@ func (m *ReadModels) Changes(viewer ChangeViewer, after ChangeCursor) *ChangeRea
 func (r *ChangeReader) Cursor() ChangeCursor { return r.cursor }
 
 // Next returns up to limit items (limit <= 0 means 1000) that the read models have already applied,
-// without waiting: an empty result means the reader has caught up (see Wait). Errors: invalid for
-// a start cursor beyond the store's head, the store's read errors, ctx's error.
+// without waiting: an empty result means the reader has caught up (see Wait). The slice is the
+// reader's: it is valid until the next Next or Close (the items themselves may be kept). Errors:
+// invalid for a start cursor beyond the store's head, the store's read errors, ctx's error.
 func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 	if limit <= 0 {
 		limit = 1000
@@ -152,7 +157,12 @@ func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 		}
 		r.begun = true
 	}
-	var out []Change
+	out := r.buf[:0]
+	defer func() {
+		if cap(out) <= maxKeptItems { // a cascade's big page is not kept
+			r.buf = out[:0]
+		}
+	}()
 	applied := r.m.Applied()
 	for len(out) < limit {
 		if r.ev == nil {
