@@ -80,6 +80,9 @@ func (m *Manager) deliverFrom(ctx context.Context, h *hook, reader *projections.
 			if err != nil && wctx.Err() == nil {
 				return err
 			}
+			if err == nil && m.o.Coalesce > 0 && sleep(ctx, m.o.Coalesce) != nil {
+				return ctx.Err() // woken by new events: let more of them accumulate first
+			}
 			continue
 		}
 		for i := range items {

@@ -34,6 +34,9 @@ const (
 	StateDisabled = "disabled"
 )
 
+// DefaultCoalesce is Options.Coalesce's default.
+const DefaultCoalesce = 10 * time.Millisecond
+
 // Limits.
 const (
 	DefaultMaxPerOwner = 20
@@ -83,6 +86,11 @@ type Options struct {
 	// PersistEvery is the longest a delivered item's cursor stays unsaved while items flow (default
 	// 1 s); it is also saved whenever the feed is caught up, on a change of state, and on shutdown.
 	PersistEvery time.Duration
+	// Coalesce is how long a caught-up deliverer, woken by new events, waits before it reads them
+	// (default DefaultCoalesce; negative: not at all): under a high write rate each webhook then
+	// wakes at most once per Coalesce, also when it sees none of the new events, instead of once
+	// per commit. It adds at most Coalesce to an item's latency.
+	Coalesce time.Duration
 	// OnDisable, if set, is called (from the deliverer's goroutine) once a webhook has been
 	// disabled and that is saved: for alerts, metrics and tests.
 	OnDisable func(id, reason string)
@@ -125,6 +133,9 @@ func Open(o Options) (*Manager, error) {
 	}
 	if o.PersistEvery <= 0 {
 		o.PersistEvery = time.Second
+	}
+	if o.Coalesce == 0 {
+		o.Coalesce = DefaultCoalesce
 	}
 	st, err := openFileStore(o.Dir)
 	if err != nil {
