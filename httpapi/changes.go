@@ -24,11 +24,14 @@ type ChangeFeed interface {
 // serves the feed with a 15 s heartbeat and answers the webhook routes with 503 unavailable.
 type FeedOptions struct {
 	// Heartbeat is how often an idle server-sent event stream gets a comment line (default 15 s),
-	// so that proxies and clients see the connection is alive.
+	// so that proxies and clients see the connection is alive. NDJSON streams get none: every
+	// line of one is an item (an empty or other line would be no item, or no JSON text); TCP
+	// keepalive is what probes an idle one.
 	Heartbeat time.Duration
-	// Coalesce is how long a caught-up stream waits after sending before it reads again (default
-	// DefaultCoalesce; negative: not at all). Under a high write rate a subscriber then wakes at
-	// most once per Coalesce and sends what accumulated in one write, instead of waking for every
+	// Coalesce is how long a caught-up stream waits after sending, and after being woken by new
+	// events, before it reads again (default DefaultCoalesce; negative: not at all). Under a high
+	// write rate a subscriber then wakes at most once per Coalesce (also one that sees none of
+	// the new events) and sends what accumulated in one write, instead of waking for every
 	// commit: the cost of many subscribers stops growing with the write rate. It adds at most
 	// Coalesce to an item's latency; a backlog (a cascade, a catch-up) is sent without pauses.
 	Coalesce time.Duration
