@@ -501,7 +501,7 @@ func (r *ChangeReader) emit(out []Change, limit int) []Change {
 func (r *ChangeReader) scan1(s *state, budget *int) bool {
 	ev := r.ev
 	before, after := ev.leaf, ev.leaf+1
-	found := func(ci uint32, st feedStatus) bool {
+	found := func(ci uint32, st feedStatus, pi uint32) bool {
 		n := ev.n
 		ev.n++
 		if n < ev.skip {
@@ -510,7 +510,7 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 		if ev.meta != nil {
 			ev.cause.Actor, ev.meta = decodeActor(ev.meta), nil
 		}
-		ch := s.change(&s.customers[ci], st)
+		ch := s.change(&s.customers[ci], st, pi)
 		ch.Position, ch.Index, ch.Cause = ev.posStr, uint64(ev.leaf), ev.cause
 		ev.queue = append(ev.queue, queuedChange{n: n, ch: ch})
 		return true
@@ -518,12 +518,22 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 	if ev.kind == changesCustomer {
 		ev.scanned = true
 		ci, ok := s.lookupBytes(ev.cust)
-		if ok && r.sees(s, ci) {
-			c := &s.customers[ci]
+		if !ok {
+			return true
+		}
+		// Tenancy and cascade by the association in force at the event, not now (rule 20: a
+		// customer may later move to another partner).
+		c := &s.customers[ci]
+		pb, pa := s.associatedPartnerAt(c, before), s.associatedPartnerAt(c, after)
+		pi := pa
+		if pi == noPartner {
+			pi = pb // the event ended the association: its item belongs to the partner it ended
+		}
+		if r.sees(s, ci, pi) {
 			was, now := s.aroundCustomerEvent(c, ev.leaf)
-			was.inherited, now.inherited = s.underFrozenPartner(c.partner, before), s.underFrozenPartner(c.partner, after)
+			was.inherited, now.inherited = s.underFrozenPartner(pb, before), s.underFrozenPartner(pa, after)
 			if now.exists && !was.equal(now) {
-				found(ci, now)
+				found(ci, now, pi)
 			}
 		}
 		return true
@@ -546,7 +556,10 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 			*budget--
 			ci := custs[ev.k]
 			ev.k++
-			if r.viewer.CustomerID != "" && !r.sees(s, ci) {
+			if s.associatedPartnerAt(&s.customers[ci], before) != pi {
+				continue // not pi's customer at the event (it moved here later, or away before)
+			}
+			if r.viewer.CustomerID != "" && !r.sees(s, ci, pi) {
 				continue
 			}
 			// A partner event is no customer's transition: the own state is the same just before
@@ -556,7 +569,7 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 			if !o.exists {
 				continue // associated after the event
 			}
-			if found(ci, feedStatus{exists: true, own: o.freeze, inherited: ev.casAfter}) {
+			if found(ci, feedStatus{exists: true, own: o.freeze, inherited: ev.casAfter}, pi) {
 				return true
 			}
 		}
@@ -566,11 +579,10 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 	return true
 }
 
-// sees reports whether the viewer sees customer ci.
-func (r *ChangeReader) sees(s *state, ci uint32) bool {
-	c := &s.customers[ci]
-	if r.viewer.CustomerID != "" && string(s.cidBytes(c)) != r.viewer.CustomerID {
+// sees reports whether the viewer sees an item of customer ci whose partner at the event was pi.
+func (r *ChangeReader) sees(s *state, ci, pi uint32) bool {
+	if r.viewer.CustomerID != "" && string(s.cidBytes(&s.customers[ci])) != r.viewer.CustomerID {
 		return false
 	}
-	return c.partner != noPartner && s.partnerInScope(c.partner, r.viewer.Scope)
+	return pi != noPartner && s.partnerInScope(pi, r.viewer.Scope)
 }
