@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -25,11 +24,14 @@ type ChangeFeed interface {
 // serves the feed with a 15 s heartbeat and answers the webhook routes with 503 unavailable.
 type FeedOptions struct {
 	// Heartbeat is how often an idle server-sent event stream gets a comment line (default 15 s),
-	// so that proxies and clients see the connection is alive.
+	// so that proxies and clients see the connection is alive. NDJSON streams get none: every
+	// line of one is an item (an empty or other line would be no item, or no JSON text); TCP
+	// keepalive is what probes an idle one.
 	Heartbeat time.Duration
-	// Coalesce is how long a caught-up stream waits after sending before it reads again (default
-	// DefaultCoalesce; negative: not at all). Under a high write rate a subscriber then wakes at
-	// most once per Coalesce and sends what accumulated in one write, instead of waking for every
+	// Coalesce is how long a caught-up stream waits after sending, and after being woken by new
+	// events, before it reads again (default DefaultCoalesce; negative: not at all). Under a high
+	// write rate a subscriber then wakes at most once per Coalesce (also one that sees none of
+	// the new events) and sends what accumulated in one write, instead of waking for every
 	// commit: the cost of many subscribers stops growing with the write rate. It adds at most
 	// Coalesce to an item's latency; a backlog (a cascade, a catch-up) is sent without pauses.
 	Coalesce time.Duration
@@ -208,6 +210,28 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *p
 		coalesce = DefaultCoalesce
 	}
 	var pause *time.Timer
+	// wait pauses for coalesce (false: the stream ends).
+	wait := func() bool {
+		if coalesce <= 0 {
+			return true
+		}
+		if pause == nil {
+			pause = time.NewTimer(coalesce)
+		} else {
+			pause.Reset(coalesce)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-pause.C:
+			return true
+		}
+	}
+	defer func() {
+		if pause != nil {
+			pause.Stop()
+		}
+	}()
 	bw := bufio.NewWriterSize(w, 32<<10)
 	flush := func() bool { return bw.Flush() == nil && rc.Flush() == nil }
 	if !flush() { // headers out at once: the client knows it is subscribed
@@ -216,16 +240,12 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *p
 	var line []byte
 	for {
 		for i := range items {
-			b, err := json.Marshal(&items[i])
-			if err != nil {
-				return nil
-			}
 			line = line[:0]
 			if sse {
 				line = append(append(append(line, "id: "...), items[i].ID...), "\nevent: status\ndata: "...)
-				line = append(append(line, b...), "\n\n"...)
+				line = append(items[i].AppendJSON(line), "\n\n"...)
 			} else {
-				line = append(append(line, b...), '\n')
+				line = append(items[i].AppendJSON(line), '\n')
 			}
 			if _, err := bw.Write(line); err != nil {
 				return nil
@@ -234,18 +254,8 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *p
 		if len(items) > 0 && !flush() {
 			return nil
 		}
-		if len(items) > 0 && len(items) < streamBatch && coalesce > 0 {
-			if pause == nil {
-				pause = time.NewTimer(coalesce)
-				defer pause.Stop()
-			} else {
-				pause.Reset(coalesce)
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-pause.C:
-			}
+		if len(items) > 0 && len(items) < streamBatch && !wait() {
+			return nil
 		}
 		for {
 			items, err = reader.Next(ctx, streamBatch)
@@ -265,6 +275,11 @@ func (s *Server) streamChanges(w http.ResponseWriter, r *http.Request, reader *p
 				if _, err := bw.WriteString(": keep-alive\n\n"); err != nil || !flush() {
 					return nil
 				}
+			}
+			// Woken by new events, which this viewer may not even see: let more accumulate, so
+			// that a stream wakes at most once per coalesce whatever it sees.
+			if werr == nil && !wait() {
+				return nil
 			}
 		}
 		if err != nil {

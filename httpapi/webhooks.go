@@ -12,7 +12,9 @@ import (
 // Webhooks manages webhook registrations; *webhook.Manager satisfies it. Errors are *domain.Error
 // (invalid, not_found, conflict) or internal.
 type Webhooks interface {
-	Create(owner webhook.Owner, url, description string) (webhook.Webhook, string, error)
+	// Create's key is the request's Idempotency-Key ("" for none): a retry with the same key and
+	// body returns the first webhook and secret and registers nothing.
+	Create(owner webhook.Owner, url, description, key string) (webhook.Webhook, string, error)
 	List(owner string) []webhook.Webhook
 	Get(owner, id string) (webhook.Webhook, error)
 	Delete(owner, id string) error
@@ -60,17 +62,19 @@ func (s *Server) webhookOwner(p Principal) (webhook.Owner, error) {
 // webhookID is the path's webhook ID; malformed IDs are simply not found.
 func webhookID(r *http.Request) string { return mux.Vars(r)["id"] }
 
-// POST /v1/webhooks
+// POST /v1/webhooks. A retry with the same Idempotency-Key and body answers the first
+// registration again, the same 201 with the same secret (to the same principal only: keys are
+// per principal).
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, p Principal) error {
 	owner, err := s.webhookOwner(p)
 	if err != nil {
 		return err
 	}
-	req, err := decodeBody[createWebhookRequest](w, r)
+	req, m, err := decodeWrite[createWebhookRequest](w, r, p)
 	if err != nil {
 		return err
 	}
-	hook, secret, err := s.feed.Webhooks.Create(owner, req.URL, req.Description)
+	hook, secret, err := s.feed.Webhooks.Create(owner, req.URL, req.Description, m.IdempotencyKey)
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,13 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"github.com/freezeledger/freezeledger/internal/jsonwire"
 	"strconv"
 
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
+	"github.com/freezeledger/freezeledger/internal/jsonwire"
 )
 
 // Change is one item of the change feed (shared/API.md, "Change feed and webhooks"): customer
@@ -33,6 +34,22 @@ type Change struct {
 	FreezeType          *string     `json:"freeze_type"`
 	Origin              *string     `json:"origin"`
 	Cause               ChangeCause `json:"cause"`
+
+	// raw is the item's JSON after its "id" member, shared by every reader of the event
+	// (changecache.go), or nil: AppendJSON then encodes the item itself.
+	raw []byte
+}
+
+// AppendJSON appends the item's JSON to dst: byte for byte what json.Marshal(c) writes, from the
+// encoding shared by every reader of the event when there is one.
+func (c *Change) AppendJSON(dst []byte) []byte {
+	if c.raw == nil {
+		b, _ := json.Marshal(c) // a Change always encodes
+		return append(dst, b...)
+	}
+	dst = append(dst, `{"id":`...)
+	dst = jsonwire.AppendString(dst, c.ID, jsonwire.HTMLSafe)
+	return append(dst, c.raw...)
 }
 
 // ChangeCause is the event behind a Change: its type, the partner it froze or unfroze (partner
@@ -56,6 +73,9 @@ type ChangeViewer struct {
 // waits at most one slice.
 const changeBudget = 4096
 
+// maxKeptItems is the largest Next result whose slice a reader keeps for the next call.
+const maxKeptItems = 1024
+
 // ChangeReader reads the change feed for one viewer, in log order, from a cursor. It holds no
 // items beyond what Next returns and one look-ahead item, and per event in progress only where it
 // is in the candidate lists: memory stays bounded in a cascade of any size.
@@ -74,7 +94,9 @@ type ChangeReader struct {
 	sub     eventstore.Subscription // from scan, opened by the first fill
 	pending []eventstore.RecordedEvent
 	ev      *changeEvent
+	cached  changeEvent // ev, when it is a cached event
 	dec     decoded
+	buf     []Change // Next's result, reused
 }
 
 // changeEvent is the event a reader is in the middle of.
@@ -95,6 +117,11 @@ type changeEvent struct {
 	skip                int  // items to find but not return (resuming after item skip-1)
 	scanned             bool // every candidate examined
 	queue               []queuedChange
+	// set, when the event's items are cached (changecache.go): the reader filters them, from
+	// set.items[k] on, instead of examining candidates (n and skip count as above); visible is
+	// how many of them the viewer sees, -1 until counted.
+	set     *changeSet
+	visible int
 }
 
 // queuedChange is an item found but not yet returned: item 0 waits until it is known whether the
@@ -117,8 +144,9 @@ func (m *ReadModels) Changes(viewer ChangeViewer, after ChangeCursor) *ChangeRea
 func (r *ChangeReader) Cursor() ChangeCursor { return r.cursor }
 
 // Next returns up to limit items (limit <= 0 means 1000) that the read models have already applied,
-// without waiting: an empty result means the reader has caught up (see Wait). Errors: invalid for
-// a start cursor beyond the store's head, the store's read errors, ctx's error.
+// without waiting: an empty result means the reader has caught up (see Wait). The slice is the
+// reader's: it is valid until the next Next or Close (the items themselves may be kept). Errors:
+// invalid for a start cursor beyond the store's head, the store's read errors, ctx's error.
 func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 	if limit <= 0 {
 		limit = 1000
@@ -129,7 +157,13 @@ func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 		}
 		r.begun = true
 	}
-	var out []Change
+	out := r.buf[:0]
+	defer func() {
+		if cap(out) <= maxKeptItems { // a cascade's big page is not kept
+			r.buf = out[:0]
+		}
+	}()
+	applied := r.m.Applied()
 	for len(out) < limit {
 		if r.ev == nil {
 			if len(r.pending) == 0 {
@@ -140,8 +174,10 @@ func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 					break
 				}
 			}
-			if r.m.Applied().Less(r.pending[0].Position) {
-				break // the store is ahead of the read models: wait for them (Wait)
+			if applied.Less(r.pending[0].Position) {
+				if applied = r.m.Applied(); applied.Less(r.pending[0].Position) {
+					break // the store is ahead of the read models: wait for them (Wait)
+				}
 			}
 			if changeKindOf(r.pending[0].Type) == changesNothing {
 				// Most events (reservations, registrations) change no status: no lock, no decoding.
@@ -158,7 +194,11 @@ func (r *ChangeReader) Next(ctx context.Context, limit int) ([]Change, error) {
 			}
 			r.ev = ev
 		}
-		out = r.step(out, limit)
+		if r.ev.set != nil {
+			out = r.stepCached(out, limit)
+		} else {
+			out = r.step(out, limit)
+		}
 		if r.ev.done() {
 			r.cursor = ChangeCursor{Position: r.ev.pos, Item: WholeEvent}
 			r.ev = nil
@@ -289,8 +329,30 @@ func (r *ChangeReader) waitingFor() (pos eventstore.Position, strictlyAfter bool
 	return r.scan, true
 }
 
-// open prepares the reader to walk the changes of rec, an event the read models have applied.
+// open prepares the reader to walk the changes of rec, an event the read models have applied:
+// from the shared cache if the event is there; else the reader computes it, for every viewer and
+// into the cache if it is small enough, or walks it itself.
 func (r *ChangeReader) open(rec *eventstore.RecordedEvent) (*changeEvent, error) {
+	cache := &r.m.changeSets
+	if set := cache.get(rec.Position); set != nil && !set.big {
+		return set.startAt(&r.cached), nil
+	}
+	ev, err := r.walk(rec)
+	if err != nil || ev.scanned {
+		return ev, err
+	}
+	set := cache.claim(rec.Position)
+	if set == nil {
+		return ev, nil // a big event, or another reader's slot now: walk it
+	}
+	if err := r.m.computeSet(set, ev); err != nil || set.big {
+		return ev, err
+	}
+	return set.startAt(&r.cached), nil
+}
+
+// walk prepares the reader to examine the candidates of rec itself.
+func (r *ChangeReader) walk(rec *eventstore.RecordedEvent) (*changeEvent, error) {
 	ev := &changeEvent{pos: rec.Position, posStr: rec.Position.String(), kind: changeKindOf(rec.Type), casFor: -1}
 	m := r.m
 	m.mu.RLock()
@@ -375,6 +437,44 @@ func (r *ChangeReader) step(out []Change, limit int) []Change {
 	}
 }
 
+// stepCached moves a cached event on: the viewer's items among set.items, numbered among what it
+// sees, up to limit in all. Past the last one it sees, the event is done. No lock is taken: the set
+// is immutable.
+func (r *ChangeReader) stepCached(out []Change, limit int) []Change {
+	ev := r.ev
+	items := ev.set.items
+	if ev.visible < 0 { // first step: how many the viewer sees decides item 0's ID
+		ev.visible = 0
+		for i := range items {
+			if r.viewer.sees(&items[i]) {
+				ev.visible++
+			}
+		}
+	}
+	for ev.k < len(items) && len(out) < limit && ev.n < ev.visible {
+		it := &items[ev.k]
+		ev.k++
+		if !r.viewer.sees(it) {
+			continue
+		}
+		n := ev.n
+		ev.n++
+		if n < ev.skip {
+			continue
+		}
+		ch := it.ch
+		if ev.visible > 1 {
+			ch.ID = ev.posStr + "." + strconv.Itoa(n)
+		} else {
+			ch.ID = ev.posStr
+		}
+		out = append(out, ch)
+		r.cursor = ChangeCursor{Position: ev.pos, Item: n}
+	}
+	ev.scanned = ev.n >= ev.visible
+	return out
+}
+
 // emit moves the queued items whose IDs are known to out, up to limit. Item 0's ID is known once a
 // second item is found ("POSITION.0") or the scan ended without one ("POSITION").
 func (r *ChangeReader) emit(out []Change, limit int) []Change {
@@ -401,7 +501,7 @@ func (r *ChangeReader) emit(out []Change, limit int) []Change {
 func (r *ChangeReader) scan1(s *state, budget *int) bool {
 	ev := r.ev
 	before, after := ev.leaf, ev.leaf+1
-	found := func(ci uint32, st feedStatus) bool {
+	found := func(ci uint32, st feedStatus, pi uint32) bool {
 		n := ev.n
 		ev.n++
 		if n < ev.skip {
@@ -410,7 +510,7 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 		if ev.meta != nil {
 			ev.cause.Actor, ev.meta = decodeActor(ev.meta), nil
 		}
-		ch := s.change(&s.customers[ci], st)
+		ch := s.change(&s.customers[ci], st, pi)
 		ch.Position, ch.Index, ch.Cause = ev.posStr, uint64(ev.leaf), ev.cause
 		ev.queue = append(ev.queue, queuedChange{n: n, ch: ch})
 		return true
@@ -418,12 +518,22 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 	if ev.kind == changesCustomer {
 		ev.scanned = true
 		ci, ok := s.lookupBytes(ev.cust)
-		if ok && r.sees(s, ci) {
-			c := &s.customers[ci]
+		if !ok {
+			return true
+		}
+		// Tenancy and cascade by the association in force at the event, not now (rule 20: a
+		// customer may later move to another partner).
+		c := &s.customers[ci]
+		pb, pa := s.associatedPartnerAt(c, before), s.associatedPartnerAt(c, after)
+		pi := pa
+		if pi == noPartner {
+			pi = pb // the event ended the association: its item belongs to the partner it ended
+		}
+		if r.sees(s, ci, pi) {
 			was, now := s.aroundCustomerEvent(c, ev.leaf)
-			was.inherited, now.inherited = s.underFrozenPartner(c.partner, before), s.underFrozenPartner(c.partner, after)
+			was.inherited, now.inherited = s.underFrozenPartner(pb, before), s.underFrozenPartner(pa, after)
 			if now.exists && !was.equal(now) {
-				found(ci, now)
+				found(ci, now, pi)
 			}
 		}
 		return true
@@ -446,7 +556,10 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 			*budget--
 			ci := custs[ev.k]
 			ev.k++
-			if r.viewer.CustomerID != "" && !r.sees(s, ci) {
+			if s.associatedPartnerAt(&s.customers[ci], before) != pi {
+				continue // not pi's customer at the event (it moved here later, or away before)
+			}
+			if r.viewer.CustomerID != "" && !r.sees(s, ci, pi) {
 				continue
 			}
 			// A partner event is no customer's transition: the own state is the same just before
@@ -456,7 +569,7 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 			if !o.exists {
 				continue // associated after the event
 			}
-			if found(ci, feedStatus{exists: true, own: o.freeze, inherited: ev.casAfter}) {
+			if found(ci, feedStatus{exists: true, own: o.freeze, inherited: ev.casAfter}, pi) {
 				return true
 			}
 		}
@@ -466,11 +579,10 @@ func (r *ChangeReader) scan1(s *state, budget *int) bool {
 	return true
 }
 
-// sees reports whether the viewer sees customer ci.
-func (r *ChangeReader) sees(s *state, ci uint32) bool {
-	c := &s.customers[ci]
-	if r.viewer.CustomerID != "" && string(s.cidBytes(c)) != r.viewer.CustomerID {
+// sees reports whether the viewer sees an item of customer ci whose partner at the event was pi.
+func (r *ChangeReader) sees(s *state, ci, pi uint32) bool {
+	if r.viewer.CustomerID != "" && string(s.cidBytes(&s.customers[ci])) != r.viewer.CustomerID {
 		return false
 	}
-	return c.partner != noPartner && s.partnerInScope(c.partner, r.viewer.Scope)
+	return pi != noPartner && s.partnerInScope(pi, r.viewer.Scope)
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/freezeledger/freezeledger/eventstore"
 )
 
-// readFeed reads viewer's whole feed after cursor after, limit items per Next.
+// readFeed reads viewer's whole feed after cursor after, limit items per Next. It checks every
+// item's AppendJSON against encoding/json, then drops the shared encoding, so that items compare
+// equal whether they came from the cache or not.
 func readFeed(t *testing.T, m *ReadModels, viewer ChangeViewer, after ChangeCursor, limit int) []Change {
 	t.Helper()
 	r := m.Changes(viewer, after)
@@ -30,6 +32,13 @@ func readFeed(t *testing.T, m *ReadModels, viewer ChangeViewer, after ChangeCurs
 		}
 		if len(items) == 0 {
 			return out
+		}
+		for i := range items {
+			want, err := json.Marshal(&items[i])
+			if got := items[i].AppendJSON([]byte("x")); err != nil || string(got[1:]) != string(want) {
+				t.Fatalf("item %s: AppendJSON\n%s\nencoding/json\n%s", items[i].ID, got[1:], want)
+			}
+			items[i].raw = nil
 		}
 		out = append(out, items...)
 	}
@@ -109,12 +118,28 @@ func byPosition(t *testing.T, items []Change, leafOf map[string]uint64) map[stri
 }
 
 // The feed yields exactly the status changes that time travel shows, event by event, cascades
-// included, in log order, for every viewer's subtree; and any item's ID resumes right after it.
+// included, in log order, for every viewer's subtree; and any item's ID resumes right after it. It
+// holds with the shared item cache, without it, and with a tiny one (4 events of at most 2 items:
+// readers mix cached events, evicted ones and ones too big to keep).
 func TestChangesEqualTimeTravelDifferences(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		tune func(*changeCache)
+	}{
+		{"cache", func(*changeCache) {}},
+		{"no cache", func(c *changeCache) { c.disabled = true }},
+		{"tiny cache", func(c *changeCache) { c.size, c.maxItems = 4, 2 }},
+	} {
+		t.Run(c.name, func(t *testing.T) { testChangesEqualTimeTravel(t, c.tune) })
+	}
+}
+
+func testChangesEqualTimeTravel(t *testing.T, tune func(*changeCache)) {
 	l := newLedger(t)
 	customers, partners := randomLog(l, 11, 400)
 	evs := readAll(t, l.store)
 	m := openModels(t, l.store, t.TempDir())
+	tune(&m.changeSets)
 	waitFor(t, m, evs[len(evs)-1].Position)
 	leafOf := map[string]uint64{}
 	for i, e := range evs {
@@ -243,6 +268,48 @@ func TestChangesDistributorCascade(t *testing.T) {
 	if len(one) != 3 || one[0].CustomerID != "r1-1" || one[1].ID != p || one[2].Cause.EventType != domain.EventPartnerUnfrozen {
 		t.Fatalf("customer r1-1's feed: %+v", one)
 	}
+}
+
+// Readers of different viewers share one computation of an event's items: the second reader's
+// item carries the first one's encoding, and a cascade larger than the cache takes is not kept.
+func TestChangeCacheSharesItems(t *testing.T) {
+	l := newLedger(t)
+	l.registerPartner("dist-1", domain.PartnerDistributor, "")
+	l.registerPartner("res-1", domain.PartnerReseller, "dist-1")
+	for i := 0; i < changeCacheMaxItems+1; i++ {
+		l.associate(fmt.Sprintf("c-%d", i), "res-1", "dist-1", nil, "")
+	}
+	pos := l.freeze("c-0", "res-1", opsOf("res-1"), domain.FreezeAccountAndResource, domain.FreezeAccount, "upgrade")
+	big := l.freezePartner("dist-1", platform, "unpaid")
+	m := openModels(t, l.store, t.TempDir())
+	waitFor(t, m, big)
+	first := readOne(t, m, ChangeViewer{Scope: "dist-1"}, pos)
+	second := readOne(t, m, ChangeViewer{Scope: "res-1"}, pos)
+	if first.ID != pos.String() || second.ID != pos.String() || &first.raw[0] != &second.raw[0] {
+		t.Fatalf("items of one event not shared: %s %s", first.ID, second.ID)
+	}
+	if items := readFeed(t, m, ChangeViewer{}, ChangeCursor{Position: pos, Item: WholeEvent}, 100); len(items) != changeCacheMaxItems+1 {
+		t.Fatalf("the cascade: %d items", len(items))
+	}
+	if set := m.changeSets.get(big); set == nil || !set.big || set.items != nil {
+		t.Fatalf("the %d-item cascade's cache entry: %+v", changeCacheMaxItems+1, set)
+	}
+}
+
+// readOne is the first item viewer sees of the event at pos (read from the event before it).
+func readOne(t *testing.T, m *ReadModels, viewer ChangeViewer, pos eventstore.Position) Change {
+	t.Helper()
+	m.mu.RLock()
+	cut := m.st.cutAtPosition(pos)
+	prev := m.st.pos[cut-2]
+	m.mu.RUnlock()
+	r := m.Changes(viewer, ChangeCursor{Position: prev, Item: WholeEvent})
+	defer r.Close()
+	items, err := r.Next(context.Background(), 1)
+	if err != nil || len(items) != 1 || items[0].Position != pos.String() || items[0].raw == nil {
+		t.Fatalf("viewer %+v: %v %+v", viewer, err, items)
+	}
+	return items[0]
 }
 
 // Wait returns once something new is applied; Next never runs ahead of the read models.

@@ -120,11 +120,22 @@ func (s *state) cascadeGroups(pi uint32) []uint32 {
 	return groups
 }
 
-// change builds the feed item of customer c whose status after the event is st.
-func (s *state) change(c *customer, st feedStatus) Change {
+// associatedPartnerAt is the partner customer c was associated with at cut (noPartner when it
+// was not associated then). The change feed decides every item's tenancy, partner_id and cascade
+// with it, never with the customer's partner now: an item stays in the subtree it was in when it
+// happened. Phase 1 has no re-association (rule 10: an ID is associated once), so it is c.partner;
+// disassociation (rule 20) must make it answer from the customer's association history.
+func (s *state) associatedPartnerAt(c *customer, cut uint32) uint32 {
+	_ = cut
+	return c.partner
+}
+
+// change builds the feed item of customer c whose status after the event is st and whose
+// partner at the event was pi.
+func (s *state) change(c *customer, st feedStatus, pi uint32) Change {
 	ch := Change{
 		CustomerID:     s.cid(c),
-		PartnerID:      s.partners[c.partner].id,
+		PartnerID:      s.partners[pi].id,
 		State:          stateActive,
 		EffectiveState: stateActive,
 	}

@@ -83,6 +83,8 @@ type ReadModels struct {
 	sinceCkpt   atomic.Int64 // events applied since the last checkpoint
 	lastCkptAt  time.Time    // guarded by mu
 	ckptApplied eventstore.Position
+
+	changeSets changeCache // the change feed's items of recent events, shared by its readers
 }
 
 // Open loads the read models from the checkpoint in dir (created if missing) if there is one of

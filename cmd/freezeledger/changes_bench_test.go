@@ -23,6 +23,7 @@ import (
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/eventstore/embedded"
+	"github.com/freezeledger/freezeledger/httpapi"
 )
 
 // BenchmarkWritesWithFeedSubscribers measures customer freezes and unfreezes over loopback (8
@@ -30,78 +31,133 @@ import (
 // subscribers plus 100 webhooks (10 principals × 10, to one loopback receiver) attached: every
 // write yields an item that the platform's and dist-a's subscribers and webhooks receive. The
 // harness's store runs without fsync (UnsafeNoSync), so the figure isolates the feed's CPU cost.
+// Everything runs in one process: cpu-µs/write is the server's, the writers', the subscribers'
+// and the receiver's (BenchmarkWritesWithFeedSubscribersServerProcess separates the server's).
 func BenchmarkWritesWithFeedSubscribers(b *testing.B) {
-	for _, c := range []struct{ sse, hooks int }{{0, 0}, {100, 0}, {0, 100}, {100, 100}} {
-		b.Run(fmt.Sprintf("sse=%d/webhooks=%d", c.sse, c.hooks), func(b *testing.B) {
+	for _, c := range feedBenchCases {
+		b.Run(c.String(), func(b *testing.B) {
 			ts := startServerFull(b, b.TempDir(), standardPrincipals, nil, []string{"--log-level", "error", "--webhook-allow-insecure-loopback"})
-			ts.setupHierarchy()
-			const writers = 8
-			for i := 0; i < writers; i++ {
-				ts.mustB(b, 201, "POST", "/v1/customers", "op-dist-a", fmt.Sprintf(`{"customer_id":"w-%d","name":"W","partner_id":"dist-a"}`, i))
-			}
-			var received atomic.Int64
-			if c.hooks > 0 {
-				rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					_, _ = io.Copy(io.Discard, r.Body)
-					received.Add(1)
-				}))
-				defer rc.Close()
-				owners := []string{"plat", "op-dist-a", "op-res-a1", "op-res-a2", "op-dist-b", "op-res-b1", "op-sp-c", "rd", "rd-a", "rd-res-a1"}
-				for i := 0; i < c.hooks; i++ {
-					ts.mustB(b, 201, "POST", "/v1/webhooks", owners[i%len(owners)], fmt.Sprintf(`{"url":%q}`, rc.URL))
-				}
-			}
-			if c.sse > 0 {
-				ctx, cancel := context.WithCancel(context.Background())
-				var wg sync.WaitGroup
-				defer func() { cancel(); wg.Wait() }()
-				viewers := []string{"plat", "rd", "rd-a", "op-dist-a", "aud", "op-res-a1", "aud-a", "op-dist-b", "rd-res-a1", "op-sp-c"}
-				for i := 0; i < c.sse; i++ {
-					req, _ := http.NewRequestWithContext(ctx, "GET", ts.url+"/v1/changes", nil)
-					req.Header.Set("Authorization", "Bearer "+ts.tokens[viewers[i%len(viewers)]])
-					req.Header.Set("Accept", "text/event-stream")
-					resp, err := http.DefaultClient.Do(req)
-					if err != nil {
-						b.Fatal(err)
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						defer resp.Body.Close()
-						sc := bufio.NewScanner(resp.Body)
-						for sc.Scan() {
-						}
-					}()
-				}
-			}
-			var seq atomic.Int64
-			b.SetParallelism(writers / 2) // GOMAXPROCS is 2 here: 8 writers
-			cpu0 := cpuTime()
-			start := time.Now()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				w := seq.Add(1) - 1
-				id := fmt.Sprintf("w-%d", w%writers)
-				frozen := true
-				for pb.Next() {
-					path, body := "/v1/customers/"+id+"/unfreeze", `{"reason":"bench","unfreeze_type":"ACCOUNT"}`
-					if !frozen {
-						path, body = "/v1/customers/"+id+"/freeze", `{"reason":"bench"}`
-					}
-					if st := ts.post(path, "op-dist-a", body); st != 200 {
-						b.Errorf("%s: %d", path, st)
-						return
-					}
-					frozen = !frozen
-				}
-			})
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
-			// CPU per write (the whole process: server, writers, subscribers' readers and the
-			// receiver) is steadier than writes/s on a shared machine.
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/write")
+			writesWithFeed(b, ts, c, func() time.Duration { return cpuTime() }, "cpu-µs/write")
 		})
 	}
+}
+
+// BenchmarkWritesWithFeedSubscribersServerProcess is BenchmarkWritesWithFeedSubscribers with the
+// server as a child process (the real binary, its store with fsync), so that server-cpu-µs/write
+// is the server's CPU alone; the writers, the SSE subscribers and the webhook receiver stay in the
+// benchmark's process (they still share the machine's cores with it).
+func BenchmarkWritesWithFeedSubscribersServerProcess(b *testing.B) {
+	bin := buildBinary(b)
+	for _, c := range feedBenchCases {
+		b.Run(c.String(), func(b *testing.B) {
+			dir := b.TempDir()
+			ts := &testServer{t: b, dir: dir, tokens: map[string]string{}, client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
+			for _, p := range standardPrincipals {
+				tok, err := httpapi.CreatePrincipal(PrincipalsFile(dir), p.name, domain.Role(p.role), p.partner)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ts.tokens[p.name] = tok
+			}
+			p := startProc(b, bin, dir, "--webhook-allow-insecure-loopback")
+			ts.url = "http://" + p.addr
+			defer ts.client.CloseIdleConnections()
+			writesWithFeed(b, ts, c, func() time.Duration { return procCPU(b, p.cmd.Process.Pid) }, "server-cpu-µs/write")
+		})
+	}
+}
+
+type feedBenchCase struct{ sse, hooks int }
+
+func (c feedBenchCase) String() string { return fmt.Sprintf("sse=%d/webhooks=%d", c.sse, c.hooks) }
+
+var feedBenchCases = []feedBenchCase{{0, 0}, {100, 0}, {0, 100}, {100, 100}}
+
+// writesWithFeed runs the writers against ts with c attached and reports writes/s and the CPU
+// time cpu gives per write as unit.
+func writesWithFeed(b *testing.B, ts *testServer, c feedBenchCase, cpu func() time.Duration, unit string) {
+	ts.setupHierarchy()
+	const writers = 8
+	for i := 0; i < writers; i++ {
+		ts.mustB(b, 201, "POST", "/v1/customers", "op-dist-a", fmt.Sprintf(`{"customer_id":"w-%d","name":"W","partner_id":"dist-a"}`, i))
+	}
+	var received atomic.Int64
+	if c.hooks > 0 {
+		rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			received.Add(1)
+		}))
+		defer rc.Close()
+		owners := []string{"plat", "op-dist-a", "op-res-a1", "op-res-a2", "op-dist-b", "op-res-b1", "op-sp-c", "rd", "rd-a", "rd-res-a1"}
+		for i := 0; i < c.hooks; i++ {
+			ts.mustB(b, 201, "POST", "/v1/webhooks", owners[i%len(owners)], fmt.Sprintf(`{"url":%q}`, rc.URL))
+		}
+	}
+	if c.sse > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		defer func() { cancel(); wg.Wait() }()
+		viewers := []string{"plat", "rd", "rd-a", "op-dist-a", "aud", "op-res-a1", "aud-a", "op-dist-b", "rd-res-a1", "op-sp-c"}
+		for i := 0; i < c.sse; i++ {
+			req, _ := http.NewRequestWithContext(ctx, "GET", ts.url+"/v1/changes", nil)
+			req.Header.Set("Authorization", "Bearer "+ts.tokens[viewers[i%len(viewers)]])
+			req.Header.Set("Accept", "text/event-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer resp.Body.Close()
+				sc := bufio.NewScanner(resp.Body)
+				for sc.Scan() {
+				}
+			}()
+		}
+	}
+	var seq atomic.Int64
+	b.SetParallelism(writers / 2) // GOMAXPROCS is 2 here: 8 writers
+	cpu0 := cpu()
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := seq.Add(1) - 1
+		id := fmt.Sprintf("w-%d", w%writers)
+		frozen := true
+		for pb.Next() {
+			path, body := "/v1/customers/"+id+"/unfreeze", `{"reason":"bench","unfreeze_type":"ACCOUNT"}`
+			if !frozen {
+				path, body = "/v1/customers/"+id+"/freeze", `{"reason":"bench"}`
+			}
+			if st := ts.post(path, "op-dist-a", body); st != 200 {
+				b.Errorf("%s: %d", path, st)
+				return
+			}
+			frozen = !frozen
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
+	// CPU per write is steadier than writes/s on a shared machine.
+	b.ReportMetric(float64((cpu()-cpu0).Microseconds())/float64(b.N), unit)
+}
+
+// procCPU is process pid's user and system CPU time so far (from /proc, in clock ticks of 10 ms).
+func procCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which is in parentheses): state is field 3; utime and stime
+	// are fields 14 and 15.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, raw)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // cpuTime is the process's user and system CPU time so far.

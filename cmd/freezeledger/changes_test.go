@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -210,6 +212,59 @@ func TestChangeFeedOverHTTP(t *testing.T) {
 	}
 	if seen["c-a"] != "ACTIVE" || seen["c-a1"] != "FROZEN" || seen["c-a2"] != "FROZEN" {
 		t.Fatalf("unfreeze over NDJSON: %v", seen)
+	}
+	// An idle NDJSON stream writes nothing (no heartbeat line: an empty line is no JSON text, and
+	// nextLine fails on anything but an item): two SSE heartbeats pass, then the next line is
+	// the next item.
+	idle := ts.openChanges(t, "/v1/changes"+q("after", ts.head().String()), "plat", "text/event-stream")
+	idle.nextHeartbeat()
+	idle.nextHeartbeat()
+	again := ts.must(200, "POST", "/v1/customers/c-c/unfreeze", "op-sp-c", map[string]any{"reason": "paid", "unfreeze_type": "ACCOUNT"}).json(t)
+	if it := nd.nextLine(); it["position"] != again["position"] || it["customer_id"] != "c-c" {
+		t.Fatalf("after an idle NDJSON stream: %v", it)
+	}
+}
+
+// NDJSON streams have no in-band heartbeat; what keeps an idle one alive is TCP keepalive, which
+// the server's listener enables on every connection it accepts (Go's default: the first probe
+// after 15 s idle).
+func TestServerConnectionsHaveTCPKeepalive(t *testing.T) {
+	ln, err := listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dialed := make(chan error, 1)
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			defer c.Close()
+		}
+		dialed <- err
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := <-dialed; err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var on, idle int
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		if on, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE); serr == nil {
+			idle, serr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+		}
+	}); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	if on != 1 || idle != 15 {
+		t.Fatalf("accepted connection: SO_KEEPALIVE %d, TCP_KEEPIDLE %d s; want 1 and 15", on, idle)
 	}
 }
 

@@ -25,7 +25,7 @@ var crashKills = flag.Int("crash.kills", 5, "TestCrashKill9: how many times to S
 
 // buildBinary builds the real freezeledger binary into a temporary directory (with -race when the
 // tests run with it).
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -58,7 +58,7 @@ var servingRE = regexp.MustCompile(`serving.*addr=(\S+)`)
 
 // startProc starts bin serve on dataDir, listening on a free loopback port, with any extra flags,
 // and waits until it serves.
-func startProc(t *testing.T, bin, dataDir string, flags ...string) *procServer {
+func startProc(t testing.TB, bin, dataDir string, flags ...string) *procServer {
 	t.Helper()
 	p := &procServer{exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "info"}, flags...)...)

@@ -314,3 +314,88 @@ func TestWebhookIsolationRedirectsAndSecretStorage(t *testing.T) {
 		t.Fatalf("webhooks dir: %d records, want 3", records)
 	}
 }
+
+// A retried registration with the same Idempotency-Key returns the first result (the same
+// webhook and secret) and registers nothing, also concurrently and after a restart; the same key
+// with another body is a 409; keys are per principal; a deleted webhook's key is free again.
+func TestWebhookIdempotencyKey(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServerFull(t, dir, standardPrincipals, nil, []string{"--log-level", "warn"})
+	body := map[string]any{"url": "https://hooks.example.com/a", "description": "billing"}
+	count := func(ts *testServer, who string) int {
+		t.Helper()
+		return len(ts.must(200, "GET", "/v1/webhooks", who, nil).json(t)["webhooks"].([]any))
+	}
+	first := ts.must(201, "POST", "/v1/webhooks", "op-dist-a", body, "Idempotency-Key", "reg-1").json(t)
+	id, secret := first["webhook"].(map[string]any)["id"].(string), first["secret"].(string)
+	same := func(ts *testServer, what string) {
+		t.Helper()
+		r := ts.must(201, "POST", "/v1/webhooks", "op-dist-a", body, "Idempotency-Key", "reg-1")
+		again := r.json(t)
+		if again["webhook"].(map[string]any)["id"] != id || again["secret"] != secret {
+			t.Fatalf("%s: retry answered %v, first %v", what, again, first)
+		}
+		if l := r.header.Get("Location"); l != "/v1/webhooks/"+id {
+			t.Fatalf("%s: retry's Location %q", what, l)
+		}
+		if n := count(ts, "op-dist-a"); n != 1 {
+			t.Fatalf("%s: %d webhooks after the retry, want 1", what, n)
+		}
+	}
+	same(ts, "retry")
+	// Concurrent retries: all answer the first webhook.
+	var wg sync.WaitGroup
+	ids := make([]any, 8)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := ts.call("POST", "/v1/webhooks", "op-dist-a", body, "Idempotency-Key", "reg-1"); r.status == 201 {
+				var v map[string]any
+				_ = json.Unmarshal(r.body, &v)
+				ids[i] = v["webhook"].(map[string]any)["id"]
+			}
+		}()
+	}
+	wg.Wait()
+	for i, got := range ids {
+		if got != id {
+			t.Fatalf("concurrent retry %d answered %v, want %s", i, got, id)
+		}
+	}
+	// The same key with another body: a conflict, nothing registered.
+	for _, other := range []map[string]any{
+		{"url": "https://hooks.example.com/b", "description": "billing"},
+		{"url": "https://hooks.example.com/a"},
+	} {
+		wantProblem(t, ts.call("POST", "/v1/webhooks", "op-dist-a", other, "Idempotency-Key", "reg-1"), 409, "conflict")
+	}
+	if n := count(ts, "op-dist-a"); n != 1 {
+		t.Fatalf("%d webhooks after the conflicting reuse, want 1", n)
+	}
+	// Keys are per principal; a bad key is refused.
+	if c := ts.must(201, "POST", "/v1/webhooks", "rd-a", body, "Idempotency-Key", "reg-1").json(t); c["webhook"].(map[string]any)["id"] == id {
+		t.Fatal("another principal's identical key answered the first principal's webhook")
+	}
+	wantProblem(t, ts.call("POST", "/v1/webhooks", "op-dist-a", body, "Idempotency-Key", "bad\tkey"), 400, "invalid")
+	// Without a key, each POST registers one.
+	ts.must(201, "POST", "/v1/webhooks", "op-dist-b", body)
+	ts.must(201, "POST", "/v1/webhooks", "op-dist-b", body)
+	if n := count(ts, "op-dist-b"); n != 2 {
+		t.Fatalf("%d keyless registrations, want 2", n)
+	}
+
+	// Durable: after a restart the retry still answers the first webhook and secret.
+	ts.shutdown()
+	ts2 := startServerFull(t, dir, nil, nil, []string{"--log-level", "warn"})
+	for k, v := range ts.tokens {
+		ts2.tokens[k] = v
+	}
+	same(ts2, "retry after a restart")
+	wantProblem(t, ts2.call("POST", "/v1/webhooks", "op-dist-a", map[string]any{"url": "https://hooks.example.com/b"}, "Idempotency-Key", "reg-1"), 409, "conflict")
+	// Deleted: the key lives with its registration, so a retry registers anew.
+	ts2.must(204, "DELETE", "/v1/webhooks/"+id, "op-dist-a", nil)
+	if c := ts2.must(201, "POST", "/v1/webhooks", "op-dist-a", body, "Idempotency-Key", "reg-1").json(t); c["webhook"].(map[string]any)["id"] == id {
+		t.Fatal("a deleted webhook's key answered the deleted webhook")
+	}
+}

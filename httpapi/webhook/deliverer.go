@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -81,6 +80,9 @@ func (m *Manager) deliverFrom(ctx context.Context, h *hook, reader *projections.
 			if err != nil && wctx.Err() == nil {
 				return err
 			}
+			if err == nil && m.o.Coalesce > 0 && sleep(ctx, m.o.Coalesce) != nil {
+				return ctx.Err() // woken by new events: let more of them accumulate first
+			}
 			continue
 		}
 		for i := range items {
@@ -94,11 +96,7 @@ func (m *Manager) deliverFrom(ctx context.Context, h *hook, reader *projections.
 // deliver sends one item until the receiver acknowledges it (true), or the webhook is disabled,
 // deleted or shut down (false).
 func (m *Manager) deliver(ctx context.Context, h *hook, it *projections.Change, r *rand.Rand) bool {
-	body, err := json.Marshal(it)
-	if err != nil {
-		m.log.Error("webhook: encoding an item", "item", it.ID, "error", err)
-		return false
-	}
+	body := it.AppendJSON(nil)
 	h.mu.Lock()
 	id, url, secret := h.rec.ID, h.rec.URL, h.rec.Secret
 	h.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 // hook is one webhook at run time: its record and its deliverer's bookkeeping.
 type hook struct {
 	owner string // immutable copy of rec.Owner, read under Manager.mu
+	key   string // immutable copy of rec.IdempotencyKey, read under Manager.mu
 
 	mu      sync.Mutex
 	rec     record
@@ -22,7 +23,7 @@ type hook struct {
 }
 
 func newHook(r record) *hook {
-	return &hook{owner: r.Owner, rec: r, wake: make(chan struct{}, 1)}
+	return &hook{owner: r.Owner, key: r.IdempotencyKey, rec: r, wake: make(chan struct{}, 1)}
 }
 
 func (h *hook) view() Webhook {

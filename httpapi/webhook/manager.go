@@ -34,6 +34,9 @@ const (
 	StateDisabled = "disabled"
 )
 
+// DefaultCoalesce is Options.Coalesce's default.
+const DefaultCoalesce = 10 * time.Millisecond
+
 // Limits.
 const (
 	DefaultMaxPerOwner = 20
@@ -83,6 +86,11 @@ type Options struct {
 	// PersistEvery is the longest a delivered item's cursor stays unsaved while items flow (default
 	// 1 s); it is also saved whenever the feed is caught up, on a change of state, and on shutdown.
 	PersistEvery time.Duration
+	// Coalesce is how long a caught-up deliverer, woken by new events, waits before it reads them
+	// (default DefaultCoalesce; negative: not at all): under a high write rate each webhook then
+	// wakes at most once per Coalesce, also when it sees none of the new events, instead of once
+	// per commit. It adds at most Coalesce to an item's latency.
+	Coalesce time.Duration
 	// OnDisable, if set, is called (from the deliverer's goroutine) once a webhook has been
 	// disabled and that is saved: for alerts, metrics and tests.
 	OnDisable func(id, reason string)
@@ -98,7 +106,8 @@ type Manager struct {
 
 	mu    sync.Mutex
 	hooks map[string]*hook
-	run   context.Context // nil until Run
+	keys  map[idemKey]string // the registrations' Idempotency-Keys: owner and key digest to ID
+	run   context.Context    // nil until Run
 	wg    sync.WaitGroup
 }
 
@@ -125,6 +134,9 @@ func Open(o Options) (*Manager, error) {
 	if o.PersistEvery <= 0 {
 		o.PersistEvery = time.Second
 	}
+	if o.Coalesce == 0 {
+		o.Coalesce = DefaultCoalesce
+	}
 	st, err := openFileStore(o.Dir)
 	if err != nil {
 		return nil, err
@@ -133,9 +145,12 @@ func Open(o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{o: o, log: o.Logger, store: st, send: newSender(o.Timeout, o.AllowInsecureLoopback), hooks: map[string]*hook{}}
+	m := &Manager{o: o, log: o.Logger, store: st, send: newSender(o.Timeout, o.AllowInsecureLoopback), hooks: map[string]*hook{}, keys: map[idemKey]string{}}
 	for _, r := range recs {
 		m.hooks[r.ID] = newHook(r)
+		if r.IdempotencyKey != "" {
+			m.keys[idemKey{r.Owner, r.IdempotencyKey}] = r.ID
+		}
 	}
 	return m, nil
 }
@@ -186,9 +201,13 @@ func newID() (string, error) {
 }
 
 // Create registers a webhook for owner: its feed starts after what the read models have applied
-// now. It returns the webhook and its secret (shown once). Errors (*domain.Error): invalid for a
-// bad URL or description, conflict beyond MaxPerOwner webhooks.
-func (m *Manager) Create(owner Owner, url, description string) (Webhook, string, error) {
+// now. It returns the webhook and its secret (shown to the owner only here). key is the request's
+// Idempotency-Key ("" for none): if owner already has a webhook created with key and the same url
+// and description, Create registers nothing and returns that webhook as it is now and its secret;
+// the key lives as long as that webhook. Errors (*domain.Error): invalid for a bad URL or
+// description, conflict for key reused with another url or description, and beyond MaxPerOwner
+// webhooks.
+func (m *Manager) Create(owner Owner, url, description, key string) (Webhook, string, error) {
 	if err := CheckURL(url, m.o.AllowInsecureLoopback); err != nil {
 		return Webhook{}, "", domain.Errorf(domain.CodeInvalid, "%v", err)
 	}
@@ -209,10 +228,16 @@ func (m *Manager) Create(owner Owner, url, description string) (Webhook, string,
 	r := record{
 		Version: recordVersion, ID: id, URL: url, Description: description, Owner: owner.Name, Scope: owner.Scope,
 		Secret: secret, CreatedAt: m.o.Clock.Now().UTC(), State: StateActive,
-		Cursor: projections.ChangeCursor{Position: m.o.Feed.Applied(), Item: projections.WholeEvent}.String(),
+		Cursor:         projections.ChangeCursor{Position: m.o.Feed.Applied(), Item: projections.WholeEvent}.String(),
+		IdempotencyKey: keyDigest(key), RequestHash: requestDigest(url, description),
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if r.IdempotencyKey != "" {
+		if first, ok := m.keys[idemKey{owner.Name, r.IdempotencyKey}]; ok {
+			return m.replayLocked(first, r.RequestHash)
+		}
+	}
 	n := 0
 	for _, h := range m.hooks {
 		if h.owner == owner.Name {
@@ -227,8 +252,24 @@ func (m *Manager) Create(owner Owner, url, description string) (Webhook, string,
 	}
 	h := newHook(r)
 	m.hooks[id] = h
+	if r.IdempotencyKey != "" {
+		m.keys[idemKey{owner.Name, r.IdempotencyKey}] = id
+	}
 	if m.run != nil {
 		m.start(h)
+	}
+	return h.view(), secret, nil
+}
+
+// replayLocked answers a retried Create: the webhook id created with the same key, if reqHash is
+// that request's, else a conflict. m.mu held.
+func (m *Manager) replayLocked(id, reqHash string) (Webhook, string, error) {
+	h := m.hooks[id]
+	h.mu.Lock()
+	same, secret := h.rec.RequestHash == reqHash, h.rec.Secret
+	h.mu.Unlock()
+	if !same {
+		return Webhook{}, "", domain.Errorf(domain.CodeConflict, "this Idempotency-Key registered webhook %s with another url or description", id)
 	}
 	return h.view(), secret, nil
 }
@@ -298,6 +339,9 @@ func (m *Manager) Delete(owner, id string) error {
 	h.mu.Unlock()
 	m.mu.Lock()
 	delete(m.hooks, id)
+	if h.key != "" {
+		delete(m.keys, idemKey{h.owner, h.key})
+	}
 	m.mu.Unlock()
 	return m.store.remove(id)
 }

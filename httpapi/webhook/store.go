@@ -38,6 +38,11 @@ type record struct {
 	LastDelivered string    `json:"last_delivered_position"`
 	LastError     string    `json:"last_error"`
 	FailingSince  time.Time `json:"failing_since"` // zero when the last attempt succeeded
+	// IdempotencyKey and RequestHash are the SHA-256 digests (hex) of the Idempotency-Key the
+	// registration was created with and of its body (idempotency.go); empty without a key.
+	// Records written before they existed simply have none.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	RequestHash    string `json:"request_hash,omitempty"`
 }
 
 type fileStore struct{ dir string }
