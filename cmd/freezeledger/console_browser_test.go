@@ -122,7 +122,27 @@ func (b *consoleTab) open(path string) { b.t.Helper(); b.do(chromedp.Navigate(b.
 // whole page): that is how a user finds buttons and links.
 func (b *consoleTab) click(scope, label string) {
 	b.t.Helper()
+	b.waitScript()
 	b.do(chromedp.Click(chromedp.Search(scope+"//*[self::a or self::button][normalize-space()="+xpathString(label)+"]"), chromedp.NodeVisible))
+}
+
+// waitScript waits until the page's console.js has run (it marks <html> with the class js), so that a
+// click on an action opens its dialog rather than the dialog's page: the script is deferred, and a
+// loaded machine can show a page (and take a click) before running it.
+func (b *consoleTab) waitScript() {
+	b.t.Helper()
+	const ready = `!document.querySelector('script[src$="console.js"]') || document.documentElement.classList.contains("js")`
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](ready))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("console.js did not run: %v; the page was %s", err, b.pageText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // xpathString quotes s as an XPath string literal (the labels have apostrophes, none has both quotes).

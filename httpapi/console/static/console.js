@@ -3,6 +3,8 @@
 // on the page itself. No inline script anywhere (the Content-Security-Policy forbids it).
 "use strict";
 (function () {
+  // Enhanced: the dialogs below open on the page (and tests wait for this mark before clicking).
+  document.documentElement.classList.add("js");
   function newKey() {
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
     var a = new Uint8Array(16); crypto.getRandomValues(a);
