@@ -279,7 +279,8 @@ func (m *Main) releaseLoop(ctx context.Context, svc *domain.Service, log hclog.L
 // locked or unreachable) leaves no data directory behind and keeps the one-time platform token for
 // the start that succeeds.
 func (m *Main) serve(ctx context.Context) error {
-	log := m.logger()
+	out := &lockedWriter{w: m.Stderr} // one Write at a time: hclog's lines and the access log's batches
+	log := m.loggerTo(out)
 	ln, err := listen(m.cfg.listen)
 	if err != nil {
 		return err
@@ -299,9 +300,14 @@ func (m *Main) serve(ctx context.Context) error {
 	defer stopBG()
 	waitBG := m.background(bg, l, log)
 
+	var access *httpapi.AccessLog
+	if log.IsInfo() {
+		access = httpapi.NewAccessLog(out, httpapi.AccessLogOptions{JSON: m.cfg.logFormat == "json", Name: "freezeledger.http"})
+		defer access.Close() // after the http.Server has shut down: every line is out
+	}
 	srv, err := httpapi.New(httpapi.Options{
 		Ledger: l.svc, Reads: l.reads, Audit: &auditAdapter{tree: l.tree, store: l.store},
-		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout,
+		Principals: ps, Logger: log.Named("http"), AccessLog: access, Registry: l.reg, WaitTimeout: m.WaitTimeout,
 		StreamWriteTimeout: m.StreamWriteTimeout,
 		StoreReady:         func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
 	})
@@ -348,6 +354,9 @@ func (m *Main) serve(ctx context.Context) error {
 	if serr := hs.Shutdown(sctx); serr != nil {
 		log.Warn("shutdown: requests still in flight were cut", "error", serr)
 		_ = hs.Close()
+	}
+	if access != nil {
+		_ = access.Close() // the requests are done: their lines go out before the shutdown's
 	}
 	stopBG()
 	waitBG()
