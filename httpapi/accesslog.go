@@ -25,24 +25,33 @@ type AccessLogOptions struct {
 }
 
 // AccessLog writes the server's one line per request. A line is formatted into bytes without
-// reflection and appended to a buffer that one goroutine writes out, all the lines waiting at once,
-// in one Write: hclog formats through fmt and reflection and makes one write system call per line,
-// which was about 15 % of a status read's CPU under load (docs/BENCHMARKS.md). Lines look like
-// hclog's (text or JSON) at level info, with the time the line was logged.
+// reflection and appended to a buffer that one goroutine writes out, all the lines waiting at once
+// in one Write, every accessFlushEvery (50 ms) or as soon as accessFlushBytes (64 KiB) wait: hclog
+// formats through fmt and reflection and makes one write system call per line, which was about
+// 15 % of a status read's CPU under load (docs/BENCHMARKS.md). Lines look like hclog's (text or
+// JSON) at level info, with the time the line was logged.
 //
-// Lines are written in the order they were logged; a line logged before Close returns is written
-// by then. Write errors are ignored, as hclog ignores them. It is safe for concurrent use.
+// Lines are written in the order they were logged, within 50 ms; a line logged before Close
+// returns is written by then. Write errors are ignored, as hclog ignores them. It is safe for
+// concurrent use.
 type AccessLog struct {
 	out  io.Writer
 	opts AccessLogOptions
 
 	mu      sync.Mutex
-	ready   sync.Cond // the writer waits on it for lines
 	space   sync.Cond // loggers wait on it while pending is full
 	pending []byte
 	closed  bool
+	kick    chan struct{} // cap 1: enough is pending, write it now
+	stop    chan struct{} // closed by Close
+	once    sync.Once
 	done    chan struct{}
 }
+
+const (
+	accessFlushEvery = 50 * time.Millisecond
+	accessFlushBytes = 64 << 10
+)
 
 // NewAccessLog starts an AccessLog writing to out. Close it to write what is pending and stop its
 // goroutine.
@@ -50,8 +59,8 @@ func NewAccessLog(out io.Writer, o AccessLogOptions) *AccessLog {
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultAccessLogPending
 	}
-	l := &AccessLog{out: out, opts: o, done: make(chan struct{})}
-	l.ready.L, l.space.L = &l.mu, &l.mu
+	l := &AccessLog{out: out, opts: o, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	l.space.L = &l.mu
 	go l.run()
 	return l
 }
@@ -77,22 +86,30 @@ func (l *AccessLog) log(rec *accessRecord) {
 		_, _ = l.out.Write(line)
 		return
 	}
-	if len(l.pending) == 0 {
-		l.ready.Signal()
-	}
 	l.pending = append(l.pending, line...)
+	kick := len(l.pending) >= min(accessFlushBytes, l.opts.MaxPending)
 	l.mu.Unlock()
+	if kick {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // run writes the waiting lines, all at once, until Close.
 func (l *AccessLog) run() {
 	defer close(l.done)
+	tick := time.NewTicker(accessFlushEvery)
+	defer tick.Stop()
 	var spare []byte
 	for {
-		l.mu.Lock()
-		for len(l.pending) == 0 && !l.closed {
-			l.ready.Wait()
+		select {
+		case <-l.kick:
+		case <-tick.C:
+		case <-l.stop:
 		}
+		l.mu.Lock()
 		batch := l.pending
 		l.pending = spare[:0]
 		closed := l.closed
@@ -116,9 +133,9 @@ func (l *AccessLog) run() {
 func (l *AccessLog) Close() error {
 	l.mu.Lock()
 	l.closed = true
-	l.ready.Signal()
 	l.space.Broadcast()
 	l.mu.Unlock()
+	l.once.Do(func() { close(l.stop) })
 	<-l.done
 	return nil
 }
