@@ -63,6 +63,7 @@ type Channel struct {
 	released  map[reservationKey]struct{} // reservations released in this channel
 	idem      map[idemID]idemEntry        // remembered idempotency keys (see keyID)
 	idemRuns  map[idemID][]idemRun        // the runs of keys whose events are not contiguous (rare)
+	keyTTL    idemExpiry                  // when remembered keys are forgotten (idempotency.go)
 	due       map[string]time.Time        // customers awaiting resource release: id -> deadline
 	j         *journal
 }
@@ -154,7 +155,7 @@ func (c *Channel) apply(typ string, data any, ec eventCtx) {
 		at = ec.meta.Time
 		actorName = ec.meta.Actor.Name
 		if ec.meta.IdempotencyKey != "" {
-			c.noteKey(keyID(ec.meta.Actor.Name, ec.meta.IdempotencyKey), ec.meta.CommandHash, uint64(c.revision))
+			c.noteKey(keyID(ec.meta.Actor.Name, ec.meta.IdempotencyKey), ec.meta.CommandHash, uint64(c.revision), at)
 		}
 	}
 	switch d := data.(type) {

@@ -30,6 +30,11 @@ type Options struct {
 	ReservationGrace time.Duration
 	// MaxRetries bounds the reload-and-redecide rounds after a wrong expected revision (default 32).
 	MaxRetries int
+	// IdempotencyTTL is how long an idempotency key is remembered after its first use (the time its
+	// events record): within it a retry returns the first result, also after a restart; after it
+	// the key is forgotten and a command with it is decided as new. 0 means
+	// DefaultIdempotencyTTL (24 h); a negative value keeps keys for the life of a loaded channel.
+	IdempotencyTTL time.Duration
 }
 
 // DefaultRetention is the default resource retention period (rule 8).
@@ -54,12 +59,12 @@ type Service struct {
 	log  EventLog
 	opts Options
 
-	mu        sync.Mutex
-	workers   map[string]*worker
-	partners  map[string]string   // partner ID -> channel stream (confirmed)
-	customers map[string]string   // customer ID -> channel stream (confirmed)
-	keys      map[idemID][16]byte // platform idempotency key -> command hash, for keys used across channels
-	scanned   string              // GlobalReader position already scanned for channel streams
+	mu           sync.Mutex
+	workers      map[string]*worker
+	partners     map[string]string // partner ID -> channel stream (confirmed)
+	customers    map[string]string // customer ID -> channel stream (confirmed)
+	platformKeys platformKeys      // platform idempotency keys, for keys used across channels
+	scanned      string            // GlobalReader position already scanned for channel streams
 }
 
 // NewService returns a Service writing to log.
@@ -82,12 +87,15 @@ func NewService(log EventLog, opts Options) *Service {
 	if opts.MaxRetries <= 0 {
 		opts.MaxRetries = 32
 	}
+	if opts.IdempotencyTTL == 0 {
+		opts.IdempotencyTTL = DefaultIdempotencyTTL
+	}
 	return &Service{
 		log: log, opts: opts,
-		workers:   map[string]*worker{},
-		partners:  map[string]string{},
-		customers: map[string]string{},
-		keys:      map[idemID][16]byte{},
+		workers:      map[string]*worker{},
+		partners:     map[string]string{},
+		customers:    map[string]string{},
+		platformKeys: platformKeys{ttl: opts.IdempotencyTTL, keys: map[idemID]platformKey{}},
 	}
 }
 

@@ -168,6 +168,7 @@ func (w *worker) round(reqs []*request) {
 		}
 		w.state = c
 	}
+	w.state.expireKeys(s.now())
 	caughtUp := false
 	for attempt := 0; ; attempt++ {
 		c := w.state
@@ -178,7 +179,7 @@ func (w *worker) round(reqs []*request) {
 		for _, r := range reqs {
 			r.err, r.replay, r.events, r.runs = nil, false, nil, nil
 			if r.keyed {
-				if e, ok := c.idem[r.id]; ok {
+				if e, ok := c.idem[r.id]; ok && !c.keyExpired(e.seen, em.now) {
 					if e.hash == r.hash {
 						r.replay = true
 					} else {
