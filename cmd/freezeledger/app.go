@@ -73,6 +73,7 @@ type config struct {
 	principals string
 	store      string
 	retention  time.Duration
+	idemTTL    time.Duration
 	logFormat  string
 	logLevel   string
 	// principals add
@@ -110,6 +111,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.principals, "principals", "", "principals file (default <data-dir>/principals.json)")
 		fs.StringVar(&c.store, "store", "embedded", "event store: embedded, or an EventStoreDB connection string esdb://...")
 		fs.DurationVar(&c.retention, "retention", domain.DefaultRetention, "resource retention after an ACCOUNT_AND_RESOURCE freeze (rule 8)")
+		fs.DurationVar(&c.idemTTL, "idempotency-ttl", domain.DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered after its first use (a retry within it returns the first result)")
 		fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	case "principals add":
@@ -153,6 +155,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.cmd == "serve" && c.retention <= 0 {
 		return fmt.Errorf("--retention must be positive")
+	}
+	if m.cmd == "serve" && c.idemTTL <= 0 {
+		return fmt.Errorf("--idempotency-ttl must be positive")
 	}
 	if m.cmd == "serve" && c.store != "" && c.store != "embedded" && !isESDB(c.store) {
 		return fmt.Errorf("--store %q is neither embedded nor an EventStoreDB connection string (esdb://...)", c.store)

@@ -134,7 +134,7 @@ func (m *Main) openOver(store eventstore.Store, readSide func() (*projections.Re
 	l := &ledger{reg: prometheus.NewRegistry(), store: store}
 	m.onClose(l.store.Close)
 	elog := newTimedLog(eventstore.DomainLog(l.store), l.reg)
-	l.svc = domain.NewService(elog, domain.Options{Clock: m.clock(), Retention: m.cfg.retention})
+	l.svc = domain.NewService(elog, domain.Options{Clock: m.clock(), Retention: m.cfg.retention, IdempotencyTTL: m.cfg.idemTTL})
 	reads, tree, rerr, terr := readSide()
 	if rerr != nil {
 		return nil, fmt.Errorf("open the read models: %w", rerr)
