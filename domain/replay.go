@@ -33,16 +33,23 @@ func (c *Channel) applyDecoded(evs []StoredEvent, dec []decoded) error {
 // loadChunk is how many events one ranged read takes when loading a channel.
 const loadChunk = 8192
 
-// load builds the state of a channel stream: the Service's settings (the key TTL), then every event
-// of the stream applied in order (catchUp).
-func (s *Service) load(ctx context.Context, stream string) (*Channel, error) {
-	c := NewChannel(stream)
+// load builds the state of a channel stream: from its snapshot when there is one that matches the
+// log (snapRev is its revision; -1 without), else empty; with the Service's key TTL; then the
+// stream's events after that state applied in order (catchUp).
+func (s *Service) load(ctx context.Context, stream string) (c *Channel, snapRev int64, err error) {
+	snapRev = -1
+	if c = s.loadFromSnapshot(ctx, stream); c != nil {
+		snapRev = c.revision
+	} else {
+		c = NewChannel(stream)
+	}
 	c.keyTTL.ttl = s.opts.IdempotencyTTL
+	c.rebuildKeyQueue()
 	if err := s.catchUp(ctx, c); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	c.expireKeys(s.now())
-	return c, nil
+	return c, snapRev, nil
 }
 
 // catchUp applies the events of c's stream after c's revision: with a RangeReader, in waves of
