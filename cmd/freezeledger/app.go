@@ -53,6 +53,9 @@ type Main struct {
 	PrincipalsReload time.Duration
 	// ShutdownTimeout bounds how long serve waits for in-flight requests on shutdown (default 30 s).
 	ShutdownTimeout time.Duration
+	// SnapshotEvery is domain.Options.SnapshotEvery: the events a channel gains before an eviction
+	// or a shutdown snapshots it again (default domain.DefaultSnapshotEvery).
+	SnapshotEvery int
 
 	cmd string
 	cfg config
@@ -65,7 +68,15 @@ type Main struct {
 	closers   []func() error // run in reverse order by Close
 	server    *httpapi.Server
 	led       *ledger
+	snapLog   hclog.Logger // where the domain's snapshot problems are logged (serve sets it)
 }
+
+// DefaultMaxLoadedChannels and DefaultChannelIdle are serve's --max-loaded-channels and
+// --channel-idle defaults (docs/SCALING.md).
+const (
+	DefaultMaxLoadedChannels = 1000
+	DefaultChannelIdle       = time.Hour
+)
 
 type config struct {
 	dataDir    string
@@ -74,6 +85,8 @@ type config struct {
 	store      string
 	retention  time.Duration
 	idemTTL    time.Duration
+	maxLoaded  int
+	idle       time.Duration
 	logFormat  string
 	logLevel   string
 	// principals add
@@ -112,6 +125,8 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.store, "store", "embedded", "event store: embedded, or an EventStoreDB connection string esdb://...")
 		fs.DurationVar(&c.retention, "retention", domain.DefaultRetention, "resource retention after an ACCOUNT_AND_RESOURCE freeze (rule 8)")
 		fs.DurationVar(&c.idemTTL, "idempotency-ttl", domain.DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered after its first use (a retry within it returns the first result)")
+		fs.IntVar(&c.maxLoaded, "max-loaded-channels", DefaultMaxLoadedChannels, "channels kept in memory at most; the least recently used are evicted (0: no bound)")
+		fs.DurationVar(&c.idle, "channel-idle", DefaultChannelIdle, "a loaded channel unused this long is evicted (snapshotted first when it is big)")
 		fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	case "principals add":
@@ -158,6 +173,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.cmd == "serve" && c.idemTTL <= 0 {
 		return fmt.Errorf("--idempotency-ttl must be positive")
+	}
+	if m.cmd == "serve" && (c.maxLoaded < 0 || c.idle <= 0) {
+		return fmt.Errorf("--max-loaded-channels must be 0 or more and --channel-idle positive")
 	}
 	if m.cmd == "serve" && c.store != "" && c.store != "embedded" && !isESDB(c.store) {
 		return fmt.Errorf("--store %q is neither embedded nor an EventStoreDB connection string (esdb://...)", c.store)

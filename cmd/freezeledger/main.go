@@ -18,7 +18,8 @@ const usage = `freezeledger: an event-sourced, audit-logged ledger of customer a
 
 Usage:
   freezeledger serve      [--data-dir DIR] [--listen ADDR] [--principals FILE] [--store embedded|esdb://...]
-                          [--retention 360h] [--idempotency-ttl 24h] [--log-format text|json] [--log-level info]
+                          [--retention 360h] [--idempotency-ttl 24h] [--max-loaded-channels 1000]
+                          [--channel-idle 1h] [--log-format text|json] [--log-level info]
   freezeledger principals add --name NAME --role platform|partner|auditor|reader [--partner ID]
                           [--data-dir DIR | --principals FILE]
   freezeledger demo       --data-dir DIR

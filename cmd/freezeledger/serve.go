@@ -134,7 +134,16 @@ func (m *Main) openOver(store eventstore.Store, readSide func() (*projections.Re
 	l := &ledger{reg: prometheus.NewRegistry(), store: store}
 	m.onClose(l.store.Close)
 	elog := newTimedLog(eventstore.DomainLog(l.store), l.reg)
-	l.svc = domain.NewService(elog, domain.Options{Clock: m.clock(), Retention: m.cfg.retention, IdempotencyTTL: m.cfg.idemTTL})
+	l.svc = domain.NewService(elog, domain.Options{
+		Clock: m.clock(), Retention: m.cfg.retention, IdempotencyTTL: m.cfg.idemTTL,
+		MaxLoadedChannels: m.cfg.maxLoaded, Snapshots: eventstore.NewFileSnapshots(SnapshotsDir(m.cfg.dataDir)),
+		SnapshotEvery:     m.SnapshotEvery,
+		SnapshotError: func(stream string, err error) {
+			if m.snapLog != nil {
+				m.snapLog.Warn("channel snapshot", "stream", stream, "error", err)
+			}
+		},
+	})
 	reads, tree, rerr, terr := readSide()
 	if rerr != nil {
 		return nil, fmt.Errorf("open the read models: %w", rerr)
@@ -243,7 +252,27 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 	run("read models", l.reads.Run)
 	run("audit tree", l.tree.Run)
 	run("resource release", func(ctx context.Context) error { return m.releaseLoop(ctx, l.svc, log) })
+	run("channel eviction", func(ctx context.Context) error { return m.evictLoop(ctx, l.svc) })
 	return wg.Wait
+}
+
+// evictLoop evicts the channels unused for --channel-idle, checking every tenth of it (at most every
+// minute).
+func (m *Main) evictLoop(ctx context.Context, svc *domain.Service) error {
+	idle := m.cfg.idle
+	if idle <= 0 {
+		idle = DefaultChannelIdle
+	}
+	t := time.NewTicker(min(idle/10, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			svc.EvictIdle(idle)
+		}
+	}
 }
 
 // releaseLoop appends customer.resources_released for every retention that ran out (rule 8), at
@@ -281,6 +310,7 @@ func (m *Main) releaseLoop(ctx context.Context, svc *domain.Service, log hclog.L
 func (m *Main) serve(ctx context.Context) error {
 	out := &lockedWriter{w: m.Stderr} // one Write at a time: hclog's lines and the access log's batches
 	log := m.loggerTo(out)
+	m.snapLog = log.Named("domain")
 	ln, err := listen(m.cfg.listen)
 	if err != nil {
 		return err
@@ -360,6 +390,11 @@ func (m *Main) serve(ctx context.Context) error {
 	}
 	stopBG()
 	waitBG()
+	// Big channels leave a snapshot, so that the next start loads them from it (bounded like the
+	// requests; a snapshot not written only makes that load slower).
+	if serr := l.svc.SaveSnapshots(sctx); serr != nil {
+		log.Warn("shutdown: channel snapshots not all written", "error", serr)
+	}
 	if cerr := m.Close(); cerr != nil {
 		log.Error("closing", "error", cerr)
 		if err == nil || errors.Is(err, http.ErrServerClosed) {
