@@ -137,7 +137,7 @@ func (m *Main) openOver(store eventstore.Store, readSide func() (*projections.Re
 	l.svc = domain.NewService(elog, domain.Options{
 		Clock: m.clock(), Retention: m.cfg.retention, IdempotencyTTL: m.cfg.idemTTL,
 		MaxLoadedChannels: m.cfg.maxLoaded, Snapshots: eventstore.NewFileSnapshots(SnapshotsDir(m.cfg.dataDir)),
-		SnapshotEvery:     m.SnapshotEvery,
+		SnapshotEvery: m.SnapshotEvery,
 		SnapshotError: func(stream string, err error) {
 			if m.snapLog != nil {
 				m.snapLog.Warn("channel snapshot", "stream", stream, "error", err)
