@@ -87,8 +87,10 @@ type config struct {
 	idemTTL    time.Duration
 	maxLoaded  int
 	idle       time.Duration
-	logFormat  string
-	logLevel   string
+	// demo --customers, --channels
+	customers, channels int
+	logFormat           string
+	logLevel            string
 	// principals add
 	name, role, partner string
 }
@@ -137,6 +139,8 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.partner, "partner", "", "partner ID (required for partner; optional scope for auditor and reader)")
 	case "demo":
 		fs.StringVar(&c.dataDir, "data-dir", "./demo-data", "data directory to create and fill (must be empty or absent)")
+		fs.IntVar(&c.customers, "customers", 0, "bulk customers to add after the story, for large ledgers (3 events each)")
+		fs.IntVar(&c.channels, "channels", 1, "bulk distributors the --customers are spread over (dist-bulk-1 ...)")
 		fs.StringVar(&c.logLevel, "log-level", "warn", "log level")
 	case "rebuild":
 		fs.StringVar(&c.dataDir, "data-dir", "./data", "data directory")
@@ -173,6 +177,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.cmd == "serve" && c.idemTTL <= 0 {
 		return fmt.Errorf("--idempotency-ttl must be positive")
+	}
+	if m.cmd == "demo" && (c.customers < 0 || c.channels < 1) {
+		return fmt.Errorf("--customers must be 0 or more and --channels at least 1")
 	}
 	if m.cmd == "serve" && (c.maxLoaded < 0 || c.idle <= 0) {
 		return fmt.Errorf("--max-loaded-channels must be 0 or more and --channel-idle positive")

@@ -94,6 +94,7 @@ func (m *Main) demo(ctx context.Context) error {
 
 	d := &demoRun{ctx: ctx, svc: l.svc}
 	d.script(clock, start)
+	d.bulk(m.cfg.customers, m.cfg.channels, m.Stderr)
 	if d.err != nil {
 		return fmt.Errorf("demo: %w", d.err)
 	}
@@ -102,7 +103,7 @@ func (m *Main) demo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	wctx, cancel := context.WithTimeout(ctx, bulkWait(m.cfg.customers))
 	defer cancel()
 	if err := l.reads.WaitFor(wctx, head); err != nil {
 		return fmt.Errorf("demo: waiting for the read models: %w", err)

@@ -22,7 +22,7 @@ Usage:
                           [--channel-idle 1h] [--log-format text|json] [--log-level info]
   freezeledger principals add --name NAME --role platform|partner|auditor|reader [--partner ID]
                           [--data-dir DIR | --principals FILE]
-  freezeledger demo       --data-dir DIR
+  freezeledger demo       --data-dir DIR [--customers N] [--channels K]
   freezeledger rebuild    [--data-dir DIR]
   freezeledger export     ...   (freezeledger export --help)
   freezeledger verify     ...   (freezeledger verify --help)
