@@ -433,6 +433,10 @@ func registerLedgerMetrics(l *ledger, dataDir string) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "freezeledger_loaded_channels",
+			Help: "Channels whose state the command service holds in memory (at most --max-loaded-channels once evictions have run).",
+		}, func() float64 { return float64(l.svc.LoadedChannels()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "freezeledger_projection_applied_events",
 			Help: "Events applied by the read models.",
 		}, func() float64 { return float64(l.reads.Events()) }),
