@@ -16,7 +16,9 @@ import (
 // back as they were. The Service checks every snapshot against the log before using it, so a store
 // that loses, keeps stale or damages snapshots costs a slower load, never a wrong state.
 type SnapshotStore interface {
-	// LoadSnapshot returns stream's snapshot, or nil and no error when there is none.
+	// LoadSnapshot returns stream's snapshot, or nil and no error when there is none. The bytes
+	// belong to the Service from then on: the store must not keep or change them (the decoded
+	// state's strings are views of them).
 	LoadSnapshot(ctx context.Context, stream string) ([]byte, error)
 	// SaveSnapshot replaces stream's snapshot by b, atomically: a later load sees the old bytes or
 	// the new ones, never a mix.

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -324,7 +325,10 @@ func newSnapDecoder(b []byte) (*snapDecoder, error) {
 	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[len(body):]) {
 		return nil, fmt.Errorf("%w: checksum mismatch", errSnapshot)
 	}
-	return &snapDecoder{s: string(body), off: len(snapshotMagic) + 1}, nil
+	// The decoded strings are substrings of body, viewed as a string without a copy (at a million
+	// customers the copy was a tenth of a second and 150 MB more while loading): body is the
+	// Service's from LoadSnapshot on (SnapshotStore's contract) and nothing writes to it.
+	return &snapDecoder{s: unsafe.String(unsafe.SliceData(body), len(body)), off: len(snapshotMagic) + 1}, nil
 }
 
 func (d *snapDecoder) header() snapshotHeader {
