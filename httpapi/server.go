@@ -200,8 +200,13 @@ func (s *Server) routes() http.Handler {
 	// (/v1/customers/c-b/..%2Fc-a/status) with a 301 to the cleaned path, before authentication, and
 	// redirect writes. Such a path matches no route instead: 404, or 400 for an ID that is not one.
 	r := mux.NewRouter().SkipClean(true)
+	var status http.Handler
 	for _, rt := range s.routeTable() {
-		r.Handle(rt.path, s.endpoint(rt, s.metrics.forRoute(rt.path))).Methods(withHead(rt.method)...).Name(rt.method + " " + rt.path)
+		h := s.endpoint(rt, s.metrics.forRoute(rt.path))
+		if rt.method == http.MethodGet && rt.path == statusPath {
+			status = h
+		}
+		r.Handle(rt.path, h).Methods(withHead(rt.method)...).Name(rt.method + " " + rt.path)
 	}
 	metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 	r.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -218,7 +223,32 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Allow", allow)
 		writeProblem(w, problemOf(errorf(CodeMethodNotAllowed, "%s does not take %s; it takes %s", clip(req.URL.Path), clip(req.Method), allow)))
 	})
-	return s.observe(r)
+	return s.observe(statusFastPath(status, r))
+}
+
+// statusPath is the template of the API's hottest route.
+const statusPath = "/v1/customers/{id}/status"
+
+// statusFastPath routes GET and HEAD /v1/customers/{id}/status to status without trying the
+// router's routes (a regular expression each) and with one copy of the request instead of two; every
+// other request goes to next. It matches exactly what the router would for that route: the path as
+// given (SkipClean), an id of one or more bytes without '/'.
+func statusFastPath(status, next http.Handler) http.Handler {
+	const prefix, suffix = "/v1/customers/", "/status"
+	if status == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && len(p) > len(prefix)+len(suffix) &&
+			strings.HasPrefix(p, prefix) && strings.HasSuffix(p, suffix) {
+			if id := p[len(prefix) : len(p)-len(suffix)]; strings.IndexByte(id, '/') < 0 {
+				status.ServeHTTP(w, mux.SetURLVars(r, map[string]string{"id": id}))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // withHead is the methods a route answers: a GET route answers HEAD too (net/http drops the body).
