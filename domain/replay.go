@@ -7,16 +7,8 @@ import (
 	"sync"
 )
 
-// replayChannel builds a channel's state from its stream's events, in order. Decoding runs on all
-// CPUs; applying is sequential.
-func replayChannel(stream string, evs []StoredEvent) (*Channel, error) {
-	c := NewChannel(stream)
-	if err := c.applyDecoded(evs, decodeAll(evs)); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
+// applyDecoded applies a stream's events, decoded (decodeAll or the chunked load), in order. Decoding
+// runs on all CPUs; applying is sequential.
 func (c *Channel) applyDecoded(evs []StoredEvent, dec []decoded) error {
 	for i := range evs {
 		if int64(evs[i].Revision) != c.revision+1 {
