@@ -7,6 +7,7 @@ package domain
 // retention release is due (so the retention sweep need not load it before), and drops it.
 
 import (
+	"bytes"
 	"context"
 	"time"
 )
@@ -18,9 +19,10 @@ type residency struct {
 	evicting int    // evictions queued and not yet run
 }
 
-// parked is what the Service keeps of an evicted channel: the revision its state had and the
-// earliest retention deadline in it (zero: none). known is false for a channel never loaded, or
-// one the log has events for past rev (another instance wrote): it must be loaded to be known.
+// parked is what the Service keeps of a channel not in memory: the revision its state had (or the
+// retention scan has seen, sawEvent) and the earliest retention deadline in it (zero: none). known
+// is false when that is not known (an event the scan could not account for, another writer's
+// events an evicted state had not seen): the retention sweep must load it.
 type parked struct {
 	known   bool
 	rev     int64
@@ -33,7 +35,7 @@ func (s *Service) useWorker(stream string) *worker {
 	defer s.mu.Unlock()
 	w := s.workers[stream]
 	if w == nil {
-		w = &worker{s: s, stream: stream, snapRev: -1}
+		w = &worker{s: s, stream: stream, snapRev: -1, scanSeen: -1}
 		s.workers[stream] = w
 	}
 	s.residency.tick++
@@ -93,7 +95,8 @@ func (w *worker) evict() {
 		}
 		w.state = nil
 		s.mu.Lock()
-		w.parked = parked{known: true, rev: c.revision, nextDue: next}
+		// Known unless the retention scan met events the state had not applied (another writer's).
+		w.parked = parked{known: c.revision >= w.scanSeen, rev: c.revision, nextDue: next}
 		w.resident = false
 		s.residency.loaded--
 		s.mu.Unlock()
@@ -179,12 +182,30 @@ func (w *worker) parkedNotDue(now time.Time) bool {
 	return !w.resident && w.parked.known && (w.parked.nextDue.IsZero() || now.Before(w.parked.nextDue))
 }
 
-// sawRevision notes that the log holds w's channel event at revision rev (the retention sweep's
-// scan): a parked channel with a newer event is no longer known.
-func (s *Service) sawRevision(w *worker, rev uint64) {
+// sawEvent notes that the retention sweep's scan of the log (in log order, from the start) met ev
+// in w's channel. A channel not in memory whose events the scan met one after the other from the
+// first, or from where its evicted state stood, none of them a freeze with a retention deadline,
+// has nothing due that it did not have: it stays known without being loaded. Any other event makes
+// it unknown, to be loaded by the next sweep. A channel in memory sees the log itself; the highest
+// revision the scan met is kept so that its eviction knows whether its state had seen it all.
+func (s *Service) sawEvent(w *worker, ev *StoredEvent) {
 	s.mu.Lock()
-	if w.parked.known && int64(rev) > w.parked.rev {
-		w.parked.known = false
+	defer s.mu.Unlock()
+	rev := int64(ev.Revision)
+	w.scanSeen = max(w.scanSeen, rev)
+	if w.resident || (w.parked.known && rev <= w.parked.rev) {
+		return
 	}
-	s.mu.Unlock()
+	next := (w.parked.known && rev == w.parked.rev+1) || (!w.parked.known && rev == 0)
+	if !next || mayBeDue(ev) {
+		w.parked.known = false
+		return
+	}
+	w.parked.known, w.parked.rev = true, rev
+}
+
+// mayBeDue reports whether ev may give its channel a retention release to make (rule 8): a freeze
+// whose data has a retention deadline.
+func mayBeDue(ev *StoredEvent) bool {
+	return ev.Type == EventCustomerFrozen && bytes.Contains(ev.Data, []byte(`"retention_deadline"`))
 }

@@ -256,7 +256,8 @@ func TestEvictIdleAndRetention(t *testing.T) {
 	if r := spy.take(d2); len(r) > 0 {
 		t.Fatalf("the sweep loaded %s with nothing due (reads from %v)", d2, r)
 	}
-	// Another writer (another instance) appends to dist-2: the sweep must look at it again.
+	// Another writer (another instance) appends to dist-2: an unfreeze brings nothing due, a freeze
+	// with a retention deadline may: then the sweep must load it.
 	other := domain.NewService(f.log, domain.Options{Clock: f.clock, Retention: time.Hour})
 	if _, err := unfreeze(op("dist-2"), "c-r3", acct)(f.ctx, other); err != nil {
 		t.Fatal(err)
@@ -264,8 +265,17 @@ func TestEvictIdleAndRetention(t *testing.T) {
 	if _, err := svc.ReleaseExpiredResources(f.ctx); err != nil {
 		t.Fatal(err)
 	}
+	if r := spy.take(d2); len(r) > 0 {
+		t.Fatalf("the sweep loaded %s after another writer's unfreeze (reads from %v)", d2, r)
+	}
+	if _, err := freeze(op("dist-2"), "c-r3", anr)(f.ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ReleaseExpiredResources(f.ctx); err != nil {
+		t.Fatal(err)
+	}
 	if r := spy.take(d2); len(r) == 0 {
-		t.Fatalf("the sweep did not load %s after another writer's event", d2)
+		t.Fatalf("the sweep did not load %s after another writer's freeze with a deadline", d2)
 	}
 	f.clock.Advance(31 * time.Minute)
 	n, err := svc.ReleaseExpiredResources(f.ctx)
@@ -275,6 +285,49 @@ func TestEvictIdleAndRetention(t *testing.T) {
 	var cu domain.Customer
 	if err := svc.QueryChannel(f.ctx, d1, func(c *domain.Channel) { cu, _ = c.Customer("c-d") }); err != nil || !cu.ResourcesReleased {
 		t.Fatalf("c-d not released: %+v %v", cu, err)
+	}
+}
+
+// TestRetentionSweepLoadsOnlyWhatMayBeDue: a fresh Service's sweep scans the log and loads only the
+// channels with a freeze that has a retention deadline; one whose evicted state had not seen another
+// writer's events is loaded again.
+func TestRetentionSweepLoadsOnlyWhatMayBeDue(t *testing.T) {
+	f := newFixture(t)
+	f.opts.Retention = time.Hour
+	f.restart()
+	f.must(world...)
+	f.must(unfreeze(op("dist-1"), "c-d", acct), freeze(op("dist-1"), "c-d", anr))
+	spy := &fromSpy{MemoryLog: f.log}
+	svc := domain.NewService(spy, domain.Options{Clock: f.clock, Retention: time.Hour})
+	if _, err := svc.ReleaseExpiredResources(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := svc.LoadedChannels(); n != 1 {
+		t.Fatalf("the sweep loaded %d channels, want 1 (dist-1's)", n)
+	}
+	for _, st := range []string{domain.ChannelStream("dist-2"), domain.ChannelStream("sp-1")} {
+		if r := spy.take(st); len(r) > 0 {
+			t.Fatalf("the sweep loaded %s, which has nothing due (reads from %v)", st, r)
+		}
+	}
+	// dist-1 is loaded; another writer appends to it; evicted, its state has not seen that event.
+	other := domain.NewService(f.log, domain.Options{Clock: f.clock, Retention: time.Hour})
+	if _, err := unfreeze(op("dist-1"), "c-r1", acct)(f.ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ReleaseExpiredResources(f.ctx); err != nil { // the scan meets the event while dist-1 is loaded
+		t.Fatal(err)
+	}
+	svc.EvictIdle(0)
+	domain.SettleForTest(svc)
+	d1 := domain.ChannelStream("dist-1")
+	spy.take(d1)
+	f.clock.Advance(10 * time.Minute) // nothing due yet
+	if _, err := svc.ReleaseExpiredResources(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := spy.take(d1); len(r) == 0 {
+		t.Fatal("an evicted channel whose state missed another writer's event was not loaded again")
 	}
 }
 

@@ -74,7 +74,7 @@ func (s *Service) scanChannels(ctx context.Context, gr GlobalReader) error {
 		}
 		for _, ev := range evs {
 			if strings.HasPrefix(ev.Stream, ChannelStreamPrefix) {
-				s.sawRevision(s.worker(ev.Stream), ev.Revision)
+				s.sawEvent(s.worker(ev.Stream), &ev)
 			}
 		}
 		after = evs[len(evs)-1].Position

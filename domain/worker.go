@@ -105,6 +105,7 @@ type worker struct {
 	lastUse  uint64    // Service.residency.tick at the last use
 	usedAt   time.Time // the Service's clock at the last use
 	parked   parked    // what is known of the channel while it is not loaded
+	scanSeen int64     // the highest revision the retention scan met (-1: none)
 }
 
 func (s *Service) worker(stream string) *worker {
@@ -112,7 +113,7 @@ func (s *Service) worker(stream string) *worker {
 	defer s.mu.Unlock()
 	w := s.workers[stream]
 	if w == nil {
-		w = &worker{s: s, stream: stream, snapRev: -1}
+		w = &worker{s: s, stream: stream, snapRev: -1, scanSeen: -1}
 		s.workers[stream] = w
 	}
 	return w
