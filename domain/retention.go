@@ -26,7 +26,7 @@ func (s *Service) ReleaseExpiredResources(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	streams := make([]string, 0, len(s.workers))
 	for st, w := range s.workers {
-		if strings.HasPrefix(st, ChannelStreamPrefix) && !w.parkedNotDue(now) { // evicted, nothing due: not loaded for nothing
+		if strings.HasPrefix(st, ChannelStreamPrefix) && !w.parkedNotDue(now) { // not in memory and nothing due: not loaded for nothing
 			streams = append(streams, st)
 		}
 	}
