@@ -78,6 +78,7 @@ type Channel struct {
 	released  map[reservationKey]struct{} // reservations released in this channel
 	idem      map[idemID]idemEntry        // remembered idempotency keys (see keyID)
 	idemRuns  map[idemID][]idemRun        // the runs of keys whose events are not contiguous (rare)
+	keyTTL    idemExpiry                  // when remembered keys are forgotten (idempotency.go)
 	due       map[string]time.Time        // customers awaiting resource release: id -> deadline
 	bills     map[string]*CustomerBilling // customers' billing state (rules 12 to 17), copied on write
 	records   map[idemID]idemID           // usage record IDs -> their content (rule 12); see billing_decisions.go
@@ -174,7 +175,7 @@ func (c *Channel) apply(typ string, data any, ec eventCtx) {
 		at = ec.meta.Time
 		actorName = ec.meta.Actor.Name
 		if ec.meta.IdempotencyKey != "" {
-			c.noteKey(keyID(ec.meta.Actor.Name, ec.meta.IdempotencyKey), ec.meta.CommandHash, uint64(c.revision))
+			c.noteKey(keyID(ec.meta.Actor.Name, ec.meta.IdempotencyKey), ec.meta.CommandHash, uint64(c.revision), at)
 		}
 	}
 	switch d := data.(type) {

@@ -7,16 +7,8 @@ import (
 	"sync"
 )
 
-// replayChannel builds a channel's state from its stream's events, in order. Decoding runs on all
-// CPUs; applying is sequential.
-func replayChannel(stream string, evs []StoredEvent) (*Channel, error) {
-	c := NewChannel(stream)
-	if err := c.applyDecoded(evs, decodeAll(evs)); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
+// applyDecoded applies a stream's events, decoded (decodeAll or the chunked load), in order. Decoding
+// runs on all CPUs; applying is sequential.
 func (c *Channel) applyDecoded(evs []StoredEvent, dec []decoded) error {
 	for i := range evs {
 		if int64(evs[i].Revision) != c.revision+1 {
@@ -33,25 +25,46 @@ func (c *Channel) applyDecoded(evs []StoredEvent, dec []decoded) error {
 // loadChunk is how many events one ranged read takes when loading a channel.
 const loadChunk = 8192
 
-// load reads a channel stream from the start: with a RangeReader, in waves of chunks read and
-// decoded in parallel (one per CPU) and applied in order.
-func (s *Service) load(ctx context.Context, stream string) (*Channel, error) {
+// load builds the state of a channel stream: from its snapshot when there is one that matches the
+// log (snapRev is its revision; -1 without), else empty; with the Service's key TTL; then the
+// stream's events after that state applied in order (catchUp).
+func (s *Service) load(ctx context.Context, stream string) (c *Channel, snapRev int64, err error) {
+	snapRev = -1
+	if c = s.loadFromSnapshot(ctx, stream); c != nil {
+		snapRev = c.revision
+	} else {
+		c = NewChannel(stream)
+	}
+	c.keyTTL.ttl = s.opts.IdempotencyTTL
+	c.rebuildKeyQueue()
+	if err := s.catchUp(ctx, c); err != nil {
+		return nil, -1, err
+	}
+	c.expireKeys(s.now())
+	return c, snapRev, nil
+}
+
+// catchUp applies the events of c's stream after c's revision: with a RangeReader, in waves of
+// chunks read and decoded in parallel (one per CPU) and applied in order, forgetting the keys that
+// expired before each wave's last event (so that memory holds one TTL of keys while a long stream
+// loads).
+func (s *Service) catchUp(ctx context.Context, c *Channel) error {
+	stream := c.stream
 	rr, ok := s.log.(RangeReader)
 	if !ok {
-		evs, err := s.log.Read(ctx, stream, 0)
+		evs, err := s.log.Read(ctx, stream, uint64(c.revision+1))
 		if err != nil {
-			return nil, fmt.Errorf("loading %s: %w", stream, err)
+			return fmt.Errorf("loading %s: %w", stream, err)
 		}
-		return replayChannel(stream, evs)
+		return c.applyDecoded(evs, decodeAll(evs))
 	}
-	c := NewChannel(stream)
 	par := max(runtime.GOMAXPROCS(0), 2)
 	type chunk struct {
 		evs []StoredEvent
 		dec []decoded
 		err error
 	}
-	for from := uint64(0); ; from += uint64(par * loadChunk) {
+	for from := uint64(c.revision + 1); ; from += uint64(par * loadChunk) {
 		chunks := make([]chunk, par)
 		var wg sync.WaitGroup
 		for k := range chunks {
@@ -74,13 +87,16 @@ func (s *Service) load(ctx context.Context, stream string) (*Channel, error) {
 		wg.Wait()
 		for _, ch := range chunks {
 			if ch.err != nil {
-				return nil, fmt.Errorf("loading %s: %w", stream, ch.err)
+				return fmt.Errorf("loading %s: %w", stream, ch.err)
 			}
 			if err := c.applyDecoded(ch.evs, ch.dec); err != nil {
-				return nil, err
+				return err
+			}
+			if n := len(ch.dec); n > 0 {
+				c.expireKeys(ch.dec[n-1].meta.Time)
 			}
 			if len(ch.evs) < loadChunk {
-				return c, nil
+				return nil
 			}
 		}
 	}

@@ -22,10 +22,11 @@ func (s *Service) ReleaseExpiredResources(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
+	now := s.now()
 	s.mu.Lock()
 	streams := make([]string, 0, len(s.workers))
-	for st := range s.workers {
-		if strings.HasPrefix(st, ChannelStreamPrefix) {
+	for st, w := range s.workers {
+		if strings.HasPrefix(st, ChannelStreamPrefix) && !w.parkedNotDue(now) { // not in memory and nothing due: not loaded for nothing
 			streams = append(streams, st)
 		}
 	}
@@ -51,7 +52,7 @@ func (s *Service) ReleaseExpiredResources(ctx context.Context) (int, error) {
 			}
 			return nil
 		})
-		if err := s.exec(st, r); err != nil {
+		if err := s.execUnused(st, r); err != nil {
 			return total, err
 		}
 		total += len(r.events)
@@ -73,7 +74,7 @@ func (s *Service) scanChannels(ctx context.Context, gr GlobalReader) error {
 		}
 		for _, ev := range evs {
 			if strings.HasPrefix(ev.Stream, ChannelStreamPrefix) {
-				s.worker(ev.Stream)
+				s.sawEvent(s.worker(ev.Stream), &ev)
 			}
 		}
 		after = evs[len(evs)-1].Position

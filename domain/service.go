@@ -30,6 +30,25 @@ type Options struct {
 	ReservationGrace time.Duration
 	// MaxRetries bounds the reload-and-redecide rounds after a wrong expected revision (default 32).
 	MaxRetries int
+	// IdempotencyTTL is how long an idempotency key is remembered after its first use (the time its
+	// events record): within it a retry returns the first result, also after a restart; after it
+	// the key is forgotten and a command with it is decided as new. 0 means
+	// DefaultIdempotencyTTL (24 h); a negative value keeps keys for the life of a loaded channel.
+	IdempotencyTTL time.Duration
+	// MaxLoadedChannels bounds the channels held in memory: loading one more evicts the least
+	// recently used idle ones (their state goes to Snapshots first, when set); 0 means no bound.
+	MaxLoadedChannels int
+	// Snapshots, if set, keeps channel snapshots: an evicted channel, and every loaded one at
+	// SaveSnapshots, is saved there once it has SnapshotEvery events past its last snapshot, and a
+	// load starts from the snapshot (checked against the log) and reads only the events after it.
+	Snapshots SnapshotStore
+	// SnapshotEvery is how many events a channel must have past its last snapshot for a new one
+	// to be written (default DefaultSnapshotEvery): small channels load fast from the log alone.
+	SnapshotEvery int
+	// SnapshotError, if set, is told of every snapshot not used (unreadable, malformed, not
+	// matching the log: the channel is rebuilt from the log) and every snapshot that could not be
+	// written. The Service goes on either way.
+	SnapshotError func(stream string, err error)
 }
 
 // DefaultRetention is the default resource retention period (rule 8).
@@ -47,19 +66,21 @@ const DefaultRetention = 15 * 24 * time.Hour
 // stream's tail. Replies are sent only once the group's append is durable, so a command's result never
 // depends on an event that was not written.
 //
-// Once queued, a command runs to its outcome (ctx is used for the routing reads before). Every
-// channel the Service touches stays in memory for its lifetime. Errors that are not *Error (a
-// malformed stored event, an unexpected store error) are internal.
+// Once queued, a command runs to its outcome (ctx is used for the routing reads before). A channel
+// the Service touches stays in memory until it is evicted (Options.MaxLoadedChannels, EvictIdle)
+// and is loaded again, from its snapshot and the events after it, on its next command. Errors that
+// are not *Error (a malformed stored event, an unexpected store error) are internal.
 type Service struct {
 	log  EventLog
 	opts Options
 
-	mu        sync.Mutex
-	workers   map[string]*worker
-	partners  map[string]string   // partner ID -> channel stream (confirmed)
-	customers map[string]string   // customer ID -> channel stream (confirmed)
-	keys      map[idemID][16]byte // platform idempotency key -> command hash, for keys used across channels
-	scanned   string              // GlobalReader position already scanned for channel streams
+	mu           sync.Mutex
+	workers      map[string]*worker
+	partners     map[string]string // partner ID -> channel stream (confirmed)
+	customers    map[string]string // customer ID -> channel stream (confirmed)
+	platformKeys platformKeys      // platform idempotency keys, for keys used across channels
+	residency    residency         // which channels are in memory (residency.go)
+	scanned      string            // GlobalReader position already scanned for channel streams
 }
 
 // NewService returns a Service writing to log.
@@ -82,12 +103,18 @@ func NewService(log EventLog, opts Options) *Service {
 	if opts.MaxRetries <= 0 {
 		opts.MaxRetries = 32
 	}
+	if opts.IdempotencyTTL == 0 {
+		opts.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if opts.SnapshotEvery <= 0 {
+		opts.SnapshotEvery = DefaultSnapshotEvery
+	}
 	return &Service{
 		log: log, opts: opts,
-		workers:   map[string]*worker{},
-		partners:  map[string]string{},
-		customers: map[string]string{},
-		keys:      map[idemID][16]byte{},
+		workers:      map[string]*worker{},
+		partners:     map[string]string{},
+		customers:    map[string]string{},
+		platformKeys: platformKeys{ttl: opts.IdempotencyTTL, keys: map[idemID]platformKey{}},
 	}
 }
 

@@ -61,6 +61,9 @@ type request struct {
 	id    idemID
 	hash  [16]byte
 	run   func(c *Channel, e *emitter) error
+	// control, when set, is run alone by the worker's loop instead of a round (an eviction, a
+	// snapshot), in order with the commands queued around it.
+	control func(w *worker)
 
 	// outcome
 	events []StoredEvent // the events appended; for a replay, those of the first request if at hand
@@ -97,7 +100,16 @@ type worker struct {
 	queue   []*request
 	running bool
 
-	state *Channel // owned by the running loop
+	state   *Channel // owned by the running loop
+	snapRev int64    // the revision of the channel's latest snapshot (-1: none); owned by the loop
+
+	// residency (residency.go), guarded by Service.mu
+	resident bool      // state is loaded
+	evicting bool      // an eviction is queued
+	lastUse  uint64    // Service.residency.tick at the last use
+	usedAt   time.Time // the Service's clock at the last use
+	parked   parked    // what is known of the channel while it is not loaded
+	scanSeen int64     // the highest revision the retention scan met (-1: none)
 }
 
 func (s *Service) worker(stream string) *worker {
@@ -105,7 +117,7 @@ func (s *Service) worker(stream string) *worker {
 	defer s.mu.Unlock()
 	w := s.workers[stream]
 	if w == nil {
-		w = &worker{s: s, stream: stream}
+		w = &worker{s: s, stream: stream, snapRev: -1, scanSeen: -1}
 		s.workers[stream] = w
 	}
 	return w
@@ -113,8 +125,22 @@ func (s *Service) worker(stream string) *worker {
 
 // exec runs r in stream's worker and waits for its outcome.
 func (s *Service) exec(stream string, r *request) error {
+	s.submit(s.useWorker(stream), r)
+	<-r.done
+	return r.err
+}
+
+// execUnused is exec for the Service's own sweeps: it does not count as a use of the channel (for
+// eviction's least-recently-used order and EvictIdle).
+func (s *Service) execUnused(stream string, r *request) error {
+	s.submit(s.worker(stream), r)
+	<-r.done
+	return r.err
+}
+
+// submit queues r for w, starting its loop if it is not running; r.done is closed when r has run.
+func (s *Service) submit(w *worker, r *request) {
 	r.done = make(chan struct{})
-	w := s.worker(stream)
 	w.mu.Lock()
 	w.queue = append(w.queue, r)
 	start := !w.running
@@ -123,8 +149,6 @@ func (s *Service) exec(stream string, r *request) error {
 	if start {
 		go w.loop()
 	}
-	<-r.done
-	return r.err
 }
 
 // query runs f against stream's committed state, in order with the channel's commands.
@@ -141,13 +165,23 @@ func (w *worker) loop() {
 			return
 		}
 		n := min(len(w.queue), w.s.opts.MaxGroup)
+		for i, r := range w.queue[:n] {
+			if r.control != nil { // run alone: take it by itself, or the commands before it
+				n = max(i, 1)
+				break
+			}
+		}
 		reqs := slices.Clone(w.queue[:n])
 		w.queue = slices.Delete(w.queue, 0, n)
 		if len(w.queue) == 0 {
 			w.queue = nil
 		}
 		w.mu.Unlock()
-		w.round(reqs)
+		if reqs[0].control != nil {
+			reqs[0].control(w)
+		} else {
+			w.round(reqs)
+		}
 		for _, r := range reqs {
 			close(r.done)
 		}
@@ -165,13 +199,18 @@ func (w *worker) round(reqs []*request) {
 	s := w.s
 	ctx := context.Background()
 	if w.state == nil {
-		c, err := s.load(ctx, w.stream)
+		c, snapRev, err := s.load(ctx, w.stream)
 		if err != nil {
 			failAll(reqs, err)
 			return
 		}
 		w.state = c
+		if snapRev >= 0 {
+			w.snapRev = snapRev
+		}
+		s.loaded(w)
 	}
+	w.state.expireKeys(s.now())
 	caughtUp := false
 	for attempt := 0; ; attempt++ {
 		c := w.state
@@ -182,7 +221,7 @@ func (w *worker) round(reqs []*request) {
 		for _, r := range reqs {
 			r.err, r.replay, r.events, r.runs = nil, false, nil, nil
 			if r.keyed {
-				if e, ok := c.idem[r.id]; ok {
+				if e, ok := c.idem[r.id]; ok && !c.keyExpired(e.seen, em.now) {
 					if e.hash == r.hash {
 						r.replay = true
 					} else {

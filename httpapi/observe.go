@@ -15,10 +15,14 @@ import (
 
 type ctxKey struct{}
 
-// requestInfo is what the observing middleware learns about a request while it is handled.
+// requestInfo is what the observing middleware learns about a request while it is handled. It is
+// the request's context too (the parent's values and ctxKey{} for itself), so that carrying it costs
+// no allocation of its own.
 type requestInfo struct {
+	context.Context
 	id        string
 	route     string
+	metrics   *routeMetrics // the route's metrics; nil: looked up by route
 	principal string
 	access    access
 	wrote     bool
@@ -29,11 +33,26 @@ type requestInfo struct {
 	retryAfter int
 }
 
+// Value is the parent context's value, and ri itself for ctxKey{}.
+func (ri *requestInfo) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return ri
+	}
+	return ri.Context.Value(key)
+}
+
 func info(r *http.Request) *requestInfo {
 	if ri, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
 		return ri
 	}
 	return &requestInfo{}
+}
+
+// setRoute names the route a request matched (a template, or "unmatched", "/metrics"), for its
+// metrics and its log line; rm is that route's metrics when the caller has them at hand.
+func setRoute(r *http.Request, route string, rm *routeMetrics) {
+	ri := info(r)
+	ri.route, ri.metrics = route, rm
 }
 
 // RequestID returns the request ID of a request handled by the Server ("" outside it).
@@ -48,13 +67,16 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inflight prometheus.Gauge
-	mu       sync.RWMutex
-	cache    map[obsKey]*observers
+	routes   sync.Map // route name -> *routeMetrics
 }
 
-type obsKey struct {
-	method, route string
-	status        int
+// routeMetrics are one route's metric children by method and status: made on first use, then found
+// without a lock (a sync.Map read), so a request's metrics cost two atomic updates and no label
+// hashing. The server makes one per route template up front.
+type routeMetrics struct {
+	m     *httpMetrics
+	route string
+	byKey sync.Map // methodIndex<<10 | status -> *observers
 }
 
 type observers struct {
@@ -62,21 +84,35 @@ type observers struct {
 	latency prometheus.Observer
 }
 
-// observe records one request; the label lookups are cached per method, route and code.
-func (m *httpMetrics) observe(method, route string, status int, d time.Duration) {
-	key := obsKey{method, route, status}
-	m.mu.RLock()
-	obs, ok := m.cache[key]
-	m.mu.RUnlock()
-	if !ok {
+// forRoute returns route's metrics, making them on first use.
+func (m *httpMetrics) forRoute(route string) *routeMetrics {
+	if rm, ok := m.routes.Load(route); ok {
+		return rm.(*routeMetrics)
+	}
+	rm, _ := m.routes.LoadOrStore(route, &routeMetrics{m: m, route: route})
+	return rm.(*routeMetrics)
+}
+
+// methodLabels are the method label values; a method's index is its place here.
+var methodLabels = [...]string{"GET", "POST", "PUT", "DELETE", "HEAD", "other"}
+
+// observe records one request of the route.
+func (rm *routeMetrics) observe(method string, status int, d time.Duration) {
+	mi := methodIndex(method)
+	if status < 0 || status > 999 {
+		status = 999
+	}
+	key := uint32(mi)<<10 | uint32(status)
+	var obs *observers
+	if v, ok := rm.byKey.Load(key); ok {
+		obs = v.(*observers)
+	} else {
 		code := strconv.Itoa(status)
-		obs = &observers{
-			count:   m.requests.WithLabelValues(method, route, code),
-			latency: m.latency.WithLabelValues(method, route, code),
-		}
-		m.mu.Lock()
-		m.cache[key] = obs
-		m.mu.Unlock()
+		v, _ := rm.byKey.LoadOrStore(key, &observers{
+			count:   rm.m.requests.WithLabelValues(methodLabels[mi], rm.route, code),
+			latency: rm.m.latency.WithLabelValues(methodLabels[mi], rm.route, code),
+		})
+		obs = v.(*observers)
 	}
 	obs.count.Inc()
 	obs.latency.Observe(d.Seconds())
@@ -97,7 +133,6 @@ func newHTTPMetrics(reg *prometheus.Registry) (*httpMetrics, error) {
 			Name: "freezeledger_http_requests_in_flight",
 			Help: "HTTP requests being served.",
 		}),
-		cache: map[obsKey]*observers{},
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.inflight} {
 		if err := reg.Register(c); err != nil {
@@ -141,14 +176,24 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// observed is a request's requestInfo and statusWriter in one allocation.
+type observed struct {
+	ri requestInfo
+	sw statusWriter
+}
+
 // observe gives every request an ID (X-Request-Id in and out), recovers panics as 500 problems,
-// counts and times it by route template, and logs one line: never the token, the query or the body.
+// counts and times it by route template, and logs one line (through Options.AccessLog when set):
+// never the token, the query or the body.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &requestInfo{id: requestIDFrom(r.Header.Get("X-Request-Id"))}
+		o := &observed{}
+		ri, sw := &o.ri, &o.sw
+		ri.Context = r.Context()
+		ri.id = requestIDFrom(r.Header.Get("X-Request-Id"))
 		w.Header()["X-Request-Id"] = []string{ri.id}
-		sw := &statusWriter{ResponseWriter: w, ri: ri}
+		sw.ResponseWriter, sw.ri = w, ri
 		s.metrics.inflight.Inc()
 		defer func() {
 			s.metrics.inflight.Dec()
@@ -171,8 +216,15 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if route == "" {
 				route = "unmatched"
 			}
-			s.metrics.observe(methodLabel(r.Method), route, status, d)
-			if s.log.IsInfo() {
+			rm := ri.metrics
+			if rm == nil || rm.route != route {
+				rm = s.metrics.forRoute(route)
+			}
+			rm.observe(r.Method, status, d)
+			if s.access != nil {
+				s.access.log(&accessRecord{id: ri.id, principal: ri.principal, method: r.Method,
+					route: route, status: status, duration: d, bytes: sw.bytes})
+			} else if s.log.IsInfo() {
 				s.log.Info("request", "request_id", ri.id, "principal", ri.principal, "method", r.Method,
 					"route", route, "status", status, "duration", d.Round(time.Microsecond), "bytes", sw.bytes)
 			}
@@ -185,17 +237,26 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			writeProblem(sw, problemOf(errorf(CodeHeadersTooLarge, "the request's headers are about %d bytes; the limit is %d", n, s.maxHeader)))
 			return
 		}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
+		next.ServeHTTP(sw, r.WithContext(ri))
 	})
 }
 
-// methodLabel bounds the method label to the methods the API has (a client can send any token).
-func methodLabel(m string) string {
+// methodIndex is m's place in methodLabels: the method label is bounded to the methods the API has
+// (a client can send any token).
+func methodIndex(m string) int {
 	switch m {
-	case "GET", "POST", "PUT", "DELETE", "HEAD":
-		return m
+	case "GET":
+		return 0
+	case "POST":
+		return 1
+	case "PUT":
+		return 2
+	case "DELETE":
+		return 3
+	case "HEAD":
+		return 4
 	}
-	return "other"
+	return 5
 }
 
 // requestIDFrom keeps a client's X-Request-Id when it is 1 to 128 printable ASCII characters without

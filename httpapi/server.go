@@ -37,6 +37,9 @@ type Options struct {
 	Audit      Audit // nil: the audit routes answer 503 unavailable
 	Principals *Principals
 	Logger     hclog.Logger // nil: no logging
+	// AccessLog, if set, writes the one line per request (cheaply, in batches); nil writes it
+	// through Logger at info level. The caller closes it after the http.Server has shut down.
+	AccessLog *AccessLog
 	// Registry is where the API's metrics are registered and what /metrics serves; nil makes a new one.
 	Registry *prometheus.Registry
 	// WaitTimeout bounds min_position waits and write read-backs; 0 means DefaultWaitTimeout.
@@ -71,6 +74,7 @@ type Server struct {
 	audit      Audit
 	principals atomic.Pointer[Principals]
 	log        hclog.Logger
+	access     *AccessLog
 	registry   *prometheus.Registry
 	wait       time.Duration
 	storeReady func(ctx context.Context) error
@@ -94,7 +98,7 @@ func New(o Options) (*Server, error) {
 		return nil, errorf(domain.CodeInvalid, "httpapi.New: Ledger, Reads and Principals are required")
 	}
 	s := &Server{
-		ledger: o.Ledger, reads: o.Reads, audit: o.Audit, log: o.Logger, registry: o.Registry,
+		ledger: o.Ledger, reads: o.Reads, audit: o.Audit, log: o.Logger, access: o.AccessLog, registry: o.Registry,
 		wait: o.WaitTimeout, storeReady: o.StoreReady, maxHeader: o.MaxHeaderBytes,
 		streams:       newStreamLimiter(o.MaxStreamsPerPrincipal, o.MaxStreams),
 		streamTimeout: o.StreamWriteTimeout, statusETags: true, feed: o.Feed, verify: o.Verification,
@@ -252,25 +256,55 @@ func (s *Server) routes() http.Handler {
 	// (/v1/customers/c-b/..%2Fc-a/status) with a 301 to the cleaned path, before authentication, and
 	// redirect writes. Such a path matches no route instead: 404, or 400 for an ID that is not one.
 	r := mux.NewRouter().SkipClean(true)
+	var status http.Handler
 	for _, rt := range s.routeTable() {
-		r.Handle(rt.path, s.endpoint(rt)).Methods(withHead(rt.method)...).Name(rt.method + " " + rt.path)
+		h := s.endpoint(rt, s.metrics.forRoute(rt.path))
+		if rt.method == http.MethodGet && rt.path == statusPath {
+			status = h
+		}
+		r.Handle(rt.path, h).Methods(withHead(rt.method)...).Name(rt.method + " " + rt.path)
 	}
 	metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 	r.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		info(req).route = "/metrics"
+		setRoute(req, "/metrics", nil)
 		metrics.ServeHTTP(w, req)
 	})).Methods(withHead("GET")...)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		info(req).route = "unmatched"
+		setRoute(req, "unmatched", nil)
 		writeProblem(w, problemOf(errorf(domain.CodeNotFound, "no route %s %s", clip(req.Method), clip(req.URL.Path))))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		info(req).route = "unmatched"
+		setRoute(req, "unmatched", nil)
 		allow := strings.Join(allowedMethods(r, req), ", ")
 		w.Header().Set("Allow", allow)
 		writeProblem(w, problemOf(errorf(CodeMethodNotAllowed, "%s does not take %s; it takes %s", clip(req.URL.Path), clip(req.Method), allow)))
 	})
-	return s.observe(r)
+	return s.observe(statusFastPath(status, r))
+}
+
+// statusPath is the template of the API's hottest route.
+const statusPath = "/v1/customers/{id}/status"
+
+// statusFastPath routes GET and HEAD /v1/customers/{id}/status to status without trying the
+// router's routes (a regular expression each) and with one copy of the request instead of two; every
+// other request goes to next. It matches exactly what the router would for that route: the path as
+// given (SkipClean), an id of one or more bytes without '/'.
+func statusFastPath(status, next http.Handler) http.Handler {
+	const prefix, suffix = "/v1/customers/", "/status"
+	if status == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && len(p) > len(prefix)+len(suffix) &&
+			strings.HasPrefix(p, prefix) && strings.HasSuffix(p, suffix) {
+			if id := p[len(prefix) : len(p)-len(suffix)]; strings.IndexByte(id, '/') < 0 {
+				status.ServeHTTP(w, mux.SetURLVars(r, map[string]string{"id": id}))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // withHead is the methods a route answers: a GET route answers HEAD too (net/http drops the body).
@@ -311,11 +345,12 @@ func allowedMethods(r *mux.Router, req *http.Request) []string {
 	return out
 }
 
-// endpoint wraps a route's handler with authentication, access control and error rendering.
-func (s *Server) endpoint(rt route) http.Handler {
+// endpoint wraps a route's handler with authentication, access control and error rendering; rm
+// are the route's metrics.
+func (s *Server) endpoint(rt route, rm *routeMetrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := info(r)
-		ri.route = rt.path
+		ri.route, ri.metrics = rt.path, rm
 		var p Principal
 		if rt.access != public {
 			if err := oneCredential(r); err != nil {

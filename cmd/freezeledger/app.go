@@ -55,6 +55,9 @@ type Main struct {
 	ShutdownTimeout time.Duration
 	// Feed adjusts the change feed and webhook deliveries (webhooks.go).
 	Feed FeedConfig
+	// SnapshotEvery is domain.Options.SnapshotEvery: the events a channel gains before an eviction
+	// or a shutdown snapshots it again (default domain.DefaultSnapshotEvery).
+	SnapshotEvery int
 
 	cmd string
 	cfg config
@@ -68,7 +71,15 @@ type Main struct {
 	server    *httpapi.Server
 	led       *ledger
 	keys      *keystore.Store // opened with the read side (personal_keys.go)
+	snapLog   hclog.Logger    // where the domain's snapshot problems are logged (serve sets it)
 }
+
+// DefaultMaxLoadedChannels and DefaultChannelIdle are serve's --max-loaded-channels and
+// --channel-idle defaults (docs/SCALING.md).
+const (
+	DefaultMaxLoadedChannels = 1000
+	DefaultChannelIdle       = time.Hour
+)
 
 type config struct {
 	dataDir    string
@@ -84,6 +95,11 @@ type config struct {
 	// masterKeyFile holds rule 21's master key (personal_keys.go); "" for the environment or the default
 	masterKeyFile string
 	witnesses     []string // serve --witness NAME=URL=VKEY
+	idemTTL       time.Duration
+	maxLoaded     int
+	idle          time.Duration
+	// demo --customers, --channels
+	customers, channels int
 	// principals add
 	name, role, partner string
 	admin               bool
@@ -124,6 +140,9 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.store, "store", "embedded", "event store: embedded, or an EventStoreDB connection string esdb://...")
 		fs.DurationVar(&c.retention, "retention", domain.DefaultRetention, "resource retention after an ACCOUNT_AND_RESOURCE freeze (rule 8)")
 		fs.StringVar(&c.currency, "currency", "USD", "the deployment's one currency (ISO 4217 code), shown with every amount")
+		fs.DurationVar(&c.idemTTL, "idempotency-ttl", domain.DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered after its first use (a retry within it returns the first result)")
+		fs.IntVar(&c.maxLoaded, "max-loaded-channels", DefaultMaxLoadedChannels, "channels kept in memory at most; the least recently used are evicted (0: no bound)")
+		fs.DurationVar(&c.idle, "channel-idle", DefaultChannelIdle, "a loaded channel unused this long is evicted (snapshotted first when it is big)")
 		fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 		fs.BoolVar(&c.webhookLoopback, "webhook-allow-insecure-loopback", false, "allow webhooks to plain http:// on 127.0.0.0/8 and [::1] (local use and tests)")
@@ -140,6 +159,8 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&c.customer, "customer", "", "customer ID (required for role customer: the only customer it sees)")
 	case "demo":
 		fs.StringVar(&c.dataDir, "data-dir", "./demo-data", "data directory to create and fill (must be empty or absent)")
+		fs.IntVar(&c.customers, "customers", 0, "bulk customers to add after the story, for large ledgers (3 events each)")
+		fs.IntVar(&c.channels, "channels", 1, "bulk distributors the --customers are spread over (dist-bulk-1 ...)")
 		fs.StringVar(&c.logLevel, "log-level", "warn", "log level")
 	case "rebuild":
 		fs.StringVar(&c.masterKeyFile, "master-key-file", "", "file with the master key of the personal-data keys (as serve)")
@@ -183,6 +204,15 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.cmd == "serve" && c.retention <= 0 {
 		return fmt.Errorf("--retention must be positive")
+	}
+	if m.cmd == "serve" && c.idemTTL <= 0 {
+		return fmt.Errorf("--idempotency-ttl must be positive")
+	}
+	if m.cmd == "demo" && (c.customers < 0 || c.channels < 1) {
+		return fmt.Errorf("--customers must be 0 or more and --channels at least 1")
+	}
+	if m.cmd == "serve" && (c.maxLoaded < 0 || c.idle <= 0) {
+		return fmt.Errorf("--max-loaded-channels must be 0 or more and --channel-idle positive")
 	}
 	if m.cmd == "serve" && c.store != "" && c.store != "embedded" && !isESDB(c.store) {
 		return fmt.Errorf("--store %q is neither embedded nor an EventStoreDB connection string (esdb://...)", c.store)

@@ -96,6 +96,7 @@ func (m *Main) demo(ctx context.Context) error {
 
 	d := &demoRun{ctx: ctx, svc: l.svc, keys: l.keys}
 	d.script(clock, start)
+	d.bulk(m.cfg.customers, m.cfg.channels, m.Stderr)
 	secret, err := d.demoVerification(clock, start, dir) // rules 19 and 20
 	if err == nil {
 		err = d.err
@@ -108,7 +109,7 @@ func (m *Main) demo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	wctx, cancel := context.WithTimeout(ctx, bulkWait(m.cfg.customers))
 	defer cancel()
 	if err := l.reads.WaitFor(wctx, head); err != nil {
 		return fmt.Errorf("demo: waiting for the read models: %w", err)

@@ -18,11 +18,12 @@ const usage = `freezeledger: an event-sourced, audit-logged ledger of customer a
 
 Usage:
   freezeledger serve      [--data-dir DIR] [--listen ADDR] [--principals FILE] [--store embedded|esdb://...]
-                          [--retention 360h] [--log-format text|json] [--log-level info]
+                          [--retention 360h] [--idempotency-ttl 24h] [--max-loaded-channels 1000]
+                          [--channel-idle 1h] [--log-format text|json] [--log-level info]
                           [--witness NAME=URL=VKEY]...
   freezeledger principals add --name NAME --role platform|partner|auditor|reader|billing|customer [--partner ID] [--admin] [--customer ID]
                           [--data-dir DIR | --principals FILE]
-  freezeledger demo       --data-dir DIR
+  freezeledger demo       --data-dir DIR [--customers N] [--channels K]
   freezeledger rebuild    [--data-dir DIR]
   freezeledger export     ...   (freezeledger export --help)
   freezeledger verify     ...   (freezeledger verify --help)

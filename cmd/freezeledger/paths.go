@@ -7,6 +7,7 @@ import "path/filepath"
 //	<data-dir>/store/            the embedded event store (eventstore/embedded)
 //	<data-dir>/projections/      read-model checkpoints (projections)
 //	<data-dir>/audit/            the audit Merkle tree, checkpoints and signing key (projections/auditlog)
+//	<data-dir>/snapshots/        channel snapshots, checked against the log before use (eventstore.FileSnapshots)
 //	<data-dir>/principals.json   API principals (token hashes only), unless --principals says otherwise
 //	<data-dir>/verification/     TOTP enrolments (sealed), used codes and lockouts, unless --verification-dir says otherwise
 //	<data-dir>/demo-tokens.txt   tokens written by `freezeledger demo` (a demo directory only)
@@ -28,3 +29,6 @@ func PrincipalsFile(dataDir string) string { return filepath.Join(dataDir, "prin
 
 // DemoTokensFile is where `freezeledger demo` writes the demo principals' tokens.
 func DemoTokensFile(dataDir string) string { return filepath.Join(dataDir, "demo-tokens.txt") }
+
+// SnapshotsDir is where serve keeps channel snapshots in dataDir.
+func SnapshotsDir(dataDir string) string { return filepath.Join(dataDir, "snapshots") }

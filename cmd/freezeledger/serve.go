@@ -144,7 +144,16 @@ func (m *Main) openOver(store eventstore.Store, readSide func() (*projections.Re
 	l := &ledger{reg: prometheus.NewRegistry(), store: store}
 	m.onClose(l.store.Close)
 	elog := eventstore.DomainLogObserved(l.store, appendMetrics(l.reg))
-	l.svc = domain.NewService(elog, domain.Options{Clock: m.clock(), Retention: m.cfg.retention})
+	l.svc = domain.NewService(elog, domain.Options{
+		Clock: m.clock(), Retention: m.cfg.retention, IdempotencyTTL: m.cfg.idemTTL,
+		MaxLoadedChannels: m.cfg.maxLoaded, Snapshots: eventstore.NewFileSnapshots(SnapshotsDir(m.cfg.dataDir)),
+		SnapshotEvery: m.SnapshotEvery,
+		SnapshotError: func(stream string, err error) {
+			if m.snapLog != nil {
+				m.snapLog.Warn("channel snapshot", "stream", stream, "error", err)
+			}
+		},
+	})
 	reads, tree, rerr, terr := readSide()
 	l.keys = m.keys
 	if rerr != nil {
@@ -191,7 +200,27 @@ func (m *Main) background(ctx context.Context, l *ledger, log hclog.Logger) (wai
 	}
 	run("erased key sweep", func(ctx context.Context) error { return sweepErasedKeys(ctx, l, log.Named("keys")) })
 	run("disassociation lapse", func(ctx context.Context) error { return m.lapseLoop(ctx, l.svc, log) })
+	run("channel eviction", func(ctx context.Context) error { return m.evictLoop(ctx, l.svc) })
 	return wg.Wait
+}
+
+// evictLoop evicts the channels unused for --channel-idle, checking every tenth of it (at most every
+// minute).
+func (m *Main) evictLoop(ctx context.Context, svc *domain.Service) error {
+	idle := m.cfg.idle
+	if idle <= 0 {
+		idle = DefaultChannelIdle
+	}
+	t := time.NewTicker(min(idle/10, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			svc.EvictIdle(idle)
+		}
+	}
 }
 
 // releaseLoop appends customer.resources_released for every retention that ran out (rule 8) and
@@ -211,7 +240,9 @@ func (m *Main) releaseLoop(ctx context.Context, svc *domain.Service, log hclog.L
 // locked or unreachable) leaves no data directory behind and keeps the one-time platform token for
 // the start that succeeds.
 func (m *Main) serve(ctx context.Context) error {
-	log := m.logger()
+	out := &lockedWriter{w: m.Stderr} // one Write at a time: hclog's lines and the access log's batches
+	log := m.loggerTo(out)
+	m.snapLog = log.Named("domain")
 	ln, err := listen(m.cfg.listen)
 	if err != nil {
 		return err
@@ -243,9 +274,14 @@ func (m *Main) serve(ctx context.Context) error {
 	defer stopBG()
 	waitBG := m.background(bg, l, log)
 
+	var access *httpapi.AccessLog
+	if log.IsInfo() {
+		access = httpapi.NewAccessLog(out, httpapi.AccessLogOptions{JSON: m.cfg.logFormat == "json", Name: "freezeledger.http"})
+		defer access.Close() // after the http.Server has shut down: every line is out
+	}
 	srv, err := httpapi.New(httpapi.Options{
 		Ledger: l.svc, Reads: l.reads, Audit: &auditlog.EventSource{Tree: l.tree, Store: l.store, Witnesses: l.witnesses},
-		Principals: ps, Logger: log.Named("http"), Registry: l.reg, WaitTimeout: m.WaitTimeout, Personal: l.keys,
+		Principals: ps, Logger: log.Named("http"), AccessLog: access, Registry: l.reg, WaitTimeout: m.WaitTimeout, Personal: l.keys,
 		StreamWriteTimeout: m.StreamWriteTimeout, Verification: verif,
 		StoreReady: func(ctx context.Context) error { _, err := l.store.Head(ctx); return err },
 		Feed:       m.feedOptions(l, streamsDone),
@@ -301,8 +337,16 @@ func (m *Main) serve(ctx context.Context) error {
 		log.Warn("shutdown: requests still in flight were cut", "error", serr)
 		_ = hs.Close()
 	}
+	if access != nil {
+		_ = access.Close() // the requests are done: their lines go out before the shutdown's
+	}
 	stopBG()
 	waitBG()
+	// Big channels leave a snapshot, so that the next start loads them from it (bounded like the
+	// requests; a snapshot not written only makes that load slower).
+	if serr := l.svc.SaveSnapshots(sctx); serr != nil {
+		log.Warn("shutdown: channel snapshots not all written", "error", serr)
+	}
 	if cerr := m.Close(); cerr != nil {
 		log.Error("closing", "error", cerr)
 		if err == nil || errors.Is(err, http.ErrServerClosed) {
@@ -340,6 +384,10 @@ func registerLedgerMetrics(l *ledger, dataDir string) {
 	l.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "freezeledger_loaded_channels",
+			Help: "Channels whose state the command service holds in memory (at most --max-loaded-channels once evictions have run).",
+		}, func() float64 { return float64(l.svc.LoadedChannels()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "freezeledger_projection_applied_events",
 			Help: "Events applied by the read models.",
