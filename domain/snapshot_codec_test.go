@@ -139,11 +139,14 @@ func TestSnapshotDamage(t *testing.T) {
 func TestSnapshotCoversEveryField(t *testing.T) {
 	covered := map[reflect.Type][]string{
 		reflect.TypeFor[Channel](): {"stream", "root", "revision", "position", "partners", "customers", "released",
-			"idem", "idemRuns", "keyTTL" /* ttl: the Service's; order: rebuilt */, "due" /* rebuilt from customers */, "j" /* only inside a round */},
-		reflect.TypeFor[Partner]():    {"ID", "Name", "Type", "ParentID", "Frozen", "FrozenReason", "Delegation", "RegisteredAt"},
+			"idem", "idemRuns", "keyTTL" /* ttl: the Service's; order: rebuilt */, "due" /* rebuilt from customers */, "j", /* only inside a round */
+			/* phase 2: a channel holding any is not snapshotted (snapshottable) */ "bills", "records", "lapsing"},
+		reflect.TypeFor[Partner](): {"ID", "Name", "Type", "ParentID", "Frozen", "FrozenReason", "Delegation", "RegisteredAt",
+			/* not snapshotted when set */ "Quota", "VerificationRequired"},
 		reflect.TypeFor[Delegation](): {"Freeze", "Budget"},
 		reflect.TypeFor[Customer](): {"ID", "Name", "PartnerID", "DistributorID", "Tags", "AccountManager", "AssociatedAt",
-			"Frozen", "FreezeType", "Origin", "Reason", "FrozenBy", "FrozenAt", "RetentionDeadline", "ResourceFrozenAt", "ResourcesReleased"},
+			"Frozen", "FreezeType", "Origin", "Reason", "FrozenBy", "FrozenAt", "RetentionDeadline", "ResourceFrozenAt", "ResourcesReleased",
+			/* not snapshotted when set */ "Disassociated", "Disassociation", "PersonalKeyID", "PersonalErased"},
 		reflect.TypeFor[idemEntry]():      {"hash", "at", "seen"},
 		reflect.TypeFor[idemRun]():        {"first", "n"},
 		reflect.TypeFor[reservationKey](): {"kind", "id", "rev"},
@@ -190,5 +193,28 @@ func BenchmarkSnapshotDecode(b *testing.B) {
 			b.ReportMetric((with-heap())/float64(n), "heapB/customer")
 			b.ReportMetric(float64(len(snap))/float64(n), "snapB/customer") // after ResetTimer, which drops metrics
 		})
+	}
+}
+
+// TestPhase2ChannelsAreNotSnapshotted: the snapshot format does not carry phase 2's state, so a
+// channel holding any of it is never snapshotted (it is loaded from its log instead).
+func TestPhase2ChannelsAreNotSnapshotted(t *testing.T) {
+	c := NewChannel("channel-dist-1")
+	if !c.snapshottable() {
+		t.Fatal("an empty channel is not snapshottable")
+	}
+	c.bills["c-1"] = &CustomerBilling{}
+	if c.snapshottable() {
+		t.Error("a channel with billing state is snapshottable")
+	}
+	c = NewChannel("channel-dist-1")
+	c.partners["res-1"] = &Partner{ID: "res-1", VerificationRequired: true}
+	if c.snapshottable() {
+		t.Error("a channel with a partner's verification switch on is snapshottable")
+	}
+	c = NewChannel("channel-dist-1")
+	c.customers["c-1"] = &Customer{ID: "c-1", PersonalKeyID: "k-1"}
+	if c.snapshottable() {
+		t.Error("a channel with a customer's personal data key is snapshottable")
 	}
 }
