@@ -97,3 +97,16 @@ func FuzzFastEncode(f *testing.F) {
 		checkEncodeSame(t, u, m)
 	})
 }
+
+// TestRecordContentIsTheDigest: recordContent, written without allocating, is the digest of the
+// record's customer, amount and time it always was.
+func TestRecordContentIsTheDigest(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		id := rapid.OneOf(rapid.StringMatching(`[a-z0-9-]{1,64}`), rapid.String()).Draw(rt, "customer")
+		r := UsageRecord{RecordID: "r", Amount: Money(rapid.Int64().Draw(rt, "amount")),
+			Time: time.Unix(rapid.Int64Range(-7e10, 3e11).Draw(rt, "sec"), rapid.Int64Range(0, 999999999).Draw(rt, "nsec")).In(time.FixedZone("", rapid.IntRange(-50000, 50000).Draw(rt, "offset")))}
+		if got, want := recordContent(id, r), digest(id, r.Amount.String(), r.Time.UTC().Format(time.RFC3339Nano)); got != want {
+			rt.Fatalf("recordContent(%q, %+v) = %x, the digest is %x", id, r, got, want)
+		}
+	})
+}
