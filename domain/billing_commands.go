@@ -54,19 +54,31 @@ func (s *Service) RecordUsage(ctx context.Context, cmd RecordUsage) (UsageResult
 	items := make([]UsageItem, len(cmd.Records))
 	byStream := map[string][]int{}
 	var streams []string
+	// The channels of the customers the directory knows, under one lock for the batch; the others
+	// are looked up one by one (CustomerChannel).
+	known := make([]string, len(cmd.Records))
+	s.mu.Lock()
+	for i, rec := range cmd.Records {
+		known[i] = s.customers[rec.CustomerID]
+	}
+	s.mu.Unlock()
+	now := s.now()
 	for i, rec := range cmd.Records {
 		items[i].RecordID = rec.RecordID
-		if err := checkUsageRecord(rec, s.now()); err != nil {
+		if err := checkUsageRecord(rec, now); err != nil {
 			items[i].Err = err
 			continue
 		}
-		st, err := s.CustomerChannel(ctx, rec.CustomerID)
-		if err != nil {
-			if ErrorCode(err) == "" {
-				return UsageResult{}, err
+		st := known[i]
+		if st == "" {
+			var err error
+			if st, err = s.CustomerChannel(ctx, rec.CustomerID); err != nil {
+				if ErrorCode(err) == "" {
+					return UsageResult{}, err
+				}
+				items[i].Err = err
+				continue
 			}
-			items[i].Err = err
-			continue
 		}
 		if _, ok := byStream[st]; !ok {
 			streams = append(streams, st)
