@@ -38,15 +38,19 @@ type metaKey struct {
 	version int
 }
 
-// emitChunk is the size of the chunks the round's event bytes are carved from: one allocation
-// for many small events instead of two for each.
-const emitChunk = 32 << 10
+// The round's event bytes are carved from chunks, one allocation for many small events instead of
+// two for each: the first chunk is small (a round often emits one event), each next one twice
+// the last, up to maxEmitChunk.
+const (
+	minEmitChunk = 1 << 10
+	maxEmitChunk = 64 << 10
+)
 
 // encodeInto returns the bytes write appends to the round's buffer, capped so that nothing written
 // later reaches them; false when write reports false.
 func (e *emitter) encodeInto(write func([]byte) ([]byte, bool)) ([]byte, bool) {
-	if cap(e.buf)-len(e.buf) < 512 {
-		e.buf = make([]byte, 0, emitChunk)
+	if cap(e.buf)-len(e.buf) < 256 {
+		e.buf = make([]byte, 0, min(max(2*cap(e.buf), minEmitChunk), maxEmitChunk))
 	}
 	start := len(e.buf)
 	b, ok := write(e.buf)
