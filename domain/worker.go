@@ -334,7 +334,14 @@ func (w *worker) committed(ctx context.Context, c *Channel, em *emitter, app App
 	for i, ne := range em.events {
 		stored[i] = StoredEvent{ID: ne.ID, Type: ne.Type, Stream: w.stream, Revision: first + uint64(i), Position: app.Position, Data: ne.Data, Metadata: ne.Metadata}
 	}
-	if n > 1 {
+	if pr, ok := w.s.log.(PositionReader); ok && n > 1 {
+		// Only the last event's position comes back from an append; ask for the others.
+		if ps, err := pr.Positions(ctx, w.stream, first, n); err == nil && len(ps) == n {
+			for i := range stored {
+				stored[i].Position = ps[i]
+			}
+		}
+	} else if n > 1 {
 		// Only the last event's position comes back from an append; read the others.
 		if back, err := w.s.log.Read(ctx, w.stream, first); err == nil && len(back) >= n {
 			for i := range stored {
