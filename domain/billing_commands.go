@@ -28,9 +28,12 @@ func asSystem(pend []pendingEvent) []pendingEvent {
 // first (with its follow-ups), then its records, then their follow-ups.
 func (c *Channel) emitUsage(e *emitter, groups []*UsageRecorded) {
 	for _, g := range groups {
-		if pend, err := c.decideBudgetReset(g.CustomerID, e.now); err == nil {
-			e.emit(asSystem(pend)...)
-			e.emit(asSystem(c.budgetFollowUps(g.CustomerID, true))...)
+		// resetDue first: decideBudgetReset's answer for most customers is a formatted refusal.
+		if c.bills[g.CustomerID].resetDue(e.now) {
+			if pend, err := c.decideBudgetReset(g.CustomerID, e.now); err == nil {
+				e.emit(asSystem(pend)...)
+				e.emit(asSystem(c.budgetFollowUps(g.CustomerID, true))...)
+			}
 		}
 		e.emit(pendingEvent{EventUsageRecorded, g})
 		e.emit(asSystem(c.budgetFollowUps(g.CustomerID, false))...)
