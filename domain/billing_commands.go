@@ -28,9 +28,12 @@ func asSystem(pend []pendingEvent) []pendingEvent {
 // first (with its follow-ups), then its records, then their follow-ups.
 func (c *Channel) emitUsage(e *emitter, groups []*UsageRecorded) {
 	for _, g := range groups {
-		if pend, err := c.decideBudgetReset(g.CustomerID, e.now); err == nil {
-			e.emit(asSystem(pend)...)
-			e.emit(asSystem(c.budgetFollowUps(g.CustomerID, true))...)
+		// resetDue first: decideBudgetReset's answer for most customers is a formatted refusal.
+		if c.bills[g.CustomerID].resetDue(e.now) {
+			if pend, err := c.decideBudgetReset(g.CustomerID, e.now); err == nil {
+				e.emit(asSystem(pend)...)
+				e.emit(asSystem(c.budgetFollowUps(g.CustomerID, true))...)
+			}
 		}
 		e.emit(pendingEvent{EventUsageRecorded, g})
 		e.emit(asSystem(c.budgetFollowUps(g.CustomerID, false))...)
@@ -54,19 +57,31 @@ func (s *Service) RecordUsage(ctx context.Context, cmd RecordUsage) (UsageResult
 	items := make([]UsageItem, len(cmd.Records))
 	byStream := map[string][]int{}
 	var streams []string
+	// The channels of the customers the directory knows, under one lock for the batch; the others
+	// are looked up one by one (CustomerChannel).
+	known := make([]string, len(cmd.Records))
+	s.mu.Lock()
+	for i, rec := range cmd.Records {
+		known[i] = s.customers[rec.CustomerID]
+	}
+	s.mu.Unlock()
+	now := s.now()
 	for i, rec := range cmd.Records {
 		items[i].RecordID = rec.RecordID
-		if err := checkUsageRecord(rec, s.now()); err != nil {
+		if err := checkUsageRecord(rec, now); err != nil {
 			items[i].Err = err
 			continue
 		}
-		st, err := s.CustomerChannel(ctx, rec.CustomerID)
-		if err != nil {
-			if ErrorCode(err) == "" {
-				return UsageResult{}, err
+		st := known[i]
+		if st == "" {
+			var err error
+			if st, err = s.CustomerChannel(ctx, rec.CustomerID); err != nil {
+				if ErrorCode(err) == "" {
+					return UsageResult{}, err
+				}
+				items[i].Err = err
+				continue
 			}
-			items[i].Err = err
-			continue
 		}
 		if _, ok := byStream[st]; !ok {
 			streams = append(streams, st)

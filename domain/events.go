@@ -385,8 +385,17 @@ type PartnerQuotaSet struct {
 }
 
 // DecodeData decodes an event's data JSON into its payload type (a pointer to one of the types
-// above). Unknown types and malformed data are errors, never panics.
+// above), exactly as encoding/json does (the fast path of fastdecode.go first, for the types it
+// knows). Unknown types and malformed data are errors, never panics.
 func DecodeData(eventType string, data []byte) (any, error) {
+	if v, ok := fastData(eventType, data, nil); ok {
+		return v, nil
+	}
+	return decodeDataJSON(eventType, data)
+}
+
+// decodeDataJSON is DecodeData with encoding/json alone.
+func decodeDataJSON(eventType string, data []byte) (any, error) {
 	var v any
 	switch eventType {
 	case EventPartnerRegistered:

@@ -10,9 +10,10 @@ import (
 )
 
 // A fast path for decoding the service's own events when a channel is loaded (100,000 events must
-// replay in well under 200 ms; encoding/json takes several microseconds per object). It understands
+// replay in well under 200 ms; encoding/json takes several microseconds per object), and for
+// DecodeData (the read models decode every usage.recorded with it, issue 14). It understands
 // exactly the JSON the service writes: objects with the payload's own lower-case keys, strings
-// without escapes, integers, RFC 3339 times, string arrays. Its tokens are read with the module's one
+// without escapes, integers, RFC 3339 times, string arrays, amounts, arrays of usage records. Its tokens are read with the module's one
 // JSON scanner (internal/jsonwire); what it accepts and decodes into is this file's. Anything else (an escape, an unknown or
 // differently cased key, a float, whitespace it does not expect) makes it give up, and the caller
 // falls back to encoding/json, so the result is always what encoding/json would give.
@@ -370,6 +371,20 @@ func fastData(typ string, b []byte, intern map[string]string) (any, bool) {
 		} else {
 			v = &PartnerUnfrozen{PartnerID: id, Reason: reason}
 		}
+	case EventUsageRecorded:
+		d := &UsageRecorded{}
+		s.object(func(k []byte) bool {
+			switch string(k) {
+			case "customer_id":
+				d.CustomerID = s.unique()
+			case "records":
+				d.Records = fastRecords(s)
+			default:
+				return false
+			}
+			return true
+		})
+		v = d
 	default:
 		return nil, false
 	}
@@ -377,6 +392,96 @@ func fastData(typ string, b []byte, intern map[string]string) (any, bool) {
 		return nil, false
 	}
 	return v, true
+}
+
+// fastRecords reads usage.recorded's records: null, or an array of objects.
+func fastRecords(s *scanner) []UsageRecord {
+	if s.peek() == 'n' {
+		s.null()
+		return nil
+	}
+	if !s.expect('[') {
+		return nil
+	}
+	out := []UsageRecord{}
+	if s.peek() == ']' {
+		s.i++
+		return out
+	}
+	for s.ok {
+		var r UsageRecord
+		s.object(func(k []byte) bool {
+			switch string(k) {
+			case "record_id":
+				r.RecordID = s.unique()
+			case "amount":
+				r.Amount = s.money()
+			case "time":
+				r.Time = s.timeValue()
+			default:
+				return false
+			}
+			return true
+		})
+		out = append(out, r)
+		if s.peek() == ',' {
+			s.i++
+			continue
+		}
+		s.expect(']')
+		break
+	}
+	return out
+}
+
+// money reads an amount as Money.UnmarshalJSON does, for a plain string of the form ParseMoney
+// takes ("1000", "1000.5", "1000.50", at most MaxAmount); anything else goes the slow way.
+func (s *scanner) money() Money {
+	b := s.rawString()
+	if !s.ok {
+		return 0
+	}
+	intPart, frac := b, []byte(nil)
+	for i, c := range b {
+		if c == '.' {
+			intPart, frac = b[:i], b[i+1:]
+			if len(frac) == 0 || len(frac) > 2 {
+				s.fail()
+				return 0
+			}
+			break
+		}
+	}
+	if len(intPart) == 0 || len(intPart) > 13 { // 13 digits: no overflow before the check below
+		s.fail()
+		return 0
+	}
+	var units int64
+	for _, c := range intPart {
+		if c < '0' || c > '9' {
+			s.fail()
+			return 0
+		}
+		units = units*10 + int64(c-'0')
+	}
+	cents := int64(0)
+	for i := 0; i < 2; i++ {
+		cents *= 10
+		if i < len(frac) {
+			c := frac[i]
+			if c < '0' || c > '9' {
+				s.fail()
+				return 0
+			}
+			cents += int64(c - '0')
+		}
+	}
+	m := Money(units*100 + cents)
+	if m > MaxAmount {
+		s.fail()
+		return 0
+	}
+	return m
 }
 
 // decodeEvent decodes a stored event's payload and the metadata apply needs (request_id and
@@ -392,7 +497,7 @@ func decodeEvent(se *StoredEvent, intern map[string]string) (any, Metadata, erro
 	if v, ok := fastData(se.Type, se.Data, intern); ok {
 		return v, m, nil
 	}
-	v, err := DecodeData(se.Type, se.Data)
+	v, err := decodeDataJSON(se.Type, se.Data)
 	return v, m, err
 }
 

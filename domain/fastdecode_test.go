@@ -9,7 +9,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-var fastTypes = []string{EventCustomerFrozen, EventCustomerUnfrozen, EventCustomerAssociated, EventCustomerResourcesRelease, EventPartnerFrozen, EventPartnerUnfrozen}
+var fastTypes = []string{EventCustomerFrozen, EventCustomerUnfrozen, EventCustomerAssociated, EventCustomerResourcesRelease, EventPartnerFrozen, EventPartnerUnfrozen, EventUsageRecorded}
 
 // checkSame fails if the fast path accepts input and decodes it differently from encoding/json.
 func checkSame(t interface{ Fatalf(string, ...any) }, typ string, data, meta []byte) {
@@ -31,8 +31,13 @@ func checkSame(t interface{ Fatalf(string, ...any) }, typ string, data, meta []b
 			t.Fatalf("metadata %q: lean %+v, encoding/json without request_id/on_behalf_of %+v", meta, lm, sm)
 		}
 	}
+	dv, derr := DecodeData(typ, data)
+	sv, serr := decodeDataJSON(typ, data)
+	if (derr == nil) != (serr == nil) || !reflect.DeepEqual(dv, sv) {
+		t.Fatalf("%s data %q: DecodeData %+v, %v; encoding/json %+v, %v", typ, data, dv, derr, sv, serr)
+	}
 	if fv, ok := fastData(typ, data, map[string]string{}); ok {
-		sv, err := DecodeData(typ, data)
+		sv, err := decodeDataJSON(typ, data)
 		if err != nil {
 			t.Fatalf("fast path accepts %s data %q that encoding/json rejects: %v", typ, data, err)
 		}
@@ -66,6 +71,19 @@ func TestFastDecodeMatchesEncodingJSON(t *testing.T) {
 			payload = CustomerResourcesReleased{CustomerID: str.Draw(rt, "id"), FrozenAt: tm.Draw(rt, "at"), Reason: str.Draw(rt, "reason")}
 		case EventPartnerFrozen:
 			payload = PartnerFrozen{PartnerID: str.Draw(rt, "id"), Reason: str.Draw(rt, "reason")}
+		case EventUsageRecorded:
+			u := UsageRecorded{CustomerID: str.Draw(rt, "id")}
+			switch rapid.IntRange(0, 2).Draw(rt, "records") {
+			case 0: // null
+			case 1:
+				u.Records = []UsageRecord{}
+			default:
+				for range rapid.IntRange(1, 4).Draw(rt, "n") {
+					amount := rapid.OneOf(rapid.Int64Range(0, int64(MaxAmount)), rapid.SampledFrom([]int64{0, 5, 100, int64(MaxAmount)})).Draw(rt, "amount")
+					u.Records = append(u.Records, UsageRecord{RecordID: str.Draw(rt, "record"), Amount: Money(amount), Time: tm.Draw(rt, "at")})
+				}
+			}
+			payload = u
 		default:
 			payload = PartnerUnfrozen{PartnerID: str.Draw(rt, "id"), Reason: str.Draw(rt, "reason")}
 		}
@@ -106,6 +124,24 @@ func TestFastDecodeFallsBack(t *testing.T) {
 		{EventCustomerAssociated, `{"tags":["a",]}`},
 		{EventCustomerAssociated, `{"tags":null}`},
 		{EventCustomerAssociated, `{"tags":[]}`},
+		{EventUsageRecorded, `{"customer_id":"c-1","records":null}`},
+		{EventUsageRecorded, `{"customer_id":"c-1","records":[]}`},
+		{EventUsageRecorded, `{"records":[{}]}`},
+		{EventUsageRecorded, `{"records":[{"amount":"1.005"}]}`},
+		{EventUsageRecorded, `{"records":[{"amount":"1."}]}`},
+		{EventUsageRecorded, `{"records":[{"amount":".5"}]}`},
+		{EventUsageRecorded, `{"records":[{"amount":"007.5"}]}`},
+		{EventUsageRecorded, `{"records":[{"amount":"1000000000000.01"}]}`},
+		{EventUsageRecorded, `{"records":[{"amount":"1000000000000.00"}]}`},
+		{EventUsageRecorded, `{"records":[{"amount":"99999999999999"}]}`},
+		{EventUsageRecorded, `{"records":[{"amount":"-1.00"}]}`},
+		{EventUsageRecorded, `{"records":[{"amount":12}]}`},
+		{EventUsageRecorded, `{"records":[{"amount":null}]}`},
+		{EventUsageRecorded, `{"records":[{"time":null}]}`},
+		{EventUsageRecorded, `{"records":[{"record_id":"r","record_id":"s"}]}`},
+		{EventUsageRecorded, `{"records":[{"Record_ID":"r"}]}`},
+		{EventUsageRecorded, `{"records":[{"record_id":"r"},]}`},
+		{EventUsageRecorded, `{"records":{}}`},
 	} {
 		checkSame(t, c.typ, []byte(c.data), []byte(`{"schema_version":01}`))
 	}
@@ -115,9 +151,30 @@ func FuzzFastDecode(f *testing.F) {
 	f.Add(0, []byte(`{"customer_id":"c-1","freeze_type":"ACCOUNT","origin":"manual","reason":"r","retention_deadline":"2026-11-16T08:00:00Z"}`),
 		[]byte(`{"schema_version":1,"actor":{"name":"ops","role":"partner","partner_id":"d-1"},"time":"2026-11-01T08:00:00.123Z","request_id":"r","idempotency_key":"k","command_hash":"h"}`))
 	f.Add(2, []byte(`{"customer_id":"c-1","name":"N","partner_id":"r-1","distributor_id":"d-1","tags":["gold","x"]}`), []byte(`{"schema_version":1}`))
+	f.Add(6, []byte(`{"customer_id":"cust-dn-012","records":[{"record_id":"r-0-0-1","amount":"12.30","time":"2026-11-30T23:59:59.999Z"},{"record_id":"r-2","amount":"0.00","time":"2026-11-01T00:00:00Z"}]}`),
+		[]byte(`{"schema_version":1,"actor":{"name":"billing","role":"billing","partner_id":""},"time":"2026-12-01T08:00:00.123456789Z","request_id":"bench"}`))
+	f.Add(6, []byte(`{"customer_id":"c","records":[{"amount":"1000000000000.00"},{"amount":"9"}]}`), []byte(`{}`))
 	f.Fuzz(func(t *testing.T, i int, data, meta []byte) {
 		typ := fastTypes[(i%len(fastTypes)+len(fastTypes))%len(fastTypes)]
 		checkSame(t, typ, data, meta)
+	})
+}
+
+// TestFastMoneyMatchesParseMoney: an amount the fast path reads is ParseMoney's, it gives up on
+// whatever ParseMoney refuses, and it reads every amount as Money writes it.
+func TestFastMoneyMatchesParseMoney(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		a := rapid.OneOf(rapid.StringMatching(`[0-9]{0,15}(\.[0-9]{0,3})?`), rapid.StringMatching(`[-+ 0-9.e]{0,6}`),
+			rapid.Custom(func(t *rapid.T) string { return Money(rapid.Int64Range(-1, int64(MaxAmount)+1).Draw(t, "m")).String() })).Draw(rt, "amount")
+		s := &scanner{b: []byte(`"` + a + `"`), ok: true}
+		got := s.money()
+		want, err := ParseMoney("amount", a)
+		if s.ok && (err != nil || got != want) {
+			rt.Fatalf("amount %q: fast %v, ParseMoney %v, %v", a, got, want, err)
+		}
+		if !s.ok && err == nil && want.String() == a {
+			rt.Fatalf("fast path refuses amount %q as Money writes it", a)
+		}
 	})
 }
 

@@ -93,6 +93,15 @@ func ReservationStream(kind, id string) string {
 	return k.reservationStream(id)
 }
 
+// PositionReader is optionally implemented by an EventLog that knows where a stream's events are
+// in the log without reading them. The worker asks it for the positions of a multi-event append
+// (an append returns only the last), instead of reading the events back.
+type PositionReader interface {
+	// Positions returns the positions of up to count events of stream from revision from
+	// (inclusive), in order; an empty slice past the end or for a stream that does not exist.
+	Positions(ctx context.Context, stream string, from uint64, count int) ([]string, error)
+}
+
 // RangeReader is optionally implemented by an EventLog that can read part of a stream. The Service
 // then loads a long channel in chunks read and decoded in parallel (eventstore.Store.ReadStream with
 // a count is exactly this).

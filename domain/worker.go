@@ -25,6 +25,40 @@ type emitter struct {
 	owners []*request
 	req    *request
 	err    error // an encoding failure (internal)
+
+	buf      []byte  // where the round's event bytes are encoded (encodeInto), a chunk at a time
+	last     metaKey // the metadata encoded last, and its bytes, shared by the events that have it
+	lastMeta []byte
+}
+
+// metaKey is what an event's metadata depends on within a round (its time is the round's).
+type metaKey struct {
+	req     *request
+	system  bool
+	version int
+}
+
+// The round's event bytes are carved from chunks, one allocation for many small events instead of
+// two for each: the first chunk is small (a round often emits one event), each next one twice
+// the last, up to maxEmitChunk.
+const (
+	minEmitChunk = 1 << 10
+	maxEmitChunk = 64 << 10
+)
+
+// encodeInto returns the bytes write appends to the round's buffer, capped so that nothing written
+// later reaches them; false when write reports false.
+func (e *emitter) encodeInto(write func([]byte) ([]byte, bool)) ([]byte, bool) {
+	if cap(e.buf)-len(e.buf) < 256 {
+		e.buf = make([]byte, 0, min(max(2*cap(e.buf), minEmitChunk), maxEmitChunk))
+	}
+	start := len(e.buf)
+	b, ok := write(e.buf)
+	if !ok {
+		return nil, false
+	}
+	e.buf = b // a new array if it outgrew the chunk; either way what is returned is capped
+	return b[start:len(b):len(b)], true
 }
 
 // emit applies each pending event to the channel and adds it, encoded, to the round's events, owned
@@ -32,20 +66,31 @@ type emitter struct {
 func (e *emitter) emit(pend ...pendingEvent) {
 	for _, p := range pend {
 		meta := e.req.meta
+		key := metaKey{req: e.req, version: SchemaVersions[p.Type]}
 		if sys, ok := p.Data.(bySystem); ok { // a follow-up the system appends (rules 16, 17)
 			p.Data, meta = sys.data, Metadata{Actor: SystemActor, RequestID: meta.RequestID}
+			key.system = true
 		}
 		meta.Time = e.now
-		meta.SchemaVersion = SchemaVersions[p.Type]
-		data, err := json.Marshal(p.Data)
-		if err != nil {
-			e.err = err
-			return
+		meta.SchemaVersion = key.version
+		data, ok := e.encodeInto(func(b []byte) ([]byte, bool) { return appendData(b, p.Data) })
+		if !ok {
+			var err error
+			if data, err = json.Marshal(p.Data); err != nil {
+				e.err = err
+				return
+			}
 		}
-		mb, err := json.Marshal(meta)
-		if err != nil {
-			e.err = err
-			return
+		mb := e.lastMeta
+		if mb == nil || key != e.last {
+			if mb, ok = e.encodeInto(func(b []byte) ([]byte, bool) { return appendMetadata(b, &meta) }); !ok {
+				var err error
+				if mb, err = json.Marshal(meta); err != nil {
+					e.err = err
+					return
+				}
+			}
+			e.last, e.lastMeta = key, mb
 		}
 		e.c.apply(p.Type, p.Data, eventCtx{meta: &meta})
 		e.events = append(e.events, NewEvent{ID: e.newID(), Type: p.Type, Data: data, Metadata: mb})
@@ -328,7 +373,14 @@ func (w *worker) committed(ctx context.Context, c *Channel, em *emitter, app App
 	for i, ne := range em.events {
 		stored[i] = StoredEvent{ID: ne.ID, Type: ne.Type, Stream: w.stream, Revision: first + uint64(i), Position: app.Position, Data: ne.Data, Metadata: ne.Metadata}
 	}
-	if n > 1 {
+	if pr, ok := w.s.log.(PositionReader); ok && n > 1 {
+		// Only the last event's position comes back from an append; ask for the others.
+		if ps, err := pr.Positions(ctx, w.stream, first, n); err == nil && len(ps) == n {
+			for i := range stored {
+				stored[i].Position = ps[i]
+			}
+		}
+	} else if n > 1 {
 		// Only the last event's position comes back from an append; read the others.
 		if back, err := w.s.log.Read(ctx, w.stream, first); err == nil && len(back) >= n {
 			for i := range stored {

@@ -18,7 +18,8 @@ import (
 //   - Read of a stream that does not exist returns an empty slice and no error;
 //   - positions are Position.String();
 //   - it also implements domain.RangeReader and domain.GlobalReader (chunked channel loads, and
-//     finding every channel after a restart for resource release).
+//     finding every channel after a restart for resource release), and domain.PositionReader (the
+//     positions of a multi-event append; from the store's index when s is a PositionReader).
 func DomainLog(s Store) domain.EventLog { return domainLog{s: s} }
 
 type domainLog struct{ s Store }
@@ -68,6 +69,31 @@ func (l domainLog) ReadRange(ctx context.Context, stream string, from uint64, co
 	return toDomain(recs), nil
 }
 
+// Positions implements domain.PositionReader: from the store's index when it is a PositionReader
+// (the embedded store), else from the events read.
+func (l domainLog) Positions(ctx context.Context, stream string, from uint64, count int) ([]string, error) {
+	var ps []Position
+	if pr, ok := l.s.(PositionReader); ok {
+		var err error
+		if ps, err = pr.StreamPositions(ctx, stream, from, count); err != nil && !errors.Is(err, ErrStreamNotFound) {
+			return nil, err
+		}
+	} else {
+		recs, err := l.s.ReadStream(ctx, stream, Forwards, from, count)
+		if err != nil && !errors.Is(err, ErrStreamNotFound) {
+			return nil, err
+		}
+		for _, r := range recs {
+			ps = append(ps, r.Position)
+		}
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out, nil
+}
+
 // ReadAll implements domain.GlobalReader: up to count events strictly after position after ("" is
 // the start of the log), in global order.
 func (l domainLog) ReadAll(ctx context.Context, after string, count int) ([]domain.StoredEvent, error) {
@@ -98,6 +124,7 @@ func toDomain(recs []RecordedEvent) []domain.StoredEvent {
 }
 
 var (
-	_ domain.GlobalReader = domainLog{}
-	_ domain.RangeReader  = domainLog{}
+	_ domain.GlobalReader   = domainLog{}
+	_ domain.RangeReader    = domainLog{}
+	_ domain.PositionReader = domainLog{}
 )

@@ -13,8 +13,8 @@ import (
 type AppendObserver func(took time.Duration, events int)
 
 // DomainLogObserved is DomainLog(s) that calls observe after each successful Append (a failed one
-// is not observed). It keeps every port DomainLog implements (domain.RangeReader and
-// domain.GlobalReader): a wrapper around the domain.EventLog interface would hide them.
+// is not observed). It keeps every port DomainLog implements (domain.RangeReader,
+// domain.GlobalReader and domain.PositionReader): a wrapper around the domain.EventLog interface would hide them.
 func DomainLogObserved(s Store, observe AppendObserver) domain.EventLog {
 	return observedLog{domainLog: domainLog{s: s}, observe: observe}
 }

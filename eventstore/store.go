@@ -98,6 +98,15 @@ type RecordedEvent struct {
 	Metadata []byte
 }
 
+// PositionReader is optionally implemented by a Store that knows where a stream's events are in
+// the log without reading them (the embedded store's index): DomainLog's domain.PositionReader.
+type PositionReader interface {
+	// StreamPositions returns the global positions of up to count events (count <= 0: all) of
+	// stream from revision from (inclusive), forwards: those ReadStream would return the events at.
+	// ErrStreamNotFound for a stream that does not exist.
+	StreamPositions(ctx context.Context, stream string, from uint64, count int) ([]Position, error)
+}
+
 // AppendResult is what a successful append returns.
 type AppendResult struct {
 	NextRevision uint64   // revision of the last event written (the stream's current revision)

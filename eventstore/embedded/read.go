@@ -64,6 +64,25 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 }
 
 // streamPositions returns the positions a ReadStream reads, in its order.
+// StreamPositions implements eventstore.PositionReader from the stream index, reading no record.
+func (s *Store) StreamPositions(ctx context.Context, stream string, from uint64, count int) ([]eventstore.Position, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	if err := eventstore.ValidateStreamName(stream); err != nil {
+		return nil, err
+	}
+	ps, err := s.streamPositions(stream, eventstore.Forwards, from, count)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]eventstore.Position, len(ps))
+	for i, p := range ps {
+		out[i] = eventstore.Position{Commit: p, Prepare: p}
+	}
+	return out, nil
+}
+
 func (s *Store) streamPositions(stream string, dir eventstore.Direction, from uint64, count int) ([]uint64, error) {
 	s.idx.mu.RLock()
 	defer s.idx.mu.RUnlock()
