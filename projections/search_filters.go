@@ -88,8 +88,8 @@ func compileFilters(s *state, f *SearchFilter) (filters []customerFilter, none b
 	if f.Name != "" {
 		filters = append(filters, nameFilter{strings.ToLower(f.Name)})
 	}
-	if f.Associated != nil && !*f.Associated {
-		return nil, true, nil // nobody is disassociated before disassociation exists
+	if f.Associated != nil {
+		filters = append(filters, associatedFilter{*f.Associated})
 	}
 	// Open ends are the extremes, so that 1970-01-01T00:00:00Z (0 ns) is a bound like any other.
 	after, before := int64(math.MinInt64), int64(math.MaxInt64)
@@ -330,4 +330,14 @@ func (blindFilter) stateful() bool                      { return false }
 func (f blindFilter) match(s *state, ci uint32, _ *customer, _ *view) bool {
 	r := s.pers.recs[ci]
 	return r != nil && r.indexed[f.field] && r.blind[f.field] == f.h
+}
+
+// associatedFilter: still associated (want true), or disassociated by an accepted request (rule 20),
+// at the search's cut.
+type associatedFilter struct{ want bool }
+
+func (associatedFilter) index(*state) ([][]uint32, bool) { return nil, false }
+func (associatedFilter) stateful() bool                  { return true }
+func (f associatedFilter) match(_ *state, _ uint32, _ *customer, v *view) bool {
+	return !v.own.disassociated == f.want
 }

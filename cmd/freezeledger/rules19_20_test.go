@@ -194,6 +194,17 @@ func TestRule20_DisassociationEndToEnd(t *testing.T) {
 	if s := ts.must(200, "GET", "/v1/customers/c-a/status", "cust-a", nil).json(t); s["associated"] != false {
 		t.Fatalf("the customer sees %v", s)
 	}
+	// The platform's search: associated=false finds it, associated=true does not.
+	for q, want := range map[string]bool{"false": true, "true": false} {
+		page := ts.must(200, "GET", "/v1/customers?associated="+q+"&customer_id=c-a", "plat", nil).json(t)
+		found := false
+		for _, c := range page["customers"].([]any) {
+			found = found || c.(map[string]any)["customer_id"] == "c-a"
+		}
+		if found != want {
+			t.Errorf("search associated=%s: c-a found %v, want %v", q, found, want)
+		}
+	}
 	ts.must(404, "POST", "/v1/customers/c-a/unfreeze", "op-dist-a", map[string]any{"reason": "x", "unfreeze_type": "ACCOUNT"})
 	re := ts.must(201, "POST", "/v1/customers", "op-dist-b", map[string]any{"customer_id": "c-a", "name": "Customer c-a", "partner_id": "dist-b"}).json(t)
 	if c := re["customer"].(map[string]any); c["state"] != "FROZEN" || c["origin"] != "association" || c["associated"] != true || c["partner_id"] != "dist-b" {
