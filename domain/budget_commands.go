@@ -6,7 +6,6 @@ package domain
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -114,48 +113,22 @@ func (s *Service) SetQuota(ctx context.Context, cmd SetQuota) (Result, error) {
 // is idempotent and safe on several instances (the expected revision decides), and it covers every
 // channel of a GlobalReader log.
 func (s *Service) ResetBudgets(ctx context.Context) (int, error) {
-	if gr, ok := s.log.(GlobalReader); ok {
-		if err := s.scanChannels(ctx, gr); err != nil {
-			return 0, err
+	return s.sweep(ctx, "budget-reset", true, nil, func(c *Channel, e *emitter) int {
+		ids := make([]string, 0)
+		for id, b := range c.bills {
+			if b.resetDue(e.now) {
+				ids = append(ids, id)
+			}
 		}
-	}
-	s.mu.Lock()
-	streams := make([]string, 0, len(s.workers))
-	for st := range s.workers {
-		if strings.HasPrefix(st, ChannelStreamPrefix) {
-			streams = append(streams, st)
-		}
-	}
-	s.mu.Unlock()
-	slices.Sort(streams)
-	total := 0
-	for _, st := range streams {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
+		slices.Sort(ids)
 		n := 0
-		r := newRequest(Meta{Actor: SystemActor, RequestID: "budget-reset-" + st}, "", func(c *Channel, e *emitter) error {
-			n = 0 // decided again after a concurrent write
-			ids := make([]string, 0)
-			for id, b := range c.bills {
-				if b.resetDue(e.now) {
-					ids = append(ids, id)
-				}
+		for _, id := range ids {
+			if pend, err := c.decideBudgetReset(id, e.now); err == nil {
+				e.emit(pend...)
+				e.emit(c.budgetFollowUps(id, true)...)
+				n++
 			}
-			slices.Sort(ids)
-			for _, id := range ids {
-				if pend, err := c.decideBudgetReset(id, e.now); err == nil {
-					e.emit(pend...)
-					e.emit(c.budgetFollowUps(id, true)...)
-					n++
-				}
-			}
-			return nil
-		})
-		if err := s.exec(st, r); err != nil {
-			return total, err
 		}
-		total += n
-	}
-	return total, nil
+		return n
+	})
 }

@@ -9,8 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -111,44 +109,14 @@ func (s *Service) reservationHeld(ctx context.Context, id, stream string) (uint6
 // request unanswered for DisassociationAnswerWindow by the clock's now, once each, in every channel
 // (found as ReleaseExpiredResources finds them), and returns how many.
 func (s *Service) LapseDisassociations(ctx context.Context) (int, error) {
-	if gr, ok := s.log.(GlobalReader); ok {
-		if err := s.scanChannels(ctx, gr); err != nil {
-			return 0, err
-		}
-	}
-	s.mu.Lock()
-	streams := make([]string, 0, len(s.workers))
-	for st := range s.workers {
-		if strings.HasPrefix(st, ChannelStreamPrefix) {
-			streams = append(streams, st)
-		}
-	}
-	s.mu.Unlock()
-	slices.Sort(streams)
-	total := 0
-	for _, st := range streams {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		r := newRequest(Meta{Actor: SystemActor, RequestID: "lapse-" + st}, "", func(c *Channel, e *emitter) error {
-			ids := make([]string, 0, len(c.lapsing))
-			for id, at := range c.lapsing {
-				if !e.now.Before(at) {
-					ids = append(ids, id)
-				}
+	return s.sweep(ctx, "lapse", true, nil, func(c *Channel, e *emitter) int {
+		n := 0
+		for _, id := range dueIDs(c.lapsing, e.now) {
+			if pend, err := c.decideLapseDisassociation(id, e.now); err == nil {
+				e.emit(pend...)
+				n += len(pend)
 			}
-			slices.Sort(ids)
-			for _, id := range ids {
-				if pend, err := c.decideLapseDisassociation(id, e.now); err == nil {
-					e.emit(pend...)
-				}
-			}
-			return nil
-		})
-		if err := s.exec(st, r); err != nil {
-			return total, err
 		}
-		total += len(r.events)
-	}
-	return total, nil
+		return n
+	})
 }

@@ -6,7 +6,6 @@ package domain
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -17,47 +16,17 @@ import (
 // restarts and instances. Channels are those this Service has loaded plus, when the log is a
 // GlobalReader, every channel stream in the log (scanned incrementally).
 func (s *Service) ReleaseExpiredResources(ctx context.Context) (int, error) {
-	if gr, ok := s.log.(GlobalReader); ok {
-		if err := s.scanChannels(ctx, gr); err != nil {
-			return 0, err
-		}
-	}
-	now := s.now()
-	s.mu.Lock()
-	streams := make([]string, 0, len(s.workers))
-	for st, w := range s.workers {
-		if strings.HasPrefix(st, ChannelStreamPrefix) && !w.parkedNotDue(now) { // not in memory and nothing due: not loaded for nothing
-			streams = append(streams, st)
-		}
-	}
-	s.mu.Unlock()
-	slices.Sort(streams)
-	total := 0
-	for _, st := range streams {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		r := newRequest(Meta{Actor: SystemActor, RequestID: "retention-" + st}, "", func(c *Channel, e *emitter) error {
-			ids := make([]string, 0, len(c.due))
-			for id, d := range c.due {
-				if !e.now.Before(d) {
-					ids = append(ids, id)
-				}
+	// A channel not in memory with nothing due is not loaded for nothing (parkedNotDue).
+	return s.sweep(ctx, "retention", false, (*worker).parkedNotDue, func(c *Channel, e *emitter) int {
+		n := 0
+		for _, id := range dueIDs(c.due, e.now) {
+			if pend, err := c.decideReleaseResources(id, e.now); err == nil {
+				e.emit(pend...)
+				n += len(pend)
 			}
-			slices.Sort(ids)
-			for _, id := range ids {
-				if pend, err := c.decideReleaseResources(id, e.now); err == nil {
-					e.emit(pend...)
-				}
-			}
-			return nil
-		})
-		if err := s.execUnused(st, r); err != nil {
-			return total, err
 		}
-		total += len(r.events)
-	}
-	return total, nil
+		return n
+	})
 }
 
 func (s *Service) scanChannels(ctx context.Context, gr GlobalReader) error {
