@@ -10,13 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/freezeledger/freezeledger/domain"
 	"github.com/freezeledger/freezeledger/domain/domaintest"
-	"github.com/freezeledger/freezeledger/eventstore"
 	"github.com/freezeledger/freezeledger/httpapi/verification"
-	"github.com/freezeledger/freezeledger/projections/auditlog"
 	"github.com/freezeledger/freezeledger/projections/auditlog/leaf"
 )
 
@@ -52,31 +48,9 @@ func TestVerifyRejectsForgedUnverifiedEvents(t *testing.T) {
 			}
 			data, _ := json.Marshal(c.data)
 			meta, _ := json.Marshal(md)
-			ts.m.mu.Lock()
-			store := ts.m.led.store
-			ts.m.mu.Unlock()
-			if _, err := store.Append(context.Background(), domain.ChannelStream("dist-a"), eventstore.Any,
-				eventstore.EventData{ID: uuid.New(), Type: c.typ, Data: data, Metadata: meta}); err != nil {
-				t.Fatal(err)
-			}
-			ts.shutdown() // the tree signs a checkpoint covering every event on the way out
-
+			bundle, export, key, forged := forgeAndExport(t, ts, dir, c.typ, data, meta)
 			ctx := context.Background()
 			var o, e bytes.Buffer
-			bundle := filepath.Join(t.TempDir(), "bundle")
-			if code := runExport(ctx, []string{"--data-dir", dir, "--bundle", bundle}, &o, &e); code != 0 {
-				t.Fatalf("export --bundle: exit %d: %s", code, e.String())
-			}
-			export := filepath.Join(t.TempDir(), "export.jsonl")
-			if code := runExport(ctx, []string{"--data-dir", dir, "--format", "jsonl", "--out", export}, &o, &e); code != 0 {
-				t.Fatalf("export --format jsonl: exit %d: %s", code, e.String())
-			}
-			lines := bytes.Split(bytes.TrimSpace(mustRead(t, export)), []byte("\n"))
-			forged := len(lines) // the forgery is the last event
-			if !bytes.Contains(lines[forged-1], []byte(`"request_id":"forged"`)) {
-				t.Fatalf("the last export line is not the forged event: %s", lines[forged-1])
-			}
-			key := filepath.Join(AuditDir(dir), auditlog.VerifierKeyFile)
 			for _, args := range [][]string{
 				{"--bundle", bundle, "--public-key", key},
 				{"--export", export, "--checkpoint", filepath.Join(bundle, leaf.BundleCheckpoint), "--public-key", key},
