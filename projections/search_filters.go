@@ -144,7 +144,8 @@ func matchAll(s *state, filters []customerFilter, ci uint32, c *customer, v *vie
 }
 
 // candidates iterates, from customer index start on in ascending order, the customers of the
-// indexed filter with the fewest of them, or every customer when no filter has an index.
+// indexed filter with the fewest of them, or every customer when no filter has an index. A customer
+// ID prefix is an index too (searchprefix.go), counted from start on.
 func (s *state) candidates(filters []customerFilter, start uint32) *candidateIter {
 	var best [][]uint32
 	bestN := -1
@@ -161,6 +162,13 @@ func (s *state) candidates(filters []customerFilter, start uint32) *candidateIte
 			best, bestN = lists, n
 		}
 	}
+	for _, f := range filters {
+		if pf, ok := f.(idPrefixFilter); ok {
+			if p := s.newPrefixCandidates(pf.prefix, start); bestN < 0 || p.n < bestN {
+				return &candidateIter{prefix: p}
+			}
+		}
+	}
 	it := &candidateIter{next0: start, end: uint32(len(s.customers)), all: bestN < 0, last: noPartner}
 	for _, l := range best {
 		it.lists = append(it.lists, l[searchU32(l, start):])
@@ -168,15 +176,20 @@ func (s *state) candidates(filters []customerFilter, start uint32) *candidateIte
 	return it
 }
 
-// candidateIter merges ascending lists of customer indices (or counts through all customers).
+// candidateIter merges ascending lists of customer indices (or counts through all customers, or
+// takes them from the prefix index).
 type candidateIter struct {
 	all        bool
 	next0, end uint32
 	lists      [][]uint32
 	last       uint32
+	prefix     *prefixCandidates
 }
 
 func (it *candidateIter) next() (uint32, bool) {
+	if it.prefix != nil {
+		return it.prefix.take()
+	}
 	if it.all {
 		if it.next0 >= it.end {
 			return 0, false
@@ -262,7 +275,8 @@ func (f managedByFilter) match(s *state, _ uint32, _ *customer, v *view) bool {
 	return v.managedBy() == s.partners[f.pi].id
 }
 
-// idPrefixFilter: the customer ID starts with prefix. No index: customer IDs are not kept sorted.
+// idPrefixFilter: the customer ID starts with prefix. Its index is state.idBlocks, which candidates
+// reads through prefixCandidates (it is not one list).
 type idPrefixFilter struct{ prefix []byte }
 
 func (idPrefixFilter) index(*state) ([][]uint32, bool) { return nil, false }

@@ -4,9 +4,10 @@ import "sort"
 
 // The search's secondary indexes: customers by tag (state.tagIndex) and a distributor's resellers'
 // customers (partner.resold), each an ascending list of customer indices, so a search walks them in
-// association order and a cursor (a customer index) resumes any of them by binary search. They are
-// kept by apply and derived again from the customer table when a checkpoint is loaded
-// (deriveIndexes), so the checkpoint format does not hold them.
+// association order and a cursor (a customer index) resumes any of them by binary search; and the
+// customer ID prefix index (state.idBlocks, searchprefix.go). They are kept by apply and derived
+// again from the customer table when a checkpoint is loaded (deriveIndexes), so the checkpoint
+// format does not hold them.
 
 // insertSorted inserts ci into the ascending list l (once). Appending a new customer, the usual
 // case, is O(1).
@@ -53,6 +54,8 @@ func (s *state) deriveIndexes() {
 	for i := range s.partners {
 		s.partners[i].resold = nil
 	}
+	s.idBlocks = nil
+	s.sealIDBlocks()
 	for ci := range s.customers {
 		c := &s.customers[ci]
 		for _, t := range s.tagSets[c.tags] {

@@ -55,6 +55,7 @@ type state struct {
 
 	// Derived indexes, rebuilt from the customers when a checkpoint is loaded (searchindex.go).
 	tagIndex map[uint32][]uint32 // tag (interned) -> customers with it, ascending
+	idBlocks [][]uint32          // each complete block of idBlockSize customers, sorted by ID (searchprefix.go)
 
 	lastID uuid.UUID // ID of the last applied event, to check a checkpoint against the store
 
@@ -423,6 +424,7 @@ func (s *state) customerAssociated(leaf uint32, t int64, actor uint32, d *decode
 		ci = uint32(len(s.customers))
 		s.customers = append(s.customers, s.newCustomer(d.customerID, d.name))
 		s.index(ci)
+		s.sealIDBlocks()
 	}
 	c := &s.customers[ci]
 	if c.partner != pi || c.disassociated {
