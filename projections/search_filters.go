@@ -146,7 +146,20 @@ func matchAll(s *state, filters []customerFilter, ci uint32, c *customer, v *vie
 // candidates iterates, from customer index start on in ascending order, the customers of the
 // indexed filter with the fewest of them, or every customer when no filter has an index. A customer
 // ID prefix is an index too (searchprefix.go), counted from start on.
-func (s *state) candidates(filters []customerFilter, start uint32) *candidateIter {
+func (s *state) candidates(filters []customerFilter, start, cut uint32) *candidateIter {
+	it := s.candidateSource(filters, start)
+	for _, f := range filters {
+		if sf, ok := f.(*mtdSpendFilter); ok {
+			if skip := s.spendBlockSkip(sf.lo, cut); skip != nil {
+				it.skip, it.skipBlock = skip, noBlock
+			}
+		}
+	}
+	return it
+}
+
+// candidateSource is candidates without the blocks a filter rules out.
+func (s *state) candidateSource(filters []customerFilter, start uint32) *candidateIter {
 	var best [][]uint32
 	bestN := -1
 	for _, f := range filters {
@@ -177,16 +190,40 @@ func (s *state) candidates(filters []customerFilter, start uint32) *candidateIte
 }
 
 // candidateIter merges ascending lists of customer indices (or counts through all customers, or
-// takes them from the prefix index).
+// takes them from the prefix index), leaving out the blocks of customers skip rules out.
 type candidateIter struct {
 	all        bool
 	next0, end uint32
 	lists      [][]uint32
 	last       uint32
 	prefix     *prefixCandidates
+
+	skip      func(block uint32) bool // nil: no block is ruled out
+	skipBlock uint32                  // the block skipping was last decided for
+	skipped   bool
 }
 
+const noBlock = ^uint32(0)
+
 func (it *candidateIter) next() (uint32, bool) {
+	for {
+		ci, ok := it.source()
+		if !ok || it.skip == nil {
+			return ci, ok
+		}
+		if b := ci / idBlockSize; b != it.skipBlock {
+			it.skipBlock, it.skipped = b, it.skip(b)
+		}
+		if !it.skipped {
+			return ci, true
+		}
+		if it.all { // jump to the next block
+			it.next0 = max(it.next0, (it.skipBlock+1)*idBlockSize)
+		}
+	}
+}
+
+func (it *candidateIter) source() (uint32, bool) {
 	if it.prefix != nil {
 		return it.prefix.take()
 	}

@@ -57,6 +57,8 @@ type state struct {
 	tagIndex map[uint32][]uint32 // tag (interned) -> customers with it, ascending
 	idBlocks [][]uint32          // each complete block of idBlockSize customers, sorted by ID (searchprefix.go)
 
+	spendZones map[string][]domain.Money // month -> per block of customers, the highest spend (searchspend.go)
+
 	lastID uuid.UUID // ID of the last applied event, to check a checkpoint against the store
 
 	bill     *billingModel  // rules 12 to 18 (billing.go); nil until the first billing event
