@@ -125,9 +125,9 @@ func pageLimit(l int) int {
 // Plan: of the filters with an index (scope, partner, distributor, managed_by, tag, customer ID
 // prefix), the one with the fewest candidates supplies them, from the cursor on, in association
 // order; every filter then decides each candidate, the cheap ones first. Without an indexed filter
-// every customer from the cursor on is a candidate. A live mtd_spend_min above 0 leaves out the
-// blocks of customers where nobody reaches it (searchspend.go). docs/BENCHMARKS.md has the
-// measured costs.
+// every customer from the cursor on is a candidate. mtd_spend_min above 0 and the resource expiry
+// bounds leave out the blocks of customers where nobody can match (searchzones.go).
+// docs/BENCHMARKS.md has the measured costs.
 func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, error) {
 	start := uint64(0)
 	if f.Cursor != "" {

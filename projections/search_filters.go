@@ -148,12 +148,8 @@ func matchAll(s *state, filters []customerFilter, ci uint32, c *customer, v *vie
 // ID prefix is an index too (searchprefix.go), counted from start on.
 func (s *state) candidates(filters []customerFilter, start, cut uint32) *candidateIter {
 	it := s.candidateSource(filters, start)
-	for _, f := range filters {
-		if sf, ok := f.(*mtdSpendFilter); ok {
-			if skip := s.spendBlockSkip(sf.lo, cut); skip != nil {
-				it.skip, it.skipBlock = skip, noBlock
-			}
-		}
+	if skip := s.blockSkip(filters, cut); skip != nil {
+		it.skip, it.skipBlock = skip, noBlock
 	}
 	return it
 }

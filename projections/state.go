@@ -57,7 +57,8 @@ type state struct {
 	tagIndex map[uint32][]uint32 // tag (interned) -> customers with it, ascending
 	idBlocks [][]uint32          // each complete block of idBlockSize customers, sorted by ID (searchprefix.go)
 
-	spendZones map[string][]domain.Money // month -> per block of customers, the highest spend (searchspend.go)
+	spendZones  map[string][]domain.Money // month -> per block of customers, the highest spend (searchzones.go)
+	expiryZones []expiryZone              // per block of customers, the range of expiries reported (searchzones.go)
 
 	lastID uuid.UUID // ID of the last applied event, to check a checkpoint against the store
 

@@ -14,12 +14,12 @@ import (
 	"github.com/freezeledger/freezeledger/eventstore"
 )
 
-// TestMTDSpendZonesEqualScan: over three blocks of customers and more, where spend is rare in some
-// blocks and absent from others, mtd_spend_min (alone, with mtd_spend_max, with a partner), live
-// and as of the middle of the log, finds exactly the customers whose status's mtd_spend is in the
-// bounds, page by page from any cursor; and so do read models loaded from a checkpoint (the
-// zones are refolded).
-func TestMTDSpendZonesEqualScan(t *testing.T) {
+// TestBillingZonesEqualScan: over three blocks of customers and more, where spend and resource
+// expiries are rare in some blocks and absent from others, mtd_spend_min (alone, with mtd_spend_max,
+// with a partner) and the resource expiry bounds, live and as of the middle of the log, find
+// exactly the customers whose status's mtd_spend or earliest_expiry is in the bounds, page by page
+// from any cursor; and so do read models loaded from a checkpoint (the zones are refolded).
+func TestBillingZonesEqualScan(t *testing.T) {
 	const n = 3*idBlockSize + 700
 	r := rand.New(rand.NewPCG(12, 1))
 	var evs []eventstore.RecordedEvent
@@ -60,6 +60,23 @@ func TestMTDSpendZonesEqualScan(t *testing.T) {
 	for k := 0; k < 5; k++ {
 		usage(3*idBlockSize+r.IntN(700), domain.Money(100_000*(k+1)), now)
 	}
+	// Resources: block 0 expiring over the next 90 days, block 1 none, block 2 one past 2262 and
+	// one removed again, the open block one re-reported without an expiry.
+	resource := func(ci int, rid string, exp *time.Time) {
+		add(domain.EventResourceReported, billing, domain.ResourceReported{CustomerID: cids[ci], ResourceID: rid, Service: "ecs",
+			BillingMode: domain.BillingPayPerUse, Product: domain.ProductCloud, ExpiresAt: exp})
+	}
+	for k := 0; k < 300; k++ {
+		e := now.Add(time.Duration(r.IntN(90*24)) * time.Hour)
+		resource(r.IntN(idBlockSize), fmt.Sprint("r-", k), &e)
+	}
+	far, soon := time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), now.Add(time.Hour)
+	resource(2*idBlockSize+9, "r-far", &far)
+	resource(2*idBlockSize+10, "r-soon", &soon)
+	add(domain.EventResourceRemoved, billing, domain.ResourceRemoved{CustomerID: cids[2*idBlockSize+10], ResourceID: "r-soon"})
+	resource(3*idBlockSize+1, "r-x", &soon)
+	resource(3*idBlockSize+1, "r-x", nil)
+	resource(3*idBlockSize+2, "r-y", &far)
 	m := modelOf(evs)
 	m.st.clock = domaintest.NewClock(now)
 	st, err := readState(stateBytes(t, m))
@@ -70,7 +87,47 @@ func TestMTDSpendZonesEqualScan(t *testing.T) {
 	reloaded.st.clock = m.st.clock
 	midPos := evs[mid-1].Position
 
+	expiryCases := []struct{ after, before string }{
+		{"", now.Add(30 * 24 * time.Hour).Format(time.RFC3339)}, {"", now.Add(2 * time.Hour).Format(time.RFC3339)},
+		{now.Add(80 * 24 * time.Hour).Format(time.RFC3339), ""}, {"2200-01-01T00:00:00Z", ""}, {"2300-01-01T00:00:00Z", ""},
+		{now.Format(time.RFC3339), now.Add(10 * 24 * time.Hour).Format(time.RFC3339)}, {"", "2000-01-01T00:00:00Z"},
+	}
+	inBounds := func(st CustomerStatus, after, before string) bool {
+		if st.EarliestExpiry == nil {
+			return false
+		}
+		e, err := time.Parse(time.RFC3339Nano, *st.EarliestExpiry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := time.Parse(time.RFC3339, after)
+		b, _ := time.Parse(time.RFC3339, before)
+		return (after == "" || e.After(a)) && (before == "" || e.Before(b))
+	}
 	for _, models := range []*ReadModels{m, reloaded} {
+		for _, c := range expiryCases {
+			for _, asOf := range []AsOf{{}, {Position: &midPos}} {
+				for _, from := range []int{0, 2*idBlockSize + 3, r.IntN(n)} {
+					f := SearchFilter{ResourceExpiresAfter: c.after, ResourceExpiresBefore: c.before, AsOf: asOf, Limit: 1 + r.IntN(200)}
+					want := []string{}
+					for _, id := range cids[from:] {
+						st, err := models.Status(id, asOf)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if inBounds(st, c.after, c.before) {
+							want = append(want, id)
+						}
+					}
+					if from > 0 {
+						f.Cursor = encodeCursor('c', uint64(from))
+					}
+					if got := searchPages(t, models, f, n); fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Fatalf("expiry in (%s, %s) as of %v from %d: %d customers %v, want %d %v", c.after, c.before, asOf.Position, from, len(got), head(got), len(want), head(want))
+					}
+				}
+			}
+		}
 		for _, c := range []struct{ lo, hi, partner string }{
 			{"0.01", "", ""}, {"250", "", ""}, {"250", "", "dist-b"}, {"50000", "", ""}, {"50000", "99999", ""},
 			{"100000", "", ""}, {"90000", "", ""}, {"3000", "4000", ""}, {"100000000", "", ""}, {"0", "0", ""},
@@ -99,24 +156,30 @@ func TestMTDSpendZonesEqualScan(t *testing.T) {
 					if from > 0 {
 						f.Cursor = encodeCursor('c', uint64(from))
 					}
-					got := []string{}
-					for next := "x"; next != ""; f.Cursor = next {
-						var cs []CustomerStatus
-						if cs, next, err = models.SearchCustomers(f); err != nil {
-							t.Fatal(err)
-						}
-						got = append(got, ids(cs)...)
-						if len(got) > n {
-							t.Fatal("the search does not end")
-						}
-					}
-					if fmt.Sprint(got) != fmt.Sprint(want) {
+					if got := searchPages(t, models, f, n); fmt.Sprint(got) != fmt.Sprint(want) {
 						t.Fatalf("mtd_spend in [%s, %s] partner %q as of %v from %d: %d customers %v, want %d %v", c.lo, c.hi, c.partner, asOf.Position, from, len(got), head(got), len(want), head(want))
 					}
 				}
 			}
 		}
 	}
+}
+
+// searchPages pages through search f; more than n customers in all fails the test.
+func searchPages(t *testing.T, m *ReadModels, f SearchFilter, n int) []string {
+	t.Helper()
+	got := []string{}
+	for next := "x"; next != ""; f.Cursor = next {
+		cs, nc, err := m.SearchCustomers(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, next = append(got, ids(cs)...), nc
+		if len(got) > n {
+			t.Fatal("the search does not end")
+		}
+	}
+	return got
 }
 
 func head(l []string) []string { return l[:min(len(l), 5)] }
