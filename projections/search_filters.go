@@ -151,6 +151,7 @@ func (s *state) candidates(filters []customerFilter, start, cut uint32) *candida
 	if skip := s.blockSkip(filters, cut); skip != nil {
 		it.skip, it.skipBlock = skip, noBlock
 	}
+	it.stop = s.createdBefore(cut)
 	return it
 }
 
@@ -186,8 +187,10 @@ func (s *state) candidateSource(filters []customerFilter, start uint32) *candida
 }
 
 // candidateIter merges ascending lists of customer indices (or counts through all customers, or
-// takes them from the prefix index), leaving out the blocks of customers skip rules out.
+// takes them from the prefix index), leaving out the blocks of customers skip rules out, and
+// ending at stop (the first customer created at or after the search's cut).
 type candidateIter struct {
+	stop       uint32
 	all        bool
 	next0, end uint32
 	lists      [][]uint32
@@ -204,6 +207,9 @@ const noBlock = ^uint32(0)
 func (it *candidateIter) next() (uint32, bool) {
 	for {
 		ci, ok := it.source()
+		if ok && ci >= it.stop {
+			return 0, false
+		}
 		if !ok || it.skip == nil {
 			return ci, ok
 		}

@@ -81,6 +81,9 @@ func TestCustomerIDPrefixIndexEqualsScan(t *testing.T) {
 	if !reflect.DeepEqual(reloaded.st.idBlocks, m.st.idBlocks) {
 		t.Fatal("the index derived after a checkpoint load differs from the one apply kept")
 	}
+	if !reflect.DeepEqual(reloaded.st.created, m.st.created) || len(m.st.created) != len(order) {
+		t.Fatal("the creation leaves derived after a checkpoint load differ from the ones apply kept")
+	}
 	want := func(prefix, partner string, from int) []string {
 		out := []string{}
 		for ci := from; ci < len(order); ci++ {
