@@ -48,14 +48,7 @@ type AuditPage struct {
 // events' reads, not a scan of the log. Errors: the store's.
 func (m *ReadModels) AuditEvents(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	limit := pageLimit(q.Limit)
-	type loc struct {
-		leaf   uint32
-		stream string
-		rev    uint64
-		pos    eventstore.Position
-		check  bool // the type has no code of its own: compare the read event's type
-	}
-	var locs []loc
+	var locs []leafLoc
 	more := false
 
 	m.mu.RLock()
@@ -106,7 +99,7 @@ func (m *ReadModels) AuditEvents(ctx context.Context, q AuditQuery) (AuditPage, 
 			if !anyType && !want[code] {
 				continue
 			}
-			locs = append(locs, loc{leaf: leaf, stream: s.str(s.stream[leaf]), rev: s.rev[leaf], pos: s.pos[leaf],
+			locs = append(locs, leafLoc{leaf: leaf, stream: s.str(s.stream[leaf]), rev: s.rev[leaf], pos: s.pos[leaf],
 				check: !anyType && code == typeUnindexed})
 		}
 	}
@@ -116,18 +109,16 @@ func (m *ReadModels) AuditEvents(ctx context.Context, q AuditQuery) (AuditPage, 
 	m.mu.RUnlock()
 
 	page := AuditPage{Events: make([]leaf.Event, 0, len(locs))}
-	for _, l := range locs {
-		recs, err := m.store.ReadStream(ctx, l.stream, eventstore.Forwards, l.rev, 1)
+	rd := leafReader{store: m.store, what: "audit events", locs: locs}
+	for i, l := range locs {
+		rec, err := rd.event(ctx, i)
 		if err != nil {
-			return AuditPage{}, fmt.Errorf("projections: audit events: read %s@%d: %w", l.stream, l.rev, err)
+			return AuditPage{}, err
 		}
-		if len(recs) != 1 || recs[0].Position != l.pos {
-			return AuditPage{}, fmt.Errorf("projections: audit events: %s@%d is not the event at position %s the read models applied: the store differs from the read models (rebuild them)", l.stream, l.rev, l.pos)
-		}
-		if l.check && !containsString(q.Types, recs[0].Type) {
+		if l.check && !containsString(q.Types, rec.Type) {
 			continue
 		}
-		ev, err := leafEvent(recs[0], uint64(l.leaf))
+		ev, err := leafEvent(*rec, uint64(l.leaf))
 		if err != nil {
 			return AuditPage{}, fmt.Errorf("projections: audit events: %w", err)
 		}

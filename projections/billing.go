@@ -128,6 +128,7 @@ func (s *state) billingFold(ev billingEvt) error {
 		bc.history = append(bc.history, ev.leaf)
 	}
 	bc.present.Apply(ev.data, time.Unix(0, ev.at).UTC(), domain.Actor{Name: ev.actor})
+	s.noteBilling(ci, &bc.present, ev.data)
 	bc.evs = append(bc.evs, ev)
 	return nil
 }

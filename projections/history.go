@@ -93,13 +93,7 @@ func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, 
 	if q.Viewer != "" {
 		scan = 10 * limit
 	}
-	type loc struct {
-		leaf   uint32
-		stream string
-		rev    uint64
-		pos    eventstore.Position
-	}
-	var locs []loc
+	var locs []leafLoc
 	more := false
 
 	m.mu.RLock()
@@ -152,29 +146,27 @@ func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, 
 	if len(leaves) > scan {
 		leaves, more = leaves[:scan], true
 	}
-	locs = make([]loc, len(leaves))
+	locs = make([]leafLoc, len(leaves))
 	for i, l := range leaves {
-		locs[i] = loc{leaf: l, stream: s.str(s.stream[l]), rev: s.rev[l], pos: s.pos[l]}
+		locs[i] = leafLoc{leaf: l, stream: s.str(s.stream[l]), rev: s.rev[l], pos: s.pos[l]}
 	}
 	m.mu.RUnlock()
 
 	page := HistoryPage{Events: []leaf.Event{}}
-	for _, l := range locs {
+	rd := leafReader{store: m.store, what: "history", locs: locs}
+	for i, l := range locs {
 		if len(page.Events) == limit {
 			page.NextCursor = encodeCursor('h', uint64(l.leaf))
 			return page, nil
 		}
-		recs, err := m.store.ReadStream(ctx, l.stream, eventstore.Forwards, l.rev, 1)
+		rec, err := rd.event(ctx, i)
 		if err != nil {
-			return HistoryPage{}, fmt.Errorf("projections: history: read %s@%d: %w", l.stream, l.rev, err)
+			return HistoryPage{}, err
 		}
-		if len(recs) != 1 || recs[0].Position != l.pos {
-			return HistoryPage{}, fmt.Errorf("projections: history: %s@%d is not the event at position %s the read models applied: the store differs from the read models (rebuild them)", l.stream, l.rev, l.pos)
-		}
-		if q.Viewer != "" && !m.eventVisible(&recs[0], q.Viewer) {
+		if q.Viewer != "" && !m.eventVisible(rec, q.Viewer) {
 			continue
 		}
-		ev, err := leafEvent(recs[0], uint64(l.leaf))
+		ev, err := leafEvent(*rec, uint64(l.leaf))
 		if err != nil {
 			return HistoryPage{}, fmt.Errorf("projections: history: %w", err)
 		}

@@ -54,15 +54,22 @@ func BenchmarkSearch(b *testing.B) {
 		{"distributor_id=dist-3+association_type=direct", SearchFilter{DistributorID: "dist-3", AssociationType: AssociationDirect}},
 		{"scope=dist-3+freeze_type=ACCOUNT_AND_RESOURCE", SearchFilter{Scope: "dist-3", FreezeType: "ACCOUNT_AND_RESOURCE"}},
 		{"tag=gold+as_of=mid", SearchFilter{Tag: "gold", Frozen: &yes, AsOf: AsOf{Position: &mid}}},
-		{"customer_id=prefix(1000)", SearchFilter{}}, // the prefix of 1,000 consecutive IDs, set per call
+		{"customer_id=prefix(1000)", SearchFilter{}},                           // the prefix of 1,000 consecutive IDs, set per call
+		{"customer_id=prefix(10000)", SearchFilter{}},                          // of 10,000, from a random cursor
+		{"customer_id=prefix(none)", SearchFilter{CustomerIDPrefix: "cust-x"}}, // matches nobody
+		{"scope=dist-3+customer_id=prefix(1000)", SearchFilter{Scope: "dist-3"}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			pageBench(b, func(r *rand.Rand) (int, error) {
 				f := c.f
 				f.Limit = 100
-				if c.name == "customer_id=prefix(1000)" {
+				switch c.name {
+				case "customer_id=prefix(1000)", "scope=dist-3+customer_id=prefix(1000)":
 					f.CustomerIDPrefix = ids[r.IntN(len(ids))][:9]
-				} else {
+				case "customer_id=prefix(10000)":
+					f.CustomerIDPrefix = ids[r.IntN(len(ids))][:8]
+					f.Cursor = encodeCursor('c', uint64(r.IntN(len(ids))))
+				default:
 					f.Cursor = encodeCursor('c', uint64(r.IntN(len(ids))))
 				}
 				cs, _, err := m.SearchCustomers(f)

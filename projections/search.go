@@ -122,10 +122,12 @@ func pageLimit(l int) int {
 // ("" when there is none). Errors: invalid (a bad cursor, time or association type), unavailable
 // (an as_of position not applied yet).
 //
-// Plan: of the filters with an index (scope, partner, distributor, managed_by, tag), the one with the
-// fewest candidates supplies them, from the cursor on, in association order; every filter then
-// decides each candidate, the cheap ones first. Without an indexed filter every customer from the
-// cursor on is a candidate. docs/BENCHMARKS.md has the measured costs.
+// Plan: of the filters with an index (scope, partner, distributor, managed_by, tag, customer ID
+// prefix), the one with the fewest candidates supplies them, from the cursor on, in association
+// order; every filter then decides each candidate, the cheap ones first. Without an indexed filter
+// every customer from the cursor on is a candidate. mtd_spend_min above 0 and the resource expiry
+// bounds leave out the blocks of customers where nobody can match (searchzones.go).
+// docs/BENCHMARKS.md has the measured costs.
 func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, error) {
 	start := uint64(0)
 	if f.Cursor != "" {
@@ -152,7 +154,7 @@ func (m *ReadModels) SearchCustomers(f SearchFilter) ([]CustomerStatus, string, 
 	if none {
 		return out, "", nil
 	}
-	it := s.candidates(filters, uint32(min(start, uint64(len(s.customers)))))
+	it := s.candidates(filters, uint32(min(start, uint64(len(s.customers)))), cut)
 	for {
 		ci, ok := it.next()
 		if !ok {

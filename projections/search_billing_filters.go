@@ -4,7 +4,9 @@ package projections
 // earliest resource expiry. Each decides on what the customer's status shows at the search's cut:
 // the billing read model's fold as of the cut (billingAt), at the status's reference time (refAt),
 // so a search as of a past moment is the search over that log prefix. None has an index: alone, a
-// billing filter walks the customers from the cursor on until a page is full (docs/BENCHMARKS.md).
+// billing filter walks the customers from the cursor on until a page is full (docs/BENCHMARKS.md),
+// except that mtd_spend_min above 0 and the resource expiry bounds skip the blocks of customers
+// where nobody can match (the zone maps of searchzones.go).
 
 import (
 	"math"

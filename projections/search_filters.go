@@ -144,8 +144,19 @@ func matchAll(s *state, filters []customerFilter, ci uint32, c *customer, v *vie
 }
 
 // candidates iterates, from customer index start on in ascending order, the customers of the
-// indexed filter with the fewest of them, or every customer when no filter has an index.
-func (s *state) candidates(filters []customerFilter, start uint32) *candidateIter {
+// indexed filter with the fewest of them, or every customer when no filter has an index. A customer
+// ID prefix is an index too (searchprefix.go), counted from start on.
+func (s *state) candidates(filters []customerFilter, start, cut uint32) *candidateIter {
+	it := s.candidateSource(filters, start)
+	if skip := s.blockSkip(filters, cut); skip != nil {
+		it.skip, it.skipBlock = skip, noBlock
+	}
+	it.stop = s.createdBefore(cut)
+	return it
+}
+
+// candidateSource is candidates without the blocks a filter rules out.
+func (s *state) candidateSource(filters []customerFilter, start uint32) *candidateIter {
 	var best [][]uint32
 	bestN := -1
 	for _, f := range filters {
@@ -161,6 +172,13 @@ func (s *state) candidates(filters []customerFilter, start uint32) *candidateIte
 			best, bestN = lists, n
 		}
 	}
+	for _, f := range filters {
+		if pf, ok := f.(idPrefixFilter); ok {
+			if p := s.newPrefixCandidates(pf.prefix, start); bestN < 0 || p.n < bestN {
+				return &candidateIter{prefix: p}
+			}
+		}
+	}
 	it := &candidateIter{next0: start, end: uint32(len(s.customers)), all: bestN < 0, last: noPartner}
 	for _, l := range best {
 		it.lists = append(it.lists, l[searchU32(l, start):])
@@ -168,15 +186,49 @@ func (s *state) candidates(filters []customerFilter, start uint32) *candidateIte
 	return it
 }
 
-// candidateIter merges ascending lists of customer indices (or counts through all customers).
+// candidateIter merges ascending lists of customer indices (or counts through all customers, or
+// takes them from the prefix index), leaving out the blocks of customers skip rules out, and
+// ending at stop (the first customer created at or after the search's cut).
 type candidateIter struct {
+	stop       uint32
 	all        bool
 	next0, end uint32
 	lists      [][]uint32
 	last       uint32
+	prefix     *prefixCandidates
+
+	skip      func(block uint32) bool // nil: no block is ruled out
+	skipBlock uint32                  // the block skipping was last decided for
+	skipped   bool
 }
 
+const noBlock = ^uint32(0)
+
 func (it *candidateIter) next() (uint32, bool) {
+	for {
+		ci, ok := it.source()
+		if ok && ci >= it.stop {
+			return 0, false
+		}
+		if !ok || it.skip == nil {
+			return ci, ok
+		}
+		if b := ci / idBlockSize; b != it.skipBlock {
+			it.skipBlock, it.skipped = b, it.skip(b)
+		}
+		if !it.skipped {
+			return ci, true
+		}
+		if it.all { // jump to the next block
+			it.next0 = max(it.next0, (it.skipBlock+1)*idBlockSize)
+		}
+	}
+}
+
+func (it *candidateIter) source() (uint32, bool) {
+	if it.prefix != nil {
+		return it.prefix.take()
+	}
 	if it.all {
 		if it.next0 >= it.end {
 			return 0, false
@@ -262,7 +314,8 @@ func (f managedByFilter) match(s *state, _ uint32, _ *customer, v *view) bool {
 	return v.managedBy() == s.partners[f.pi].id
 }
 
-// idPrefixFilter: the customer ID starts with prefix. No index: customer IDs are not kept sorted.
+// idPrefixFilter: the customer ID starts with prefix. Its index is state.idBlocks, which candidates
+// reads through prefixCandidates (it is not one list).
 type idPrefixFilter struct{ prefix []byte }
 
 func (idPrefixFilter) index(*state) ([][]uint32, bool) { return nil, false }

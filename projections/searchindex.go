@@ -4,8 +4,10 @@ import "sort"
 
 // The search's secondary indexes: customers by tag (state.tagIndex) and a distributor's resellers'
 // customers (partner.resold), each an ascending list of customer indices, so a search walks them in
-// association order and a cursor (a customer index) resumes any of them by binary search. They are
-// kept by apply and derived again from the customer table when a checkpoint is loaded
+// association order and a cursor (a customer index) resumes any of them by binary search; the
+// customer ID prefix index (state.idBlocks, searchprefix.go); and each customer's creation leaf
+// (state.created), which ends a search as of a past moment at the last customer it can see. They
+// are kept by apply and derived again from the customer table when a checkpoint is loaded
 // (deriveIndexes), so the checkpoint format does not hold them.
 
 // insertSorted inserts ci into the ascending list l (once). Appending a new customer, the usual
@@ -47,11 +49,36 @@ func (s *state) unindexTags(ci, set uint32) {
 	}
 }
 
+// customerAdded keeps the indexes that follow the customer table as it grows: the creation leaf
+// of the customer just added at leaf, and the prefix index's blocks.
+func (s *state) customerAdded(leaf uint32) {
+	s.created = append(s.created, leaf)
+	s.sealIDBlocks()
+}
+
+// createdBefore is how many customers existed before cut: customer indices are given in log order
+// at the first association, so every customer at or past it was created at or after cut, and a
+// search as of cut has no candidate there.
+func (s *state) createdBefore(cut uint32) uint32 {
+	return uint32(searchU32(s.created, cut))
+}
+
 // deriveIndexes rebuilds the derived indexes from the customer table (after a checkpoint load).
 func (s *state) deriveIndexes() {
 	s.tagIndex = map[uint32][]uint32{}
 	for i := range s.partners {
 		s.partners[i].resold = nil
+	}
+	s.idBlocks = nil
+	s.sealIDBlocks()
+	s.created = make([]uint32, len(s.customers))
+	for ci := range s.customers {
+		c := &s.customers[ci]
+		k := c.last
+		for n := c.ntrans; n > 1; n-- {
+			k = s.ctrans[k].prev
+		}
+		s.created[ci] = s.ctrans[k].leaf
 	}
 	for ci := range s.customers {
 		c := &s.customers[ci]

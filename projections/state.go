@@ -55,6 +55,11 @@ type state struct {
 
 	// Derived indexes, rebuilt from the customers when a checkpoint is loaded (searchindex.go).
 	tagIndex map[uint32][]uint32 // tag (interned) -> customers with it, ascending
+	idBlocks [][]uint32          // each complete block of idBlockSize customers, sorted by ID (searchprefix.go)
+	created  []uint32            // per customer, the leaf that created it (its first association), ascending
+
+	spendZones  map[string][]domain.Money // month -> per block of customers, the highest spend (searchzones.go)
+	expiryZones []expiryZone              // per block of customers, the range of expiries reported (searchzones.go)
 
 	lastID uuid.UUID // ID of the last applied event, to check a checkpoint against the store
 
@@ -423,6 +428,7 @@ func (s *state) customerAssociated(leaf uint32, t int64, actor uint32, d *decode
 		ci = uint32(len(s.customers))
 		s.customers = append(s.customers, s.newCustomer(d.customerID, d.name))
 		s.index(ci)
+		s.customerAdded(leaf)
 	}
 	c := &s.customers[ci]
 	if c.partner != pi || c.disassociated {

@@ -149,13 +149,18 @@ func parseRecord(v []byte) (rawRecord, error) {
 
 // decoder turns stored values into RecordedEvents, copying what it needs out of bbolt's memory with
 // few allocations: data and metadata are carved from shared slabs, and stream names and event types
-// are interned.
+// are interned. A decoder's slabs double from firstSlabSize up to slabSize, so a read of one event
+// (history and audit pages read events one by one) allocates about its own size, and a long read
+// still one slab per 64 KiB.
 type decoder struct {
 	slab    []byte
 	strings map[string]string
 }
 
-const slabSize = 64 << 10
+const (
+	slabSize      = 64 << 10
+	firstSlabSize = 1 << 10
+)
 
 func (d *decoder) bytes(b []byte) []byte {
 	if len(b) == 0 {
@@ -165,7 +170,11 @@ func (d *decoder) bytes(b []byte) []byte {
 		return append([]byte(nil), b...)
 	}
 	if len(d.slab)+len(b) > cap(d.slab) {
-		d.slab = make([]byte, 0, slabSize)
+		n := min(slabSize, max(firstSlabSize, 2*cap(d.slab)))
+		for n < len(b) {
+			n *= 2
+		}
+		d.slab = make([]byte, 0, n)
 	}
 	start := len(d.slab)
 	d.slab = append(d.slab, b...)
