@@ -52,6 +52,14 @@ func decodeStrict(b []byte, v any) error {
 	if !utf8.Valid(b) {
 		return errorf(domain.CodeInvalid, "the request body is not valid UTF-8")
 	}
+	if decodeFlat(b, v) {
+		return nil
+	}
+	return decodeFull(b, v)
+}
+
+// decodeFull is decodeStrict's general path, for a body that starts with '{' and is valid UTF-8.
+func decodeFull(b []byte, v any) error {
 	if err := checkKeys(b, reflect.TypeOf(v).Elem()); err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 func TestStatusFastPathMatchesRouter(t *testing.T) {
 	var hit, id string
 	mark := func(name string) http.Handler {
-		return http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hit, id = name, mux.Vars(r)["id"] })
+		return http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hit, id = name, routeID(r) })
 	}
 	router := mux.NewRouter().SkipClean(true)
 	router.Handle(statusPath, mark("status")).Methods(http.MethodGet, http.MethodHead)
@@ -38,10 +38,16 @@ func TestStatusFastPathMatchesRouter(t *testing.T) {
 			hit, id = "", ""
 			router.ServeHTTP(httptest.NewRecorder(), req)
 			wantHit, wantID := hit, id
-			hit, id = "", ""
-			fast.ServeHTTP(httptest.NewRecorder(), req)
-			if hit != wantHit || id != wantID {
-				t.Errorf("%s %s: fast path %q id %q, router %q id %q", m, p, hit, id, wantHit, wantID)
+			for _, observed := range []bool{false, true} { // without and with the observing middleware's info
+				r := req
+				if observed {
+					r = req.WithContext(&requestInfo{Context: req.Context()})
+				}
+				hit, id = "", ""
+				fast.ServeHTTP(httptest.NewRecorder(), r)
+				if hit != wantHit || id != wantID {
+					t.Errorf("%s %s (observed %v): fast path %q id %q, router %q id %q", m, p, observed, hit, id, wantHit, wantID)
+				}
 			}
 		}
 	}

@@ -63,11 +63,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func pathID(r *http.Request, what string) (string, error) {
-	id := mux.Vars(r)["id"]
+	id := routeID(r)
 	if !domain.ValidID(id) {
 		return "", errorf(domain.CodeInvalid, "%s ID %q is not a valid ID (1 to 64 of A-Z a-z 0-9 _ . -, starting with a letter or digit)", what, clip(id))
 	}
 	return id, nil
+}
+
+// routeID is the {id} variable of the request's path: set by the status fast path, or the router.
+func routeID(r *http.Request) string {
+	if ri, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok && ri.pathID != "" {
+		return ri.pathID
+	}
+	return mux.Vars(r)["id"]
 }
 
 // meta builds a command's Meta: the actor, the request ID and the Idempotency-Key.

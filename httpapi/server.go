@@ -299,7 +299,12 @@ func statusFastPath(status, next http.Handler) http.Handler {
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && len(p) > len(prefix)+len(suffix) &&
 			strings.HasPrefix(p, prefix) && strings.HasSuffix(p, suffix) {
 			if id := p[len(prefix) : len(p)-len(suffix)]; strings.IndexByte(id, '/') < 0 {
-				status.ServeHTTP(w, mux.SetURLVars(r, map[string]string{"id": id}))
+				if ri, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+					ri.pathID = id // no copy of the request for the router's variables
+				} else {
+					r = mux.SetURLVars(r, map[string]string{"id": id})
+				}
+				status.ServeHTTP(w, r)
 				return
 			}
 		}

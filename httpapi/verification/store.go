@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -55,6 +56,7 @@ type Store struct {
 	issuer string
 	mu     sync.Mutex // orders this Store's own operations (flock does not exclude within one open file)
 	lock   *os.File
+	view   atomic.Pointer[lockoutView] // the lockouts of the state file as last read (lockouts.go)
 }
 
 const stateFile = "state.json"
@@ -125,8 +127,14 @@ func (s *Store) read() (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verification state: %w", err)
 	}
+	return parseState(b, filepath.Join(s.dir, stateFile))
+}
+
+// parseState decodes the state file's bytes b, read from path.
+func parseState(b []byte, path string) (*state, error) {
+	st := &state{}
 	if err := json.Unmarshal(b, st); err != nil {
-		return nil, fmt.Errorf("verification state %s: %w", filepath.Join(s.dir, stateFile), err)
+		return nil, fmt.Errorf("verification state %s: %w", path, err)
 	}
 	if st.Principals == nil {
 		st.Principals = map[string]*principalState{}
@@ -164,7 +172,9 @@ func (s *Store) update(principal string, f func(p *principalState, now time.Time
 			if p.Active == "" && p.Pending == "" && p.LockedUntil == 0 && len(p.Failures) == 0 && p.LastStep == 0 {
 				delete(st.Principals, principal)
 			}
-			if err := s.write(st); err != nil {
+			err := s.write(st)
+			s.view.Store(nil) // the lockouts' view, if any, is of the file before this write
+			if err != nil {
 				return err
 			}
 		}
@@ -289,23 +299,18 @@ func (s *Store) Confirm(principal, code string) error {
 	})
 }
 
-// Locked returns principal's lockout (a *LockedError) or nil.
+// Locked returns principal's lockout (a *LockedError) or nil. It is asked on every critical
+// write without a code, so it reads the state file only when the file changed since the last read
+// (lockouts.go): a stat, no lock, in the common case.
 func (s *Store) Locked(principal string) error {
-	var out error
-	err := s.locked(true, func() error {
-		st, err := s.read()
-		if err != nil {
-			return err
-		}
-		if p := st.Principals[principal]; p != nil {
-			out = lockedOut(p, s.now())
-		}
-		return nil
-	})
+	lo, err := s.lockouts()
 	if err != nil {
 		return err
 	}
-	return out
+	if until, ok := lo.until[principal]; ok && s.now().UnixNano() < until {
+		return &LockedError{Until: time.Unix(0, until)}
+	}
+	return nil
 }
 
 // Active reports whether principal has a confirmed enrolment.

@@ -259,3 +259,40 @@ func TestRule19_SecretsSealedAtRest(t *testing.T) {
 		t.Fatalf("another key: %v; want a refusal that does not show the secret", err)
 	}
 }
+
+// TestLockedSeesEveryWrite: Locked answers from a cached view of the state file, which must follow
+// every change of it: this Store's own wrong codes, and another Store's (another instance sharing
+// the directory) lockout and its end, with Locked asked between each.
+func TestLockedSeesEveryWrite(t *testing.T) {
+	c := &clock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	dir := t.TempDir()
+	a := newStore(t, dir, c)
+	b := newStore(t, dir, c)
+	enrolled(t, a, c, "ops")
+	var le *LockedError
+	for i := range MaxFailures {
+		if err := a.Locked("ops"); err != nil {
+			t.Fatalf("after %d wrong codes: %v, want not locked", i, err)
+		}
+		_ = b.Verify("ops", "000000") // recorded by the other instance
+	}
+	if err := a.Locked("ops"); !errors.As(err, &le) {
+		t.Fatalf("after the other instance's %d wrong codes: %v, want locked", MaxFailures, err)
+	}
+	if err := a.Locked("other"); err != nil {
+		t.Fatalf("another principal: %v", err)
+	}
+	c.add(Lockout)
+	if err := a.Locked("ops"); err != nil {
+		t.Fatalf("after the lockout: %v", err)
+	}
+	for range MaxFailures {
+		_ = a.Verify("ops", "000000")
+	}
+	if err := b.Locked("ops"); !errors.As(err, &le) {
+		t.Fatalf("the other instance after this one's wrong codes: %v, want locked", err)
+	}
+	if err := a.Locked("ops"); !errors.As(err, &le) {
+		t.Fatalf("this instance after its own wrong codes: %v, want locked", err)
+	}
+}
