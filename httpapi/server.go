@@ -256,11 +256,11 @@ func (s *Server) routes() http.Handler {
 	// (/v1/customers/c-b/..%2Fc-a/status) with a 301 to the cleaned path, before authentication, and
 	// redirect writes. Such a path matches no route instead: 404, or 400 for an ID that is not one.
 	r := mux.NewRouter().SkipClean(true)
-	var status http.Handler
+	hot := map[fastRoute]http.Handler{}
 	for _, rt := range s.routeTable() {
 		h := s.endpoint(rt, s.metrics.forRoute(rt.path))
-		if rt.method == http.MethodGet && rt.path == statusPath {
-			status = h
+		if fr, ok := fastRouteOf(rt.method, rt.path); ok {
+			hot[fr] = h
 		}
 		r.Handle(rt.path, h).Methods(withHead(rt.method)...).Name(rt.method + " " + rt.path)
 	}
@@ -279,36 +279,64 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Allow", allow)
 		writeProblem(w, problemOf(errorf(CodeMethodNotAllowed, "%s does not take %s; it takes %s", clip(req.URL.Path), clip(req.Method), allow)))
 	})
-	return s.observe(statusFastPath(status, r))
+	return s.observe(customerFastPath(hot, r))
 }
 
-// statusPath is the template of the API's hottest route.
-const statusPath = "/v1/customers/{id}/status"
+// The API's hottest routes, taken by customerFastPath: the status read partner systems poll, and
+// the single-customer freeze and unfreeze.
+const (
+	customerPrefix = "/v1/customers/"
+	statusPath     = customerPrefix + "{id}/status"
+	freezePath     = customerPrefix + "{id}/freeze"
+	unfreezePath   = customerPrefix + "{id}/unfreeze"
+)
 
-// statusFastPath routes GET and HEAD /v1/customers/{id}/status to status without trying the
-// router's routes (a regular expression each) and with one copy of the request instead of two; every
-// other request goes to next. It matches exactly what the router would for that route: the path as
-// given (SkipClean), an id of one or more bytes without '/'.
-func statusFastPath(status, next http.Handler) http.Handler {
-	const prefix, suffix = "/v1/customers/", "/status"
-	if status == nil {
+// fastRoute is a route customerFastPath takes: a method and a path template of the form
+// customerPrefix + "{id}" + suffix.
+type fastRoute struct{ method, suffix string }
+
+// fastRouteOf is the fastRoute of a route-table entry, false for a route the fast path leaves to the
+// router.
+func fastRouteOf(method, path string) (fastRoute, bool) {
+	switch path {
+	case statusPath, freezePath, unfreezePath:
+		return fastRoute{method, path[len(customerPrefix+"{id}"):]}, true
+	}
+	return fastRoute{}, false
+}
+
+// customerFastPath routes the requests of the fast routes (hot, by method and suffix; a GET route
+// answers HEAD too) without trying the router's routes (a regular expression each) and with one
+// copy of the request instead of two; every other request goes to next. It matches exactly what
+// the router would for those routes: the path as given (SkipClean), an id of one or more bytes
+// without '/' (TestFastPathMatchesRouter).
+func customerFastPath(hot map[fastRoute]http.Handler, next http.Handler) http.Handler {
+	if len(hot) == 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && len(p) > len(prefix)+len(suffix) &&
-			strings.HasPrefix(p, prefix) && strings.HasSuffix(p, suffix) {
-			if id := p[len(prefix) : len(p)-len(suffix)]; strings.IndexByte(id, '/') < 0 {
-				if ri, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
-					ri.pathID = id // no copy of the request for the router's variables
-				} else {
-					r = mux.SetURLVars(r, map[string]string{"id": id})
-				}
-				status.ServeHTTP(w, r)
-				return
-			}
+		if !strings.HasPrefix(p, customerPrefix) {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		rest := p[len(customerPrefix):]
+		slash := strings.IndexByte(rest, '/')
+		method := r.Method
+		if method == http.MethodHead {
+			method = http.MethodGet
+		}
+		h := hot[fastRoute{method, rest[max(slash, 0):]}]
+		if slash <= 0 || h == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if ri, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+			ri.pathID = rest[:slash] // no copy of the request for the router's variables
+		} else {
+			r = mux.SetURLVars(r, map[string]string{"id": rest[:slash]})
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
