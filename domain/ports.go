@@ -102,6 +102,18 @@ type PositionReader interface {
 	Positions(ctx context.Context, stream string, from uint64, count int) ([]string, error)
 }
 
+// PipelinedLog is optionally implemented by an EventLog that is the only writer of its streams and
+// applies appends in the order they are started (eventstore.DomainLog over the embedded store). A
+// channel's worker then decides its next group of commands while the previous group's append is
+// being made durable, instead of after it (worker.go, pipeline.go).
+type PipelinedLog interface {
+	// StartAppend starts an append as Append would and returns without waiting for it; wait blocks
+	// until it is durable or failed and returns what Append would have. An append started after
+	// another is applied after it; one that expects the revision an earlier, failed append to the
+	// same stream would have made fails (ErrWrongRevision or ErrStoreUnavailable, wrapped).
+	StartAppend(ctx context.Context, stream string, expected int64, events []NewEvent) (wait func() (Appended, error))
+}
+
 // RangeReader is optionally implemented by an EventLog that can read part of a stream. The Service
 // then loads a long channel in chunks read and decoded in parallel (eventstore.Store.ReadStream with
 // a count is exactly this).

@@ -119,6 +119,7 @@ type request struct {
 	position string // the channel's position after the round
 	err      error
 	done     chan struct{}
+	retried  int // times the request was decided again after the append before its own failed (pipeline.go)
 }
 
 // newRequest is the request of a command with metadata m and command hash hash, decided by run; a
@@ -145,8 +146,9 @@ type worker struct {
 	queue   []*request
 	running bool
 
-	state   *Channel // owned by the running loop
-	snapRev int64    // the revision of the channel's latest snapshot (-1: none); owned by the loop
+	state    *Channel  // owned by the running loop
+	snapRev  int64     // the revision of the channel's latest snapshot (-1: none); owned by the loop
+	inflight *inflight // the round whose append is being made durable (pipeline.go); owned by the loop
 
 	// residency (residency.go), guarded by Service.mu
 	resident bool      // state is loaded
@@ -205,6 +207,11 @@ func (w *worker) loop() {
 	for {
 		w.mu.Lock()
 		if len(w.queue) == 0 {
+			if w.inflight != nil { // answer the round being synced, then look again
+				w.mu.Unlock()
+				w.drain()
+				continue
+			}
 			w.running = false
 			w.mu.Unlock()
 			return
@@ -223,13 +230,19 @@ func (w *worker) loop() {
 		}
 		w.mu.Unlock()
 		if reqs[0].control != nil {
+			w.drain()
 			reqs[0].control(w)
+			closeAll(reqs)
 		} else {
 			w.round(reqs)
 		}
-		for _, r := range reqs {
-			close(r.done)
-		}
+	}
+}
+
+// closeAll ends reqs: their outcomes are set.
+func closeAll(reqs []*request) {
+	for _, r := range reqs {
+		close(r.done)
 	}
 }
 
@@ -239,15 +252,26 @@ func failAll(reqs []*request, err error) {
 	}
 }
 
-// round decides reqs together and appends their events in one append.
+// round decides reqs together and appends their events in one append, and ends the requests once
+// their outcome is known: at once, or, when the append was started on a PipelinedLog, once it is
+// durable (pipeline.go).
 func (w *worker) round(reqs []*request) {
+	if !w.decideAndAppend(reqs) {
+		closeAll(reqs)
+	}
+}
+
+// decideAndAppend is round's work; it reports whether reqs were handed to the pipeline, which ends
+// them.
+func (w *worker) decideAndAppend(reqs []*request) (pipelined bool) {
 	s := w.s
 	ctx := context.Background()
+	plog, _ := s.log.(PipelinedLog)
 	if w.state == nil {
 		c, snapRev, err := s.load(ctx, w.stream)
 		if err != nil {
 			failAll(reqs, err)
-			return
+			return false
 		}
 		w.state = c
 		if snapRev >= 0 {
@@ -288,41 +312,52 @@ func (w *worker) round(reqs []*request) {
 			if em.err != nil {
 				c.rollback()
 				failAll(reqs, fmt.Errorf("encoding events for %s: %w", w.stream, em.err))
-				return
+				return false
 			}
 		}
-		if refused && !caughtUp && (attempt == 0) {
+		if refused && !caughtUp && attempt == 0 && plog == nil { // a PipelinedLog has no other writer
 			// A refusal may come from a stale state (another instance wrote): read the tail first.
 			caughtUp = true
 			tail, err := s.log.Read(ctx, w.stream, uint64(base+1))
 			if err != nil {
 				c.rollback()
 				failAll(reqs, fmt.Errorf("reading %s from revision %d: %w", w.stream, base+1, err))
-				return
+				return false
 			}
 			if len(tail) > 0 {
 				c.rollback()
 				if err := w.applyTail(tail); err != nil {
 					failAll(reqs, err)
-					return
+					return false
 				}
 				continue
 			}
 		}
 		if len(em.events) == 0 {
 			c.commit()
+			if w.inflight != nil {
+				// The answers may rest on the round being synced: answer after it, or decide
+				// again on the state reloaded after its failure.
+				if !w.drain() {
+					return w.decideAndAppend(reqs)
+				}
+			}
 			finish(c, reqs, nil)
-			return
+			return false
 		}
 		expected := base
 		if base < 0 {
 			expected = ExpectNoStream
 		}
+		if plog != nil {
+			w.pipeline(plog, reqs, em, expected)
+			return true
+		}
 		app, err := s.log.Append(ctx, w.stream, expected, em.events)
 		if err == nil {
 			stored := w.committed(ctx, c, em, app)
 			finish(c, reqs, stored)
-			return
+			return false
 		}
 		c.rollback()
 		if errors.Is(err, ErrWrongRevision) && attempt < s.opts.MaxRetries {
@@ -332,16 +367,16 @@ func (w *worker) round(reqs []*request) {
 			}
 			if rerr != nil {
 				failAll(reqs, fmt.Errorf("reloading %s after a concurrent write: %w", w.stream, rerr))
-				return
+				return false
 			}
 			continue
 		}
 		if errors.Is(err, ErrStoreUnavailable) || errors.Is(err, ErrWrongRevision) {
 			failAll(reqs, &Error{Code: CodeUnavailable, Message: fmt.Sprintf("appending to %s at revision %d: %v", w.stream, base, err)})
-			return
+			return false
 		}
 		failAll(reqs, fmt.Errorf("appending to %s at revision %d: %w", w.stream, base, err))
-		return
+		return false
 	}
 }
 
@@ -367,6 +402,16 @@ func finish(c *Channel, reqs []*request, stored []StoredEvent) {
 
 // committed records a successful append: stored events for the requests. It returns them all.
 func (w *worker) committed(ctx context.Context, c *Channel, em *emitter, app Appended) []StoredEvent {
+	stored := w.stored(ctx, em, app)
+	c.commit()
+	c.revision = int64(app.Revision)
+	c.position = app.Position
+	return stored
+}
+
+// stored is the round's events as appended (app), with their positions, each also given to the
+// request that decided it.
+func (w *worker) stored(ctx context.Context, em *emitter, app Appended) []StoredEvent {
 	n := len(em.events)
 	stored := make([]StoredEvent, n)
 	first := app.Revision + 1 - uint64(n)
@@ -390,9 +435,6 @@ func (w *worker) committed(ctx context.Context, c *Channel, em *emitter, app App
 			}
 		}
 	}
-	c.commit()
-	c.revision = int64(app.Revision)
-	c.position = app.Position
 	for i, r := range em.owners {
 		r.events = append(r.events, stored[i])
 	}

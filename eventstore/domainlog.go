@@ -19,12 +19,43 @@ import (
 //   - positions are Position.String();
 //   - it also implements domain.RangeReader and domain.GlobalReader (chunked channel loads, and
 //     finding every channel after a restart for resource release), and domain.PositionReader (the
-//     positions of a multi-event append; from the store's index when s is a PositionReader).
-func DomainLog(s Store) domain.EventLog { return domainLog{s: s} }
+//     positions of a multi-event append; from the store's index when s is a PositionReader);
+//   - when s is a PipelinedAppender (the embedded store), it is a domain.PipelinedLog too.
+func DomainLog(s Store) domain.EventLog {
+	if p, ok := s.(PipelinedAppender); ok {
+		return pipelinedLog{domainLog{s: s}, p}
+	}
+	return domainLog{s: s}
+}
 
 type domainLog struct{ s Store }
 
 func (l domainLog) Append(ctx context.Context, stream string, expected int64, events []domain.NewEvent) (domain.Appended, error) {
+	exp, data, err := appendArgs(stream, expected, events)
+	if err != nil {
+		return domain.Appended{}, err
+	}
+	return appended(l.s.Append(ctx, stream, exp, data...))
+}
+
+// pipelinedLog is DomainLog over a PipelinedAppender: it is a domain.PipelinedLog too.
+type pipelinedLog struct {
+	domainLog
+	p PipelinedAppender
+}
+
+// StartAppend implements domain.PipelinedLog.
+func (l pipelinedLog) StartAppend(ctx context.Context, stream string, expected int64, events []domain.NewEvent) func() (domain.Appended, error) {
+	exp, data, err := appendArgs(stream, expected, events)
+	if err != nil {
+		return func() (domain.Appended, error) { return domain.Appended{}, err }
+	}
+	wait := l.p.StartAppend(ctx, stream, exp, data...)
+	return func() (domain.Appended, error) { return appended(wait()) }
+}
+
+// appendArgs translates a domain append's expectation and events into the store's.
+func appendArgs(stream string, expected int64, events []domain.NewEvent) (ExpectedRevision, []EventData, error) {
 	var exp ExpectedRevision
 	switch {
 	case expected == domain.ExpectNoStream:
@@ -34,13 +65,17 @@ func (l domainLog) Append(ctx context.Context, stream string, expected int64, ev
 	case expected >= 0:
 		exp = Exact(uint64(expected))
 	default:
-		return domain.Appended{}, fmt.Errorf("%w: expected revision %d on stream %q is neither -1 (no stream), -2 (any) nor >= 0", ErrInvalidEvent, expected, stream)
+		return exp, nil, fmt.Errorf("%w: expected revision %d on stream %q is neither -1 (no stream), -2 (any) nor >= 0", ErrInvalidEvent, expected, stream)
 	}
 	data := make([]EventData, len(events))
 	for i, e := range events {
 		data[i] = EventData{ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata}
 	}
-	res, err := l.s.Append(ctx, stream, exp, data...)
+	return exp, data, nil
+}
+
+// appended translates a store append's outcome into the domain's.
+func appended(res AppendResult, err error) (domain.Appended, error) {
 	switch {
 	case err == nil:
 		return domain.Appended{Revision: res.NextRevision, Position: res.Position.String()}, nil

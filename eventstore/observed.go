@@ -14,9 +14,14 @@ type AppendObserver func(took time.Duration, events int)
 
 // DomainLogObserved is DomainLog(s) that calls observe after each successful Append (a failed one
 // is not observed). It keeps every port DomainLog implements (domain.RangeReader,
-// domain.GlobalReader and domain.PositionReader): a wrapper around the domain.EventLog interface would hide them.
+// domain.GlobalReader, domain.PositionReader and, over a PipelinedAppender, domain.PipelinedLog): a
+// wrapper around the domain.EventLog interface would hide them.
 func DomainLogObserved(s Store, observe AppendObserver) domain.EventLog {
-	return observedLog{domainLog: domainLog{s: s}, observe: observe}
+	o := observedLog{domainLog: domainLog{s: s}, observe: observe}
+	if p, ok := s.(PipelinedAppender); ok {
+		return observedPipelinedLog{o, pipelinedLog{domainLog{s: s}, p}}
+	}
+	return o
 }
 
 type observedLog struct {
@@ -31,4 +36,24 @@ func (l observedLog) Append(ctx context.Context, stream string, expected int64, 
 		l.observe(time.Since(start), len(events))
 	}
 	return a, err
+}
+
+// observedPipelinedLog is DomainLogObserved over a PipelinedAppender: a started append is observed
+// when its wait returns, timed from its start.
+type observedPipelinedLog struct {
+	observedLog
+	p pipelinedLog
+}
+
+// StartAppend implements domain.PipelinedLog.
+func (l observedPipelinedLog) StartAppend(ctx context.Context, stream string, expected int64, events []domain.NewEvent) func() (domain.Appended, error) {
+	start := time.Now()
+	wait := l.p.StartAppend(ctx, stream, expected, events)
+	return func() (domain.Appended, error) {
+		a, err := wait()
+		if err == nil {
+			l.observe(time.Since(start), len(events))
+		}
+		return a, err
+	}
 }

@@ -107,6 +107,18 @@ type PositionReader interface {
 	StreamPositions(ctx context.Context, stream string, from uint64, count int) ([]Position, error)
 }
 
+// PipelinedAppender is optionally implemented by a Store that is the only writer of its streams
+// and applies appends in the order they are started (the embedded store): DomainLog's
+// domain.PipelinedLog, so that a channel decides its next commands while the previous ones are being
+// made durable.
+type PipelinedAppender interface {
+	// StartAppend queues an append as Append would and returns without waiting for it; wait blocks
+	// until the append is durable or failed and returns what Append would have. An append started
+	// after another is applied after it; one that expects the revision an earlier, failed append of
+	// the same stream would have made fails with ErrWrongExpectedRevision (or ErrUnavailable).
+	StartAppend(ctx context.Context, stream string, expected ExpectedRevision, events ...EventData) (wait func() (AppendResult, error))
+}
+
 // AppendResult is what a successful append returns.
 type AppendResult struct {
 	NextRevision uint64   // revision of the last event written (the stream's current revision)

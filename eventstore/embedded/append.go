@@ -39,14 +39,27 @@ type appendReq struct {
 // If ctx ends while the append waits for its commit, Append returns ctx's error and the append may
 // or may not be written: retrying it with the same event IDs is safe.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	return s.StartAppend(ctx, stream, expected, events...)()
+}
+
+// StartAppend implements eventstore.PipelinedAppender: it queues the append for the committer,
+// which applies appends in the order they were queued, and returns without waiting; wait is
+// Append's outcome. The store is its streams' only writer (the directory's lock keeps other
+// processes out), so an append that expects the revision an earlier, failed append would have made
+// fails too.
+func (s *Store) StartAppend(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (wait func() (eventstore.AppendResult, error)) {
+	failed := func(err error) func() (eventstore.AppendResult, error) {
+		return func() (eventstore.AppendResult, error) { return eventstore.AppendResult{}, err }
+	}
 	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, err
+		return failed(err)
 	}
 	if err := eventstore.ValidateAppend(stream, events); err != nil {
-		return eventstore.AppendResult{}, err
+		return failed(err)
 	}
 	if len(events) == 0 {
-		return s.checkOnly(ctx, stream, expected)
+		res, err := s.checkOnly(ctx, stream, expected)
+		return func() (eventstore.AppendResult, error) { return res, err }
 	}
 	size := 0
 	for i := range events {
@@ -56,15 +69,17 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	s.mu.RLock()
 	if s.isClosed {
 		s.mu.RUnlock()
-		return eventstore.AppendResult{}, eventstore.ErrClosed
+		return failed(eventstore.ErrClosed)
 	}
 	s.reqs <- r
 	s.mu.RUnlock()
-	select {
-	case <-r.done:
-		return r.res, r.err
-	case <-ctx.Done():
-		return eventstore.AppendResult{}, fmt.Errorf("append to stream %q: outcome unknown, retrying with the same event IDs is safe: %w", stream, ctx.Err())
+	return func() (eventstore.AppendResult, error) {
+		select {
+		case <-r.done:
+			return r.res, r.err
+		case <-ctx.Done():
+			return eventstore.AppendResult{}, fmt.Errorf("append to stream %q: outcome unknown, retrying with the same event IDs is safe: %w", stream, ctx.Err())
+		}
 	}
 }
 
