@@ -371,11 +371,7 @@ func (w *worker) decideAndAppend(reqs []*request) (pipelined bool) {
 			}
 			continue
 		}
-		if errors.Is(err, ErrStoreUnavailable) || errors.Is(err, ErrWrongRevision) {
-			failAll(reqs, &Error{Code: CodeUnavailable, Message: fmt.Sprintf("appending to %s at revision %d: %v", w.stream, base, err)})
-			return false
-		}
-		failAll(reqs, fmt.Errorf("appending to %s at revision %d: %w", w.stream, base, err))
+		failAll(reqs, appendFailure(w.stream, base, err))
 		return false
 	}
 }
