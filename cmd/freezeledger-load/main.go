@@ -304,22 +304,31 @@ func run(base, tokensFile, triv string, openRate float64, conns, writeConns int,
 	fmt.Println(open)
 
 	// Durable writes: each worker owns one customer and alternates freeze and unfreeze (ACCOUNT).
-	if writeConns > len(ids) {
-		writeConns = len(ids)
-	}
+	// The writers are the demo's customers that take a plain freeze and unfreeze: sp-east's need a
+	// verification code each (rule 19), and a customer may be disassociated or budget-frozen.
 	c := newClient(writeConns)
-	for w := 0; w < writeConns; w++ {
+	var wids, wtoks []string
+	for w := 0; w < len(ids) && len(wids) < writeConns; w++ {
 		// Bring the customer to ACTIVE: unfreeze with whatever type it has (errors mean it already is).
 		for _, t := range []string{"ACCOUNT", "ACCOUNT_AND_RESOURCE"} {
 			post(c, base+"/v1/customers/"+ids[w]+"/unfreeze", mgr[w], []byte(`{"reason":"load test","unfreeze_type":"`+t+`"}`))
 		}
+		f, _ := post(c, base+"/v1/customers/"+ids[w]+"/freeze", mgr[w], []byte(`{"reason":"load test","freeze_type":"ACCOUNT"}`))
+		u, _ := post(c, base+"/v1/customers/"+ids[w]+"/unfreeze", mgr[w], []byte(`{"reason":"load test","unfreeze_type":"ACCOUNT"}`))
+		if f == 200 && u == 200 {
+			wids, wtoks = append(wids, ids[w]), append(wtoks, mgr[w])
+		}
 	}
+	if len(wids) == 0 {
+		return errors.New("no demo customer takes a plain freeze and unfreeze")
+	}
+	writeConns = len(wids)
 	writes := closedLoop("POST freeze / unfreeze (durable)", writeConns, d, func(c *http.Client, w int, i int64) bool {
 		path, body := "/freeze", `{"reason":"load test","freeze_type":"ACCOUNT"}`
 		if i%2 == 1 {
 			path, body = "/unfreeze", `{"reason":"load test","unfreeze_type":"ACCOUNT"}`
 		}
-		code, _ := post(c, base+"/v1/customers/"+ids[w]+path, mgr[w], []byte(body))
+		code, _ := post(c, base+"/v1/customers/"+wids[w]+path, wtoks[w], []byte(body))
 		return code == 200
 	})
 	fmt.Println(writes)
