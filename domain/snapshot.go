@@ -96,7 +96,7 @@ func (s *Service) eventAt(ctx context.Context, stream string, rev uint64) (*Stor
 // saveSnapshot writes c's state as its stream's snapshot and reports whether it did. Failures are
 // reported through Options.SnapshotError: a missing snapshot only makes a later load slower.
 func (s *Service) saveSnapshot(ctx context.Context, c *Channel) bool {
-	if s.opts.Snapshots == nil || c.revision < 0 || !c.snapshottable() {
+	if s.opts.Snapshots == nil || c.revision < 0 {
 		return false
 	}
 	ev, err := s.eventAt(ctx, c.stream, uint64(c.revision))
@@ -117,25 +117,4 @@ func (s *Service) snapshotError(stream string, err error) {
 	if s.opts.SnapshotError != nil {
 		s.opts.SnapshotError(stream, err)
 	}
-}
-
-// snapshottable reports whether the snapshot format carries all of c's state. It does not carry
-// phase 2's (rules 12 to 21: billing, quotas, verification, disassociation, personal data keys), so
-// a channel holding any of it is never snapshotted: it is loaded from its log, slower but never
-// wrong. TestSnapshotCoversEveryField lists these fields.
-func (c *Channel) snapshottable() bool {
-	if len(c.bills) > 0 || len(c.records) > 0 || len(c.lapsing) > 0 {
-		return false
-	}
-	for _, p := range c.partners {
-		if p.Quota != (Quota{}) || p.VerificationRequired {
-			return false
-		}
-	}
-	for _, cu := range c.customers {
-		if cu.Disassociated || cu.Disassociation != nil || cu.PersonalKeyID != "" || cu.PersonalErased {
-			return false
-		}
-	}
-	return true
 }
