@@ -217,7 +217,7 @@ func (s *billSlabs) budget() *Budget {
 	return b
 }
 
-func (s *billSlabs) monthSpends(n int) []monthSpend { return takeSlab(&s.months, n) }
+func (s *billSlabs) monthSpends(n int) []monthSpend  { return takeSlab(&s.months, n) }
 func (s *billSlabs) usageEntries(n int) []usageEntry { return takeSlab(&s.future, n) }
 
 // takeSlab cuts the first n items off *slab, capped to n; a fresh slice when fewer are left.
