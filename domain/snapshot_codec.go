@@ -109,6 +109,8 @@ func encodeSnapshot(c *Channel, lastID uuid.UUID) []byte {
 	}
 	e.uvarint(uint64(len(cids)))
 	e.uvarint(uint64(ntags))
+	e.uvarint(uint64(len(c.due)))
+	e.uvarint(uint64(len(c.lapsing)))
 	sizes.encode(&e)
 	for _, id := range cids {
 		cu := c.customers[id]
@@ -271,56 +273,7 @@ func decodeSnapshot(b []byte, check func(snapshotHeader) error) (*Channel, error
 		c.partners[p.ID] = p
 	}
 
-	nc, ntags := d.count(), d.count()
-	slabs := d.billSlabs()
-	c.customers = make(map[string]*Customer, nc)
-	c.bills = make(map[string]*CustomerBilling, len(slabs.bills))
-	c.due = map[string]time.Time{}
-	slab := make([]Customer, nc)
-	tags := make([]string, ntags)
-	for i := range slab {
-		cu := &slab[i]
-		f := d.byte()
-		cu.ID, cu.Name, cu.PartnerID, cu.DistributorID = d.str(), d.str(), d.str(), d.str()
-		cu.Frozen, cu.ResourcesReleased = f&custFrozen != 0, f&custResourcesReleased != 0
-		cu.PersonalErased, cu.Disassociated = f&custPersonalErased != 0, f&custDisassociated != 0
-		if f&custTags != 0 {
-			n := d.count()
-			if n > len(tags) {
-				tags = make([]string, n) // more than the snapshot said: still decoded, not trusted
-			}
-			cu.Tags, tags = tags[:n:n], tags[n:]
-			for j := range cu.Tags {
-				cu.Tags[j] = d.str()
-			}
-		}
-		cu.AccountManager = d.str()
-		cu.AssociatedAt = d.time()
-		cu.FreezeType, cu.Origin = FreezeType(d.str()), Origin(d.str())
-		cu.Reason, cu.FrozenBy = d.str(), d.str()
-		cu.FrozenAt, cu.RetentionDeadline, cu.ResourceFrozenAt = d.time(), d.time(), d.time()
-		if f&custPersonalKey != 0 {
-			cu.PersonalKeyID = d.str()
-		}
-		if f&custDisassociation != 0 {
-			cu.Disassociation = d.disassociation()
-		}
-		if f&custBilling != 0 {
-			c.bills[cu.ID] = d.bill(&slabs)
-		}
-		if d.err != nil {
-			break
-		}
-		c.customers[cu.ID] = cu
-		if cu.Frozen && !cu.RetentionDeadline.IsZero() || cu.Disassociation != nil {
-			c.syncDue(cu)
-		}
-	}
-
-	for range d.count() {
-		id := d.str()
-		c.bills[id] = d.bill(&slabs)
-	}
+	decodeCustomers(d, c)
 
 	nr := d.count()
 	c.released = make(map[reservationKey]struct{}, nr)
@@ -335,6 +288,95 @@ func decodeSnapshot(b []byte, check func(snapshotHeader) error) (*Channel, error
 		return nil, err
 	}
 	return c, nil
+}
+
+// customersStep is how many customers the decoding goroutine of decodeCustomers decodes between
+// two reports of its progress.
+const customersStep = 4096
+
+// decodeCustomers reads the customers section into c: their map, and the billing states, due
+// releases and pending lapses they hold. The customers are decoded into one slab by a goroutine of
+// its own, which also builds the billing, due and lapse maps, while this one puts the decoded ones
+// in the customers map (the slowest part: a cache miss per customer at a million) as they come.
+// The section's counts size the slabs and maps; a count that is short costs allocations, never a
+// wrong state. The billing states of IDs that are no customer follow. It returns when d has read
+// both (or failed).
+func decodeCustomers(d *snapDecoder, c *Channel) {
+	nc, ntags, ndue, nlapsing := d.count(), d.count(), d.count(), d.count()
+	slabs := d.billSlabs()
+	c.customers = make(map[string]*Customer, nc)
+	c.bills = make(map[string]*CustomerBilling, len(slabs.bills))
+	c.due = make(map[string]time.Time, ndue)
+	if nlapsing > 0 {
+		c.lapsing = make(map[string]time.Time, nlapsing)
+	}
+	slab := make([]Customer, nc)
+	tags := make([]string, ntags)
+	decoded := make(chan int, 16) // how many customers of slab are decoded, every customersStep
+	go func() {
+		defer close(decoded)
+		for i := range slab {
+			cu := &slab[i]
+			if !d.customer(cu, &tags, c, &slabs) {
+				decoded <- i
+				return
+			}
+			if i%customersStep == customersStep-1 {
+				decoded <- i + 1
+			}
+		}
+		decoded <- len(slab)
+	}()
+	in := 0
+	for upto := range decoded {
+		for ; in < upto; in++ {
+			c.customers[slab[in].ID] = &slab[in]
+		}
+	}
+	for range d.count() { // the billing states of no customer
+		id := d.str()
+		c.bills[id] = d.bill(&slabs)
+	}
+}
+
+// customer decodes one customer into cu, its tags from *tags, its billing state (into c.bills)
+// from slabs, and notes its due release and pending lapse in c. It reports false on a fault.
+func (d *snapDecoder) customer(cu *Customer, tags *[]string, c *Channel, slabs *billSlabs) bool {
+	f := d.byte()
+	cu.ID, cu.Name, cu.PartnerID, cu.DistributorID = d.str(), d.str(), d.str(), d.str()
+	cu.Frozen, cu.ResourcesReleased = f&custFrozen != 0, f&custResourcesReleased != 0
+	cu.PersonalErased, cu.Disassociated = f&custPersonalErased != 0, f&custDisassociated != 0
+	if f&custTags != 0 {
+		n := d.count()
+		if n > len(*tags) {
+			*tags = make([]string, n) // more than the snapshot said: still decoded, not trusted
+		}
+		cu.Tags, *tags = (*tags)[:n:n], (*tags)[n:]
+		for j := range cu.Tags {
+			cu.Tags[j] = d.str()
+		}
+	}
+	cu.AccountManager = d.str()
+	cu.AssociatedAt = d.time()
+	cu.FreezeType, cu.Origin = FreezeType(d.str()), Origin(d.str())
+	cu.Reason, cu.FrozenBy = d.str(), d.str()
+	cu.FrozenAt, cu.RetentionDeadline, cu.ResourceFrozenAt = d.time(), d.time(), d.time()
+	if f&custPersonalKey != 0 {
+		cu.PersonalKeyID = d.str()
+	}
+	if f&custDisassociation != 0 {
+		cu.Disassociation = d.disassociation()
+	}
+	if f&custBilling != 0 {
+		c.bills[cu.ID] = d.bill(slabs)
+	}
+	if d.err != nil {
+		return false
+	}
+	if cu.Frozen && !cu.RetentionDeadline.IsZero() || cu.Disassociation != nil {
+		c.syncDue(cu) // its due release and pending lapse, as apply keeps them
+	}
+	return true
 }
 
 // decodeKeys reads the keys block.
