@@ -2,9 +2,11 @@ package domain
 
 // Channel snapshots: a channel evicted from memory, or the whole Service at shutdown, leaves its
 // state in a SnapshotStore, and the next load starts from it and reads only the events after it.
-// A snapshot is never trusted: it is used only if its checksum holds and the log's event at its
-// revision is the one it names (ID and position); otherwise it is reported and the channel is
-// rebuilt from its first event.
+// A snapshot holds the channel's whole state, phase 2's included (billing, quotas, verification,
+// personal data keys, disassociations), so every channel is snapshotted; its format (version 2) is
+// snapshot_codec.go's. A snapshot is never trusted: it is used only if its format version is this
+// build's, its checksum holds and the log's event at its revision is the one it names (ID and
+// position); otherwise it is reported and the channel is rebuilt from its first event.
 
 import (
 	"context"
