@@ -296,8 +296,8 @@ const customersStep = 4096
 
 // decodeCustomers reads the customers section into c: their map, and the billing states, due
 // releases and pending lapses they hold. The customers are decoded into one slab by a goroutine of
-// its own, which also builds the billing, due and lapse maps, while this one puts the decoded ones
-// in the customers map (the slowest part: a cache miss per customer at a million) as they come.
+// its own, which also builds the due and lapse maps, while this one puts the decoded ones in the
+// customers and billing maps (the slowest part: a cache miss per entry at a million) as they come.
 // The section's counts size the slabs and maps; a count that is short costs allocations, never a
 // wrong state. The billing states of IDs that are no customer follow. It returns when d has read
 // both (or failed).
@@ -312,14 +312,26 @@ func decodeCustomers(d *snapDecoder, c *Channel) {
 	}
 	slab := make([]Customer, nc)
 	tags := make([]string, ntags)
+	var billOf []*CustomerBilling // slab[i]'s billing state, nil for none
+	if len(slabs.bills) > 0 {
+		billOf = make([]*CustomerBilling, nc)
+	}
 	decoded := make(chan int, 16) // how many customers of slab are decoded, every customersStep
 	go func() {
 		defer close(decoded)
 		for i := range slab {
-			cu := &slab[i]
-			if !d.customer(cu, &tags, c, &slabs) {
+			b, ok := d.customer(&slab[i], &tags, c, &slabs)
+			if !ok {
 				decoded <- i
 				return
+			}
+			if b != nil {
+				if billOf == nil {
+					d.fail("a billing state where the counts announced none")
+					decoded <- i
+					return
+				}
+				billOf[i] = b
 			}
 			if i%customersStep == customersStep-1 {
 				decoded <- i + 1
@@ -330,7 +342,11 @@ func decodeCustomers(d *snapDecoder, c *Channel) {
 	in := 0
 	for upto := range decoded {
 		for ; in < upto; in++ {
-			c.customers[slab[in].ID] = &slab[in]
+			cu := &slab[in]
+			c.customers[cu.ID] = cu
+			if billOf != nil && billOf[in] != nil {
+				c.bills[cu.ID] = billOf[in]
+			}
 		}
 	}
 	for range d.count() { // the billing states of no customer
@@ -339,9 +355,10 @@ func decodeCustomers(d *snapDecoder, c *Channel) {
 	}
 }
 
-// customer decodes one customer into cu, its tags from *tags, its billing state (into c.bills)
-// from slabs, and notes its due release and pending lapse in c. It reports false on a fault.
-func (d *snapDecoder) customer(cu *Customer, tags *[]string, c *Channel, slabs *billSlabs) bool {
+// customer decodes one customer into cu, its tags from *tags and its billing state (returned, nil
+// for none) from slabs, and notes its due release and pending lapse in c. It reports false on a
+// fault.
+func (d *snapDecoder) customer(cu *Customer, tags *[]string, c *Channel, slabs *billSlabs) (*CustomerBilling, bool) {
 	f := d.byte()
 	cu.ID, cu.Name, cu.PartnerID, cu.DistributorID = d.str(), d.str(), d.str(), d.str()
 	cu.Frozen, cu.ResourcesReleased = f&custFrozen != 0, f&custResourcesReleased != 0
@@ -367,16 +384,17 @@ func (d *snapDecoder) customer(cu *Customer, tags *[]string, c *Channel, slabs *
 	if f&custDisassociation != 0 {
 		cu.Disassociation = d.disassociation()
 	}
+	var b *CustomerBilling
 	if f&custBilling != 0 {
-		c.bills[cu.ID] = d.bill(slabs)
+		b = d.bill(slabs)
 	}
 	if d.err != nil {
-		return false
+		return nil, false
 	}
 	if cu.Frozen && !cu.RetentionDeadline.IsZero() || cu.Disassociation != nil {
 		c.syncDue(cu) // its due release and pending lapse, as apply keeps them
 	}
-	return true
+	return b, true
 }
 
 // decodeKeys reads the keys block.

@@ -233,19 +233,31 @@ func TestSnapshotCoversEveryField(t *testing.T) {
 }
 
 // BenchmarkSnapshotDecode: decoding a channel's snapshot (checksum, every customer, the maps), at
-// 100,000 and 1,000,000 customers (each with an idempotency key); reported: the snapshot's bytes
-// per customer and the decoded channel's live heap per customer.
+// 100,000 and 1,000,000 customers (each with an idempotency key), and at 1,000,000 customers each
+// also with a billing state (billed: two usage records, a monthly budget, a resource); reported: the
+// snapshot's bytes per customer and the decoded channel's live heap per customer.
 func BenchmarkSnapshotDecode(b *testing.B) {
-	for _, n := range []int{100_000, 1_000_000} {
-		b.Run(fmt.Sprintf("customers=%d", n), func(b *testing.B) {
-			snap := encodeSnapshot(snapshotChannel(b, n), snapID)
+	for _, tc := range []struct {
+		n      int
+		billed bool
+	}{{100_000, false}, {1_000_000, false}, {1_000_000, true}} {
+		name := fmt.Sprintf("customers=%d", tc.n)
+		if tc.billed {
+			name += ",billed"
+		}
+		b.Run(name, func(b *testing.B) {
+			c := snapshotChannel(b, tc.n)
+			if tc.billed {
+				billEveryCustomer(c)
+			}
+			snap := encodeSnapshot(c, snapID)
+			c = nil
 			heap := func() float64 {
 				var ms runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&ms)
 				return float64(ms.HeapAlloc)
 			}
-			var c *Channel
 			b.ResetTimer()
 			for b.Loop() {
 				c = nil
@@ -258,9 +270,26 @@ func BenchmarkSnapshotDecode(b *testing.B) {
 			with := heap()
 			runtime.KeepAlive(c)
 			c = nil
-			b.ReportMetric((with-heap())/float64(n), "heapB/customer")
-			b.ReportMetric(float64(len(snap))/float64(n), "snapB/customer") // after ResetTimer, which drops metrics
+			b.ReportMetric((with-heap())/float64(tc.n), "heapB/customer")
+			b.ReportMetric(float64(len(snap))/float64(tc.n), "snapB/customer") // after ResetTimer, which drops metrics
 		})
+	}
+}
+
+// billEveryCustomer gives every customer of c a billing state: two usage records (this month and
+// the last), a monthly budget and a resource.
+func billEveryCustomer(c *Channel) {
+	at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	m := Metadata{Actor: Actor{Name: "billing-1", Role: RoleBilling}, Time: at}
+	for _, id := range sortedKeys(c.customers) {
+		for _, ev := range []any{
+			&UsageRecorded{CustomerID: id, Records: []UsageRecord{
+				{RecordID: "r1-" + id, Amount: 12_34, Time: at.AddDate(0, -1, 0)}, {RecordID: "r2-" + id, Amount: 3_21, Time: at.Add(-time.Hour)}}},
+			&BudgetSet{CustomerID: id, Type: BudgetMonthly, Amount: 100_00, OnExhaustion: ExhaustionAlert, Period: Period(at)},
+			&ResourceReported{CustomerID: id, ResourceID: "vm-" + id, Service: "ecs", BillingMode: BillingPayPerUse, Product: ProductCloud},
+		} {
+			c.apply("", ev, eventCtx{meta: &m})
+		}
 	}
 }
 
