@@ -290,6 +290,10 @@ func decodeSnapshot(b []byte, check func(snapshotHeader) error) (*Channel, error
 	return c, nil
 }
 
+// minCustomerSize is the fewest bytes a customer takes: its flags, 9 strings and 4 times (a
+// byte each when empty or zero).
+const minCustomerSize = 1 + 9 + 4
+
 // customersStep is how many customers the decoding goroutine of decodeCustomers decodes between
 // two reports of its progress.
 const customersStep = 4096
@@ -302,7 +306,7 @@ const customersStep = 4096
 // wrong state. The billing states of IDs that are no customer follow. It returns when d has read
 // both (or failed).
 func decodeCustomers(d *snapDecoder, c *Channel) {
-	nc, ntags, ndue, nlapsing := d.count(), d.count(), d.count(), d.count()
+	nc, ntags, ndue, nlapsing := d.countOf(minCustomerSize), d.count(), d.count(), d.count()
 	slabs := d.billSlabs()
 	c.customers = make(map[string]*Customer, nc)
 	c.bills = make(map[string]*CustomerBilling, len(slabs.bills))

@@ -195,7 +195,7 @@ type billSlabs struct {
 
 // billSlabs reads the slab sizes and makes the slabs.
 func (d *snapDecoder) billSlabs() billSlabs {
-	nb, nbu, nm, nf := d.count(), d.count(), d.count(), d.count()
+	nb, nbu, nm, nf := d.countOf(5), d.countOf(9), d.countOf(2), d.countOf(2) // the fewest bytes of each
 	return billSlabs{bills: make([]CustomerBilling, nb), budgets: make([]Budget, nbu), months: make([]monthSpend, nm), future: make([]usageEntry, nf)}
 }
 

@@ -120,6 +120,17 @@ func (d *snapDecoder) count() int {
 	return int(n)
 }
 
+// countOf is a count of items of at least size bytes each that must fit in what is left (so that
+// a damaged count cannot make a slab much bigger than the snapshot).
+func (d *snapDecoder) countOf(size int) int {
+	n := d.uvarint()
+	if left := uint64(len(d.s) - d.off); n > left/uint64(size) {
+		d.fail("a count of %d items of %d bytes at least with %d bytes left", n, size, left)
+		return 0
+	}
+	return int(n)
+}
+
 // optCount reads what snapEncoder.optCount wrote: the count, and whether the slice or map was nil.
 func (d *snapDecoder) optCount() (n int, isNil bool) {
 	if d.off < len(d.s) && d.s[d.off] == 0 {
