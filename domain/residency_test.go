@@ -40,32 +40,59 @@ func (l *fromSpy) take(stream string) []uint64 {
 // channelState is what a fresh service, without snapshots, loads for stream: the reference.
 func channelState(t *testing.T, l domain.EventLog, stream string) (parts []domain.Partner, custs []domain.Customer) {
 	t.Helper()
-	svc := domain.NewService(l, domain.Options{})
-	if err := svc.QueryChannel(context.Background(), stream, func(c *domain.Channel) { parts, custs = c.Partners(), c.Customers() }); err != nil {
-		t.Fatal(err)
-	}
+	parts, custs, _ = channelStateBilled(t, domain.NewService(l, domain.Options{}), stream)
 	return parts, custs
 }
 
-func sameState(t *testing.T, what string, svc *domain.Service, l domain.EventLog, stream string) {
+// channelStateBilled is svc's state of stream: partners, customers and their billing states.
+func channelStateBilled(t *testing.T, svc *domain.Service, stream string) (parts []domain.Partner, custs []domain.Customer, bills map[string]*domain.CustomerBilling) {
 	t.Helper()
-	wantP, wantC := channelState(t, l, stream)
-	var gotP []domain.Partner
-	var gotC []domain.Customer
-	if err := svc.QueryChannel(context.Background(), stream, func(c *domain.Channel) { gotP, gotC = c.Partners(), c.Customers() }); err != nil {
+	err := svc.QueryChannel(context.Background(), stream, func(c *domain.Channel) {
+		parts, custs, bills = c.Partners(), c.Customers(), map[string]*domain.CustomerBilling{}
+		for _, cu := range custs {
+			bills[cu.ID] = c.Billing(cu.ID)
+		}
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(gotP, wantP) || !reflect.DeepEqual(gotC, wantC) {
+	return parts, custs, bills
+}
+
+// sameState fails unless svc's state of stream (partners, customers, billing states) is the one a
+// fresh service loads from the whole log.
+func sameState(t *testing.T, what string, svc *domain.Service, l domain.EventLog, stream string) {
+	t.Helper()
+	wantP, wantC, wantB := channelStateBilled(t, domain.NewService(l, domain.Options{}), stream)
+	gotP, gotC, gotB := channelStateBilled(t, svc, stream)
+	if !reflect.DeepEqual(gotP, wantP) || !reflect.DeepEqual(gotC, wantC) || !reflect.DeepEqual(gotB, wantB) {
 		t.Fatalf("%s: the state of %s differs from a load of the whole log", what, stream)
 	}
 }
 
+// phase2World gives dist-1's channel phase 2 state of every kind: a quota, a budget charged to it
+// with usage past its first threshold, a resource, a verification switch, a customer with personal
+// data (then erased) and a pending disassociation.
+var phase2World = []cmd{
+	quota(op("dist-1"), "res-1", "1000.00", "500.00"),
+	deleg(op("dist-1"), "res-1", true, true),
+	budget(op("res-1"), "c-r1", domain.BudgetMonthly, "100.00", domain.ExhaustionAlert),
+	usage(rec("u-1", "c-r1", "80.00", t0), rec("u-2", "c-d", "5.00", t0)),
+	resource("c-d", "vm-1", domain.ProductCloud, nil),
+	assocPersonal(op("dist-1"), "c-p", "dist-1", withMobile()),
+	erase(admin("dist-1"), true, "c-p"),
+	requestDis(adminMeta("res-2", false), "c-r2"),
+	setVerif(adminMeta("res-1", true), "res-1", true),
+}
+
 // TestEvictionBound: with MaxLoadedChannels 1, loading a second channel evicts the first, which
 // leaves a snapshot; its next command loads it from the snapshot and reads only the events after
-// it, and its state is the one the log gives; idempotency keys survive the eviction.
+// it, and its state (phase 2's included) is the one the log gives; idempotency keys survive the
+// eviction.
 func TestEvictionBound(t *testing.T) {
 	f := newFixture(t)
 	f.must(world...)
+	f.must(phase2World...)
 	spy := &fromSpy{MemoryLog: f.log}
 	snaps := domaintest.NewMemorySnapshots()
 	var snapErrs []error
@@ -110,11 +137,13 @@ func TestEvictionBound(t *testing.T) {
 
 // TestSnapshotNeverTrusted: a damaged snapshot and one of another log (the same stream and commands,
 // other events) are each reported and not used: the channel is rebuilt from the log. A stale but
-// matching snapshot is used, with the events after it. (TestSnapshotOfShorterLog: one that claims
+// matching snapshot is used, with the events after it. The channel holds phase 2 state (billing,
+// quota, verification, personal data, a disassociation), which the snapshots carry. (TestSnapshotOfShorterLog: one that claims
 // more events than the log has.)
 func TestSnapshotNeverTrusted(t *testing.T) {
 	f := newFixture(t)
 	f.must(world...)
+	f.must(phase2World...)
 	d1 := domain.ChannelStream("dist-1")
 	snaps := domaintest.NewMemorySnapshots()
 	mk := func(errs *[]error) *domain.Service {
@@ -136,6 +165,7 @@ func TestSnapshotNeverTrusted(t *testing.T) {
 
 	other := newFixture(t) // the same commands in another log: other event IDs
 	other.must(world...)
+	other.must(phase2World...)
 	if _, err := unfreeze(op("dist-1"), "c-d", acct)(other.ctx, other.svc); err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,11 @@ package domain
 
 // Channel snapshots: a channel evicted from memory, or the whole Service at shutdown, leaves its
 // state in a SnapshotStore, and the next load starts from it and reads only the events after it.
-// A snapshot is never trusted: it is used only if its checksum holds and the log's event at its
-// revision is the one it names (ID and position); otherwise it is reported and the channel is
-// rebuilt from its first event.
+// A snapshot holds the channel's whole state, phase 2's included (billing, quotas, verification,
+// personal data keys, disassociations), so every channel is snapshotted; its format (version 2) is
+// snapshot_codec.go's. A snapshot is never trusted: it is used only if its format version is this
+// build's, its checksum holds and the log's event at its revision is the one it names (ID and
+// position); otherwise it is reported and the channel is rebuilt from its first event.
 
 import (
 	"context"
@@ -96,7 +98,7 @@ func (s *Service) eventAt(ctx context.Context, stream string, rev uint64) (*Stor
 // saveSnapshot writes c's state as its stream's snapshot and reports whether it did. Failures are
 // reported through Options.SnapshotError: a missing snapshot only makes a later load slower.
 func (s *Service) saveSnapshot(ctx context.Context, c *Channel) bool {
-	if s.opts.Snapshots == nil || c.revision < 0 || !c.snapshottable() {
+	if s.opts.Snapshots == nil || c.revision < 0 {
 		return false
 	}
 	ev, err := s.eventAt(ctx, c.stream, uint64(c.revision))
@@ -117,25 +119,4 @@ func (s *Service) snapshotError(stream string, err error) {
 	if s.opts.SnapshotError != nil {
 		s.opts.SnapshotError(stream, err)
 	}
-}
-
-// snapshottable reports whether the snapshot format carries all of c's state. It does not carry
-// phase 2's (rules 12 to 21: billing, quotas, verification, disassociation, personal data keys), so
-// a channel holding any of it is never snapshotted: it is loaded from its log, slower but never
-// wrong. TestSnapshotCoversEveryField lists these fields.
-func (c *Channel) snapshottable() bool {
-	if len(c.bills) > 0 || len(c.records) > 0 || len(c.lapsing) > 0 {
-		return false
-	}
-	for _, p := range c.partners {
-		if p.Quota != (Quota{}) || p.VerificationRequired {
-			return false
-		}
-	}
-	for _, cu := range c.customers {
-		if cu.Disassociated || cu.Disassociation != nil || cu.PersonalKeyID != "" || cu.PersonalErased {
-			return false
-		}
-	}
-	return true
 }
