@@ -207,12 +207,24 @@ func BenchmarkDomainOnlyOneChannel(b *testing.B) {
 	freezeUnfreeze(b, l, customers)
 }
 
-// BenchmarkFreezeUnfreezeOneChannel: 64 clients, all in one channel.
+// BenchmarkFreezeUnfreezeOneChannel: 64 clients, all in one channel, with the append pipeline
+// (the default on the embedded store) and without it (each group waits for the previous append).
 func BenchmarkFreezeUnfreezeOneChannel(b *testing.B) {
 	const per = 640
-	l, customers := benchWorld(b, 1, per)
-	freezeUnfreeze(b, l, customers)
+	for _, pipelined := range []bool{true, false} {
+		b.Run(fmt.Sprintf("pipeline=%v", pipelined), func(b *testing.B) {
+			l, customers := benchWorld(b, 1, per)
+			var log domain.EventLog = l
+			if !pipelined {
+				log = unpipelined{l}
+			}
+			freezeUnfreeze(b, log, customers)
+		})
+	}
 }
+
+// unpipelined is the store's log without its domain.PipelinedLog.
+type unpipelined struct{ storeLog }
 
 // rawAppends has benchClients clients append one small event each to their own stream of s,
 // straight to the store (no domain), each asking more() before every append; it returns how many
