@@ -47,7 +47,7 @@ func (m *ReadModels) Checkpoint() error {
 	}
 	applied := m.st.applied()
 	var buf bytes.Buffer
-	buf.Grow(len(m.st.pos)*24 + len(m.st.customers)*32)
+	buf.Grow(m.st.pos.len()*24 + len(m.st.customers)*32)
 	err := writeState(&buf, m.st)
 	if err == nil {
 		m.sinceCkpt.Store(0) // no event can be applied meanwhile: the applier needs the write lock
@@ -115,12 +115,12 @@ func (m *ReadModels) matchesStore(st *state) error {
 	}
 	l := n - 1
 	ctx := context.Background()
-	recs, err := m.store.ReadStream(ctx, st.str(st.stream[l]), eventstore.Forwards, st.rev[l], 1)
+	recs, err := m.store.ReadStream(ctx, st.str(st.stream[l]), eventstore.Forwards, st.pos.revision(l), 1)
 	if err != nil {
-		return fmt.Errorf("last applied event %s@%d: %w", st.str(st.stream[l]), st.rev[l], err)
+		return fmt.Errorf("last applied event %s@%d: %w", st.str(st.stream[l]), st.pos.revision(l), err)
 	}
-	if len(recs) != 1 || recs[0].Position != st.pos[l] || recs[0].ID != st.lastID {
-		return fmt.Errorf("last applied event %s@%d is not event %s at position %s in the store", st.str(st.stream[l]), st.rev[l], st.lastID, st.pos[l])
+	if len(recs) != 1 || recs[0].Position != st.pos.at(l) || recs[0].ID != st.lastID {
+		return fmt.Errorf("last applied event %s@%d is not event %s at position %s in the store", st.str(st.stream[l]), st.pos.revision(l), st.lastID, st.pos.at(l))
 	}
 	return nil
 }
@@ -184,16 +184,17 @@ func encodeState(e *encoder, s *state) {
 	for _, x := range s.strs[1:] {
 		e.s(x)
 	}
-	e.u(uint64(len(s.pos)))
+	e.u(uint64(s.pos.len()))
 	var prevC, prevT uint64
-	for i, p := range s.pos {
+	for i := range s.pos.len() {
+		p := s.pos.at(uint32(i))
 		e.u(p.Commit - prevC)
 		e.i(int64(p.Prepare - p.Commit))
 		prevC = p.Commit
 		e.u(uint64(s.maxTime[i]) - prevT)
 		prevT = uint64(s.maxTime[i])
 		e.u(uint64(s.stream[i]))
-		e.u(s.rev[i])
+		e.u(s.pos.revision(uint32(i)))
 		e.u(uint64(s.etype[i]))
 	}
 	e.u(uint64(len(s.types)))
@@ -376,20 +377,19 @@ func readState(b []byte) (*state, error) {
 	}
 	n := d.count()
 	if d.err == nil {
-		s.pos = make([]eventstore.Position, n)
+		s.pos.presize(n)
 		s.maxTime = make([]int64, n)
 		s.stream = make([]uint32, n)
-		s.rev = make([]uint64, n)
 		s.etype = make([]uint8, n)
 	}
 	var prevC, prevT uint64
 	for i := 0; i < n && d.err == nil; i++ {
 		prevC += d.u()
-		s.pos[i] = eventstore.Position{Commit: prevC, Prepare: prevC + uint64(d.i())}
+		prep := prevC + uint64(d.i())
 		prevT += d.u()
 		s.maxTime[i] = int64(prevT)
 		s.stream[i] = d.u32()
-		s.rev[i] = d.u()
+		s.pos.add(eventstore.Position{Commit: prevC, Prepare: prep}, d.u())
 		s.etype[i] = uint8(d.u())
 	}
 	nty := d.count()
@@ -513,7 +513,7 @@ func readState(b []byte) (*state, error) {
 // validate checks the references of a decoded state, so a checkpoint that passed its checksum but
 // was written by a buggy build cannot make lookups panic.
 func (s *state) validate() error {
-	ns, np, nl, nt := uint32(len(s.strs)), uint32(len(s.partners)), uint32(len(s.pos)), uint32(len(s.tagSets))
+	ns, np, nl, nt := uint32(len(s.strs)), uint32(len(s.partners)), uint32(s.pos.len()), uint32(len(s.tagSets))
 	for _, x := range s.stream {
 		if x >= ns {
 			return errors.New("stream out of range")

@@ -97,7 +97,7 @@ func (s *state) addTrans(c *customer, t ctrans) {
 	c.ntrans++
 	s.ctrans = append(s.ctrans, t)
 	c.note(t)
-	c.lastPos = s.pos[t.leaf]
+	c.lastPos = s.pos.at(t.leaf)
 }
 
 // transOf returns c's transitions, oldest first (a copy).

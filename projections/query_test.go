@@ -331,10 +331,10 @@ func FuzzDecodeEvent(f *testing.F) {
 		s := newState()
 		var d decoded
 		for _, typ := range []string{domain.EventCustomerAssociated, domain.EventCustomerFrozen, domain.EventPartnerRegistered} {
-			s.apply(&eventstore.RecordedEvent{Type: typ, Data: data, Metadata: meta, Position: eventstore.Position{Commit: uint64(len(s.pos) + 1), Prepare: uint64(len(s.pos) + 1)}}, &d)
+			s.apply(&eventstore.RecordedEvent{Type: typ, Data: data, Metadata: meta, Position: eventstore.Position{Commit: uint64(s.pos.len() + 1), Prepare: uint64(s.pos.len() + 1)}}, &d)
 		}
-		if len(s.pos) != 3 {
-			t.Fatalf("%d leaves", len(s.pos))
+		if s.pos.len() != 3 {
+			t.Fatalf("%d leaves", s.pos.len())
 		}
 		_ = fmt.Sprint(s.decodeErrors)
 	})

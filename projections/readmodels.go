@@ -232,7 +232,7 @@ func (m *ReadModels) applyBatch(gen uint64, evs []eventstore.RecordedEvent) bool
 func (m *ReadModels) applyLocked(st *state, evs []eventstore.RecordedEvent) int {
 	n := 0
 	for i := range evs {
-		if len(st.pos) > 0 && !st.applied().Less(evs[i].Position) {
+		if st.pos.len() > 0 && !st.applied().Less(evs[i].Position) {
 			continue
 		}
 		if err := st.apply(&evs[i], &m.dec); err != nil {
