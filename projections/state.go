@@ -504,8 +504,8 @@ func (s *state) customerAt(c *customer, cut uint32) ownState {
 	}
 	if c.lastLeaf < cut { // the present
 		o = ownState{exists: true, released: c.released, associatedAt: c.assocAt, lastLeaf: c.lastLeaf, disassociated: c.disassociated}
-		if c.cur.kind == kindFrozen {
-			o.sev, o.freeze = c.cur.sev, &c.cur
+		if c.cur != noTrans {
+			o.sev, o.freeze = c.curSev, &s.ctrans[c.cur]
 		}
 		return o
 	}

@@ -213,7 +213,7 @@ func (s *state) status(v *view, id string, retention time.Duration) CustomerStat
 	if id == "" {
 		id = s.cid(c)
 	}
-	pos := c.lastPos
+	pos := eventstore.Position{Commit: c.lastCommit, Prepare: s.pos.prepareOf(c.lastLeaf, c.lastCommit)}
 	if v.lastLeaf != c.lastLeaf {
 		pos = s.pos.at(v.lastLeaf)
 	}
