@@ -99,7 +99,7 @@ func (m *ReadModels) AuditEvents(ctx context.Context, q AuditQuery) (AuditPage, 
 			if !anyType && !want[code] {
 				continue
 			}
-			locs = append(locs, leafLoc{leaf: leaf, stream: s.str(s.stream[leaf]), rev: s.pos.revision(leaf), pos: s.pos.at(leaf),
+			locs = append(locs, leafLoc{leaf: leaf, stream: s.streamName(leaf), rev: s.pos.revision(leaf), pos: s.pos.at(leaf),
 				check: !anyType && code == typeUnindexed})
 		}
 	}

@@ -115,12 +115,12 @@ func (m *ReadModels) matchesStore(st *state) error {
 	}
 	l := n - 1
 	ctx := context.Background()
-	recs, err := m.store.ReadStream(ctx, st.str(st.stream[l]), eventstore.Forwards, st.pos.revision(l), 1)
+	recs, err := m.store.ReadStream(ctx, st.streamName(l), eventstore.Forwards, st.pos.revision(l), 1)
 	if err != nil {
-		return fmt.Errorf("last applied event %s@%d: %w", st.str(st.stream[l]), st.pos.revision(l), err)
+		return fmt.Errorf("last applied event %s@%d: %w", st.streamName(l), st.pos.revision(l), err)
 	}
 	if len(recs) != 1 || recs[0].Position != st.pos.at(l) || recs[0].ID != st.lastID {
-		return fmt.Errorf("last applied event %s@%d is not event %s at position %s in the store", st.str(st.stream[l]), st.pos.revision(l), st.lastID, st.pos.at(l))
+		return fmt.Errorf("last applied event %s@%d is not event %s at position %s in the store", st.streamName(l), st.pos.revision(l), st.lastID, st.pos.at(l))
 	}
 	return nil
 }
@@ -196,6 +196,10 @@ func encodeState(e *encoder, s *state) {
 		e.u(uint64(s.stream[i]))
 		e.u(s.pos.revision(uint32(i)))
 		e.u(uint64(s.etype[i]))
+	}
+	e.u(uint64(len(s.resLoc)))
+	for k := range s.resLoc {
+		e.b(s.resID(uint32(k)))
 	}
 	e.u(uint64(len(s.types)))
 	for _, x := range s.types[1:] {
@@ -392,6 +396,19 @@ func readState(b []byte) (*state, error) {
 		s.pos.add(eventstore.Position{Commit: prevC, Prepare: prep}, d.u())
 		s.etype[i] = uint8(d.u())
 	}
+	nres := d.count()
+	if d.err == nil {
+		s.resLoc = make([]uint64, 0, nres)
+	}
+	for k := 0; k < nres && d.err == nil; k++ {
+		id := d.bytes()
+		if len(id) == 0 || len(id) >= 1<<16 {
+			d.err = errors.New("reservation stream ID out of range")
+			break
+		}
+		s.resLoc = append(s.resLoc, uint64(len(s.resArena))<<16|uint64(len(id)))
+		s.resArena = append(s.resArena, id...)
+	}
 	nty := d.count()
 	for i := 1; i < nty && d.err == nil; i++ {
 		x := d.s()
@@ -515,7 +532,7 @@ func readState(b []byte) (*state, error) {
 func (s *state) validate() error {
 	ns, np, nl, nt := uint32(len(s.strs)), uint32(len(s.partners)), uint32(s.pos.len()), uint32(len(s.tagSets))
 	for _, x := range s.stream {
-		if x >= ns {
+		if (x&resStream == 0 && x >= ns) || (x&resStream != 0 && x&^resStream >= uint32(len(s.resLoc))) {
 			return errors.New("stream out of range")
 		}
 	}

@@ -38,7 +38,7 @@ import (
 // ProjectionVersion is the version of the read models' derivation and checkpoint format. Changing
 // it (whenever apply's meaning or the checkpoint layout changes) makes Open discard any checkpoint
 // written by another version and rebuild from the log.
-const ProjectionVersion = 6
+const ProjectionVersion = 7
 
 // Options configure Open. The zero value is usable.
 type Options struct {

@@ -34,8 +34,11 @@ type state struct {
 	// Per leaf (0-based index in global log order).
 	pos     leafPositions // global position and stream revision (positions.go)
 	maxTime []int64       // running maximum of event times (Unix ns) up to and including this leaf
-	stream  []uint32
-	etype   []uint8 // event type: an index into types, or typeUnindexed
+	stream  []uint32      // stream code: an index into strs, or a reservation stream's (streams.go)
+	etype   []uint8       // event type: an index into types, or typeUnindexed
+
+	resLoc   []uint64 // customer reservation streams' IDs in resArena (streams.go)
+	resArena []byte
 
 	types   []string // event types by code; types[typeUnindexed] is ""
 	typeIdx map[string]uint8
@@ -232,7 +235,7 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 	}
 	s.pos.add(rec.Position, rec.Revision)
 	s.maxTime = append(s.maxTime, mt)
-	s.stream = append(s.stream, s.internString(rec.Stream))
+	s.stream = append(s.stream, s.streamCode(rec.Stream))
 	s.etype = append(s.etype, s.typeCode(rec.Type))
 	s.lastID = rec.ID
 	if derr != nil {
