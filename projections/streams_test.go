@@ -29,7 +29,7 @@ func TestStreamNames(t *testing.T) {
 			Position: eventstore.Position{Commit: uint64(i + 1), Prepare: uint64(i + 1)}}, &d)
 	}
 	if len(s.resLoc) != 3 {
-		t.Errorf("%d reservation streams held by ID, want 3", len(s.resLoc))
+		t.Errorf("%d reservation stream entries, want 3", len(s.resLoc))
 	}
 	for _, x := range s.strs {
 		if strings.HasPrefix(x, domain.CustomerReservationStreamPrefix+"cust-") {
