@@ -54,6 +54,7 @@ type Options struct {
 	Currency string
 	// CheckpointEvery writes a checkpoint after this many events applied since the last one
 	// (default 200,000); CheckpointInterval after this long with any event applied (default 1 min).
+	// Past 10 × CheckpointEvery events, both wait for a tenth of the events held to be new.
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
 	// PersonalKeys opens sealed personal data (rule 21); nil shows none. Open refuses a checkpoint

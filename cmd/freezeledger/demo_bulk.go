@@ -19,10 +19,10 @@ const bulkWriters = 1024
 // bulkWindow is how many bulk distributors are filled at once, and so how many channels the demo
 // keeps loaded (demo sets the service's MaxLoadedChannels to it): a channel's state weighs about
 // 330 bytes per customer, so 10 channels of 1 M customers each all loaded were 3.3 GB of the
-// generator's heap, while a window of 4 keeps enough appends in flight for the group commit
-// (one channel alone generated at a quarter of ten channels' rate). A finished window's channels
+// generator's heap, while a window of 5 keeps enough appends in flight for the group commit
+// (one channel alone generated at a quarter of ten channels' rate) and halves --channels 10. A finished window's channels
 // are evicted, and so snapshotted, when the next window loads its own.
-const bulkWindow = 4
+const bulkWindow = 5
 
 // bulkGCPercent is the garbage collector's target during a bulk demo when neither GOGC nor
 // GOMEMLIMIT is set: the generator's live heap grows to about 1 KB per customer (read models, the
