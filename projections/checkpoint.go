@@ -47,7 +47,8 @@ func (m *ReadModels) Checkpoint() error {
 	}
 	applied := m.st.applied()
 	var buf bytes.Buffer
-	buf.Grow(m.st.pos.len()*24 + len(m.st.customers)*32)
+	// Sized once: a bytes.Buffer that doubles past a 1 GB state holds up to three times it.
+	buf.Grow(max(m.st.pos.len()*24+len(m.st.customers)*32, int(m.ckptBytes.Load())*9/8))
 	err := writeState(&buf, m.st)
 	if err == nil {
 		m.sinceCkpt.Store(0) // no event can be applied meanwhile: the applier needs the write lock
@@ -61,6 +62,7 @@ func (m *ReadModels) Checkpoint() error {
 		m.sinceCkpt.Add(1) // so that the next maybeCheckpoint retries
 		return fmt.Errorf("projections: checkpoint %s: %w", filepath.Join(m.dir, CheckpointFile), err)
 	}
+	m.ckptBytes.Store(int64(buf.Len()))
 	m.mu.Lock()
 	m.ckptApplied = applied
 	m.lastCkptAt = m.opts.Clock.Now()
@@ -109,6 +111,7 @@ func (m *ReadModels) loadCheckpoint() (*state, error) {
 		m.log.Warn("projections: checkpoint does not match the store, rebuilding from the log", "file", path, "reason", err)
 		return nil, nil
 	}
+	m.ckptBytes.Store(int64(len(b)))
 	return st, nil
 }
 

@@ -84,6 +84,7 @@ type ReadModels struct {
 	sinceCkpt   atomic.Int64 // events applied since the last checkpoint
 	lastCkptAt  time.Time    // guarded by mu
 	ckptApplied eventstore.Position
+	ckptBytes   atomic.Int64 // size of the last checkpoint written, to size the next one's buffer
 
 	changeSets changeCache // the change feed's items of recent events, shared by its readers
 }
