@@ -99,7 +99,7 @@ func (m *ReadModels) AuditEvents(ctx context.Context, q AuditQuery) (AuditPage, 
 			if !anyType && !want[code] {
 				continue
 			}
-			locs = append(locs, leafLoc{leaf: leaf, stream: s.str(s.stream[leaf]), rev: s.rev[leaf], pos: s.pos[leaf],
+			locs = append(locs, leafLoc{leaf: leaf, stream: s.streamName(leaf), rev: s.pos.revision(leaf), pos: s.pos.at(leaf),
 				check: !anyType && code == typeUnindexed})
 		}
 	}
@@ -135,7 +135,7 @@ func (s *state) auditBound(a AsOf, def uint32) uint32 {
 	switch {
 	case a.Position != nil:
 		p := *a.Position
-		return uint32(sort.Search(len(s.pos), func(i int) bool { return !s.pos[i].Less(p) }))
+		return uint32(sort.Search(s.pos.len(), func(i int) bool { return !s.pos.at(uint32(i)).Less(p) }))
 	case a.Time != nil:
 		ns := unixNanos(*a.Time)
 		return uint32(sort.Search(len(s.maxTime), func(i int) bool { return s.maxTime[i] >= ns }))

@@ -3,11 +3,13 @@ package projections
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -245,6 +247,7 @@ func BenchmarkRebuild(b *testing.B) {
 }
 
 // BenchmarkHeapPerCustomer measures the live heap the read models hold, after a GC, per customer.
+// FREEZELEDGER_BENCH_HEAPPROFILE=FILE writes the in-use heap profile while they are live.
 func BenchmarkHeapPerCustomer(b *testing.B) {
 	l := getBenchLog(b)
 	for range b.N {
@@ -257,6 +260,15 @@ func BenchmarkHeapPerCustomer(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(l.ids)), "heap-B/customer")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(l.events), "heap-B/event")
 		b.ReportMetric(float64(len(l.ids)), "customers")
+		if p := os.Getenv("FREEZELEDGER_BENCH_HEAPPROFILE"); p != "" { // the in-use heap while m is live
+			f, err := os.Create(p)
+			if err == nil {
+				err = errors.Join(pprof.WriteHeapProfile(f), f.Close())
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
 		runtime.KeepAlive(m)
 	}
 }
@@ -363,7 +375,7 @@ func BenchmarkCheckOperation(b *testing.B) {
 
 func BenchmarkStatusAsOfTime(b *testing.B) {
 	m, _ := modelsForLookups(b)
-	at := t0.Add(time.Duration(len(m.st.pos)/2) * time.Millisecond)
+	at := t0.Add(time.Duration(m.st.pos.len()/2) * time.Millisecond)
 	lookupBench(b, func(id string) error {
 		_, err := m.Status(id, AsOf{Time: &at})
 		if err != nil && domain.ErrorCode(err) == domain.CodeNotFound {

@@ -448,7 +448,7 @@ func (m *ReadModels) BudgetHistory(ctx context.Context, id, cursor string, limit
 	end := min(len(h), i+limit+1)
 	locs := make([]loc, 0, end-i)
 	for _, l := range h[i:end] {
-		locs = append(locs, loc{leaf: l, stream: s.str(s.stream[l]), rev: s.rev[l], pos: s.pos[l]})
+		locs = append(locs, loc{leaf: l, stream: s.streamName(l), rev: s.pos.revision(l), pos: s.pos.at(l)})
 	}
 	m.mu.RUnlock()
 	page := HistoryPage{Events: []leaf.Event{}}

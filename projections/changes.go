@@ -258,10 +258,10 @@ func (r *ChangeReader) begin(ctx context.Context) error {
 	r.m.mu.RLock()
 	s := r.m.st
 	cut := s.cutAtPosition(r.start.Position)
-	atEvent := cut > 0 && s.pos[cut-1] == r.start.Position
+	atEvent := cut > 0 && s.pos.at(cut-1) == r.start.Position
 	prev := eventstore.Start
 	if cut > 1 {
-		prev = s.pos[cut-2]
+		prev = s.pos.at(cut - 2)
 	}
 	r.m.mu.RUnlock()
 	if !atEvent {
@@ -358,7 +358,7 @@ func (r *ChangeReader) walk(rec *eventstore.RecordedEvent) (*changeEvent, error)
 	m.mu.RLock()
 	s := m.st
 	cut := s.cutAtPosition(rec.Position)
-	ok := cut > 0 && s.pos[cut-1] == rec.Position
+	ok := cut > 0 && s.pos.at(cut-1) == rec.Position
 	m.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("projections: changes: event %s at position %s is not one the read models applied: the store differs from the read models (rebuild them)", rec.ID, rec.Position)

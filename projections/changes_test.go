@@ -301,7 +301,7 @@ func readOne(t *testing.T, m *ReadModels, viewer ChangeViewer, pos eventstore.Po
 	t.Helper()
 	m.mu.RLock()
 	cut := m.st.cutAtPosition(pos)
-	prev := m.st.pos[cut-2]
+	prev := m.st.pos.at(cut - 2)
 	m.mu.RUnlock()
 	r := m.Changes(viewer, ChangeCursor{Position: prev, Item: WholeEvent})
 	defer r.Close()

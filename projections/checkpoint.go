@@ -47,7 +47,8 @@ func (m *ReadModels) Checkpoint() error {
 	}
 	applied := m.st.applied()
 	var buf bytes.Buffer
-	buf.Grow(len(m.st.pos)*24 + len(m.st.customers)*32)
+	// Sized once: a bytes.Buffer that doubles past a 1 GB state holds up to three times it.
+	buf.Grow(max(m.st.pos.len()*24+len(m.st.customers)*32, int(m.ckptBytes.Load())*9/8))
 	err := writeState(&buf, m.st)
 	if err == nil {
 		m.sinceCkpt.Store(0) // no event can be applied meanwhile: the applier needs the write lock
@@ -61,6 +62,7 @@ func (m *ReadModels) Checkpoint() error {
 		m.sinceCkpt.Add(1) // so that the next maybeCheckpoint retries
 		return fmt.Errorf("projections: checkpoint %s: %w", filepath.Join(m.dir, CheckpointFile), err)
 	}
+	m.ckptBytes.Store(int64(buf.Len()))
 	m.mu.Lock()
 	m.ckptApplied = applied
 	m.lastCkptAt = m.opts.Clock.Now()
@@ -70,8 +72,13 @@ func (m *ReadModels) Checkpoint() error {
 
 func (m *ReadModels) maybeCheckpoint() {
 	m.mu.RLock()
-	n := m.sinceCkpt.Load()
-	due := n >= int64(m.opts.CheckpointEvery) || (n > 0 && m.opts.Clock.Now().Sub(m.lastCkptAt) >= m.opts.CheckpointInterval)
+	n, every := m.sinceCkpt.Load(), int64(m.opts.CheckpointEvery)
+	// A checkpoint encodes and writes the whole state, so past 10 × CheckpointEvery events one is
+	// written at most per tenth of the log: the checkpoints' total cost stays about ten times the
+	// last one's (it grew with the square of the log: at ten million customers, a 1.5 GB file every
+	// 200,000 events), and a restart replays at most a tenth of the log.
+	tenth := int64(m.st.leaves()) / 10
+	due := n >= max(every, tenth) || (n > 0 && (tenth < every || n >= tenth) && m.opts.Clock.Now().Sub(m.lastCkptAt) >= m.opts.CheckpointInterval)
 	m.mu.RUnlock()
 	if !due {
 		return
@@ -104,6 +111,7 @@ func (m *ReadModels) loadCheckpoint() (*state, error) {
 		m.log.Warn("projections: checkpoint does not match the store, rebuilding from the log", "file", path, "reason", err)
 		return nil, nil
 	}
+	m.ckptBytes.Store(int64(len(b)))
 	return st, nil
 }
 
@@ -115,12 +123,12 @@ func (m *ReadModels) matchesStore(st *state) error {
 	}
 	l := n - 1
 	ctx := context.Background()
-	recs, err := m.store.ReadStream(ctx, st.str(st.stream[l]), eventstore.Forwards, st.rev[l], 1)
+	recs, err := m.store.ReadStream(ctx, st.streamName(l), eventstore.Forwards, st.pos.revision(l), 1)
 	if err != nil {
-		return fmt.Errorf("last applied event %s@%d: %w", st.str(st.stream[l]), st.rev[l], err)
+		return fmt.Errorf("last applied event %s@%d: %w", st.streamName(l), st.pos.revision(l), err)
 	}
-	if len(recs) != 1 || recs[0].Position != st.pos[l] || recs[0].ID != st.lastID {
-		return fmt.Errorf("last applied event %s@%d is not event %s at position %s in the store", st.str(st.stream[l]), st.rev[l], st.lastID, st.pos[l])
+	if len(recs) != 1 || recs[0].Position != st.pos.at(l) || recs[0].ID != st.lastID {
+		return fmt.Errorf("last applied event %s@%d is not event %s at position %s in the store", st.streamName(l), st.pos.revision(l), st.lastID, st.pos.at(l))
 	}
 	return nil
 }
@@ -184,17 +192,22 @@ func encodeState(e *encoder, s *state) {
 	for _, x := range s.strs[1:] {
 		e.s(x)
 	}
-	e.u(uint64(len(s.pos)))
+	e.u(uint64(s.pos.len()))
 	var prevC, prevT uint64
-	for i, p := range s.pos {
+	for i := range s.pos.len() {
+		p := s.pos.at(uint32(i))
 		e.u(p.Commit - prevC)
 		e.i(int64(p.Prepare - p.Commit))
 		prevC = p.Commit
 		e.u(uint64(s.maxTime[i]) - prevT)
 		prevT = uint64(s.maxTime[i])
 		e.u(uint64(s.stream[i]))
-		e.u(s.rev[i])
+		e.u(s.pos.revision(uint32(i)))
 		e.u(uint64(s.etype[i]))
+	}
+	e.u(uint64(len(s.resLoc)))
+	for k := range s.resLoc {
+		e.b(s.resID(uint32(k)))
 	}
 	e.u(uint64(len(s.types)))
 	for _, x := range s.types[1:] {
@@ -376,21 +389,33 @@ func readState(b []byte) (*state, error) {
 	}
 	n := d.count()
 	if d.err == nil {
-		s.pos = make([]eventstore.Position, n)
+		s.pos.presize(n)
 		s.maxTime = make([]int64, n)
 		s.stream = make([]uint32, n)
-		s.rev = make([]uint64, n)
 		s.etype = make([]uint8, n)
 	}
 	var prevC, prevT uint64
 	for i := 0; i < n && d.err == nil; i++ {
 		prevC += d.u()
-		s.pos[i] = eventstore.Position{Commit: prevC, Prepare: prevC + uint64(d.i())}
+		prep := prevC + uint64(d.i())
 		prevT += d.u()
 		s.maxTime[i] = int64(prevT)
 		s.stream[i] = d.u32()
-		s.rev[i] = d.u()
+		s.pos.add(eventstore.Position{Commit: prevC, Prepare: prep}, d.u())
 		s.etype[i] = uint8(d.u())
+	}
+	nres := d.count()
+	if d.err == nil {
+		s.resLoc = make([]uint64, 0, nres)
+	}
+	for k := 0; k < nres && d.err == nil; k++ {
+		id := d.bytes()
+		if len(id) == 0 || len(id) >= 1<<16 {
+			d.err = errors.New("reservation stream ID out of range")
+			break
+		}
+		s.resLoc = append(s.resLoc, uint64(len(s.resArena))<<16|uint64(len(id)))
+		s.resArena = append(s.resArena, id...)
 	}
 	nty := d.count()
 	for i := 1; i < nty && d.err == nil; i++ {
@@ -513,9 +538,9 @@ func readState(b []byte) (*state, error) {
 // validate checks the references of a decoded state, so a checkpoint that passed its checksum but
 // was written by a buggy build cannot make lookups panic.
 func (s *state) validate() error {
-	ns, np, nl, nt := uint32(len(s.strs)), uint32(len(s.partners)), uint32(len(s.pos)), uint32(len(s.tagSets))
+	ns, np, nl, nt := uint32(len(s.strs)), uint32(len(s.partners)), uint32(s.pos.len()), uint32(len(s.tagSets))
 	for _, x := range s.stream {
-		if x >= ns {
+		if (x&resStream == 0 && x >= ns) || (x&resStream != 0 && x&^resStream >= uint32(len(s.resLoc))) {
 			return errors.New("stream out of range")
 		}
 	}

@@ -148,7 +148,7 @@ func (m *ReadModels) History(ctx context.Context, q HistoryQuery) (HistoryPage, 
 	}
 	locs = make([]leafLoc, len(leaves))
 	for i, l := range leaves {
-		locs[i] = leafLoc{leaf: l, stream: s.str(s.stream[l]), rev: s.rev[l], pos: s.pos[l]}
+		locs[i] = leafLoc{leaf: l, stream: s.streamName(l), rev: s.pos.revision(l), pos: s.pos.at(l)}
 	}
 	m.mu.RUnlock()
 

@@ -43,7 +43,7 @@ func TestLeafReaderReadsRunsOnce(t *testing.T) {
 	var locs []leafLoc
 	m.mu.RLock()
 	for _, lf := range m.st.customerLeaves(ci) {
-		locs = append(locs, leafLoc{leaf: lf, stream: m.st.str(m.st.stream[lf]), rev: m.st.rev[lf], pos: m.st.pos[lf]})
+		locs = append(locs, leafLoc{leaf: lf, stream: m.st.streamName(lf), rev: m.st.pos.revision(lf), pos: m.st.pos.at(lf)})
 	}
 	m.mu.RUnlock()
 	// c-1's own events: associated, frozen, unfrozen (one run); frozen, unfrozen (another).

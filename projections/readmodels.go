@@ -38,7 +38,7 @@ import (
 // ProjectionVersion is the version of the read models' derivation and checkpoint format. Changing
 // it (whenever apply's meaning or the checkpoint layout changes) makes Open discard any checkpoint
 // written by another version and rebuild from the log.
-const ProjectionVersion = 6
+const ProjectionVersion = 7
 
 // Options configure Open. The zero value is usable.
 type Options struct {
@@ -54,6 +54,7 @@ type Options struct {
 	Currency string
 	// CheckpointEvery writes a checkpoint after this many events applied since the last one
 	// (default 200,000); CheckpointInterval after this long with any event applied (default 1 min).
+	// Past 10 × CheckpointEvery events, both wait for a tenth of the events held to be new.
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
 	// PersonalKeys opens sealed personal data (rule 21); nil shows none. Open refuses a checkpoint
@@ -83,6 +84,7 @@ type ReadModels struct {
 	sinceCkpt   atomic.Int64 // events applied since the last checkpoint
 	lastCkptAt  time.Time    // guarded by mu
 	ckptApplied eventstore.Position
+	ckptBytes   atomic.Int64 // size of the last checkpoint written, to size the next one's buffer
 
 	changeSets changeCache // the change feed's items of recent events, shared by its readers
 }
@@ -232,7 +234,7 @@ func (m *ReadModels) applyBatch(gen uint64, evs []eventstore.RecordedEvent) bool
 func (m *ReadModels) applyLocked(st *state, evs []eventstore.RecordedEvent) int {
 	n := 0
 	for i := range evs {
-		if len(st.pos) > 0 && !st.applied().Less(evs[i].Position) {
+		if st.pos.len() > 0 && !st.applied().Less(evs[i].Position) {
 			continue
 		}
 		if err := st.apply(&evs[i], &m.dec); err != nil {

@@ -150,7 +150,7 @@ func (s *state) rules1920Status(st *CustomerStatus, v *view) {
 		}
 		if t.leaf > v.lastLeaf {
 			v.lastLeaf = t.leaf
-			st.Position = s.pos[t.leaf].String()
+			st.Position = s.pos.at(t.leaf).String()
 		}
 		switch t.kind {
 		case domain.EventDisassociationRequested:

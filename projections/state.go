@@ -32,11 +32,13 @@ type state struct {
 	strIdx map[string]uint32
 
 	// Per leaf (0-based index in global log order).
-	pos     []eventstore.Position
-	maxTime []int64 // running maximum of event times (Unix ns) up to and including this leaf
-	stream  []uint32
-	rev     []uint64
-	etype   []uint8 // event type: an index into types, or typeUnindexed
+	pos     leafPositions // global position and stream revision (positions.go)
+	maxTime []int64       // running maximum of event times (Unix ns) up to and including this leaf
+	stream  []uint32      // stream code: an index into strs, or a reservation stream's (streams.go)
+	etype   []uint8       // event type: an index into types, or typeUnindexed
+
+	resLoc   []uint64 // customer reservation streams' IDs in resArena (streams.go)
+	resArena []byte
 
 	types   []string // event types by code; types[typeUnindexed] is ""
 	typeIdx map[string]uint8
@@ -204,13 +206,13 @@ func (s *state) strsOf(ids []uint32) []string {
 
 // applied is the position of the last applied event (Start when none).
 func (s *state) applied() eventstore.Position {
-	if len(s.pos) == 0 {
+	if s.pos.len() == 0 {
 		return eventstore.Start
 	}
-	return s.pos[len(s.pos)-1]
+	return s.pos.at(uint32(s.pos.len() - 1))
 }
 
-func (s *state) leaves() uint32 { return uint32(len(s.pos)) }
+func (s *state) leaves() uint32 { return uint32(s.pos.len()) }
 
 var errTooManyEvents = errors.New("projections: more than 2^32-1 events; the read models index leaves with 32 bits")
 
@@ -218,10 +220,10 @@ var errTooManyEvents = errors.New("projections: more than 2^32-1 events; the rea
 // cannot be decoded; such an event changes nothing else, and apply returns an error describing it
 // for the log. apply never fails half-way: the per-leaf arrays always grow by one.
 func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
-	if len(s.pos) >= math.MaxUint32 {
+	if s.pos.len() >= math.MaxUint32 {
 		return errTooManyEvents
 	}
-	leaf := uint32(len(s.pos))
+	leaf := uint32(s.pos.len())
 	derr := decodeEvent(d, rec.Data, rec.Metadata)
 	t := d.time
 	if t == 0 {
@@ -231,10 +233,9 @@ func (s *state) apply(rec *eventstore.RecordedEvent, d *decoded) error {
 	if leaf > 0 && s.maxTime[leaf-1] > mt {
 		mt = s.maxTime[leaf-1]
 	}
-	s.pos = append(s.pos, rec.Position)
+	s.pos.add(rec.Position, rec.Revision)
 	s.maxTime = append(s.maxTime, mt)
-	s.stream = append(s.stream, s.internString(rec.Stream))
-	s.rev = append(s.rev, rec.Revision)
+	s.stream = append(s.stream, s.streamCode(rec.Stream))
 	s.etype = append(s.etype, s.typeCode(rec.Type))
 	s.lastID = rec.ID
 	if derr != nil {
@@ -506,8 +507,8 @@ func (s *state) customerAt(c *customer, cut uint32) ownState {
 	}
 	if c.lastLeaf < cut { // the present
 		o = ownState{exists: true, released: c.released, associatedAt: c.assocAt, lastLeaf: c.lastLeaf, disassociated: c.disassociated}
-		if c.cur.kind == kindFrozen {
-			o.sev, o.freeze = c.cur.sev, &c.cur
+		if c.cur != noTrans {
+			o.sev, o.freeze = c.curSev, &s.ctrans[c.cur]
 		}
 		return o
 	}
@@ -660,7 +661,7 @@ func (v *view) managedBy() string {
 
 // cutAtPosition is the number of leaves at or before pos.
 func (s *state) cutAtPosition(pos eventstore.Position) uint32 {
-	return uint32(sort.Search(len(s.pos), func(i int) bool { return pos.Less(s.pos[i]) }))
+	return uint32(sort.Search(s.pos.len(), func(i int) bool { return pos.Less(s.pos.at(uint32(i))) }))
 }
 
 // cutAtTime is the length of the longest log prefix whose events all have times at or before t.

@@ -213,9 +213,9 @@ func (s *state) status(v *view, id string, retention time.Duration) CustomerStat
 	if id == "" {
 		id = s.cid(c)
 	}
-	pos := c.lastPos
+	pos := eventstore.Position{Commit: c.lastCommit, Prepare: s.pos.prepareOf(c.lastLeaf, c.lastCommit)}
 	if v.lastLeaf != c.lastLeaf {
-		pos = s.pos[v.lastLeaf]
+		pos = s.pos.at(v.lastLeaf)
 	}
 	// Every text the status needs but the read models do not hold as a string (the name, times,
 	// the position) goes into one string: one allocation, plus one for the pointed-to times.
@@ -324,7 +324,7 @@ func (s *state) partnerStatus(pi uint32, cut uint32) (PartnerStatus, bool) {
 	if p.typ == ptypeReseller {
 		out.Delegation = &Delegation{Freeze: ps.deleg&delegFreeze != 0, Budget: ps.deleg&delegBudget != 0}
 	}
-	out.Position = s.pos[last].String()
+	out.Position = s.pos.at(last).String()
 	out.VerificationRequired = s.rules1920.verificationAt(pi, cut)
 	return out, true
 }

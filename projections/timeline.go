@@ -162,7 +162,7 @@ func (m *ReadModels) Timeline(id string) (Timeline, error) {
 		}
 		cur = next
 		froms = append(froms, at)
-		cause.Position = s.pos[leaf].String()
+		cause.Position = s.pos.at(leaf).String()
 		iv := TimelineInterval{EffectiveState: stateActive, Cause: cause}
 		if next.sev != sevNone {
 			iv.EffectiveState, iv.EffectiveFreezeType = stateFrozen, sevStr[next.sev]

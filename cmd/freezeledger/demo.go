@@ -85,6 +85,10 @@ func (m *Main) demo(ctx context.Context) error {
 	clock := &demoClock{t: start}
 	m.Clock = clock
 	m.cfg.retention = domain.DefaultRetention
+	if m.cfg.customers > 0 {
+		m.cfg.maxLoaded = bulkWindow // the bulk distributors are filled a window at a time (demo_bulk.go)
+		defer bulkGC(m.cfg.customers)()
+	}
 	log := m.logger()
 	l, err := m.openLedger(ctx, log)
 	if err != nil {
