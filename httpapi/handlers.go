@@ -70,7 +70,7 @@ func pathID(r *http.Request, what string) (string, error) {
 	return id, nil
 }
 
-// routeID is the {id} variable of the request's path: set by the status fast path, or the router.
+// routeID is the {id} variable of the request's path: set by customerFastPath, or by the router.
 func routeID(r *http.Request) string {
 	if ri, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok && ri.pathID != "" {
 		return ri.pathID

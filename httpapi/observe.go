@@ -21,7 +21,7 @@ type ctxKey struct{}
 type requestInfo struct {
 	context.Context
 	id        string
-	pathID    string // the {id} of the path, when the status fast path matched it (routeID)
+	pathID    string // the {id} of the path, when customerFastPath matched it (routeID)
 	route     string
 	metrics   *routeMetrics // the route's metrics; nil: looked up by route
 	principal string
