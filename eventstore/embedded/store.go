@@ -165,10 +165,14 @@ func openFS(dir string, opts Options, fsys fileSystem) (*Store, error) {
 		return nil, err
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         opts.LockTimeout,
-		NoSync:          opts.UnsafeNoSync,
-		NoGrowSync:      opts.UnsafeNoSync,
-		NoFreelistSync:  true,
+		Timeout:    opts.LockTimeout,
+		NoSync:     opts.UnsafeNoSync,
+		NoGrowSync: opts.UnsafeNoSync,
+		// The free list is written with each commit (a page or two: the events bucket only
+		// grows, so few pages are ever free), so Open reads it instead of rebuilding it by
+		// walking and checking every page of the file (4 s at 15 M events). A file last
+		// written without it (NoFreelistSync) is walked once and then has one.
+		NoFreelistSync:  false,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: initialMmapSize,
 	})
