@@ -344,6 +344,14 @@ func (s *Store) commit(batch []*appendReq) {
 				pending[r.stream] = p
 				order = append(order, p)
 			}
+			// The stream's ID map, built at its first append after Open, which checks that the
+			// log repeats no ID there (Open checked only a stream's first IDs: see streamIndex).
+			if p.base != nil {
+				if err := p.base.idMap(); err != nil {
+					r.err = fmt.Errorf("%w: %s: append to stream %q refused: %v (freezeledger verify names its position)", eventstore.ErrCorrupt, s.path, r.stream, err)
+					continue
+				}
+			}
 			if checkRetry(r, p) {
 				continue
 			}

@@ -22,6 +22,10 @@ type scanOptions struct {
 	chain bool
 	// names checks each stream's name (once per stream, when the stream is first seen).
 	names bool
+	// allIDs checks every event ID against all earlier ones of its stream (Verify); without it
+	// only a stream's first smallStream IDs are, the rest when its ID map is first built (see
+	// streamIndex.add).
+	allIDs bool
 	// record, if set, is an extra check of each record (Verify: the in-memory index agrees).
 	record func(pos uint64, stream []byte, rev uint64) error
 }
@@ -31,7 +35,8 @@ const chainBatch = 1024
 
 // scanLog walks the events bucket of tx in order, adding each record to x, and checks that the
 // positions are 1, 2, ... with no gap, that each record parses and states its own position, that
-// each stream's revisions are 0, 1, ... and that no event ID repeats in a stream; and, as o asks,
+// each stream's revisions are 0, 1, ... and that no event ID repeats in a stream (in a stream past
+// smallStream events, unless o.allIDs, only once its ID map is built); and, as o asks,
 // stream names, every chain link and o.record. It returns the last position and its record's chain
 // value, or the first break by position as an error "position N: what" (deterministic: whichever
 // worker finds a break, the lowest position is reported; at one position, a chain break before
@@ -187,7 +192,7 @@ func (ix *indexer) run() {
 				}
 				lastSI, lastStream = si, it.stream
 			}
-			if err := si.add(it.stream, it.id, it.rev, it.pos); err != nil {
+			if err := si.add(it.stream, it.id, it.rev, it.pos, ix.o.allIDs); err != nil {
 				ix.fail(breakAt(it.pos, "%s", err))
 				break
 			}

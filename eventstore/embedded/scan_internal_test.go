@@ -55,7 +55,7 @@ func TestStreamIndexPastSmall(t *testing.T) {
 	ids := make([]uuid.UUID, 3*smallStream)
 	for rev := range ids {
 		ids[rev] = uuid.New()
-		if err := si.add([]byte("s"), ids[rev], uint64(rev), uint64(rev+1)); err != nil {
+		if err := si.add([]byte("s"), ids[rev], uint64(rev), uint64(rev+1), true); err != nil {
 			t.Fatal(err)
 		}
 		for r := 0; r <= rev; r++ {
@@ -66,7 +66,7 @@ func TestStreamIndexPastSmall(t *testing.T) {
 		if _, ok := si.revisionOf(uuid.New()); ok {
 			t.Fatalf("after %d events: an unknown ID was found", rev+1)
 		}
-		if err := si.add([]byte("s"), ids[rev/2], uint64(rev+1), uint64(rev+2)); err == nil || !strings.Contains(err.Error(), "event ID") {
+		if err := si.add([]byte("s"), ids[rev/2], uint64(rev+1), uint64(rev+2), true); err == nil || !strings.Contains(err.Error(), "event ID") {
 			t.Fatalf("after %d events: a repeated ID was accepted: %v", rev+1, err)
 		}
 	}
@@ -162,4 +162,71 @@ func TestFirstBreakAcrossStages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRepeatedIDPastSmallStream: a log whose long stream repeats an event ID past its first
+// smallStream events (the chain recomputed, so only the ID check sees it) opens, also with
+// VerifyOnOpen, but the stream's first append is refused as corrupt, naming the ID, and so is every
+// later one; Verify reports the repeat by position; a stream repeating an ID among its first events
+// is refused by Open itself.
+func TestRepeatedIDPastSmallStream(t *testing.T) {
+	ctx := context.Background()
+	const n = 3 * smallStream
+	build := func(t *testing.T, dupRev int) (dir string, dupID uuid.UUID) {
+		dir = t.TempDir()
+		s, err := Open(dir, Options{UnsafeNoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]uuid.UUID, n)
+		for rev := range ids {
+			ids[rev] = uuid.New()
+			ev := eventstore.EventData{ID: ids[rev], Type: "t", Data: []byte(`{"a":1}`)}
+			if _, err := s.Append(ctx, "long", eventstore.Any, ev); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Append(ctx, fmt.Sprintf("short-%d", rev), eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: "t"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		dupID = ids[1]
+		rechain(t, dir, func(pos uint64, canon []byte) {
+			if pos == uint64(2*dupRev+1) { // stream "long" is at the odd positions
+				copy(canon[9:25], dupID[:])
+			}
+		})
+		return dir, dupID
+	}
+
+	t.Run("PastSmall", func(t *testing.T) {
+		dupRev := 2 * smallStream
+		dir, dupID := build(t, dupRev)
+		s, err := Open(dir, Options{UnsafeNoSync: true, VerifyOnOpen: true})
+		if err != nil {
+			t.Fatalf("Open with VerifyOnOpen: %v (a long stream's IDs are checked at its first append)", err)
+		}
+		defer s.Close()
+		for range 2 {
+			_, err = s.Append(ctx, "long", eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "t"})
+			if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), dupID.String()) {
+				t.Fatalf("append to the stream with a repeated ID: %v; want ErrCorrupt naming %s", err, dupID)
+			}
+		}
+		if _, err := s.Append(ctx, "short-1", eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "t"}); err != nil {
+			t.Fatalf("append to another stream: %v", err)
+		}
+		want := fmt.Sprintf("position %d: event ID %s is at revisions 1 and %d", 2*dupRev+1, dupID, dupRev)
+		if err := s.Verify(ctx); !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Verify: %v; want ErrCorrupt naming %q", err, want)
+		}
+	})
+	t.Run("AmongTheFirst", func(t *testing.T) {
+		dir, dupID := build(t, smallStream/2)
+		want := fmt.Sprintf("position %d: event ID %s is at revisions 1 and %d", smallStream+1, dupID, smallStream/2)
+		_, err := Open(dir, Options{UnsafeNoSync: true, VerifyOnOpen: true})
+		if !errors.Is(err, eventstore.ErrCorrupt) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Open with VerifyOnOpen: %v; want ErrCorrupt naming %q", err, want)
+		}
+	})
 }

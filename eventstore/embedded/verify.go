@@ -61,7 +61,7 @@ func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx, ckpt uint64, tail [][
 		}
 	}
 	seen := newIndex()
-	last, chain, err := scanLog(ctx, tx, seen, scanOptions{chain: true, names: true, record: func(pos uint64, stream []byte, rev uint64) error {
+	last, chain, err := scanLog(ctx, tx, seen, scanOptions{chain: true, names: true, allIDs: true, record: func(pos uint64, stream []byte, rev uint64) error {
 		if ipos, ok := s.indexedPosition(stream, rev); !ok || ipos != pos {
 			return breakAt(pos, "the in-memory index has stream %q revision %d at position %d (present: %v)", stream, rev, ipos, ok)
 		}
@@ -105,7 +105,7 @@ func (s *Store) verifyTx(ctx context.Context, tx *bolt.Tx, ckpt uint64, tail [][
 		if err := eventstore.ValidateStreamName(string(r.stream)); err != nil {
 			return breakAt(pos, "%s", err)
 		}
-		if err := seen.stream(r.stream).add(r.stream, r.id, r.rev, pos); err != nil {
+		if err := seen.stream(r.stream).add(r.stream, r.id, r.rev, pos, true); err != nil {
 			return breakAt(pos, "%s", err)
 		}
 		if ipos, ok := s.indexedPosition(r.stream, r.rev); !ok || ipos != pos {
