@@ -69,6 +69,10 @@ func TestDecodeFlatTakesTheFreezeBodies(t *testing.T) {
 	if !decodeFlat([]byte(`{"reason":"paid","unfreeze_type":"ACCOUNT"}`), &ur) || ur.UnfreezeType != "ACCOUNT" {
 		t.Fatalf("unfreeze body: %+v", ur)
 	}
+	var p flatProbe
+	if !decodeFlat([]byte(`{"Plain":"p"}`), &p) || p.Plain != "p" || decodeFlat([]byte(`{"hidden":"h"}`), &p) || p.hidden != "" {
+		t.Fatalf("a Go-named field is decoded, an unexported one is no field: %+v", p)
+	}
 	if flatFieldsOf(reflect.TypeFor[struct{ N int }]()) != nil {
 		t.Fatal("a struct with an int field is not flat")
 	}
