@@ -160,6 +160,11 @@ func (s *Store) committer() {
 	ticker := time.NewTicker(checkpointInterval)
 	defer ticker.Stop()
 	batch := make([]*appendReq, 0, 64)
+	// The batch before and how long its commit took: a batch smaller than the one before waits a
+	// little for the writers still on their way (gather).
+	lastBatch, lastCommit := 0, time.Duration(0)
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
 	for {
 		var first *appendReq
 		select {
@@ -197,13 +202,45 @@ func (s *Store) committer() {
 				break drain
 			}
 		}
+		if len(batch) < lastBatch && !s.opts.UnsafeNoSync {
+			// The writers of the batch before are answered together and come back one by one: a
+			// commit now would carry only the first few and make the rest wait for the next
+			// sync. Wait for as many as the batch before held, at most half that batch's commit
+			// time (so an idle writer's append waits at most half a sync more).
+			gather.Reset(min(lastCommit/2, maxGather))
+		wait:
+			for len(batch) < lastBatch && len(batch) < maxBatchAppends && size < maxBatchBytes {
+				select {
+				case r, ok := <-s.reqs:
+					if !ok {
+						break wait
+					}
+					batch = append(batch, r)
+					size += r.size
+				case <-gather.C:
+					break wait
+				}
+			}
+			if !gather.Stop() {
+				select {
+				case <-gather.C:
+				default:
+				}
+			}
+		}
+		lastBatch = len(batch)
+		start := time.Now()
 		s.commit(batch)
+		lastCommit = time.Since(start)
 		clear(batch)
 		if s.unhanded >= checkpointEvents || s.pendingBytes >= checkpointBytes {
 			startCheckpoint()
 		}
 	}
 }
+
+// maxGather bounds how long a batch waits for the writers of the batch before it.
+const maxGather = time.Millisecond
 
 // checkpointInterval bounds how long records stay in the WAL only. A variable so that tests can
 // turn timed checkpoints off.
