@@ -31,111 +31,112 @@ func pipelineWorld(t *testing.T, l *domaintest.MemoryLog, n int) {
 	}
 }
 
+// gated is a service over a gated PipelinedLog (each append waits for Release) on pipelineWorld
+// with two customers, deciding one command per round (MaxGroup 1), so that a test orders rounds
+// and appends exactly.
+type gated struct {
+	t   *testing.T
+	mem *domaintest.MemoryLog
+	pl  *domaintest.PipelinedLog
+	svc *domain.Service
+}
+
+func newGated(t *testing.T) *gated {
+	g := &gated{t: t, mem: domaintest.NewMemoryLog()}
+	pipelineWorld(t, g.mem, 2)
+	g.pl = domaintest.NewPipelinedLog(g.mem, true)
+	t.Cleanup(g.pl.Close)
+	g.svc = domain.NewService(g.pl, domain.Options{Clock: domaintest.NewClock(t0), MaxGroup: 1})
+	return g
+}
+
+// run starts c; its outcome comes on the channel.
+func (g *gated) run(c cmd) <-chan error {
+	out := make(chan error, 1)
+	go func() { _, err := c(context.Background(), g.svc); out <- err }()
+	return out
+}
+
+// queued spins until n requests wait in dist-1's queue.
+func (g *gated) queued(n int) {
+	for domain.QueuedForTest(g.svc, domain.ChannelStream("dist-1")) < n {
+		runtime.Gosched()
+	}
+}
+
+// started waits for the next append to be started, failing the test if it never is.
+func (g *gated) started(what string) {
+	if !g.pl.Started(30 * time.Second) {
+		g.t.Fatalf("%s never appended", what)
+	}
+}
+
+// frozen checks each customer's state in a replay of the log.
+func (g *gated) frozen(want map[string]bool) {
+	replay := domain.NewService(g.mem, domain.Options{Clock: domaintest.NewClock(t0)})
+	for id, w := range want {
+		if cu, _, _, err := replay.Customer(context.Background(), id); err != nil || cu.Frozen != w {
+			g.t.Fatalf("%s in a replay: frozen %v (%v), want %v", id, cu.Frozen, err, w)
+		}
+	}
+}
+
 // TestPipelineAnswersOnlyWhatIsDurable: on a PipelinedLog, a refusal decided while the append it
 // rests on is in flight waits for it; when that append fails, the refused command is decided again
 // on the state reloaded from the log, and succeeds.
 func TestPipelineAnswersOnlyWhatIsDurable(t *testing.T) {
-	mem := domaintest.NewMemoryLog()
-	pipelineWorld(t, mem, 2)
-	pl := domaintest.NewPipelinedLog(mem, true)
-	defer pl.Close()
-	svc := domain.NewService(pl, domain.Options{Clock: domaintest.NewClock(t0), MaxGroup: 1})
-	ctx := context.Background()
-	stream := domain.ChannelStream("dist-1")
-	run := func(c cmd) <-chan error {
-		out := make(chan error, 1)
-		go func() { _, err := c(ctx, svc); out <- err }()
-		return out
-	}
-	queued := func(n int) { // spins until n requests wait in the channel's queue
-		for domain.QueuedForTest(svc, stream) < n {
-			runtime.Gosched()
-		}
-	}
-	started := func(what string) {
-		if !pl.Started(30 * time.Second) {
-			t.Fatalf("%s never appended", what)
-		}
-	}
-	first := run(unfreeze(op("dist-1"), "c-1", domain.FreezeAccount))
-	started("the first unfreeze") // its append waits at the gate; the worker waits for it
-	a := run(unfreeze(op("dist-1"), "c-0", domain.FreezeAccount))
-	queued(1)
-	b := run(unfreeze(op("dist-1"), "c-0", domain.FreezeAccount))
-	queued(2)
-	pl.Release(nil)
+	g := newGated(t)
+	first := g.run(unfreeze(op("dist-1"), "c-1", domain.FreezeAccount))
+	g.started("the first unfreeze") // its append waits at the gate; the worker waits for it
+	a := g.run(unfreeze(op("dist-1"), "c-0", domain.FreezeAccount))
+	g.queued(1)
+	b := g.run(unfreeze(op("dist-1"), "c-0", domain.FreezeAccount))
+	g.queued(2)
+	g.pl.Release(nil)
 	if err := <-first; err != nil {
 		t.Fatalf("first unfreeze: %v", err)
 	}
-	started("a") // a's append; b is decided (nothing to do: c-0 is unfrozen in the state ahead of the log)
-	pl.Release(errInjected)
+	g.started("a") // a's append; b is decided (nothing to do: c-0 is unfrozen in the state ahead of the log)
+	g.pl.Release(errInjected)
 	if err := <-a; domain.ErrorCode(err) != domain.CodeUnavailable {
 		t.Fatalf("the unfreeze whose append failed: %v, want unavailable", err)
 	}
-	started("b, decided again on the reloaded state,")
-	pl.Release(nil)
+	g.started("b, decided again on the reloaded state,")
+	g.pl.Release(nil)
 	if err := <-b; err != nil {
 		t.Fatalf("the unfreeze refused ahead of the failed append: %v, want it decided again and done", err)
 	}
-	cu, _, _, err := domain.NewService(mem, domain.Options{Clock: domaintest.NewClock(t0)}).Customer(ctx, "c-0")
-	if err != nil || cu.Frozen {
-		t.Fatalf("c-0 after a failed and a done unfreeze: %+v %v, want unfrozen", cu, err)
-	}
+	g.frozen(map[string]bool{"c-0": false})
 }
 
 // TestPipelineDecidesAgainAfterAFailedAppend: a round started while the append before it is in
 // flight expects that append's revision; when that append fails, the round's append fails too, and
 // its command is decided again on the state reloaded from the log, and done.
 func TestPipelineDecidesAgainAfterAFailedAppend(t *testing.T) {
-	mem := domaintest.NewMemoryLog()
-	pipelineWorld(t, mem, 2)
-	pl := domaintest.NewPipelinedLog(mem, true)
-	defer pl.Close()
-	svc := domain.NewService(pl, domain.Options{Clock: domaintest.NewClock(t0), MaxGroup: 1})
-	ctx := context.Background()
-	stream := domain.ChannelStream("dist-1")
-	run := func(c cmd) <-chan error {
-		out := make(chan error, 1)
-		go func() { _, err := c(ctx, svc); out <- err }()
-		return out
-	}
-	started := func(what string) {
-		if !pl.Started(30 * time.Second) {
-			t.Fatalf("%s never appended", what)
-		}
-	}
-	first := run(freeze(op("dist-1"), "c-1", domain.FreezeAccountAndResource))
-	started("the first freeze")
-	a := run(unfreeze(op("dist-1"), "c-0", domain.FreezeAccount))
-	for domain.QueuedForTest(svc, stream) < 1 {
-		runtime.Gosched()
-	}
-	d := run(unfreeze(op("dist-1"), "c-1", domain.FreezeAccountAndResource))
-	for domain.QueuedForTest(svc, stream) < 2 {
-		runtime.Gosched()
-	}
-	pl.Release(nil)
+	g := newGated(t)
+	first := g.run(freeze(op("dist-1"), "c-1", domain.FreezeAccountAndResource))
+	g.started("the first freeze")
+	a := g.run(unfreeze(op("dist-1"), "c-0", domain.FreezeAccount))
+	g.queued(1)
+	d := g.run(unfreeze(op("dist-1"), "c-1", domain.FreezeAccountAndResource))
+	g.queued(2)
+	g.pl.Release(nil)
 	if err := <-first; err != nil {
 		t.Fatalf("first freeze: %v", err)
 	}
-	started("a")
-	started("d, ahead of a's outcome,")
-	pl.Release(errInjected) // a fails
-	pl.Release(nil)         // d's first append: it expected a's revision
+	g.started("a")
+	g.started("d, ahead of a's outcome,")
+	g.pl.Release(errInjected) // a fails
+	g.pl.Release(nil)         // d's first append: it expected a's revision
 	if err := <-a; domain.ErrorCode(err) != domain.CodeUnavailable {
 		t.Fatalf("the unfreeze whose append failed: %v, want unavailable", err)
 	}
-	started("d, decided again,")
-	pl.Release(nil)
+	g.started("d, decided again,")
+	g.pl.Release(nil)
 	if err := <-d; err != nil {
 		t.Fatalf("the unfreeze started after the failed append: %v, want it decided again and done", err)
 	}
-	replay := domain.NewService(mem, domain.Options{Clock: domaintest.NewClock(t0)})
-	for id, want := range map[string]bool{"c-0": true, "c-1": false} {
-		if cu, _, _, err := replay.Customer(ctx, id); err != nil || cu.Frozen != want {
-			t.Fatalf("%s: frozen %v (%v), want %v", id, cu.Frozen, err, want)
-		}
-	}
+	g.frozen(map[string]bool{"c-0": true, "c-1": false})
 }
 
 // TestPipelineFailuresLoseNothing: many writers on one channel over a PipelinedLog that fails
