@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/freezeledger/freezeledger/internal/atomicfile"
 )
 
 // keyFile is the sealing key's file in the directory: 32 random bytes, mode 0600, made on first open.
@@ -27,7 +29,7 @@ func loadSealer(dir string) (*sealer, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, fmt.Errorf("verification key: %w", err)
 		}
-		if err := writeFileSync(dir, keyFile, key); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, keyFile), key, 0o600); err != nil {
 			return nil, fmt.Errorf("verification key: %w", err)
 		}
 		// Another process may have won the race to create it: use what is on disk.
@@ -74,39 +76,4 @@ func (s *sealer) open(principal, sealed string) (string, error) {
 		return "", errors.New("a sealed TOTP secret does not open with this directory's key")
 	}
 	return string(plain), nil
-}
-
-// writeFileSync replaces dir/name with b atomically and durably: a temporary file (0600), fsync,
-// rename, directory fsync.
-func writeFileSync(dir, name string, b []byte) error {
-	f, err := os.CreateTemp(dir, name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after the rename: nothing there
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

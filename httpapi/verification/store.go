@@ -13,6 +13,8 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/freezeledger/freezeledger/internal/atomicfile"
 )
 
 // The lockout of rule 19: MaxFailures wrong codes within FailureWindow lock a principal's critical
@@ -147,7 +149,7 @@ func (s *Store) write(st *state) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(s.dir, stateFile, b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, stateFile), b, 0o600); err != nil {
 		return fmt.Errorf("verification state: %w", err)
 	}
 	return nil
