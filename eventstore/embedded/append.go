@@ -187,46 +187,15 @@ func (s *Store) committer() {
 			}
 			continue
 		}
-		batch = append(batch[:0], first)
-		size := first.size
-	drain:
-		for len(batch) < maxBatchAppends && size < maxBatchBytes {
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-				size += r.size
-			default:
-				break drain
-			}
-		}
+		batch, size := s.collect(append(batch[:0], first), first.size, maxBatchAppends, nil)
 		if len(batch) < lastBatch && !s.opts.UnsafeNoSync {
 			// The writers of the batch before are answered together and come back one by one: a
 			// commit now would carry only the first few and make the rest wait for the next
 			// sync. Wait for as many as the batch before held, at most half that batch's commit
 			// time (so an idle writer's append waits at most half a sync more).
 			gather.Reset(min(lastCommit/2, maxGather))
-		wait:
-			for len(batch) < lastBatch && len(batch) < maxBatchAppends && size < maxBatchBytes {
-				select {
-				case r, ok := <-s.reqs:
-					if !ok {
-						break wait
-					}
-					batch = append(batch, r)
-					size += r.size
-				case <-gather.C:
-					break wait
-				}
-			}
-			if !gather.Stop() {
-				select {
-				case <-gather.C:
-				default:
-				}
-			}
+			batch, _ = s.collect(batch, size, lastBatch, gather.C)
+			gather.Stop() // since Go 1.23 a stopped timer's channel holds no stale tick
 		}
 		lastBatch = len(batch)
 		start := time.Now()
@@ -237,6 +206,34 @@ func (s *Store) committer() {
 			startCheckpoint()
 		}
 	}
+}
+
+// collect adds waiting appends to batch (whose events are size bytes) until it holds want appends
+// or reaches the batch bounds: with until nil only those already waiting, else also those that come
+// before until fires. It returns the batch and its size.
+func (s *Store) collect(batch []*appendReq, size, want int, until <-chan time.Time) ([]*appendReq, int) {
+	for len(batch) < want && len(batch) < maxBatchAppends && size < maxBatchBytes {
+		var r *appendReq
+		ok := true
+		if until == nil {
+			select {
+			case r, ok = <-s.reqs:
+			default:
+				return batch, size
+			}
+		} else {
+			select {
+			case r, ok = <-s.reqs:
+			case <-until:
+				return batch, size
+			}
+		}
+		if !ok {
+			return batch, size
+		}
+		batch, size = append(batch, r), size+r.size
+	}
+	return batch, size
 }
 
 // maxGather bounds how long a batch waits for the writers of the batch before it.
