@@ -19,7 +19,7 @@ type AppendObserver func(took time.Duration, events int)
 func DomainLogObserved(s Store, observe AppendObserver) domain.EventLog {
 	o := observedLog{domainLog: domainLog{s: s}, observe: observe}
 	if p, ok := s.(PipelinedAppender); ok {
-		return observedPipelinedLog{o, pipelinedLog{domainLog{s: s}, p}}
+		return observedPipelinedLog{o, p}
 	}
 	return o
 }
@@ -32,8 +32,14 @@ type observedLog struct {
 func (l observedLog) Append(ctx context.Context, stream string, expected int64, events []domain.NewEvent) (domain.Appended, error) {
 	start := time.Now()
 	a, err := l.domainLog.Append(ctx, stream, expected, events)
+	return l.observed(start, len(events), a, err)
+}
+
+// observed tells observe of a successful append of n events started at start, and passes its
+// outcome on.
+func (l observedLog) observed(start time.Time, n int, a domain.Appended, err error) (domain.Appended, error) {
 	if err == nil {
-		l.observe(time.Since(start), len(events))
+		l.observe(time.Since(start), n)
 	}
 	return a, err
 }
@@ -42,18 +48,15 @@ func (l observedLog) Append(ctx context.Context, stream string, expected int64, 
 // when its wait returns, timed from its start.
 type observedPipelinedLog struct {
 	observedLog
-	p pipelinedLog
+	p PipelinedAppender
 }
 
 // StartAppend implements domain.PipelinedLog.
 func (l observedPipelinedLog) StartAppend(ctx context.Context, stream string, expected int64, events []domain.NewEvent) func() (domain.Appended, error) {
 	start := time.Now()
-	wait := l.p.StartAppend(ctx, stream, expected, events)
+	wait := pipelinedLog{l.domainLog, l.p}.StartAppend(ctx, stream, expected, events)
 	return func() (domain.Appended, error) {
 		a, err := wait()
-		if err == nil {
-			l.observe(time.Since(start), len(events))
-		}
-		return a, err
+		return l.observed(start, len(events), a, err)
 	}
 }
