@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -180,11 +181,7 @@ func encodeSnapshot(c *Channel, lastID uuid.UUID) []byte {
 // encodeKeys is the keys block: the remembered idempotency keys and the runs of the split ones.
 func encodeKeys(c *Channel) *snapEncoder {
 	k := &snapEncoder{b: make([]byte, 0, 8+len(c.idem)*48)}
-	keys := make([]idemID, 0, len(c.idem))
-	for id := range c.idem {
-		keys = append(keys, id)
-	}
-	slices.SortFunc(keys, compareIdemIDs)
+	keys := slices.SortedFunc(maps.Keys(c.idem), compareIdemIDs)
 	k.uvarint(uint64(len(keys)))
 	for _, id := range keys {
 		en := c.idem[id]
@@ -193,11 +190,7 @@ func encodeKeys(c *Channel) *snapEncoder {
 		k.uvarint(en.at)
 		k.varint(en.seen)
 	}
-	split := make([]idemID, 0, len(c.idemRuns))
-	for id := range c.idemRuns {
-		split = append(split, id)
-	}
-	slices.SortFunc(split, compareIdemIDs)
+	split := slices.SortedFunc(maps.Keys(c.idemRuns), compareIdemIDs)
 	k.uvarint(uint64(len(split)))
 	for _, id := range split {
 		k.b = append(k.b, id[:]...)

@@ -6,16 +6,15 @@ package domain
 // resources). A decoder takes the billing states and what they hold from slabs sized by the
 // counts the snapshot writes before the customers.
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // encodeRecords is the records block: the usage record index, sorted by record ID digest.
 func encodeRecords(c *Channel) *snapEncoder {
 	r := &snapEncoder{b: make([]byte, 0, 8+len(c.records)*32)}
-	ids := make([]idemID, 0, len(c.records))
-	for id := range c.records {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, compareIdemIDs)
+	ids := slices.SortedFunc(maps.Keys(c.records), compareIdemIDs)
 	r.uvarint(uint64(len(ids)))
 	for _, id := range ids {
 		content := c.records[id]
