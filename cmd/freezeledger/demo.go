@@ -87,7 +87,7 @@ func (m *Main) demo(ctx context.Context) error {
 	m.cfg.retention = domain.DefaultRetention
 	if m.cfg.customers > 0 {
 		m.cfg.maxLoaded = bulkWindow // the bulk distributors are filled a window at a time (demo_bulk.go)
-		defer bulkGC(m.cfg.customers)()
+		defer bulkGC()()
 	}
 	log := m.logger()
 	l, err := m.openLedger(ctx, log)

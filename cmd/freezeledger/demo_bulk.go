@@ -32,8 +32,8 @@ const bulkGCPercent = 25
 
 // bulkGC lowers the garbage collector's target for a bulk demo (bulkGCPercent) unless the
 // environment sets one (GOGC or GOMEMLIMIT). It returns the function that restores the old one.
-func bulkGC(customers int) (restore func()) {
-	if customers <= 0 || os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+func bulkGC() (restore func()) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return func() {}
 	}
 	old := debug.SetGCPercent(bulkGCPercent)
